@@ -1,0 +1,445 @@
+//! The write path: admission by bytes in flight, Jaeger's write-path
+//! sanitizers, and a synchronous write to storage.
+
+use std::sync::Arc;
+
+use spoor_model::{AnyValue, KeyValue, Span, SpanBatch, keys};
+use spoor_storage::{SpanWriter, StorageError};
+use tokio::sync::Semaphore;
+
+use crate::shared::rewrite_shared;
+pub use crate::telemetry::Source;
+use crate::telemetry::{Metrics, RefuseReason};
+
+/// Settings of the [`Ingester`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// The most bytes (as received on the wire) of batches being sanitized and
+    /// written at once. A batch that does not fit is refused at once, never
+    /// queued. A batch larger than the whole budget takes the whole budget.
+    /// `0` means unlimited. Values are capped at `u32::MAX` (4 GiB).
+    pub max_bytes_in_flight: usize,
+}
+
+/// What a successful [`Ingester::submit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IngestOutcome {
+    /// Spans written to storage.
+    pub accepted_spans: usize,
+    /// Of those, spans (or their resources) changed by a sanitizer.
+    pub sanitized_spans: usize,
+}
+
+/// Why a batch was not written. Nothing of a failed batch was acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The pipeline is full; the sender should retry later (HTTP 429/503 with
+    /// `Retry-After`, gRPC `RESOURCE_EXHAUSTED`).
+    #[error("the ingest pipeline is full; retry later")]
+    Overloaded,
+    /// Storage failed to write the batch.
+    #[error("storage failed to write spans: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// Admits, sanitizes and writes span batches. Cheap to clone; clones share the
+/// byte budget.
+#[derive(Clone)]
+pub struct Ingester {
+    writer: Arc<dyn SpanWriter>,
+    metrics: Arc<Metrics>,
+    budget: Option<Arc<Semaphore>>,
+    max_permits: u32,
+}
+
+impl std::fmt::Debug for Ingester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingester")
+            .field("max_bytes_in_flight", &self.max_permits)
+            .field("available_bytes", &self.available_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ingester {
+    /// An ingester writing to `writer` and counting into `metrics`.
+    pub fn new(writer: Arc<dyn SpanWriter>, metrics: Arc<Metrics>, opts: IngestOptions) -> Self {
+        // Semaphore permits are acquired in u32 units and a semaphore holds at
+        // most `Semaphore::MAX_PERMITS`.
+        let max = opts
+            .max_bytes_in_flight
+            .min(u32::MAX as usize)
+            .min(Semaphore::MAX_PERMITS);
+        let max_permits = u32::try_from(max).unwrap_or(u32::MAX);
+        let budget = (max_permits > 0).then(|| Arc::new(Semaphore::new(max_permits as usize)));
+        Ingester {
+            writer,
+            metrics,
+            budget,
+            max_permits,
+        }
+    }
+
+    /// Bytes of the budget not in use right now (`None` when unlimited).
+    pub fn available_bytes(&self) -> Option<usize> {
+        self.budget.as_ref().map(|s| s.available_permits())
+    }
+
+    /// Admits `batch` (which arrived as `wire_bytes` bytes), sanitizes it and
+    /// writes it, returning once storage acknowledged the write.
+    ///
+    /// Refuses with [`IngestError::Overloaded`] without waiting when the bytes
+    /// in flight would exceed the budget. Counts accepted and refused spans and
+    /// the request's result in [`Metrics`].
+    pub async fn submit(
+        &self,
+        mut batch: SpanBatch,
+        wire_bytes: usize,
+        source: Source,
+    ) -> Result<IngestOutcome, IngestError> {
+        let counters = self.metrics.receiver(source);
+        let spans = batch.len();
+        let _permit = match &self.budget {
+            None => None,
+            Some(budget) => {
+                // At least one permit, so that even empty payloads are admitted
+                // only while there is room.
+                let want = u32::try_from(wire_bytes.max(1))
+                    .unwrap_or(u32::MAX)
+                    .min(self.max_permits);
+                match Arc::clone(budget).try_acquire_many_owned(want) {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        counters.refused(spans as u64, RefuseReason::Overloaded);
+                        counters.request_refused(RefuseReason::Overloaded);
+                        tracing::debug!(
+                            receiver = source.receiver,
+                            transport = source.transport,
+                            format = source.format,
+                            spans,
+                            wire_bytes,
+                            "ingest refused: pipeline full"
+                        );
+                        return Err(IngestError::Overloaded);
+                    }
+                }
+            }
+        };
+
+        if batch.is_empty() {
+            counters.request_ok();
+            return Ok(IngestOutcome::default());
+        }
+
+        let sanitized_spans = sanitize(&mut batch);
+        if sanitized_spans > 0 {
+            tracing::debug!(
+                receiver = source.receiver,
+                spans = sanitized_spans,
+                "sanitized spans"
+            );
+        }
+
+        match self.writer.write_spans(batch).await {
+            Ok(()) => {
+                counters.accepted(spans as u64);
+                counters.request_ok();
+                Ok(IngestOutcome {
+                    accepted_spans: spans,
+                    sanitized_spans,
+                })
+            }
+            Err(err) => {
+                counters.refused(spans as u64, RefuseReason::StorageError);
+                counters.request_refused(RefuseReason::StorageError);
+                tracing::warn!(
+                    receiver = source.receiver,
+                    transport = source.transport,
+                    format = source.format,
+                    spans,
+                    error = %err,
+                    "storage write failed"
+                );
+                Err(IngestError::Storage(err))
+            }
+        }
+    }
+}
+
+/// Placeholder service names, as Jaeger's storage exporter writes them.
+const MISSING_SERVICE_NAME: &str = "missing-service-name";
+const SERVICE_NAME_WRONG_TYPE: &str = "service-name-wrong-type";
+const EMPTY_SERVICE_NAME: &str = "empty-service-name";
+/// Placeholder for an empty span name.
+const EMPTY_SPAN_NAME: &str = "empty-span-name";
+
+/// Applies Jaeger's write-path sanitizers (`internal/jptrace/sanitizer`) in
+/// its order, returning how many spans were changed:
+///
+/// 1. a resource without a string, non-empty `service.name` gets
+///    `missing-service-name`, `service-name-wrong-type` or `empty-service-name`;
+/// 2. an empty span name becomes `empty-span-name`;
+/// 3. Jaeger's UTF-8 sanitizer has nothing to do here: names, keys and string
+///    values are Rust `String`s, valid UTF-8 by construction (decoders reject
+///    or replace invalid bytes before a model value exists);
+/// 4. a span that ends before it starts ends 1 ns after its start, with a
+///    warning in its `@jaeger@warnings` attribute (stored with the span, as
+///    Jaeger does). Unlike Jaeger, a zero-duration span is left alone: it is
+///    valid OTLP (an instant), and warning "negative duration" on it would
+///    be false (ADR 0003).
+pub fn sanitize(batch: &mut SpanBatch) -> usize {
+    let records = &mut batch.spans;
+    let mut changed = rewrite_shared(
+        records,
+        |r| &r.resource,
+        |r| &mut r.resource,
+        |res| {
+            let fixed = match spoor_model::find_attr(&res.attributes, keys::SERVICE_NAME) {
+                None => MISSING_SERVICE_NAME,
+                Some(AnyValue::Str(s)) if s.is_empty() => EMPTY_SERVICE_NAME,
+                Some(AnyValue::Str(_)) => return None,
+                Some(_) => SERVICE_NAME_WRONG_TYPE,
+            };
+            let mut res = res.clone();
+            let value = AnyValue::Str(fixed.to_string());
+            match res
+                .attributes
+                .iter_mut()
+                .find(|kv| kv.key == keys::SERVICE_NAME)
+            {
+                Some(kv) => kv.value = value,
+                None => res
+                    .attributes
+                    .push(KeyValue::new(keys::SERVICE_NAME, value)),
+            }
+            Some(res)
+        },
+    );
+
+    for (flag, record) in changed.iter_mut().zip(records.iter_mut()) {
+        let span = &mut record.span;
+        if span.name.is_empty() {
+            span.name = EMPTY_SPAN_NAME.to_string();
+            *flag = true;
+        }
+        if span.end_time_unix_nano < span.start_time_unix_nano {
+            fix_duration(span);
+            *flag = true;
+        }
+    }
+    changed.iter().filter(|&&c| c).count()
+}
+
+fn fix_duration(span: &mut Span) {
+    let new_end = span.start_time_unix_nano.saturating_add(1);
+    let warning = format!(
+        "Negative duration detected, sanitizing end timestamp. Original end timestamp: {}, adjusted to: {}",
+        go_time_string(span.end_time_unix_nano),
+        go_time_string(new_end)
+    );
+    add_warning_attribute(&mut span.attributes, warning);
+    span.end_time_unix_nano = new_end;
+}
+
+/// Appends `warning` to the `@jaeger@warnings` string-array attribute, as
+/// Jaeger's `AddWarnings` does (a non-array value becomes the first element).
+pub(crate) fn add_warning_attribute(attrs: &mut Vec<KeyValue>, warning: String) {
+    match attrs.iter_mut().find(|kv| kv.key == keys::JAEGER_WARNINGS) {
+        Some(kv) => match &mut kv.value {
+            AnyValue::Array(items) => items.push(AnyValue::Str(warning)),
+            other => {
+                let prev = other.to_string_lossy();
+                *other = AnyValue::Array(vec![AnyValue::Str(prev), AnyValue::Str(warning)]);
+            }
+        },
+        None => attrs.push(KeyValue::new(
+            keys::JAEGER_WARNINGS,
+            AnyValue::Array(vec![AnyValue::Str(warning)]),
+        )),
+    }
+}
+
+/// A timestamp as Go's `time.Time.String()` prints a UTC time:
+/// `2006-01-02 15:04:05.999999999 +0000 UTC` (fraction without trailing
+/// zeros, omitted when zero). Like Go's `pcommon.Timestamp.AsTime`, the
+/// nanoseconds are read as a signed 64-bit count.
+fn go_time_string(unix_nanos: u64) -> String {
+    let nanos = i64::from_ne_bytes(unix_nanos.to_ne_bytes());
+    let secs = nanos.div_euclid(1_000_000_000);
+    let frac = nanos.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = spoor_model::civil_from_days(days);
+    let mut s = format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
+    if frac != 0 {
+        let digits = format!("{frac:09}");
+        s.push('.');
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    s.push_str(" +0000 UTC");
+    s
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use spoor_model::{Resource, Scope, SpanRecord};
+
+    fn rec(resource: &Arc<Resource>, name: &str, start: u64, end: u64) -> SpanRecord {
+        SpanRecord::new(
+            Arc::clone(resource),
+            Arc::new(Scope::default()),
+            Span {
+                name: name.into(),
+                start_time_unix_nano: start,
+                end_time_unix_nano: end,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn res(attrs: Vec<KeyValue>) -> Arc<Resource> {
+        Arc::new(Resource {
+            attributes: attrs,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn go_time_strings() {
+        assert_eq!(go_time_string(0), "1970-01-01 00:00:00 +0000 UTC");
+        // 2025-05-25T00:00:00Z
+        assert_eq!(
+            go_time_string(1_748_131_200_000_000_000),
+            "2025-05-25 00:00:00 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string(1_748_131_200_000_000_001),
+            "2025-05-25 00:00:00.000000001 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string(951_782_400_500_000_000),
+            "2000-02-29 00:00:00.5 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string(1_709_251_199_123_000_000),
+            "2024-02-29 23:59:59.123 +0000 UTC"
+        );
+        // Above i64::MAX reads as negative, like Go: 1 ns before the epoch.
+        assert_eq!(
+            go_time_string(u64::MAX),
+            "1969-12-31 23:59:59.999999999 +0000 UTC"
+        );
+    }
+
+    #[test]
+    fn service_names_are_fixed_per_resource_without_leaking() {
+        let missing = res(vec![]);
+        let empty = res(vec![
+            KeyValue::str("service.name", ""),
+            KeyValue::str("x", "y"),
+        ]);
+        let wrong = res(vec![KeyValue::new("service.name", AnyValue::Int(3))]);
+        let fine = res(vec![KeyValue::str("service.name", "svc")]);
+        let mut batch = SpanBatch {
+            spans: vec![
+                rec(&missing, "a", 1, 2),
+                rec(&empty, "a", 1, 2),
+                rec(&wrong, "a", 1, 2),
+                rec(&fine, "a", 1, 2),
+                rec(&missing, "a", 1, 2),
+            ],
+        };
+        let changed = sanitize(&mut batch);
+        assert_eq!(changed, 4);
+        let names: Vec<&str> = batch.spans.iter().map(|r| r.service_name()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "missing-service-name",
+                "empty-service-name",
+                "service-name-wrong-type",
+                "svc",
+                "missing-service-name"
+            ]
+        );
+        assert!(Arc::ptr_eq(
+            &batch.spans[0].resource,
+            &batch.spans[4].resource
+        ));
+        assert!(Arc::ptr_eq(&batch.spans[3].resource, &fine));
+        // the key keeps its place among the other attributes
+        assert_eq!(batch.spans[1].resource.attributes[0].key, "service.name");
+        assert_eq!(batch.spans[1].resource.attributes.len(), 2);
+        // originals untouched
+        assert!(missing.attributes.is_empty());
+        assert_eq!(empty.attributes[0].value, AnyValue::Str(String::new()));
+    }
+
+    #[test]
+    fn empty_span_names_are_replaced() {
+        let r = res(vec![KeyValue::str("service.name", "svc")]);
+        let mut batch = SpanBatch {
+            spans: vec![rec(&r, "", 1, 2), rec(&r, "ok", 1, 2)],
+        };
+        assert_eq!(sanitize(&mut batch), 1);
+        assert_eq!(batch.spans[0].span.name, "empty-span-name");
+        assert_eq!(batch.spans[1].span.name, "ok");
+    }
+
+    #[test]
+    fn negative_durations_are_clamped_with_a_warning_attribute_and_zero_ones_kept() {
+        let r = res(vec![KeyValue::str("service.name", "svc")]);
+        let start = 1_748_131_200_000_000_000;
+        let mut negative = rec(&r, "n", start, start - 2_000_000_000);
+        negative
+            .span
+            .attributes
+            .push(KeyValue::str(keys::JAEGER_WARNINGS, "earlier"));
+        let mut batch = SpanBatch {
+            spans: vec![
+                negative,
+                rec(&r, "z", start, start),
+                rec(&r, "ok", start, start + 5),
+            ],
+        };
+        assert_eq!(sanitize(&mut batch), 1);
+        let neg = &batch.spans[0].span;
+        assert_eq!(neg.end_time_unix_nano, start + 1);
+        assert_eq!(
+            neg.attributes[0].value,
+            AnyValue::Array(vec![
+                AnyValue::Str("earlier".into()),
+                AnyValue::Str(
+                    "Negative duration detected, sanitizing end timestamp. Original end timestamp: \
+                     2025-05-24 23:59:58 +0000 UTC, adjusted to: 2025-05-25 00:00:00.000000001 +0000 UTC"
+                        .into()
+                ),
+            ])
+        );
+        let zero = &batch.spans[1].span;
+        assert_eq!(zero.end_time_unix_nano, start);
+        assert!(zero.attributes.is_empty());
+        assert!(batch.spans[2].span.attributes.is_empty());
+        assert!(batch.spans.iter().all(|r| r.warnings.is_empty()));
+    }
+
+    #[test]
+    fn warning_attribute_appends_to_an_existing_array() {
+        let mut attrs = vec![KeyValue::new(
+            keys::JAEGER_WARNINGS,
+            AnyValue::Array(vec![AnyValue::Str("a".into())]),
+        )];
+        add_warning_attribute(&mut attrs, "b".into());
+        assert_eq!(
+            attrs[0].value,
+            AnyValue::Array(vec![AnyValue::Str("a".into()), AnyValue::Str("b".into())])
+        );
+    }
+}

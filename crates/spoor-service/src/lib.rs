@@ -1,0 +1,27 @@
+//! Spoor's protocol-neutral service layer.
+//!
+//! - [`ingest`]: the write path. [`Ingester`] bounds memory by bytes in
+//!   flight, applies Jaeger's write-path sanitizers and writes to storage,
+//!   acknowledging only once the write returned.
+//! - [`query`]: the read path. [`QueryService`] fetches and searches traces,
+//!   truncates oversized traces, runs Jaeger's query-time adjusters
+//!   ([`adjust`]) unless raw data was asked for, computes trace summaries and
+//!   merges dependency edges.
+//! - [`telemetry`]: [`Metrics`], a small lock-light registry rendered in the
+//!   Prometheus text format.
+//!
+//! This crate knows no wire format and no storage engine: it sees storage only
+//! through the `spoor-storage` traits as `Arc<dyn …>`.
+
+#![warn(missing_docs)]
+
+pub mod adjust;
+pub mod ingest;
+pub mod query;
+mod shared;
+pub mod telemetry;
+
+pub use adjust::{AdjustOptions, adjust_trace};
+pub use ingest::{IngestError, IngestOptions, IngestOutcome, Ingester};
+pub use query::{QueryOptions, QueryService, ServiceSummary, TraceSummary};
+pub use telemetry::{Metrics, QueryMetrics, ReceiverMetrics, RefuseReason, Source};

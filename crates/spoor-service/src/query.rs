@@ -1,0 +1,520 @@
+//! The read path: fetch, search, truncate, adjust and summarize traces.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use spoor_model::{DependencyLink, StatusCode, Trace, TraceId, UnixNanos, keys};
+use spoor_storage::{
+    Capabilities, DependencyReader, GetTraceQuery, Operation, OperationQuery, StorageError,
+    StorageErrorKind, TraceQuery, TraceReader,
+};
+
+use crate::adjust::{AdjustOptions, adjust_trace};
+
+/// Jaeger's refusal of a search without a service name on a backend that
+/// cannot do it (RFC 0013).
+pub const SERVICE_NAME_REQUIRED: &str = "this storage backend requires a service name to search; searching all services is not supported";
+
+/// Traces with at least this many spans in total are adjusted on the blocking
+/// thread pool rather than on an async worker thread.
+const BLOCKING_SPAN_THRESHOLD: usize = 5_000;
+
+/// Settings of the [`QueryService`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueryOptions {
+    /// Adjuster settings.
+    pub adjust: AdjustOptions,
+    /// The most spans returned per trace when not raw; `0` = unlimited.
+    /// A truncated trace keeps its first spans and its first span gets the
+    /// warning `trace has more than N spans, showing first N spans only`.
+    pub max_trace_size: usize,
+}
+
+/// Per-service statistics of one trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSummary {
+    /// The service name (`service.name`; empty when absent or not a string).
+    pub name: String,
+    /// Spans of this service.
+    pub span_count: u64,
+    /// Spans of this service with status ERROR.
+    pub error_span_count: u64,
+}
+
+/// A lightweight description of a trace for search result lists (Jaeger's
+/// `TraceSummary`, api_v3 `FindTraceSummaries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceSummary {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Service of the root span: the span without a parent, the earliest one
+    /// if there are several; empty when there is none.
+    pub root_service_name: String,
+    /// Name of the root span.
+    pub root_operation_name: String,
+    /// Earliest span start.
+    pub min_start_time_unix_nano: UnixNanos,
+    /// Latest span end.
+    pub max_end_time_unix_nano: UnixNanos,
+    /// All spans.
+    pub span_count: u64,
+    /// Spans with status ERROR.
+    pub error_span_count: u64,
+    /// Spans whose parent is not in the trace.
+    pub orphan_span_count: u64,
+    /// One entry per service, sorted by name.
+    pub services: Vec<ServiceSummary>,
+}
+
+/// Computes the summary of a (complete, adjusted) trace.
+pub fn summarize_trace(trace: &Trace) -> TraceSummary {
+    let ids: HashSet<_> = trace.spans.iter().map(|r| r.span.span_id).collect();
+    let mut services: HashMap<&str, (u64, u64)> = HashMap::new();
+    let mut root: Option<(UnixNanos, &str, &str)> = None;
+    let mut min_start = UnixNanos::MAX;
+    let mut max_end = 0;
+    let mut errors = 0;
+    let mut orphans = 0;
+    for record in &trace.spans {
+        let span = &record.span;
+        // As Jaeger: the string value of service.name, empty otherwise.
+        let service = spoor_model::find_attr(&record.resource.attributes, keys::SERVICE_NAME)
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let stats = services.entry(service).or_default();
+        stats.0 += 1;
+        if span.status.code == StatusCode::Error {
+            stats.1 += 1;
+            errors += 1;
+        }
+        min_start = min_start.min(span.start_time_unix_nano);
+        max_end = max_end.max(span.end_time_unix_nano);
+        if span.parent_span_id.is_zero() {
+            if root.is_none_or(|(start, _, _)| span.start_time_unix_nano < start) {
+                root = Some((span.start_time_unix_nano, service, span.name.as_str()));
+            }
+        } else if !ids.contains(&span.parent_span_id) {
+            orphans += 1;
+        }
+    }
+    let mut services: Vec<ServiceSummary> = services
+        .into_iter()
+        .map(|(name, (span_count, error_span_count))| ServiceSummary {
+            name: name.to_string(),
+            span_count,
+            error_span_count,
+        })
+        .collect();
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    let trace_id = match trace.spans.first() {
+        Some(first) if trace.trace_id.is_zero() => first.span.trace_id,
+        _ => trace.trace_id,
+    };
+    TraceSummary {
+        trace_id,
+        root_service_name: root.map(|r| r.1.to_string()).unwrap_or_default(),
+        root_operation_name: root.map(|r| r.2.to_string()).unwrap_or_default(),
+        min_start_time_unix_nano: if trace.spans.is_empty() { 0 } else { min_start },
+        max_end_time_unix_nano: max_end,
+        span_count: trace.spans.len() as u64,
+        error_span_count: errors,
+        orphan_span_count: orphans,
+        services,
+    }
+}
+
+/// Keeps the first `max` spans of `trace` (no-op for `max == 0`), warning on
+/// the first span as Jaeger does.
+fn truncate(trace: &mut Trace, max: usize) {
+    if max == 0 || trace.spans.len() <= max {
+        return;
+    }
+    trace.spans.truncate(max);
+    if let Some(first) = trace.spans.first_mut() {
+        first.warnings.push(format!(
+            "trace has more than {max} spans, showing first {max} spans only"
+        ));
+    }
+}
+
+/// Runs CPU-bound work inline when small, on the blocking pool when large.
+async fn run_cpu<T, F>(spans: usize, work: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if spans < BLOCKING_SPAN_THRESHOLD {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::internal(format!("query processing task failed: {e}")))
+}
+
+fn span_total(traces: &[Trace]) -> usize {
+    traces.iter().map(|t| t.spans.len()).sum()
+}
+
+/// Reads traces for the query APIs. Cheap to clone.
+#[derive(Clone)]
+pub struct QueryService {
+    reader: Arc<dyn TraceReader>,
+    deps: Option<Arc<dyn DependencyReader>>,
+    opts: QueryOptions,
+}
+
+impl std::fmt::Debug for QueryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryService")
+            .field("dependencies", &self.deps.is_some())
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueryService {
+    /// A service over `reader`, and `deps` for the dependency graph if any.
+    pub fn new(
+        reader: Arc<dyn TraceReader>,
+        deps: Option<Arc<dyn DependencyReader>>,
+        opts: QueryOptions,
+    ) -> Self {
+        QueryService { reader, deps, opts }
+    }
+
+    /// The settings.
+    pub fn options(&self) -> &QueryOptions {
+        &self.opts
+    }
+
+    /// What the trace reader supports.
+    pub fn capabilities(&self) -> Capabilities {
+        self.reader.capabilities()
+    }
+
+    /// Whether [`dependencies`](Self::dependencies) can answer.
+    pub fn has_dependencies(&self) -> bool {
+        self.deps.is_some()
+    }
+
+    /// One trace, truncated and adjusted unless `raw`. `None` when storage
+    /// has no span of it.
+    pub async fn get_trace(
+        &self,
+        query: GetTraceQuery,
+        raw: bool,
+    ) -> Result<Option<Trace>, StorageError> {
+        let Some(trace) = self.reader.get_trace(query).await? else {
+            return Ok(None);
+        };
+        if trace.spans.is_empty() {
+            return Ok(None);
+        }
+        Ok(self.prepare(vec![trace], raw).await?.pop())
+    }
+
+    /// Several traces, in the order asked, skipping unknown and repeated IDs.
+    pub async fn get_traces(
+        &self,
+        ids: &[GetTraceQuery],
+        raw: bool,
+    ) -> Result<Vec<Trace>, StorageError> {
+        let mut seen = HashSet::with_capacity(ids.len());
+        let mut traces = Vec::with_capacity(ids.len());
+        for query in ids {
+            if !seen.insert(query.trace_id) {
+                continue;
+            }
+            if let Some(trace) = self.reader.get_trace(*query).await?
+                && !trace.spans.is_empty()
+            {
+                traces.push(trace);
+            }
+        }
+        self.prepare(traces, raw).await
+    }
+
+    /// Traces matching `query`, in storage order (newest first), truncated
+    /// and adjusted unless `raw`.
+    pub async fn find_traces(
+        &self,
+        query: &TraceQuery,
+        raw: bool,
+    ) -> Result<Vec<Trace>, StorageError> {
+        self.check_search(query)?;
+        let mut traces = self.reader.find_traces(query).await?;
+        traces.retain(|t| !t.spans.is_empty());
+        self.prepare(traces, raw).await
+    }
+
+    /// Summaries of the traces matching `query`, computed from the complete
+    /// adjusted traces (never truncated), in storage order.
+    pub async fn find_trace_summaries(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Vec<TraceSummary>, StorageError> {
+        self.check_search(query)?;
+        let mut traces = self.reader.find_traces(query).await?;
+        traces.retain(|t| !t.spans.is_empty());
+        let adjust = self.opts.adjust;
+        run_cpu(span_total(&traces), move || {
+            traces
+                .into_iter()
+                .map(|mut trace| {
+                    adjust_trace(&mut trace, &adjust);
+                    summarize_trace(&trace)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Every service name, sorted.
+    pub async fn services(&self) -> Result<Vec<String>, StorageError> {
+        self.reader.services().await
+    }
+
+    /// Operations of a service.
+    pub async fn operations(&self, query: &OperationQuery) -> Result<Vec<Operation>, StorageError> {
+        self.reader.operations(query).await
+    }
+
+    /// Dependency edges for spans starting in `[start, end]`, one per
+    /// (parent, child) with call counts summed, sorted by parent then child.
+    /// [`StorageErrorKind::Unsupported`] when no dependency reader is set.
+    pub async fn dependencies(
+        &self,
+        start: UnixNanos,
+        end: UnixNanos,
+    ) -> Result<Vec<DependencyLink>, StorageError> {
+        let Some(deps) = &self.deps else {
+            return Err(StorageError::new(
+                StorageErrorKind::Unsupported,
+                "dependencies are not available with this storage backend",
+            ));
+        };
+        let links = deps.dependencies(start, end).await?;
+        Ok(merge_dependency_links(links))
+    }
+
+    /// Refuses a search without a service name when the backend cannot do it.
+    fn check_search(&self, query: &TraceQuery) -> Result<(), StorageError> {
+        let has_service = query.service.as_deref().is_some_and(|s| !s.is_empty());
+        if !has_service && !self.reader.capabilities().search_without_service {
+            return Err(StorageError::invalid_query(SERVICE_NAME_REQUIRED));
+        }
+        Ok(())
+    }
+
+    /// Truncates and adjusts unless `raw`.
+    async fn prepare(&self, traces: Vec<Trace>, raw: bool) -> Result<Vec<Trace>, StorageError> {
+        if raw {
+            return Ok(traces);
+        }
+        let opts = self.opts;
+        run_cpu(span_total(&traces), move || {
+            traces
+                .into_iter()
+                .map(|mut trace| {
+                    truncate(&mut trace, opts.max_trace_size);
+                    adjust_trace(&mut trace, &opts.adjust);
+                    trace
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+/// One link per (parent, child), call counts summed, sorted.
+pub fn merge_dependency_links(links: Vec<DependencyLink>) -> Vec<DependencyLink> {
+    let mut merged: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for link in links {
+        let count = merged.entry((link.parent, link.child)).or_default();
+        *count = count.saturating_add(link.call_count);
+    }
+    merged
+        .into_iter()
+        .map(|((parent, child), call_count)| DependencyLink {
+            parent,
+            child,
+            call_count,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use spoor_model::{KeyValue, Resource, Scope, Span, SpanId, SpanRecord, Status};
+
+    fn rec(
+        service: Option<&str>,
+        id: u64,
+        parent: u64,
+        start: u64,
+        end: u64,
+        err: bool,
+    ) -> SpanRecord {
+        let attrs = service
+            .map(|s| vec![KeyValue::str("service.name", s)])
+            .unwrap_or_default();
+        SpanRecord::new(
+            Arc::new(Resource {
+                attributes: attrs,
+                ..Default::default()
+            }),
+            Arc::new(Scope::default()),
+            Span {
+                trace_id: TraceId::from_halves(0, 1),
+                span_id: SpanId::from_u64(id),
+                parent_span_id: SpanId::from_u64(parent),
+                name: format!("op{id}"),
+                start_time_unix_nano: start,
+                end_time_unix_nano: end,
+                status: Status {
+                    code: if err {
+                        StatusCode::Error
+                    } else {
+                        StatusCode::Unset
+                    },
+                    message: String::new(),
+                },
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn summary_matches_jaeger_snapshot_shape() {
+        // The api_v3 FindTraceSummaries snapshot: two frontend spans, one error.
+        let trace = Trace {
+            trace_id: TraceId::from_halves(0, 1),
+            spans: vec![
+                rec(
+                    Some("frontend"),
+                    1,
+                    0,
+                    1_000_000_000_000,
+                    1_001_000_000_000,
+                    false,
+                ),
+                rec(
+                    Some("frontend"),
+                    2,
+                    1,
+                    1_000_100_000_000,
+                    1_000_900_000_000,
+                    true,
+                ),
+            ],
+            warnings: vec![],
+        };
+        let mut t = trace;
+        t.spans[0].span.name = "HTTP GET /".into();
+        let s = summarize_trace(&t);
+        assert_eq!(s.trace_id.to_hex(), "00000000000000000000000000000001");
+        assert_eq!(s.root_service_name, "frontend");
+        assert_eq!(s.root_operation_name, "HTTP GET /");
+        assert_eq!(s.min_start_time_unix_nano, 1_000_000_000_000);
+        assert_eq!(s.max_end_time_unix_nano, 1_001_000_000_000);
+        assert_eq!(
+            (s.span_count, s.error_span_count, s.orphan_span_count),
+            (2, 1, 0)
+        );
+        assert_eq!(
+            s.services,
+            vec![ServiceSummary {
+                name: "frontend".into(),
+                span_count: 2,
+                error_span_count: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn summary_picks_earliest_root_counts_orphans_and_sorts_services() {
+        let t = Trace {
+            trace_id: TraceId::from_halves(0, 1),
+            spans: vec![
+                rec(Some("b"), 1, 0, 50, 60, false),
+                rec(Some("a"), 2, 0, 40, 100, true),
+                rec(Some("b"), 3, 2, 45, 55, false),
+                rec(Some("c"), 4, 99, 10, 20, true),
+                rec(None, 5, 98, 30, 120, false),
+            ],
+            warnings: vec![],
+        };
+        let s = summarize_trace(&t);
+        assert_eq!(s.root_service_name, "a");
+        assert_eq!(s.root_operation_name, "op2");
+        assert_eq!(s.min_start_time_unix_nano, 10);
+        assert_eq!(s.max_end_time_unix_nano, 120);
+        assert_eq!(
+            (s.span_count, s.error_span_count, s.orphan_span_count),
+            (5, 2, 2)
+        );
+        let names: Vec<&str> = s.services.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, vec!["", "a", "b", "c"]);
+        assert_eq!(s.services[2].span_count, 2);
+    }
+
+    #[test]
+    fn summary_without_root_has_empty_names() {
+        let t = Trace {
+            trace_id: TraceId::from_halves(0, 1),
+            spans: vec![rec(Some("a"), 2, 1, 5, 6, false)],
+            warnings: vec![],
+        };
+        let s = summarize_trace(&t);
+        assert_eq!(s.root_service_name, "");
+        assert_eq!(s.root_operation_name, "");
+        assert_eq!(s.orphan_span_count, 1);
+    }
+
+    #[test]
+    fn truncation_keeps_first_spans_and_warns_once() {
+        let mut t = Trace {
+            trace_id: TraceId::from_halves(0, 1),
+            spans: (1..=5)
+                .map(|i| rec(Some("a"), i, 0, i, i + 1, false))
+                .collect(),
+            warnings: vec![],
+        };
+        truncate(&mut t, 0);
+        assert_eq!(t.spans.len(), 5);
+        truncate(&mut t, 5);
+        assert_eq!(t.spans.len(), 5);
+        truncate(&mut t, 3);
+        assert_eq!(t.spans.len(), 3);
+        assert_eq!(t.spans[2].span.span_id.as_u64(), 3);
+        assert_eq!(
+            t.spans[0].warnings,
+            vec!["trace has more than 3 spans, showing first 3 spans only"]
+        );
+        assert!(t.spans[1].warnings.is_empty());
+    }
+
+    #[test]
+    fn dependency_links_are_merged_and_sorted() {
+        let l = |p: &str, c: &str, n: u64| DependencyLink {
+            parent: p.into(),
+            child: c.into(),
+            call_count: n,
+        };
+        let merged = merge_dependency_links(vec![
+            l("b", "c", 1),
+            l("a", "b", 2),
+            l("b", "c", 3),
+            l("a", "a", 1),
+            l("a", "b", u64::MAX),
+        ]);
+        assert_eq!(
+            merged,
+            vec![l("a", "a", 1), l("a", "b", u64::MAX), l("b", "c", 4)]
+        );
+    }
+}

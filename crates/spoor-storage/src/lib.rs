@@ -1,0 +1,82 @@
+//! Storage contracts for Spoor.
+//!
+//! Backends implement [`SpanWriter`], [`TraceReader`] and [`DependencyReader`];
+//! the rest of Spoor only ever sees them as `Arc<dyn …>`. The in-memory
+//! backend lives in [`memory`]; the conformance suite that every backend must
+//! pass lives in `conformance` (feature `conformance`).
+
+mod error;
+pub mod memory;
+mod query;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use spoor_model::{DependencyLink, SpanBatch, Trace, TraceId, UnixNanos};
+
+pub use error::{StorageError, StorageErrorKind};
+pub use query::{
+    Capabilities, FoundTrace, GetTraceQuery, Operation, OperationQuery, TagFilter, TraceQuery,
+    matches_span,
+};
+
+/// Accepts spans for storage.
+#[async_trait]
+pub trait SpanWriter: Send + Sync + 'static {
+    /// Stores a batch. Idempotent for identical spans. Returns only when the
+    /// batch is as durable as the backend promises.
+    async fn write_spans(&self, batch: SpanBatch) -> Result<(), StorageError>;
+}
+
+/// Reads traces back.
+#[async_trait]
+pub trait TraceReader: Send + Sync + 'static {
+    /// What this backend can do beyond the baseline.
+    fn capabilities(&self) -> Capabilities;
+
+    /// All stored spans of one trace, or `None` when the ID is unknown.
+    /// The caller owns the returned data.
+    async fn get_trace(&self, query: GetTraceQuery) -> Result<Option<Trace>, StorageError>;
+
+    /// Traces with at least one span matching `query`, newest first
+    /// (trace start descending, then trace ID), at most `query.limit`.
+    async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>, StorageError>;
+
+    /// The IDs `find_traces` would return, with each trace's time range.
+    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<FoundTrace>, StorageError>;
+
+    /// Every service name, sorted.
+    async fn services(&self) -> Result<Vec<String>, StorageError>;
+
+    /// Operations of a service, optionally of one span kind, sorted by name then kind.
+    async fn operations(&self, query: &OperationQuery) -> Result<Vec<Operation>, StorageError>;
+}
+
+/// Service dependency edges over a time window.
+#[async_trait]
+pub trait DependencyReader: Send + Sync + 'static {
+    /// Edges (parent service → child service) for spans starting in `[start, end]`.
+    async fn dependencies(
+        &self,
+        start: UnixNanos,
+        end: UnixNanos,
+    ) -> Result<Vec<DependencyLink>, StorageError>;
+}
+
+/// Removes all data (test and demo environments only).
+#[async_trait]
+pub trait Purger: Send + Sync + 'static {
+    async fn purge(&self) -> Result<(), StorageError>;
+}
+
+/// A trace ID found by a search, with the time range of its matching data.
+impl FoundTrace {
+    pub fn new(trace_id: TraceId, start: UnixNanos, end: UnixNanos) -> Self {
+        FoundTrace {
+            trace_id,
+            start,
+            end,
+        }
+    }
+}

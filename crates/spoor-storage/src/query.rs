@@ -1,0 +1,185 @@
+use spoor_model::{AnyValue, KeyValue, SpanKind, SpanRecord, StatusCode, TraceId, UnixNanos};
+
+/// One attribute filter. All filters of a query must hold on the same span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagFilter {
+    pub key: String,
+    /// Compared against the attribute's string form (`AnyValue::to_string_lossy`).
+    pub value: AnyValue,
+}
+
+impl TagFilter {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        TagFilter {
+            key: key.into(),
+            value: AnyValue::Str(value.into()),
+        }
+    }
+}
+
+/// A trace search. A trace matches when at least one of its spans matches
+/// every given condition (Jaeger's per-span semantics).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TraceQuery {
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    pub tags: Vec<TagFilter>,
+    pub start_min: Option<UnixNanos>,
+    pub start_max: Option<UnixNanos>,
+    /// Span duration bounds, inclusive.
+    pub duration_min: Option<u64>,
+    pub duration_max: Option<u64>,
+    /// Maximum number of traces returned; must be at least 1.
+    pub limit: usize,
+}
+
+/// Fetch one trace by ID; the time range is only a hint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GetTraceQuery {
+    pub trace_id: TraceId,
+    pub start: Option<UnixNanos>,
+    pub end: Option<UnixNanos>,
+}
+
+impl GetTraceQuery {
+    pub fn new(trace_id: TraceId) -> Self {
+        GetTraceQuery {
+            trace_id,
+            start: None,
+            end: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OperationQuery {
+    pub service: String,
+    /// `None` = all kinds.
+    pub span_kind: Option<SpanKind>,
+}
+
+/// An operation (span name) of a service with its span kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Operation {
+    pub name: String,
+    pub span_kind: SpanKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundTrace {
+    pub trace_id: TraceId,
+    pub start: UnixNanos,
+    pub end: UnixNanos,
+}
+
+/// What a reader supports beyond the baseline. The zero value is the least
+/// capable reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// Search works without a service name.
+    pub search_without_service: bool,
+    /// Dependencies can be read.
+    pub dependencies: bool,
+}
+
+fn attr_matches(attrs: &[KeyValue], key: &str, want: &str) -> bool {
+    attrs
+        .iter()
+        .any(|kv| kv.key == key && kv.value.to_string_lossy() == want)
+}
+
+fn error_query_value(v: &AnyValue) -> Option<bool> {
+    match v {
+        AnyValue::Bool(b) => Some(*b),
+        // Go's strconv.ParseBool
+        AnyValue::Str(s) => match s.as_str() {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Does this span satisfy every condition of `query`?
+///
+/// This is Jaeger's memory-backend predicate, the reference semantics for all
+/// Spoor backends:
+/// - service and operation compare exactly; start and duration bounds are inclusive;
+/// - `error` (bool or Go-style boolean string): `true` needs status ERROR, `false` any other status;
+/// - `span.status` (`OK`/`ERROR`/other = UNSET) and `span.kind` compare with the span's fields;
+/// - `scope.name` / `scope.version` compare with the scope; `resource.<key>` looks only at resource attributes;
+/// - any other key matches when span, scope, resource, any event's or any link's attributes
+///   carry it with the same string form.
+pub fn matches_span(record: &SpanRecord, query: &TraceQuery) -> bool {
+    let span = &record.span;
+    if let Some(service) = &query.service
+        && record.service_name() != service
+    {
+        return false;
+    }
+    if let Some(op) = &query.operation
+        && &span.name != op
+    {
+        return false;
+    }
+    let start = span.start_time_unix_nano;
+    if query.start_min.is_some_and(|min| start < min)
+        || query.start_max.is_some_and(|max| start > max)
+    {
+        return false;
+    }
+    let duration = span.duration_nanos();
+    if query
+        .duration_min
+        .is_some_and(|min| min != 0 && duration < min)
+        || query
+            .duration_max
+            .is_some_and(|max| max != 0 && duration > max)
+    {
+        return false;
+    }
+    query.tags.iter().all(|f| tag_matches(record, f))
+}
+
+fn tag_matches(record: &SpanRecord, filter: &TagFilter) -> bool {
+    let span = &record.span;
+    let want = filter.value.to_string_lossy();
+    match filter.key.as_str() {
+        "error" => match error_query_value(&filter.value) {
+            Some(true) => span.status.code == StatusCode::Error,
+            Some(false) => span.status.code != StatusCode::Error,
+            None => false,
+        },
+        "span.status" => {
+            let expected = match want.to_ascii_uppercase().as_str() {
+                "OK" => StatusCode::Ok,
+                "ERROR" => StatusCode::Error,
+                _ => StatusCode::Unset,
+            };
+            span.status.code == expected
+        }
+        "span.kind" => {
+            let expected = SpanKind::from_jaeger_name(&want).unwrap_or(SpanKind::Unspecified);
+            span.kind == expected
+        }
+        "scope.name" => record.scope.name == want,
+        "scope.version" => record.scope.version == want,
+        key => {
+            if let Some(rkey) = key.strip_prefix("resource.") {
+                return attr_matches(&record.resource.attributes, rkey, &want);
+            }
+            attr_matches(&span.attributes, key, &want)
+                || attr_matches(&record.scope.attributes, key, &want)
+                || attr_matches(&record.resource.attributes, key, &want)
+                || span
+                    .events
+                    .iter()
+                    .any(|e| attr_matches(&e.attributes, key, &want))
+                || span
+                    .links
+                    .iter()
+                    .any(|l| attr_matches(&l.attributes, key, &want))
+        }
+    }
+}
