@@ -1,0 +1,68 @@
+//! The admin server: health (`GET /status`, also `/` and `/health`) and
+//! Prometheus metrics (`GET /metrics`).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use spoor_model::{format_duration_go, format_rfc3339};
+
+use crate::AppState;
+use crate::error::json_response;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(status))
+        .route("/status", get(status))
+        .route("/health", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    status: &'static str,
+    up_since: String,
+    uptime: String,
+}
+
+async fn status(State(state): State<Arc<AppState>>) -> Response {
+    let since = state
+        .started_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let uptime = SystemTime::now()
+        .duration_since(state.started_at)
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000);
+    let ready = state.is_ready();
+    let body = Health {
+        status: if ready {
+            "Server available"
+        } else {
+            "Server not available"
+        },
+        up_since: format_rfc3339(since),
+        uptime: format_duration_go(uptime),
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(code, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut resp = state.metrics.render_prometheus().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

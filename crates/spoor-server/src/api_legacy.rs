@@ -1,0 +1,436 @@
+//! Jaeger's internal JSON API, `/api/*`, as Jaeger v2.20 serves it: the
+//! envelope, microsecond timestamps, `p1…pN` processes and Go's JSON bytes.
+//! Jaeger UI and Grafana's Jaeger data source use these routes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use bytes::Bytes;
+use serde::Serialize;
+use spoor_codec::gojson;
+use spoor_codec::jaeger::{ApiError, Envelope, UiTrace, trace_to_ui};
+use spoor_model::{AnyValue, SpanKind, Trace, TraceId, UnixNanos};
+use spoor_storage::{GetTraceQuery, OperationQuery, TagFilter, TraceQuery};
+
+use crate::AppState;
+use crate::error::{LegacyApiError, json_response};
+use crate::params::{
+    QueryParams, go_bool_error, parse_go_bool, parse_go_duration, parse_go_int, parse_trace_id,
+};
+
+/// Jaeger's default search window when `start` is absent.
+const DEFAULT_LOOKBACK: Duration = Duration::from_secs(2 * 24 * 3600);
+/// Jaeger's default dependencies lookback.
+const DEFAULT_DEPENDENCY_LOOKBACK_MS: i64 = 24 * 3600 * 1000;
+/// Jaeger's default search limit.
+const DEFAULT_LIMIT: i64 = 100;
+
+type ApiResult = Result<Response, LegacyApiError>;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/services", get(services))
+        .route("/api/services/{service}/operations", get(operations_legacy))
+        .route("/api/operations", get(operations))
+        .route("/api/traces", get(search))
+        .route("/api/traces/{trace_id}", get(get_trace))
+        .route("/api/archive/{trace_id}", post(archive))
+        .route("/api/transform", post(transform))
+        .route("/api/dependencies", get(dependencies))
+        .route("/api", any(not_found))
+        .route("/api/{*rest}", any(not_found))
+        .with_state(state)
+}
+
+fn now_nanos() -> UnixNanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn respond<T: Serialize>(body: &T, params: &QueryParams) -> Response {
+    json_response(StatusCode::OK, gojson::to_vec(body, params.pretty()))
+}
+
+fn observe(state: &AppState, endpoint: &'static str, started: Instant, ok: bool) {
+    state.metrics.query(endpoint).observe(started.elapsed(), ok);
+}
+
+async fn not_found() -> LegacyApiError {
+    LegacyApiError::not_found("404 page not found")
+}
+
+async fn services(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> ApiResult {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let result = state.query.services().await;
+    observe(&state, "services", started, result.is_ok());
+    let services = result?;
+    let total = services.len();
+    Ok(respond(&Envelope::ok(services, total), &params))
+}
+
+async fn operations_legacy(
+    State(state): State<Arc<AppState>>,
+    Path(service): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let result = state
+        .query
+        .operations(&OperationQuery {
+            service,
+            span_kind: None,
+        })
+        .await;
+    observe(&state, "operations", started, result.is_ok());
+    let mut names: Vec<String> = result?.into_iter().map(|o| o.name).collect();
+    names.dedup();
+    let total = names.len();
+    Ok(respond(&Envelope::ok(names, total), &params))
+}
+
+#[derive(Serialize)]
+struct UiOperation {
+    name: String,
+    #[serde(rename = "spanKind")]
+    span_kind: &'static str,
+}
+
+async fn operations(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> ApiResult {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let service = params.get("service");
+    if service.is_empty() {
+        return Err(LegacyApiError::bad_request(
+            "parameter 'service' is required",
+        ));
+    }
+    let kind = params.get("spanKind");
+    let span_kind = if kind.is_empty() {
+        None
+    } else {
+        Some(SpanKind::from_jaeger_name(kind).ok_or_else(|| {
+            LegacyApiError::bad_request(format!("unsupported span kind: '{kind}'"))
+        })?)
+    };
+    let result = state
+        .query
+        .operations(&OperationQuery {
+            service: service.to_string(),
+            span_kind,
+        })
+        .await;
+    observe(&state, "operations", started, result.is_ok());
+    let ops: Vec<UiOperation> = result?
+        .into_iter()
+        .map(|o| UiOperation {
+            name: o.name,
+            span_kind: o.span_kind.jaeger_name(),
+        })
+        .collect();
+    let total = ops.len();
+    Ok(respond(&Envelope::ok(ops, total), &params))
+}
+
+fn parse_param_error(name: &str, err: impl std::fmt::Display) -> LegacyApiError {
+    LegacyApiError::bad_request(format!("unable to parse param '{name}': {err}"))
+}
+
+/// `start`/`end` in microseconds since the epoch; `None` when absent.
+fn parse_micros(params: &QueryParams, name: &str) -> Result<Option<UnixNanos>, LegacyApiError> {
+    let v = params.get(name);
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let micros = parse_go_int(v).map_err(|e| parse_param_error(name, e))?;
+    Ok(Some((micros.max(0) as u64).saturating_mul(1_000)))
+}
+
+fn parse_raw(params: &QueryParams) -> Result<bool, LegacyApiError> {
+    let v = params.get("raw");
+    if v.is_empty() {
+        return Ok(false);
+    }
+    parse_go_bool(v).ok_or_else(|| parse_param_error("raw", go_bool_error(v)))
+}
+
+fn parse_duration_param(params: &QueryParams, name: &str) -> Result<Option<u64>, LegacyApiError> {
+    let v = params.get(name);
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let d = parse_go_duration(v).map_err(|e| parse_param_error(name, e))?;
+    Ok(if d == 0 { None } else { Some(d.max(0) as u64) })
+}
+
+/// Tags from `tag=k:v` (repeatable) and `tags={json}` (repeatable, merged).
+fn parse_tags(params: &QueryParams) -> Result<Vec<TagFilter>, LegacyApiError> {
+    let mut tags: BTreeMap<String, String> = BTreeMap::new();
+    for tag in params.all("tag") {
+        match tag.split_once(':') {
+            Some((k, v)) => {
+                tags.insert(k.to_string(), v.to_string());
+            }
+            None => {
+                return Err(LegacyApiError::bad_request(format!(
+                    "malformed 'tag' parameter, expecting key:value, received: {tag}"
+                )));
+            }
+        }
+    }
+    for json in params.all("tags") {
+        let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| {
+            LegacyApiError::bad_request(format!(
+                "malformed 'tags' parameter, cannot unmarshal JSON: {e}"
+            ))
+        })?;
+        tags.extend(map);
+    }
+    Ok(tags
+        .into_iter()
+        .map(|(key, value)| TagFilter {
+            key,
+            value: AnyValue::Str(value),
+        })
+        .collect())
+}
+
+struct SearchRequest {
+    query: TraceQuery,
+    trace_ids: Vec<TraceId>,
+    raw: bool,
+    hint_start: Option<UnixNanos>,
+    hint_end: Option<UnixNanos>,
+}
+
+fn parse_search(params: &QueryParams) -> Result<SearchRequest, LegacyApiError> {
+    let now = now_nanos();
+    let hint_start = parse_micros(params, "start")?;
+    let hint_end = parse_micros(params, "end")?;
+    let start = hint_start.unwrap_or(now.saturating_sub(DEFAULT_LOOKBACK.as_nanos() as u64));
+    let end = hint_end.unwrap_or(now);
+    let tags = parse_tags(params)?;
+    let limit = match params.get("limit") {
+        "" => DEFAULT_LIMIT,
+        v => {
+            let n = parse_go_int(v).map_err(LegacyApiError::bad_request)?;
+            if n > i64::from(i32::MAX) || n < i64::from(i32::MIN) {
+                return Err(LegacyApiError::bad_request(format!(
+                    "strconv.ParseInt: parsing \"{v}\": value out of range"
+                )));
+            }
+            n
+        }
+    };
+    let duration_min = parse_duration_param(params, "minDuration")?;
+    let duration_max = parse_duration_param(params, "maxDuration")?;
+    let mut trace_ids = Vec::new();
+    for id in params.all("traceID") {
+        let tid = parse_trace_id(id)
+            .map_err(|e| LegacyApiError::bad_request(format!("cannot parse traceID param: {e}")))?;
+        trace_ids.push(tid);
+    }
+    let raw = parse_raw(params)?;
+    if limit <= 0 {
+        return Err(LegacyApiError::bad_request(
+            "invalid parameter: limit must be greater than 0",
+        ));
+    }
+    if start > end {
+        return Err(LegacyApiError::bad_request(
+            "invalid parameter: start time must be before end time",
+        ));
+    }
+    if let (Some(min), Some(max)) = (duration_min, duration_max)
+        && max < min
+    {
+        return Err(LegacyApiError::bad_request(
+            "'maxDuration' should be greater than 'minDuration'",
+        ));
+    }
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Ok(SearchRequest {
+        query: TraceQuery {
+            service: non_empty(params.get("service")),
+            operation: non_empty(params.get("operation")),
+            tags,
+            start_min: Some(start),
+            start_max: Some(end),
+            duration_min,
+            duration_max,
+            limit: limit as usize,
+        },
+        trace_ids,
+        raw,
+        hint_start,
+        hint_end,
+    })
+}
+
+async fn search(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> ApiResult {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let req = parse_search(&params)?;
+    let mut errors = Vec::new();
+    let traces = if req.trace_ids.is_empty() {
+        let result = state.query.find_traces(&req.query, req.raw).await;
+        observe(&state, "find_traces", started, result.is_ok());
+        result?
+    } else {
+        let mut found = Vec::with_capacity(req.trace_ids.len());
+        for id in &req.trace_ids {
+            let q = GetTraceQuery {
+                trace_id: *id,
+                start: req.hint_start,
+                end: req.hint_end,
+            };
+            match state.query.get_trace(q, req.raw).await? {
+                Some(t) => found.push(t),
+                None => errors.push(ApiError::trace_not_found(id.to_jaeger_hex())),
+            }
+        }
+        observe(&state, "get_traces", started, true);
+        found
+    };
+    let data: Vec<UiTrace> = traces.iter().map(trace_to_ui).collect();
+    let envelope = errors
+        .into_iter()
+        .fold(Envelope::ok(data, 0), Envelope::with_error);
+    Ok(respond(&envelope, &params))
+}
+
+async fn get_trace(
+    State(state): State<Arc<AppState>>,
+    Path(trace_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let id = parse_trace_id(&trace_id).map_err(LegacyApiError::bad_request)?;
+    let query = GetTraceQuery {
+        trace_id: id,
+        start: parse_micros(&params, "start")?,
+        end: parse_micros(&params, "end")?,
+    };
+    let raw = parse_raw(&params)?;
+    let result = state.query.get_trace(query, raw).await;
+    observe(&state, "get_trace", started, result.is_ok());
+    match result? {
+        Some(trace) => Ok(respond(
+            &Envelope::ok(vec![trace_to_ui(&trace)], 0),
+            &params,
+        )),
+        None => Err(LegacyApiError::not_found("trace not found")),
+    }
+}
+
+async fn archive(Path(trace_id): Path<String>) -> ApiResult {
+    parse_trace_id(&trace_id).map_err(LegacyApiError::bad_request)?;
+    Err(LegacyApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        msg: "archive span storage was not configured".into(),
+    })
+}
+
+async fn transform(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let params = QueryParams::parse(q.as_deref());
+    if body.len() > state.limits.max_request_bytes {
+        return Err(LegacyApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            msg: format!(
+                "request body exceeds {} bytes",
+                state.limits.max_request_bytes
+            ),
+        });
+    }
+    let body = crate::body::decompress(&headers, body, state.limits.max_decompressed_bytes)
+        .map_err(|e| LegacyApiError {
+            status: e.status(),
+            msg: e.to_string(),
+        })?;
+    let batch = state
+        .cpu
+        .run(move || spoor_codec::otlp_json::decode(&body))
+        .await
+        .map_err(|e| LegacyApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            msg: e.to_string(),
+        })?
+        .map_err(|e| LegacyApiError::bad_request(e.to_string()))?;
+    let traces = group_into_traces(batch.spans);
+    let data: Vec<UiTrace> = traces.iter().map(trace_to_ui).collect();
+    Ok(respond(&Envelope::ok(data, 0), &params))
+}
+
+/// Groups spans by trace ID, keeping the order in which traces first appear.
+pub fn group_into_traces(spans: Vec<spoor_model::SpanRecord>) -> Vec<Trace> {
+    let mut order: Vec<TraceId> = Vec::new();
+    let mut by_id: std::collections::HashMap<TraceId, Trace> = std::collections::HashMap::new();
+    for rec in spans {
+        let id = rec.span.trace_id;
+        by_id
+            .entry(id)
+            .or_insert_with(|| {
+                order.push(id);
+                Trace {
+                    trace_id: id,
+                    ..Trace::default()
+                }
+            })
+            .spans
+            .push(rec);
+    }
+    order
+        .into_iter()
+        .filter_map(|id| by_id.remove(&id))
+        .collect()
+}
+
+#[derive(Serialize)]
+struct UiDependencyLink {
+    parent: String,
+    child: String,
+    #[serde(rename = "callCount")]
+    call_count: u64,
+}
+
+async fn dependencies(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> ApiResult {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let end_ms = match params.get("endTs") {
+        "" => (now_nanos() / 1_000_000) as i64,
+        v => parse_go_int(v).map_err(|e| parse_param_error("endTs", e))?,
+    };
+    let lookback_ms = match params.get("lookback") {
+        "" => DEFAULT_DEPENDENCY_LOOKBACK_MS,
+        v => parse_go_int(v).map_err(|e| parse_param_error("lookback", e))?,
+    };
+    let end = (end_ms.max(0) as u64).saturating_mul(1_000_000);
+    let start = end.saturating_sub((lookback_ms.max(0) as u64).saturating_mul(1_000_000));
+    let result = state.query.dependencies(start, end).await;
+    observe(&state, "dependencies", started, result.is_ok());
+    let service = params.get("service");
+    let links: Vec<UiDependencyLink> = result?
+        .into_iter()
+        .filter(|l| service.is_empty() || l.parent == service || l.child == service)
+        .map(|l| UiDependencyLink {
+            parent: l.parent,
+            child: l.child,
+            call_count: l.call_count,
+        })
+        .collect();
+    Ok(respond(&Envelope::ok(links, 0), &params))
+}

@@ -1,0 +1,330 @@
+//! Jaeger's api_v3 over HTTP (`/api/v3/*`): OTLP-JSON traces, services,
+//! operations and trace summaries, with the camelCase parameter names of
+//! Jaeger v2.20 and the snake_case names of v2.16 and earlier.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Serialize;
+use spoor_codec::gojson;
+use spoor_model::{AnyValue, SpanKind, SpanRecord, Trace, parse_rfc3339};
+use spoor_service::TraceSummary;
+use spoor_storage::{GetTraceQuery, OperationQuery, TagFilter, TraceQuery};
+
+use crate::AppState;
+use crate::error::{V3ApiError, json_response};
+use crate::params::{QueryParams, parse_go_bool, parse_go_duration, parse_trace_id};
+
+const DEFAULT_SEARCH_DEPTH: usize = 100;
+
+type V3Result = Result<Response, V3ApiError>;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/v3/services", get(services))
+        .route("/api/v3/operations", get(operations))
+        .route("/api/v3/traces", get(find_traces))
+        .route("/api/v3/traces/{trace_id}", get(get_trace))
+        .route("/api/v3/trace-summaries", get(find_trace_summaries))
+        .with_state(state)
+}
+
+fn ok<T: Serialize>(body: &T, params: &QueryParams) -> Response {
+    json_response(StatusCode::OK, gojson::to_vec(body, params.pretty()))
+}
+
+#[derive(Serialize)]
+struct ServicesResponse {
+    services: Vec<String>,
+}
+
+async fn services(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> V3Result {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let result = state.query.services().await;
+    state
+        .metrics
+        .query("v3_services")
+        .observe(started.elapsed(), result.is_ok());
+    Ok(ok(&ServicesResponse { services: result? }, &params))
+}
+
+#[derive(Serialize)]
+struct OperationsResponse {
+    operations: Vec<V3Operation>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V3Operation {
+    name: String,
+    span_kind: &'static str,
+}
+
+async fn operations(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> V3Result {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let (kind_param, kind) = params.get_any(&["spanKind", "span_kind"]);
+    let span_kind = if kind.is_empty() {
+        None
+    } else {
+        Some(SpanKind::from_jaeger_name(kind).ok_or_else(|| {
+            V3ApiError::param(kind_param, format!("unsupported span kind: '{kind}'"))
+        })?)
+    };
+    let result = state
+        .query
+        .operations(&OperationQuery {
+            service: params.get("service").to_string(),
+            span_kind,
+        })
+        .await;
+    state
+        .metrics
+        .query("v3_operations")
+        .observe(started.elapsed(), result.is_ok());
+    let operations = result?
+        .into_iter()
+        .map(|o| V3Operation {
+            name: o.name,
+            span_kind: match o.span_kind {
+                SpanKind::Unspecified => "internal",
+                k => k.jaeger_name(),
+            },
+        })
+        .collect();
+    Ok(ok(&OperationsResponse { operations }, &params))
+}
+
+fn traces_response(mut traces: Vec<Trace>, params: &QueryParams) -> V3Result {
+    if traces.iter().all(|t| t.spans.is_empty()) {
+        return Err(V3ApiError::not_found("No traces found"));
+    }
+    // The encoder writes query-time warnings as the `@jaeger@warnings` attribute.
+    let mut spans: Vec<SpanRecord> = Vec::new();
+    for t in &mut traces {
+        spans.append(&mut t.spans);
+    }
+    let body = serde_json::json!({ "result": spoor_codec::otlp_json::encode(&spans) });
+    Ok(ok(&body, params))
+}
+
+fn parse_time(params: &QueryParams, names: &[&str]) -> Result<Option<u64>, V3ApiError> {
+    let (name, v) = params.get_any(names);
+    if v.is_empty() {
+        return Ok(None);
+    }
+    parse_rfc3339(v)
+        .map(Some)
+        .ok_or_else(|| V3ApiError::param(name, format!("parsing time {v:?} as RFC 3339 failed")))
+}
+
+fn parse_bool(params: &QueryParams, names: &[&str]) -> Result<bool, V3ApiError> {
+    let (name, v) = params.get_any(names);
+    if v.is_empty() {
+        return Ok(false);
+    }
+    parse_go_bool(v).ok_or_else(|| V3ApiError::param(name, crate::params::go_bool_error(v)))
+}
+
+async fn get_trace(
+    State(state): State<Arc<AppState>>,
+    Path(trace_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> V3Result {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let id = parse_trace_id(&trace_id).map_err(|e| V3ApiError::param("trace_id", e))?;
+    let query = GetTraceQuery {
+        trace_id: id,
+        start: parse_time(&params, &["startTime", "start_time"])?,
+        end: parse_time(&params, &["endTime", "end_time"])?,
+    };
+    let raw = parse_bool(&params, &["rawTraces", "raw_traces"])?;
+    let result = state.query.get_trace(query, raw).await;
+    state
+        .metrics
+        .query("v3_get_trace")
+        .observe(started.elapsed(), result.is_ok());
+    traces_response(result?.into_iter().collect(), &params)
+}
+
+struct V3Search {
+    query: TraceQuery,
+    raw: bool,
+}
+
+fn parse_find(params: &QueryParams) -> Result<V3Search, V3ApiError> {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let service = params
+        .get_any(&["query.serviceName", "query.service_name"])
+        .1;
+    let operation = params
+        .get_any(&["query.operationName", "query.operation_name"])
+        .1;
+    let min = parse_time(params, &["query.startTimeMin", "query.start_time_min"])?;
+    let max = parse_time(params, &["query.startTimeMax", "query.start_time_max"])?;
+    let (Some(min), Some(max)) = (min, max) else {
+        return Err(V3ApiError::bad_request(
+            "query.startTimeMin and query.startTimeMax are required",
+        ));
+    };
+    if min > max {
+        return Err(V3ApiError::bad_request(
+            "query.startTimeMin must be before query.startTimeMax",
+        ));
+    }
+    let (depth_name, depth) = params.get_any(&[
+        "query.searchDepth",
+        "query.search_depth",
+        "query.num_traces",
+    ]);
+    let limit = if depth.is_empty() {
+        DEFAULT_SEARCH_DEPTH
+    } else {
+        let n: i64 = depth.parse().map_err(|_| {
+            V3ApiError::param(
+                depth_name,
+                format!("strconv.Atoi: parsing {depth:?}: invalid syntax"),
+            )
+        })?;
+        if n <= 0 {
+            DEFAULT_SEARCH_DEPTH
+        } else {
+            n as usize
+        }
+    };
+    let duration = |names: &[&str]| -> Result<Option<u64>, V3ApiError> {
+        let (name, v) = params.get_any(names);
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let d = parse_go_duration(v).map_err(|e| V3ApiError::param(name, e))?;
+        Ok((d > 0).then_some(d as u64))
+    };
+    let duration_min = duration(&["query.durationMin", "query.duration_min"])?;
+    let duration_max = duration(&["query.durationMax", "query.duration_max"])?;
+    let mut tags = Vec::new();
+    let attrs = params.get("query.attributes");
+    if !attrs.is_empty() {
+        let map: BTreeMap<String, String> =
+            serde_json::from_str(attrs).map_err(|e| V3ApiError::param("query.attributes", e))?;
+        tags = map
+            .into_iter()
+            .map(|(key, value)| TagFilter {
+                key,
+                value: AnyValue::Str(value),
+            })
+            .collect();
+    }
+    let raw = parse_bool(params, &["query.rawTraces", "query.raw_traces"])?;
+    Ok(V3Search {
+        query: TraceQuery {
+            service: non_empty(service),
+            operation: non_empty(operation),
+            tags,
+            start_min: Some(min),
+            start_max: Some(max),
+            duration_min,
+            duration_max,
+            limit,
+        },
+        raw,
+    })
+}
+
+async fn find_traces(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> V3Result {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let search = parse_find(&params)?;
+    let result = state.query.find_traces(&search.query, search.raw).await;
+    state
+        .metrics
+        .query("v3_find_traces")
+        .observe(started.elapsed(), result.is_ok());
+    traces_response(result?, &params)
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V3ServiceSummary {
+    name: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    span_count: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    error_span_count: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V3TraceSummary {
+    trace_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    root_service_name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    root_operation_name: String,
+    min_start_time_unix_nano: String,
+    max_end_time_unix_nano: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    span_count: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    error_span_count: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    orphan_span_count: u64,
+    services: Vec<V3ServiceSummary>,
+}
+
+impl From<TraceSummary> for V3TraceSummary {
+    fn from(s: TraceSummary) -> Self {
+        V3TraceSummary {
+            trace_id: s.trace_id.to_hex(),
+            root_service_name: s.root_service_name,
+            root_operation_name: s.root_operation_name,
+            min_start_time_unix_nano: s.min_start_time_unix_nano.to_string(),
+            max_end_time_unix_nano: s.max_end_time_unix_nano.to_string(),
+            span_count: s.span_count,
+            error_span_count: s.error_span_count,
+            orphan_span_count: s.orphan_span_count,
+            services: s
+                .services
+                .into_iter()
+                .map(|svc| V3ServiceSummary {
+                    name: svc.name,
+                    span_count: svc.span_count,
+                    error_span_count: svc.error_span_count,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SummariesResponse {
+    summaries: Vec<V3TraceSummary>,
+}
+
+async fn find_trace_summaries(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> V3Result {
+    let started = Instant::now();
+    let params = QueryParams::parse(q.as_deref());
+    let search = parse_find(&params)?;
+    let result = state.query.find_trace_summaries(&search.query).await;
+    state
+        .metrics
+        .query("v3_trace_summaries")
+        .observe(started.elapsed(), result.is_ok());
+    let summaries = result?.into_iter().map(V3TraceSummary::from).collect();
+    Ok(ok(&SummariesResponse { summaries }, &params))
+}

@@ -1,0 +1,429 @@
+//! Test harness: starts the real `spoor` binary on free loopback ports and
+//! talks to it over HTTP and gRPC.
+//!
+//! Each test file does `mod common;` and uses the parts it needs.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the binary may take to answer `GET /status` with 200.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `spoor` all-in-one process, killed on drop.
+pub struct Spoor {
+    child: Child,
+    log: tempfile::NamedTempFile,
+    pub otlp_grpc: SocketAddr,
+    pub otlp_http: SocketAddr,
+    pub query_http: SocketAddr,
+    pub admin_http: SocketAddr,
+    http: reqwest::blocking::Client,
+}
+
+/// An HTTP response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics with the body text when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response ({}) is not JSON: {e}\n{}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+}
+
+/// Four distinct free loopback ports. The listeners are held together so
+/// no port repeats, then released for the binary to take.
+fn free_addrs() -> [SocketAddr; 4] {
+    let listeners: Vec<TcpListener> = (0..4)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    let addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address"))
+        .collect();
+    drop(listeners);
+    [addrs[0], addrs[1], addrs[2], addrs[3]]
+}
+
+fn http_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build the HTTP client")
+}
+
+impl Spoor {
+    /// Starts `spoor` with its four listeners on free loopback ports, `--log warn`
+    /// and `extra_args`, and waits until `GET /status` answers 200.
+    ///
+    /// A port taken by someone else between picking and binding makes the
+    /// binary exit; that case is retried with fresh ports.
+    pub fn start(extra_args: &[&str]) -> Spoor {
+        let mut last_log = String::new();
+        for _attempt in 0..3 {
+            match Self::try_start(extra_args) {
+                Ok(spoor) => return spoor,
+                Err(log) if log.contains("cannot listen on") => last_log = log,
+                Err(log) => panic!("spoor did not start:\n{log}"),
+            }
+        }
+        panic!("spoor could not bind its ports after 3 attempts:\n{last_log}");
+    }
+
+    fn try_start(extra_args: &[&str]) -> Result<Spoor, String> {
+        let [otlp_grpc, otlp_http, query_http, admin_http] = free_addrs();
+        let log = tempfile::NamedTempFile::new().expect("create the log file");
+        let stderr = log.reopen().expect("reopen the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_spoor"))
+            .arg("--otlp-grpc-addr")
+            .arg(otlp_grpc.to_string())
+            .arg("--otlp-http-addr")
+            .arg(otlp_http.to_string())
+            .arg("--query-http-addr")
+            .arg(query_http.to_string())
+            .arg("--admin-http-addr")
+            .arg(admin_http.to_string())
+            .arg("--log")
+            .arg("warn")
+            .args(extra_args)
+            // The environment must not reconfigure the binary under test.
+            .env_remove("SPOOR_CONFIG")
+            .env_remove("SPOOR_HOST")
+            .env_remove("SPOOR_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn the spoor binary");
+        let mut spoor = Spoor {
+            child,
+            log,
+            otlp_grpc,
+            otlp_http,
+            query_http,
+            admin_http,
+            http: http_client(),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let probe = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("build the probe client");
+        let status_url = spoor.admin("/status");
+        loop {
+            if let Some(exit) = spoor.child.try_wait().expect("poll the child") {
+                let log = spoor.log();
+                // Nothing to kill; keep Drop from printing the log a second time.
+                return Err(format!("spoor exited with {exit}:\n{log}"));
+            }
+            if let Ok(resp) = probe.get(&status_url).send()
+                && resp.status().as_u16() == 200
+            {
+                return Ok(spoor);
+            }
+            if Instant::now() > deadline {
+                let log = spoor.log();
+                return Err(format!(
+                    "GET {status_url} did not answer 200 within {START_TIMEOUT:?}:\n{log}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the binary wrote to stderr so far.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        let _ = self
+            .log
+            .reopen()
+            .and_then(|mut f| f.read_to_string(&mut text));
+        text
+    }
+
+    /// gRPC endpoint URL of the OTLP receiver (`http://127.0.0.1:PORT`).
+    pub fn otlp_grpc_endpoint(&self) -> String {
+        format!("http://{}", self.otlp_grpc)
+    }
+
+    /// URL of `path` on the OTLP/HTTP receiver.
+    pub fn otlp_http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.otlp_http)
+    }
+
+    /// URL of `path` on the query server.
+    pub fn query(&self, path: &str) -> String {
+        format!("http://{}{path}", self.query_http)
+    }
+
+    /// URL of `path` on the admin server.
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_http)
+    }
+
+    /// `GET url`, fully read.
+    pub fn get(&self, url: &str) -> Reply {
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {url} failed: {e}\n{}", self.log()));
+        into_reply(resp)
+    }
+
+    /// `GET path` on the query server, with the body parsed as JSON.
+    pub fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let reply = self.get(&self.query(path));
+        (reply.status, reply.json())
+    }
+
+    /// `POST url` with a body and extra headers.
+    pub fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: impl Into<reqwest::blocking::Body>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
+            .http
+            .post(url)
+            .header("Content-Type", content_type)
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("POST {url} failed: {e}\n{}", self.log()));
+        into_reply(resp)
+    }
+
+    /// The Prometheus text of `GET /metrics`.
+    pub fn metrics(&self) -> String {
+        let reply = self.get(&self.admin("/metrics"));
+        assert_eq!(reply.status, 200, "GET /metrics: {}", reply.text());
+        reply.text()
+    }
+}
+
+fn into_reply(resp: reqwest::blocking::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.bytes().expect("read the response body").to_vec();
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+impl Drop for Spoor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "----- spoor log -----\n{}\n----- end of spoor log -----",
+                self.log()
+            );
+        }
+    }
+}
+
+/// Calls `f` every 50 ms until it returns `Some`, for at most `timeout`.
+pub fn poll_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A small Tokio runtime for the gRPC client side of a test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("build a Tokio runtime")
+}
+
+/// Sends one OTLP `Export` over gRPC and returns the status.
+pub fn grpc_export(
+    endpoint: &str,
+    request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+) -> Result<(), tonic::Status> {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let endpoint = endpoint.to_string();
+    runtime().block_on(async move {
+        let mut client = TraceServiceClient::connect(endpoint)
+            .await
+            .map_err(|e| tonic::Status::unavailable(format!("cannot connect: {e}")))?;
+        client.export(request).await.map(|_| ())
+    })
+}
+
+/// A trace ID in a canonical form: 32 lowercase hex digits (Jaeger prints
+/// 16 when the high half is zero; OTLP always 32).
+pub fn canonical_trace_id(id: &str) -> String {
+    format!("{:0>32}", id.to_ascii_lowercase())
+}
+
+/// `base` with `params` appended as a percent-encoded query string.
+pub fn with_params(base: &str, params: &[(&str, String)]) -> String {
+    reqwest::Url::parse_with_params(base, params.iter().map(|(k, v)| (*k, v.as_str())))
+        .unwrap_or_else(|e| panic!("bad URL {base}: {e}"))
+        .to_string()
+}
+
+/// Trace ID → number of spans, from the `data` of a Jaeger `/api/traces*` answer.
+pub fn legacy_span_counts(body: &serde_json::Value) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for trace in body["data"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let id = canonical_trace_id(trace["traceID"].as_str().unwrap_or_default());
+        let spans = trace["spans"].as_array().map_or(0, Vec::len);
+        *out.entry(id).or_insert(0) += spans;
+    }
+    out
+}
+
+/// Every span of an api_v3 answer (`{"result": {"resourceSpans": …}}`), with
+/// the service name of its resource.
+pub fn v3_spans(body: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let empty = Vec::new();
+    for rs in body["result"]["resourceSpans"].as_array().unwrap_or(&empty) {
+        let service = rs["resource"]["attributes"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .find(|kv| kv["key"] == "service.name")
+            .and_then(|kv| kv["value"]["stringValue"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        for ss in rs["scopeSpans"].as_array().unwrap_or(&empty) {
+            for span in ss["spans"].as_array().unwrap_or(&empty) {
+                out.push((service.clone(), span.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Trace ID → number of spans, from an api_v3 answer.
+pub fn v3_span_counts(body: &serde_json::Value) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for (_, span) in v3_spans(body) {
+        let id = canonical_trace_id(span["traceId"].as_str().unwrap_or_default());
+        *out.entry(id).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The typed tag `key` of a Jaeger UI span (or log), as (type, value).
+pub fn ui_tag<'a>(
+    span: &'a serde_json::Value,
+    key: &str,
+) -> Option<(&'a str, &'a serde_json::Value)> {
+    span["tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["key"] == key)
+        .map(|t| (t["type"].as_str().unwrap_or(""), &t["value"]))
+}
+
+/// The span named `name` of a Jaeger UI trace; panics when absent.
+pub fn ui_span<'a>(trace: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operationName"] == name)
+        .unwrap_or_else(|| panic!("no span {name:?} in {trace:#}"))
+}
+
+/// The references of a Jaeger UI span as (refType, traceID (32 hex), spanID).
+pub fn ui_refs(span: &serde_json::Value) -> Vec<(String, String, String)> {
+    span["references"]
+        .as_array()
+        .unwrap_or_else(|| panic!("references must be an array: {span:#}"))
+        .iter()
+        .map(|r| {
+            (
+                r["refType"].as_str().unwrap().to_string(),
+                canonical_trace_id(r["traceID"].as_str().unwrap()),
+                r["spanID"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The fields of a Jaeger UI log as key → (type, value).
+pub fn ui_log_fields(
+    log: &serde_json::Value,
+) -> std::collections::BTreeMap<String, (String, serde_json::Value)> {
+    log["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("log fields must be an array: {log:#}"))
+        .iter()
+        .map(|f| {
+            (
+                f["key"].as_str().unwrap().to_string(),
+                (f["type"].as_str().unwrap().to_string(), f["value"].clone()),
+            )
+        })
+        .collect()
+}
+
+/// An OTLP/JSON integer (api_v3 writes int64 as a string, like jsonpb).
+pub fn otlp_int(v: &serde_json::Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_str()?.parse().ok())
+}
+
+/// The value of attribute `key` of an OTLP/JSON span, event or link.
+pub fn otlp_attr<'a>(item: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    item["attributes"]
+        .as_array()?
+        .iter()
+        .find(|kv| kv["key"] == key)
+        .map(|kv| &kv["value"])
+}
