@@ -7,11 +7,25 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# The Node.js OpenTelemetry sender used by the end-to-end tests.
-if [ ! -d tests/clients/node/node_modules ]; then
-  step "installing the Node.js test client (npm ci)"
+# The real third-party senders the end-to-end tests run (tests/clients):
+# (re)installed when missing or when their lock/requirements file changed.
+node_lock=tests/clients/node/package-lock.json
+node_stamp=tests/clients/node/node_modules/.spoor-installed-lock.json
+if ! cmp -s "$node_lock" "$node_stamp"; then
+  step "installing the Node.js test clients (npm ci)"
   npm ci --prefix tests/clients/node --no-audit --no-fund --loglevel=error
+  cp "$node_lock" "$node_stamp"
 fi
+for requirements in tests/clients/python/requirements-*.txt; do
+  name=$(basename "$requirements" .txt)
+  venv=tests/clients/python/.venv-${name#requirements-}
+  if ! cmp -s "$requirements" "$venv/.spoor-installed-requirements.txt"; then
+    step "installing the Python test clients of $requirements (venv $venv)"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/.spoor-installed-requirements.txt"
+  fi
+done
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -7,13 +7,23 @@
 //!
 //! - [`otlp`]: OTLP protobuf (`ExportTraceServiceRequest` / `TracesData`) to and from the model.
 //! - [`otlp_json`]: OTLP JSON to and from the model (the encoder writes api_v3's form).
-//! - [`jaeger`]: the Jaeger UI JSON model (`/api/traces`), OTLP → Jaeger mapping.
+//! - [`jaeger`]: the Jaeger UI JSON model (`/api/traces`), OTLP → Jaeger mapping,
+//!   and the Jaeger → model mapping used at ingest (`batch_to_model_as`).
+//! - [`thrift`]: Thrift binary and compact protocol readers and writers.
+//! - [`jaeger_thrift`]: Jaeger Thrift (`emitBatch` on UDP 6831/6832, `Batch` on HTTP 14268).
+//! - [`jaeger_proto`]: Jaeger api_v2 protobuf (`CollectorService/PostSpans` on 14250).
 //! - [`gojson`]: JSON output byte-compatible with Go's `encoding/json`.
+//! - [`zipkin`]: Zipkin v1 (JSON, Thrift) and v2 (JSON, protobuf) to the model; the model as v2 JSON.
 
 mod error;
 pub mod gojson;
 pub mod jaeger;
+pub mod jaeger_proto;
+pub mod jaeger_thrift;
 pub mod otlp;
 pub mod otlp_json;
+pub mod sampling_json;
+pub mod thrift;
+pub mod zipkin;
 
 pub use error::DecodeError;

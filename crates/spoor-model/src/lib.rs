@@ -11,6 +11,7 @@
 //! scope is an encoding concern.
 
 mod ids;
+pub mod sampling;
 mod time;
 mod trace;
 mod value;

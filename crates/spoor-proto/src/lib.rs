@@ -1,13 +1,30 @@
 //! Generated protobuf and gRPC types.
 //!
-//! OTLP comes from the `opentelemetry-proto` crate (generated with prost and
-//! tonic). Jaeger's api_v2/api_v3 and Zipkin protos will be compiled here from
-//! their published field numbers when the surfaces that need them land.
+//! - OTLP comes from the `opentelemetry-proto` crate (generated with prost and
+//!   tonic): [`otlp_collector`], [`otlp_common`], [`otlp_resource`], [`otlp_trace`].
+//! - Jaeger api_v2 (package `jaeger.api_v2`) and Zipkin v2 (package
+//!   `zipkin.proto3`) are compiled by `build.rs` from the `.proto` files under
+//!   `proto/`, which we wrote from the published field numbers. `protox` parses
+//!   them (no system `protoc`); `tonic-prost-build` generates prost messages and
+//!   tonic clients and servers:
+//!   - [`jaeger::api_v2`]: `Span`, `Batch`, `Process`, `KeyValue`, … (model),
+//!     `PostSpansRequest`/`PostSpansResponse` with
+//!     `collector_service_server`/`collector_service_client` (gRPC
+//!     `/jaeger.api_v2.CollectorService/PostSpans`), and the sampling messages
+//!     with `sampling_manager_server`/`sampling_manager_client` (gRPC
+//!     `/jaeger.api_v2.SamplingManager/GetSamplingStrategy`).
+//!   - [`zipkin`]: `Span`, `Endpoint`, `Annotation`, `ListOfSpans`,
+//!     `ReportResponse`, and `span_service_server`/`span_service_client`.
+//!
+//!   Timestamps and durations are `prost_types::{Timestamp, Duration}`.
 
 pub use opentelemetry_proto::tonic::collector::trace::v1 as otlp_collector;
 pub use opentelemetry_proto::tonic::common::v1 as otlp_common;
 pub use opentelemetry_proto::tonic::resource::v1 as otlp_resource;
 pub use opentelemetry_proto::tonic::trace::v1 as otlp_trace;
+
+/// `google.protobuf` well-known types used by the generated code.
+pub use prost_types;
 
 /// `google.rpc.Status`, the error body OTLP/HTTP receivers answer with.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -18,4 +35,68 @@ pub struct RpcStatus {
     /// A developer-facing message.
     #[prost(string, tag = "2")]
     pub message: String,
+}
+
+/// Jaeger's protobuf packages.
+pub mod jaeger {
+    /// Package `jaeger.api_v2`: the span model, `CollectorService` and
+    /// `SamplingManager`.
+    #[allow(
+        missing_docs,
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )]
+    pub mod api_v2 {
+        include!(concat!(env!("OUT_DIR"), "/jaeger.api_v2.rs"));
+    }
+}
+
+/// Package `zipkin.proto3`: Zipkin v2 spans (`ListOfSpans`) and `SpanService`.
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+pub mod zipkin {
+    include!(concat!(env!("OUT_DIR"), "/zipkin.proto3.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jaeger::api_v2;
+    use tonic::server::NamedService;
+
+    #[test]
+    fn grpc_service_names_and_paths_match_jaeger() {
+        type Collector<T> = api_v2::collector_service_server::CollectorServiceServer<T>;
+        type Sampling<T> = api_v2::sampling_manager_server::SamplingManagerServer<T>;
+        assert_eq!(
+            <Collector<()> as NamedService>::NAME,
+            "jaeger.api_v2.CollectorService"
+        );
+        assert_eq!(
+            <Sampling<()> as NamedService>::NAME,
+            "jaeger.api_v2.SamplingManager"
+        );
+        assert_eq!(
+            format!("/{}/PostSpans", <Collector<()> as NamedService>::NAME),
+            "/jaeger.api_v2.CollectorService/PostSpans"
+        );
+        assert_eq!(
+            format!(
+                "/{}/GetSamplingStrategy",
+                <Sampling<()> as NamedService>::NAME
+            ),
+            "/jaeger.api_v2.SamplingManager/GetSamplingStrategy"
+        );
+        type Zipkin<T> = super::zipkin::span_service_server::SpanServiceServer<T>;
+        assert_eq!(
+            <Zipkin<()> as NamedService>::NAME,
+            "zipkin.proto3.SpanService"
+        );
+    }
 }

@@ -33,14 +33,18 @@ struct Health {
 }
 
 async fn status(State(state): State<Arc<AppState>>) -> Response {
-    let since = state
-        .started_at
+    health_response(state.started_at, state.is_ready())
+}
+
+/// The health answer (`/status`) of a process started at `started_at`:
+/// 200 when `ready`, else 503. Shared with `spoor agent`'s admin server.
+pub fn health_response(started_at: SystemTime, ready: bool) -> Response {
+    let since = started_at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let uptime = SystemTime::now()
-        .duration_since(state.started_at)
+        .duration_since(started_at)
         .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000);
-    let ready = state.is_ready();
     let body = Health {
         status: if ready {
             "Server available"
@@ -59,7 +63,12 @@ async fn status(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let mut resp = state.metrics.render_prometheus().into_response();
+    prometheus_response(state.metrics.render_prometheus())
+}
+
+/// A Prometheus text exposition answer (`/metrics`).
+pub fn prometheus_response(text: String) -> Response {
+    let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use spoor_service::RefuseReason;
 
 /// Why a body could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -36,11 +37,11 @@ impl BodyError {
         }
     }
 
-    /// Short label for metrics.
-    pub fn reason(&self) -> &'static str {
+    /// Why the request is counted as refused.
+    pub fn reason(&self) -> RefuseReason {
         match self {
-            BodyError::TooLarge(_) | BodyError::DecompressedTooLarge(_) => "too_large",
-            _ => "malformed",
+            BodyError::TooLarge(_) | BodyError::DecompressedTooLarge(_) => RefuseReason::TooLarge,
+            _ => RefuseReason::Malformed,
         }
     }
 }

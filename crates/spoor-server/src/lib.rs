@@ -1,6 +1,8 @@
 //! Spoor's network surfaces: the only crate that knows HTTP, gRPC and JSON.
 //!
 //! - OTLP receivers: gRPC `TraceService/Export` ([`otlp`]) and HTTP `POST /v1/traces`.
+//! - Jaeger receivers ([`jaeger`]): Thrift over UDP and HTTP, gRPC `PostSpans`;
+//!   the Zipkin receiver ([`zipkin`]): v1 and v2, JSON, Thrift and protobuf.
 //! - The query HTTP server: Jaeger's `/api/*` ([`api_legacy`]) and `/api/v3/*`
 //!   ([`api_v3`]) JSON APIs, and the web UI ([`ui`]).
 //! - The admin server: health `GET /status` and Prometheus `GET /metrics` ([`admin`]).
@@ -10,14 +12,21 @@
 //! ([`error`]).
 
 pub mod admin;
+pub mod agent;
 pub mod api_legacy;
 pub mod api_v3;
 mod body;
 mod cpu;
 pub mod error;
+mod ingest;
+pub mod jaeger;
 pub mod otlp;
 pub mod params;
+pub mod sampling;
+#[cfg(test)]
+mod test_support;
 pub mod ui;
+pub mod zipkin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +34,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use spoor_service::{Ingester, Metrics, QueryService};
-use tokio::net::TcpListener;
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 pub use cpu::CpuPool;
@@ -48,18 +60,51 @@ impl Default for Limits {
     }
 }
 
-/// Where each listener binds and how the query server behaves.
-#[derive(Debug, Clone)]
+/// Where each listener binds (`None` = off) and how the servers behave.
+#[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
-    pub otlp_grpc_addr: SocketAddr,
-    pub otlp_http_addr: SocketAddr,
-    pub query_http_addr: SocketAddr,
-    pub admin_http_addr: SocketAddr,
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    pub otlp_http_addr: Option<SocketAddr>,
+    /// Jaeger Thrift compact over UDP (`Agent.emitBatch`).
+    pub jaeger_compact_addr: Option<SocketAddr>,
+    /// Jaeger Thrift binary over UDP (`Agent.emitBatch`).
+    pub jaeger_binary_addr: Option<SocketAddr>,
+    /// Jaeger Thrift over HTTP (`POST /api/traces`).
+    pub jaeger_http_addr: Option<SocketAddr>,
+    /// Jaeger gRPC (`CollectorService`, `SamplingManager`).
+    pub jaeger_grpc_addr: Option<SocketAddr>,
+    pub zipkin_http_addr: Option<SocketAddr>,
+    pub sampling_http_addr: Option<SocketAddr>,
+    pub sampling_grpc_addr: Option<SocketAddr>,
+    pub query_http_addr: Option<SocketAddr>,
+    pub admin_http_addr: Option<SocketAddr>,
     pub limits: Limits,
+    pub udp: UdpConfig,
     /// URL prefix of the query server and UI (`/` or `/jaeger`).
     pub base_path: String,
     /// Value for the `Retry-After` header when the pipeline is full, in seconds.
     pub retry_after_secs: u32,
+}
+
+/// How UDP receivers queue and decode datagrams.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpConfig {
+    /// Datagrams queued for decoding; beyond it new ones are dropped and counted.
+    pub queue_size: usize,
+    /// Tasks decoding datagrams.
+    pub workers: usize,
+    /// Largest datagram accepted, in bytes.
+    pub max_packet_bytes: usize,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            queue_size: 1000,
+            workers: 4,
+            max_packet_bytes: 65_000,
+        }
+    }
 }
 
 /// Shared state handed to every handler.
@@ -69,6 +114,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub cpu: CpuPool,
     pub limits: Limits,
+    /// How the UDP receivers queue and decode datagrams.
+    pub udp: UdpConfig,
+    /// Answers remote sampling requests (HTTP 5778, gRPC 5779 and 14250).
+    pub sampling: Arc<dyn spoor_service::sampling::StrategyProvider>,
     pub retry_after_secs: u32,
     pub base_path: String,
     pub started_at: SystemTime,
@@ -88,11 +137,25 @@ impl AppState {
             metrics,
             cpu: CpuPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             limits: config.limits,
+            udp: config.udp,
+            sampling: Arc::new(spoor_service::sampling::SamplingProvider::with_defaults(
+                spoor_service::sampling::SamplingOptions::default(),
+            )),
             retry_after_secs: config.retry_after_secs,
             base_path: normalize_base_path(&config.base_path),
             started_at: SystemTime::now(),
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// The same state answering sampling requests from `provider` (by
+    /// default every service is told to sample everything).
+    pub fn with_sampling(
+        mut self,
+        provider: Arc<dyn spoor_service::sampling::StrategyProvider>,
+    ) -> Self {
+        self.sampling = provider;
+        self
     }
 
     /// Whether all listeners are up and the server is not shutting down.
@@ -129,88 +192,216 @@ pub enum ServerError {
 }
 
 /// Listeners bound and ready to serve.
+#[derive(Default)]
 pub struct Bound {
-    otlp_grpc: TcpListener,
-    otlp_http: TcpListener,
-    query_http: TcpListener,
-    admin_http: TcpListener,
+    pub otlp_grpc: Option<TcpListener>,
+    pub otlp_http: Option<TcpListener>,
+    pub jaeger_compact: Option<UdpSocket>,
+    pub jaeger_binary: Option<UdpSocket>,
+    pub jaeger_http: Option<TcpListener>,
+    pub jaeger_grpc: Option<TcpListener>,
+    pub zipkin_http: Option<TcpListener>,
+    pub sampling_http: Option<TcpListener>,
+    pub sampling_grpc: Option<TcpListener>,
+    pub query_http: Option<TcpListener>,
+    pub admin_http: Option<TcpListener>,
 }
 
 impl Bound {
-    /// The addresses actually bound (useful when a port was 0).
-    pub fn addrs(&self) -> BoundAddrs {
-        let a = |l: &TcpListener| l.local_addr().ok();
-        BoundAddrs {
-            otlp_grpc: a(&self.otlp_grpc),
-            otlp_http: a(&self.otlp_http),
-            query_http: a(&self.query_http),
-            admin_http: a(&self.admin_http),
-        }
+    /// The addresses actually bound (useful when a port was 0), by name.
+    pub fn addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        let tcp = |name, l: &Option<TcpListener>| {
+            l.as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| (name, a))
+        };
+        let udp = |name, l: &Option<UdpSocket>| {
+            l.as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| (name, a))
+        };
+        [
+            tcp("otlp_grpc", &self.otlp_grpc),
+            tcp("otlp_http", &self.otlp_http),
+            udp("jaeger_compact", &self.jaeger_compact),
+            udp("jaeger_binary", &self.jaeger_binary),
+            tcp("jaeger_http", &self.jaeger_http),
+            tcp("jaeger_grpc", &self.jaeger_grpc),
+            tcp("zipkin_http", &self.zipkin_http),
+            tcp("sampling_http", &self.sampling_http),
+            tcp("sampling_grpc", &self.sampling_grpc),
+            tcp("query_http", &self.query_http),
+            tcp("admin_http", &self.admin_http),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct BoundAddrs {
-    pub otlp_grpc: Option<SocketAddr>,
-    pub otlp_http: Option<SocketAddr>,
-    pub query_http: Option<SocketAddr>,
-    pub admin_http: Option<SocketAddr>,
-}
-
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+async fn bind(
+    what: &'static str,
+    addr: Option<SocketAddr>,
+) -> Result<Option<TcpListener>, ServerError> {
+    let Some(addr) = addr else { return Ok(None) };
     TcpListener::bind(addr)
         .await
+        .map(Some)
         .map_err(|source| ServerError::Bind { what, addr, source })
 }
 
-/// Binds every listener, so that a busy port is reported before anything runs.
+async fn bind_udp(
+    what: &'static str,
+    addr: Option<SocketAddr>,
+) -> Result<Option<UdpSocket>, ServerError> {
+    let Some(addr) = addr else { return Ok(None) };
+    let err = |source| ServerError::Bind { what, addr, source };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .map_err(err)?;
+    // Tracers send UDP in bursts; the kernel's default receive buffer (about
+    // 200 KiB) overflows before the receive loop runs, silently losing
+    // datagrams. Ask for more; the kernel caps it at net.core.rmem_max.
+    if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER_BYTES) {
+        tracing::debug!(error = %e, what, "cannot enlarge the UDP receive buffer");
+    }
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    UdpSocket::from_std(socket.into()).map(Some).map_err(err)
+}
+
+/// Receive buffer requested for UDP receivers.
+const UDP_RECV_BUFFER_BYTES: usize = 8 << 20;
+
+/// Binds every configured listener, so that a busy port is reported before anything runs.
 pub async fn bind_all(config: &ServerConfig) -> Result<Bound, ServerError> {
     Ok(Bound {
         otlp_grpc: bind("OTLP gRPC", config.otlp_grpc_addr).await?,
         otlp_http: bind("OTLP HTTP", config.otlp_http_addr).await?,
+        jaeger_compact: bind_udp("Jaeger compact UDP", config.jaeger_compact_addr).await?,
+        jaeger_binary: bind_udp("Jaeger binary UDP", config.jaeger_binary_addr).await?,
+        jaeger_http: bind("Jaeger HTTP", config.jaeger_http_addr).await?,
+        jaeger_grpc: bind("Jaeger gRPC", config.jaeger_grpc_addr).await?,
+        zipkin_http: bind("Zipkin HTTP", config.zipkin_http_addr).await?,
+        sampling_http: bind("sampling HTTP", config.sampling_http_addr).await?,
+        sampling_grpc: bind("sampling gRPC", config.sampling_grpc_addr).await?,
         query_http: bind("query HTTP", config.query_http_addr).await?,
         admin_http: bind("admin HTTP", config.admin_http_addr).await?,
     })
 }
 
-/// Serves every surface until `shutdown` is cancelled, then drains in-flight
-/// requests and returns.
+type ServeTask = Pin<Box<dyn Future<Output = Result<(), ServerError>> + Send>>;
+
+/// Serves an axum router on `listener` until `shutdown`.
+pub fn serve_http(
+    what: &'static str,
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> ServeTask {
+    Box::pin(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .map_err(|e| ServerError::Serve {
+                what,
+                message: e.to_string(),
+            })
+    })
+}
+
+/// Serves every bound surface until `shutdown` is cancelled, then drains
+/// in-flight requests and returns.
 pub async fn serve(
     bound: Bound,
     state: Arc<AppState>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
-    let addrs = bound.addrs();
-    tracing::info!(
-        otlp_grpc = ?addrs.otlp_grpc,
-        otlp_http = ?addrs.otlp_http,
-        query_http = ?addrs.query_http,
-        admin_http = ?addrs.admin_http,
-        "listening"
-    );
-    let http = |what: &'static str, listener: TcpListener, router: axum::Router| {
-        let token = shutdown.clone();
-        async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await
-                .map_err(|e| ServerError::Serve {
-                    what,
-                    message: e.to_string(),
-                })
-        }
-    };
-    state.set_ready(true);
-    let result = tokio::try_join!(
-        otlp::serve_grpc(bound.otlp_grpc, state.clone(), shutdown.clone()),
-        http(
+    tracing::info!(listeners = ?bound.addrs(), "listening");
+    let Bound {
+        otlp_grpc,
+        otlp_http,
+        jaeger_compact,
+        jaeger_binary,
+        jaeger_http,
+        jaeger_grpc,
+        zipkin_http,
+        sampling_http,
+        sampling_grpc,
+        query_http,
+        admin_http,
+    } = bound;
+    let mut tasks: Vec<ServeTask> = Vec::new();
+    if let Some(l) = otlp_grpc {
+        tasks.push(Box::pin(otlp::serve_grpc(
+            l,
+            state.clone(),
+            shutdown.clone(),
+        )));
+    }
+    if let Some(l) = otlp_http {
+        tasks.push(serve_http(
             "OTLP HTTP",
-            bound.otlp_http,
-            otlp::http_router(state.clone())
-        ),
-        http("query HTTP", bound.query_http, query_router(state.clone())),
-        http("admin HTTP", bound.admin_http, admin::router(state.clone())),
-    );
+            l,
+            otlp::http_router(state.clone()),
+            shutdown.clone(),
+        ));
+    }
+    if let Some(l) = query_http {
+        tasks.push(serve_http(
+            "query HTTP",
+            l,
+            query_router(state.clone()),
+            shutdown.clone(),
+        ));
+    }
+    if let Some(l) = admin_http {
+        tasks.push(serve_http(
+            "admin HTTP",
+            l,
+            admin::router(state.clone()),
+            shutdown.clone(),
+        ));
+    }
+    for (socket, protocol) in [
+        (jaeger_compact, jaeger::ThriftProtocol::Compact),
+        (jaeger_binary, jaeger::ThriftProtocol::Binary),
+    ] {
+        let Some(socket) = socket else { continue };
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        tasks.push(Box::pin(async move {
+            let sink: Arc<dyn spoor_service::BatchSink> = state.ingester.clone();
+            let (udp, metrics, cpu) = (state.udp, &state.metrics, state.cpu.clone());
+            jaeger::udp::serve_udp_on_pool(socket, protocol, udp, sink, metrics, cpu, shutdown)
+                .await
+        }));
+    }
+    if let Some(l) = jaeger_http {
+        let router = jaeger::http_router(state.clone());
+        tasks.push(serve_http("Jaeger HTTP", l, router, shutdown.clone()));
+    }
+    if let Some(l) = jaeger_grpc {
+        let grpc = jaeger::serve_grpc(l, state.clone(), shutdown.clone());
+        tasks.push(Box::pin(grpc));
+    }
+    if let Some(l) = zipkin_http {
+        let router = zipkin::http_router(state.clone());
+        tasks.push(serve_http("Zipkin HTTP", l, router, shutdown.clone()));
+    }
+    if let Some(l) = sampling_http {
+        let router = sampling::http_router(state.sampling.clone());
+        tasks.push(serve_http("sampling HTTP", l, router, shutdown.clone()));
+    }
+    if let Some(l) = sampling_grpc {
+        let task = sampling::serve_grpc(l, state.sampling.clone(), shutdown.clone());
+        tasks.push(Box::pin(task));
+    }
+    state.set_ready(true);
+    let result = futures::future::try_join_all(tasks).await;
     state.set_ready(false);
     result.map(|_| ())
 }

@@ -15,12 +15,11 @@ use spoor_model::SpanBatch;
 use spoor_proto::RpcStatus;
 use spoor_proto::otlp_collector::trace_service_server::{TraceService, TraceServiceServer};
 use spoor_proto::otlp_collector::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use spoor_service::{IngestError, RefuseReason, Source};
+use spoor_service::Source;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::body::{BodyError, decompress, read_limited};
-use crate::error::ingest_grpc;
+use crate::ingest::{Refusal, ingest_grpc_message, ingest_http_body};
 use crate::{AppState, ServerError};
 
 const GRPC_SOURCE: Source = Source {
@@ -42,32 +41,19 @@ impl TraceService for OtlpGrpc {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let req = request.into_inner();
         let wire_bytes = req.encoded_len();
-        let metrics = self.state.metrics.receiver(GRPC_SOURCE);
-        let batch = self
-            .state
-            .cpu
-            .run(move || spoor_codec::otlp::from_request(req))
-            .await
-            .map_err(|e| tonic::Status::internal(e.to_string()))?;
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                metrics.request_refused(RefuseReason::Malformed);
-                tracing::debug!(error = %e, "rejected malformed OTLP gRPC request");
-                return Err(tonic::Status::invalid_argument(e.to_string()));
-            }
-        };
-        match self
-            .state
-            .ingester
-            .submit(batch, wire_bytes, GRPC_SOURCE)
-            .await
-        {
-            Ok(_) => Ok(tonic::Response::new(ExportTraceServiceResponse {
-                partial_success: None,
-            })),
-            Err(e) => Err(ingest_grpc(&e)),
-        }
+        let state = &self.state;
+        ingest_grpc_message(
+            state,
+            state.ingester.as_ref(),
+            GRPC_SOURCE,
+            req,
+            wire_bytes,
+            spoor_codec::otlp::from_request,
+        )
+        .await?;
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
@@ -186,54 +172,9 @@ async fn export_http(
         }
     };
     let source = format.source();
-    let metrics = state.metrics.receiver(source);
-    let body_error = |e: BodyError| {
-        metrics.request_refused(if e.reason() == "too_large" {
-            RefuseReason::TooLarge
-        } else {
-            RefuseReason::Malformed
-        });
-        tracing::debug!(error = %e, "rejected OTLP HTTP body");
-        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            CODE_RESOURCE_EXHAUSTED
-        } else {
-            CODE_INVALID_ARGUMENT
-        };
-        status_body(format, e.status(), code, e.to_string())
-    };
-    let raw = match read_limited(&headers, body, state.limits.max_request_bytes).await {
-        Ok(b) => b,
-        Err(e) => return body_error(e),
-    };
-    let wire_bytes = raw.len();
-    let limit = state.limits.max_decompressed_bytes;
-    let decoded = state
-        .cpu
-        .run(move || decompress(&headers, raw, limit).map(|b| format.decode(&b)))
-        .await;
-    let batch = match decoded {
-        Err(e) => {
-            return status_body(
-                format,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                CODE_INTERNAL,
-                e.to_string(),
-            );
-        }
-        Ok(Err(e)) => return body_error(e),
-        Ok(Ok(Err(e))) => {
-            metrics.request_refused(RefuseReason::Malformed);
-            tracing::debug!(error = %e, "rejected malformed OTLP HTTP request");
-            return status_body(
-                format,
-                StatusCode::BAD_REQUEST,
-                CODE_INVALID_ARGUMENT,
-                e.to_string(),
-            );
-        }
-        Ok(Ok(Ok(b))) => b,
-    };
-    match state.ingester.submit(batch, wire_bytes, source).await {
+    let sink = state.ingester.as_ref();
+    let decode = move |b: &[u8]| format.decode(b);
+    match ingest_http_body(&state, sink, source, headers, body, decode).await {
         Ok(_) => {
             let body = match format {
                 Format::Protobuf => ExportTraceServiceResponse {
@@ -249,28 +190,162 @@ async fn export_http(
             );
             resp
         }
-        Err(IngestError::Overloaded) => {
-            let mut resp = status_body(
-                format,
-                StatusCode::TOO_MANY_REQUESTS,
-                CODE_RESOURCE_EXHAUSTED,
-                "ingest pipeline is full, retry later".into(),
-            );
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(state.retry_after_secs),
-            );
+        Err(refusal) => {
+            let status = refusal.status();
+            let code = match &refusal {
+                Refusal::Body(_) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                    CODE_RESOURCE_EXHAUSTED
+                }
+                Refusal::Body(_) | Refusal::Malformed(_) => CODE_INVALID_ARGUMENT,
+                Refusal::Overloaded => CODE_RESOURCE_EXHAUSTED,
+                Refusal::Storage(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                    CODE_UNAVAILABLE
+                }
+                Refusal::Storage(_) | Refusal::Internal(_) => CODE_INTERNAL,
+            };
+            let mut resp = status_body(format, status, code, refusal.message());
+            if matches!(refusal, Refusal::Overloaded) {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(state.retry_after_secs),
+                );
+            }
             resp
         }
-        Err(IngestError::Storage(e)) => {
-            let status = crate::error::storage_status(&e);
-            let code = if status == StatusCode::SERVICE_UNAVAILABLE {
-                CODE_UNAVAILABLE
-            } else {
-                CODE_INTERNAL
-            };
-            tracing::warn!(error = %e, "storage refused OTLP HTTP batch");
-            status_body(format, status, code, e.message)
-        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+    use crate::test_support::{
+        Framing, Recorder, eventually, gzip, http, names, requests, sample_spans, serve_router,
+        state_with,
+    };
+
+    const PB: (&str, &str) = ("Content-Type", "application/x-protobuf");
+    const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+    #[tokio::test]
+    async fn http_answers_keep_their_otlp_shape() {
+        let recorder = Recorder::open();
+        let limits = Limits {
+            max_request_bytes: 4096,
+            max_decompressed_bytes: 8192,
+        };
+        let state = state_with(recorder.clone(), limits, 0);
+        let addr = serve_router(http_router(state.clone())).await;
+        let body = spoor_codec::otlp::encode_request(&sample_spans("otlp-svc", "op", 1));
+
+        let h = [PB, ("Content-Encoding", "gzip")];
+        let ok = http(
+            addr,
+            "POST",
+            "/v1/traces",
+            &h,
+            &gzip(&body),
+            Framing::Chunked,
+        )
+        .await;
+        assert_eq!(ok.status, 200, "{}", ok.text());
+        assert_eq!(ok.header("content-type"), Some("application/x-protobuf"));
+        assert_eq!(
+            names(&recorder.batches()),
+            vec![("otlp-svc".to_string(), "op-0".to_string())]
+        );
+
+        let bad = http(
+            addr,
+            "POST",
+            "/v1/traces",
+            &[JSON],
+            b"{",
+            Framing::ContentLength,
+        )
+        .await;
+        assert_eq!(bad.status, 400);
+        let msg: serde_json::Value = serde_json::from_slice(&bad.body).unwrap();
+        assert_eq!(msg["code"], 3, "{msg}");
+
+        let bad = http(
+            addr,
+            "POST",
+            "/v1/traces",
+            &[PB],
+            b"\xff\xff",
+            Framing::ContentLength,
+        )
+        .await;
+        assert_eq!(bad.status, 400);
+        assert_eq!(
+            RpcStatus::decode(&bad.body[..]).unwrap().code,
+            CODE_INVALID_ARGUMENT
+        );
+
+        let big = vec![0u8; 5000];
+        let too_large = http(addr, "POST", "/v1/traces", &[PB], &big, Framing::Chunked).await;
+        assert_eq!(too_large.status, 413);
+        let st = RpcStatus::decode(&too_large.body[..]).unwrap();
+        assert_eq!(st.code, CODE_RESOURCE_EXHAUSTED);
+
+        let wrong = http(
+            addr,
+            "POST",
+            "/v1/traces",
+            &[("Content-Type", "text/plain")],
+            b"x",
+            Framing::ContentLength,
+        )
+        .await;
+        assert_eq!(wrong.status, 415);
+
+        let pb = Format::Protobuf.source();
+        assert_eq!(requests(&state.metrics, pb, "ok"), 1.0);
+        assert_eq!(requests(&state.metrics, pb, "malformed"), 1.0);
+        assert_eq!(requests(&state.metrics, pb, "too_large"), 1.0);
+        assert_eq!(
+            requests(&state.metrics, Format::Json.source(), "malformed"),
+            1.0
+        );
+    }
+
+    #[tokio::test]
+    async fn http_overload_answers_429_with_retry_after() {
+        let recorder = Recorder::gated();
+        let state = state_with(recorder.clone(), Limits::default(), 1);
+        let addr = serve_router(http_router(state.clone())).await;
+        let body = spoor_codec::otlp::encode_request(&sample_spans("svc", "op", 1));
+        let first = {
+            let body = body.clone();
+            tokio::spawn(async move {
+                http(
+                    addr,
+                    "POST",
+                    "/v1/traces",
+                    &[PB],
+                    &body,
+                    Framing::ContentLength,
+                )
+                .await
+            })
+        };
+        eventually("first request holds the budget", || recorder.entered() == 1).await;
+        let refused = http(
+            addr,
+            "POST",
+            "/v1/traces",
+            &[PB],
+            &body,
+            Framing::ContentLength,
+        )
+        .await;
+        assert_eq!(refused.status, 429, "{}", refused.text());
+        assert_eq!(refused.header("retry-after"), Some("7"));
+        let st = RpcStatus::decode(&refused.body[..]).unwrap();
+        assert_eq!(st.code, CODE_RESOURCE_EXHAUSTED);
+        recorder.release(1);
+        assert_eq!(first.await.unwrap().status, 200);
     }
 }

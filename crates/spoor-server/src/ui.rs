@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
@@ -19,6 +19,14 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    // The UI is read-only: a POST here is a client pointed at the wrong port,
+    // and must not look like success.
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        let mut resp = (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
     let path = req.uri().path().trim_start_matches('/');
     if !path.is_empty()
         && let Some(asset) = spoor_ui::get(path)

@@ -285,6 +285,32 @@ fn go_time_string(unix_nanos: u64) -> String {
     s
 }
 
+/// Where receivers hand decoded batches: the [`Ingester`] in a collector,
+/// a forwarder in `spoor agent`. Receivers depend on this trait only.
+#[async_trait::async_trait]
+pub trait BatchSink: Send + Sync + 'static {
+    /// Accepts a batch; `Ok` means the spans are taken care of (written, or
+    /// queued for forwarding), so the sender may be acknowledged.
+    async fn submit(
+        &self,
+        batch: SpanBatch,
+        wire_bytes: usize,
+        source: Source,
+    ) -> Result<IngestOutcome, IngestError>;
+}
+
+#[async_trait::async_trait]
+impl BatchSink for Ingester {
+    async fn submit(
+        &self,
+        batch: SpanBatch,
+        wire_bytes: usize,
+        source: Source,
+    ) -> Result<IngestOutcome, IngestError> {
+        Ingester::submit(self, batch, wire_bytes, source).await
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -16,12 +16,14 @@
 #![warn(missing_docs)]
 
 pub mod adjust;
+pub mod forward;
 pub mod ingest;
 pub mod query;
+pub mod sampling;
 mod shared;
 pub mod telemetry;
 
 pub use adjust::{AdjustOptions, adjust_trace};
-pub use ingest::{IngestError, IngestOptions, IngestOutcome, Ingester};
+pub use ingest::{BatchSink, IngestError, IngestOptions, IngestOutcome, Ingester};
 pub use query::{QueryOptions, QueryService, ServiceSummary, TraceSummary};
 pub use telemetry::{Metrics, QueryMetrics, ReceiverMetrics, RefuseReason, Source};

@@ -12,10 +12,21 @@ use serde::Deserialize;
 pub const CONFIG_VERSION: u32 = 1;
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
-pub const DEFAULT_OTLP_GRPC_PORT: u16 = 4317;
-pub const DEFAULT_OTLP_HTTP_PORT: u16 = 4318;
-pub const DEFAULT_QUERY_HTTP_PORT: u16 = 16686;
-pub const DEFAULT_ADMIN_HTTP_PORT: u16 = 13133;
+
+/// Every listener of all-in-one: config key, default port, what it serves.
+pub const LISTENERS: &[(&str, u16, &str)] = &[
+    ("otlp_grpc", 4317, "OTLP gRPC"),
+    ("otlp_http", 4318, "OTLP HTTP"),
+    ("jaeger_compact", 6831, "Jaeger Thrift compact over UDP"),
+    ("jaeger_binary", 6832, "Jaeger Thrift binary over UDP"),
+    ("jaeger_http", 14268, "Jaeger Thrift over HTTP"),
+    ("jaeger_grpc", 14250, "Jaeger gRPC"),
+    ("zipkin", 9411, "Zipkin HTTP"),
+    ("sampling_http", 5778, "remote sampling HTTP"),
+    ("sampling_grpc", 5779, "remote sampling gRPC"),
+    ("query_http", 16686, "query HTTP"),
+    ("admin_http", 13133, "admin HTTP"),
+];
 
 /// Settings for running Spoor (all-in-one). Every flag can also be set by
 /// its `SPOOR_…` environment variable or in the YAML config file.
@@ -29,7 +40,7 @@ pub struct RunArgs {
     #[arg(long, env = "SPOOR_HOST", value_name = "HOST")]
     pub host: Option<String>,
 
-    /// OTLP gRPC listener, `PORT`, `:PORT` or `HOST:PORT` [default: 4317]
+    /// OTLP gRPC listener: `PORT`, `:PORT`, `HOST:PORT`, or `off` (for every listener) [default: 4317]
     #[arg(long, env = "SPOOR_OTLP_GRPC_ADDR", value_name = "ADDR")]
     pub otlp_grpc_addr: Option<String>,
 
@@ -44,6 +55,58 @@ pub struct RunArgs {
     /// Admin HTTP listener: health `GET /status` and Prometheus `GET /metrics` [default: 13133]
     #[arg(long, env = "SPOOR_ADMIN_HTTP_ADDR", value_name = "ADDR")]
     pub admin_http_addr: Option<String>,
+
+    /// Jaeger Thrift compact over UDP (`Agent.emitBatch`) [default: 6831]
+    #[arg(long, env = "SPOOR_JAEGER_COMPACT_ADDR", value_name = "ADDR")]
+    pub jaeger_compact_addr: Option<String>,
+
+    /// Jaeger Thrift binary over UDP (`Agent.emitBatch`) [default: 6832]
+    #[arg(long, env = "SPOOR_JAEGER_BINARY_ADDR", value_name = "ADDR")]
+    pub jaeger_binary_addr: Option<String>,
+
+    /// Jaeger Thrift over HTTP (`POST /api/traces`) [default: 14268]
+    #[arg(long, env = "SPOOR_JAEGER_HTTP_ADDR", value_name = "ADDR")]
+    pub jaeger_http_addr: Option<String>,
+
+    /// Jaeger gRPC (`CollectorService/PostSpans`, `SamplingManager`) [default: 14250]
+    #[arg(long, env = "SPOOR_JAEGER_GRPC_ADDR", value_name = "ADDR")]
+    pub jaeger_grpc_addr: Option<String>,
+
+    /// Zipkin HTTP (`POST /api/v1/spans`, `/api/v2/spans`) [default: 9411]
+    #[arg(long, env = "SPOOR_ZIPKIN_ADDR", value_name = "ADDR")]
+    pub zipkin_addr: Option<String>,
+
+    /// Remote sampling over HTTP (`/sampling?service=`, `/`, `/baggageRestrictions`) [default: 5778]
+    #[arg(long, env = "SPOOR_SAMPLING_HTTP_ADDR", value_name = "ADDR")]
+    pub sampling_http_addr: Option<String>,
+
+    /// Remote sampling over gRPC (`SamplingManager/GetSamplingStrategy`) [default: 5779]
+    #[arg(long, env = "SPOOR_SAMPLING_GRPC_ADDR", value_name = "ADDR")]
+    pub sampling_grpc_addr: Option<String>,
+
+    /// Sampling strategies: a JSON file (reloaded on change) or an http(s) URL (polled) [default: sample everything]
+    #[arg(long, env = "SPOOR_SAMPLING_STRATEGIES", value_name = "FILE|URL")]
+    pub sampling_strategies: Option<String>,
+
+    /// Probability served to services no strategy names, when no strategies file is given [default: 1]
+    #[arg(long, env = "SPOOR_SAMPLING_DEFAULT_PROBABILITY", value_name = "P")]
+    pub sampling_default_probability: Option<f64>,
+
+    /// How often the strategies file or URL is checked for changes, a Go duration [default: 1s]
+    #[arg(long, env = "SPOOR_SAMPLING_RELOAD_INTERVAL", value_name = "DURATION")]
+    pub sampling_reload_interval: Option<String>,
+
+    /// UDP receivers: packets queued before new ones are dropped (and counted) [default: 1000]
+    #[arg(long, env = "SPOOR_UDP_QUEUE_SIZE", value_name = "N")]
+    pub udp_queue_size: Option<usize>,
+
+    /// UDP receivers: workers decoding packets [default: 4]
+    #[arg(long, env = "SPOOR_UDP_WORKERS", value_name = "N")]
+    pub udp_workers: Option<usize>,
+
+    /// UDP receivers: largest datagram accepted, in bytes [default: 65000]
+    #[arg(long, env = "SPOOR_UDP_MAX_PACKET_BYTES", value_name = "BYTES")]
+    pub udp_max_packet_bytes: Option<usize>,
 
     /// Storage backend [default: memory]
     #[arg(long, env = "SPOOR_STORAGE", value_name = "BACKEND", value_parser = ["memory"])]
@@ -101,6 +164,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub query: FileQuery,
     #[serde(default)]
+    pub sampling: FileSampling,
+    #[serde(default)]
     pub log: FileLog,
 }
 
@@ -109,8 +174,42 @@ pub struct FileConfig {
 pub struct FileListeners {
     pub otlp_grpc: Option<String>,
     pub otlp_http: Option<String>,
+    pub jaeger_compact: Option<String>,
+    pub jaeger_binary: Option<String>,
+    pub jaeger_http: Option<String>,
+    pub jaeger_grpc: Option<String>,
+    pub zipkin: Option<String>,
+    pub sampling_http: Option<String>,
+    pub sampling_grpc: Option<String>,
     pub query_http: Option<String>,
     pub admin_http: Option<String>,
+}
+
+impl FileListeners {
+    fn get(&self, key: &str) -> Option<String> {
+        match key {
+            "otlp_grpc" => self.otlp_grpc.clone(),
+            "otlp_http" => self.otlp_http.clone(),
+            "jaeger_compact" => self.jaeger_compact.clone(),
+            "jaeger_binary" => self.jaeger_binary.clone(),
+            "jaeger_http" => self.jaeger_http.clone(),
+            "jaeger_grpc" => self.jaeger_grpc.clone(),
+            "zipkin" => self.zipkin.clone(),
+            "sampling_http" => self.sampling_http.clone(),
+            "sampling_grpc" => self.sampling_grpc.clone(),
+            "query_http" => self.query_http.clone(),
+            "admin_http" => self.admin_http.clone(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSampling {
+    pub strategies: Option<String>,
+    pub default_probability: Option<f64>,
+    pub reload_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +225,9 @@ pub struct FileIngest {
     pub max_request_bytes: Option<usize>,
     pub max_decompressed_bytes: Option<usize>,
     pub max_bytes_in_flight: Option<usize>,
+    pub udp_queue_size: Option<usize>,
+    pub udp_workers: Option<usize>,
+    pub udp_max_packet_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +255,51 @@ impl FileConfig {
     }
 }
 
+/// The address of every listener; `None` when turned `off`.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    pub otlp_grpc: Option<SocketAddr>,
+    pub otlp_http: Option<SocketAddr>,
+    pub jaeger_compact: Option<SocketAddr>,
+    pub jaeger_binary: Option<SocketAddr>,
+    pub jaeger_http: Option<SocketAddr>,
+    pub jaeger_grpc: Option<SocketAddr>,
+    pub zipkin: Option<SocketAddr>,
+    pub sampling_http: Option<SocketAddr>,
+    pub sampling_grpc: Option<SocketAddr>,
+    pub query_http: Option<SocketAddr>,
+    pub admin_http: Option<SocketAddr>,
+}
+
+impl Listeners {
+    fn set(&mut self, key: &str, addr: Option<SocketAddr>) {
+        let slot = match key {
+            "otlp_grpc" => &mut self.otlp_grpc,
+            "otlp_http" => &mut self.otlp_http,
+            "jaeger_compact" => &mut self.jaeger_compact,
+            "jaeger_binary" => &mut self.jaeger_binary,
+            "jaeger_http" => &mut self.jaeger_http,
+            "jaeger_grpc" => &mut self.jaeger_grpc,
+            "zipkin" => &mut self.zipkin,
+            "sampling_http" => &mut self.sampling_http,
+            "sampling_grpc" => &mut self.sampling_grpc,
+            "query_http" => &mut self.query_http,
+            "admin_http" => &mut self.admin_http,
+            _ => return,
+        };
+        *slot = addr;
+    }
+}
+
+/// Where sampling strategies come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingSettings {
+    /// A strategies file path or an http(s) URL; `None` = default probability for all.
+    pub strategies: Option<String>,
+    pub default_probability: f64,
+    pub reload_interval_nanos: u64,
+}
+
 /// Which storage backend to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
@@ -162,11 +309,13 @@ pub enum Storage {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub otlp_grpc: SocketAddr,
-    pub otlp_http: SocketAddr,
-    pub query_http: SocketAddr,
-    pub admin_http: SocketAddr,
+    /// Each listener's address by key of [`LISTENERS`]; `None` = off.
+    pub listeners: Listeners,
     pub storage: Storage,
+    pub sampling: SamplingSettings,
+    pub udp_queue_size: usize,
+    pub udp_workers: usize,
+    pub udp_max_packet_bytes: usize,
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub max_bytes_in_flight: usize,
@@ -198,10 +347,61 @@ impl Config {
             .clone()
             .or(file.host)
             .unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let addr = |flag: &Option<String>, file: Option<String>, port: u16, what: &str| {
-            let spec = flag.clone().or(file);
-            resolve_addr(&host, spec.as_deref(), port)
-                .with_context(|| format!("invalid {what} address"))
+        let flags: [(&str, &Option<String>); 11] = [
+            ("otlp_grpc", &args.otlp_grpc_addr),
+            ("otlp_http", &args.otlp_http_addr),
+            ("jaeger_compact", &args.jaeger_compact_addr),
+            ("jaeger_binary", &args.jaeger_binary_addr),
+            ("jaeger_http", &args.jaeger_http_addr),
+            ("jaeger_grpc", &args.jaeger_grpc_addr),
+            ("zipkin", &args.zipkin_addr),
+            ("sampling_http", &args.sampling_http_addr),
+            ("sampling_grpc", &args.sampling_grpc_addr),
+            ("query_http", &args.query_http_addr),
+            ("admin_http", &args.admin_http_addr),
+        ];
+        let mut listeners = Listeners::default();
+        for (key, port, what) in LISTENERS {
+            let flag = flags
+                .iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, f)| (*f).clone());
+            let spec = flag.or_else(|| file.listeners.get(key));
+            let addr = match spec.as_deref().map(str::trim) {
+                Some("off") => None,
+                spec => Some(
+                    resolve_addr(&host, spec, *port)
+                        .with_context(|| format!("invalid {what} address"))?,
+                ),
+            };
+            listeners.set(key, addr);
+        }
+        let sampling_reload = args
+            .sampling_reload_interval
+            .clone()
+            .or(file.sampling.reload_interval)
+            .unwrap_or_else(|| "1s".into());
+        let sampling_reload_nanos = spoor_model::parse_go_duration(&sampling_reload)
+            .map_err(anyhow::Error::msg)
+            .context("invalid sampling reload interval")?;
+        if sampling_reload_nanos <= 0 {
+            bail!("the sampling reload interval must be positive");
+        }
+        let default_probability = args
+            .sampling_default_probability
+            .or(file.sampling.default_probability)
+            .unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&default_probability) {
+            bail!("the default sampling probability must be between 0 and 1");
+        }
+        let sampling = SamplingSettings {
+            strategies: args
+                .sampling_strategies
+                .clone()
+                .or(file.sampling.strategies)
+                .filter(|s| !s.trim().is_empty()),
+            default_probability,
+            reload_interval_nanos: sampling_reload_nanos as u64,
         };
         let storage_name = args
             .storage
@@ -226,7 +426,7 @@ impl Config {
             .clone()
             .or(file.query.max_clock_skew_adjust)
             .unwrap_or_else(|| "0".into());
-        let skew_nanos = spoor_server::params::parse_go_duration(&skew)
+        let skew_nanos = spoor_model::parse_go_duration(&skew)
             .map_err(anyhow::Error::msg)
             .context("invalid max_clock_skew_adjust")?;
         if skew_nanos < 0 {
@@ -249,29 +449,23 @@ impl Config {
             Ok(v)
         };
         Ok(Config {
-            otlp_grpc: addr(
-                &args.otlp_grpc_addr,
-                file.listeners.otlp_grpc,
-                DEFAULT_OTLP_GRPC_PORT,
-                "OTLP gRPC",
+            listeners,
+            sampling,
+            udp_queue_size: positive(
+                args.udp_queue_size
+                    .or(file.ingest.udp_queue_size)
+                    .unwrap_or(1000),
+                "udp_queue_size",
             )?,
-            otlp_http: addr(
-                &args.otlp_http_addr,
-                file.listeners.otlp_http,
-                DEFAULT_OTLP_HTTP_PORT,
-                "OTLP HTTP",
+            udp_workers: positive(
+                args.udp_workers.or(file.ingest.udp_workers).unwrap_or(4),
+                "udp_workers",
             )?,
-            query_http: addr(
-                &args.query_http_addr,
-                file.listeners.query_http,
-                DEFAULT_QUERY_HTTP_PORT,
-                "query HTTP",
-            )?,
-            admin_http: addr(
-                &args.admin_http_addr,
-                file.listeners.admin_http,
-                DEFAULT_ADMIN_HTTP_PORT,
-                "admin HTTP",
+            udp_max_packet_bytes: positive(
+                args.udp_max_packet_bytes
+                    .or(file.ingest.udp_max_packet_bytes)
+                    .unwrap_or(65_000),
+                "udp_max_packet_bytes",
             )?,
             storage,
             max_request_bytes: positive(
@@ -394,11 +588,40 @@ mod tests {
             ..RunArgs::default()
         };
         let c = Config::merge(&args, FileConfig::default_v1()).unwrap();
-        for a in [c.otlp_grpc, c.otlp_http, c.query_http, c.admin_http] {
-            assert_eq!(a.ip().to_string(), "0.0.0.0");
+        let l = &c.listeners;
+        let all = [
+            l.otlp_grpc,
+            l.otlp_http,
+            l.jaeger_compact,
+            l.jaeger_binary,
+            l.jaeger_http,
+            l.jaeger_grpc,
+            l.zipkin,
+            l.sampling_http,
+            l.sampling_grpc,
+            l.query_http,
+            l.admin_http,
+        ];
+        for a in all {
+            assert_eq!(a.map(|a| a.ip().to_string()).as_deref(), Some("0.0.0.0"));
         }
-        assert_eq!(c.otlp_grpc.port(), 4317);
-        assert_eq!(c.admin_http.port(), 13133);
+        assert_eq!(l.otlp_grpc.map(|a| a.port()), Some(4317));
+        assert_eq!(l.jaeger_compact.map(|a| a.port()), Some(6831));
+        assert_eq!(l.admin_http.map(|a| a.port()), Some(13133));
+        assert_eq!(c.sampling.default_probability, 1.0);
+    }
+
+    #[test]
+    fn a_listener_can_be_turned_off() {
+        let args = RunArgs {
+            zipkin_addr: Some("off".into()),
+            ..RunArgs::default()
+        };
+        let file = parse_file("version: 1\nlisteners:\n  jaeger_grpc: off\n").unwrap();
+        let c = Config::merge(&args, file).unwrap();
+        assert!(c.listeners.zipkin.is_none());
+        assert!(c.listeners.jaeger_grpc.is_none());
+        assert!(c.listeners.otlp_grpc.is_some());
     }
 
     #[test]
@@ -412,7 +635,13 @@ mod tests {
         let c = Config::merge(&args, file).unwrap();
         assert_eq!(c.storage, Storage::Memory { max_traces: 7 });
         assert_eq!(c.max_clock_skew_adjust_nanos, 1_000_000_000);
-        assert_eq!(c.query_http.ip().to_string(), "0.0.0.0");
+        assert_eq!(
+            c.listeners
+                .query_http
+                .map(|a| a.ip().to_string())
+                .as_deref(),
+            Some("0.0.0.0")
+        );
 
         let err = parse_file("version: 1\nstorage:\n  max_trace: 5\n").unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");

@@ -4,14 +4,17 @@
 //! the OTLP receivers, the storage backend, the query APIs, the web UI and
 //! the admin endpoints.
 
+pub mod agent;
 pub mod config;
+pub mod tracegen;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Parser;
-use spoor_server::{AppState, Limits, ServerConfig};
+use clap::{Parser, Subcommand};
+use spoor_server::{AppState, Limits, ServerConfig, UdpConfig};
+use spoor_service::sampling::{MergeRules, SamplingOptions};
 use spoor_service::{AdjustOptions, IngestOptions, Ingester, Metrics, QueryOptions, QueryService};
 use spoor_storage::memory::MemoryStore;
 use tokio_util::sync::CancellationToken;
@@ -28,12 +31,44 @@ use crate::config::{Config, RunArgs, Storage};
 #[derive(Debug, Parser)]
 #[command(name = "spoor", version, about, long_about)]
 pub struct Cli {
+    /// A tool or role; none runs all-in-one with the flags above.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     #[command(flatten)]
     pub run: RunArgs,
 }
 
+/// Subcommands of `spoor`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate realistic, seeded traces and send them over any ingest protocol (see docs/tracegen.md)
+    Tracegen(tracegen::TracegenArgs),
+    /// Run the agent sidecar: Jaeger UDP (6831/6832) and sampling HTTP (5778), forwarded to a collector over gRPC
+    ///
+    /// For hosts whose tracers expect a local Jaeger agent. Receives Jaeger
+    /// Thrift `emitBatch` over UDP (compact on 6831, binary on 6832) and
+    /// forwards the spans to --collector over gRPC: Jaeger api_v2
+    /// `CollectorService/PostSpans` (default) or OTLP `TraceService/Export`.
+    /// Batches wait in a buffer bounded by --buffer-bytes; failed sends are
+    /// retried with exponential backoff and jitter; what cannot be sent is
+    /// dropped and counted. Serves sampling strategies on 5778
+    /// (`/sampling?service=`, `/`, `/baggageRestrictions`), asked from the
+    /// collector's gRPC `SamplingManager` and cached briefly. Health and
+    /// Prometheus metrics are on the admin port (14271). On SIGINT/SIGTERM
+    /// it stops receiving and sends what is buffered for up to
+    /// --drain-timeout. Every flag can also be set with its SPOOR_AGENT_*
+    /// environment variable. See docs/configuration.md.
+    Agent(agent::AgentArgs),
+}
+
 /// Entry point shared by `main` and tests.
 pub fn main_with_args(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Tracegen(args)) => return tracegen::main(args),
+        Some(Command::Agent(args)) => return agent::main(args),
+        None => {}
+    }
     let config = Config::load(&cli.run)?;
     init_logging(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -45,13 +80,18 @@ pub fn main_with_args(cli: Cli) -> Result<()> {
 }
 
 fn init_logging(config: &Config) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
-        .with_context(|| format!("invalid log filter {:?}", config.log))?;
+    init_logging_with(&config.log, config.log_json)
+}
+
+/// Logs to stderr with `filter` (e.g. `info`), as text or JSON lines.
+fn init_logging_with(filter: &str, json: bool) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid log filter {filter:?}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let result = if config.log_json {
+    let result = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
@@ -117,11 +157,24 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             max_trace_size: config.max_trace_size,
         },
     ));
+    let l = &config.listeners;
     let server_config = ServerConfig {
-        otlp_grpc_addr: config.otlp_grpc,
-        otlp_http_addr: config.otlp_http,
-        query_http_addr: config.query_http,
-        admin_http_addr: config.admin_http,
+        otlp_grpc_addr: l.otlp_grpc,
+        otlp_http_addr: l.otlp_http,
+        jaeger_compact_addr: l.jaeger_compact,
+        jaeger_binary_addr: l.jaeger_binary,
+        jaeger_http_addr: l.jaeger_http,
+        jaeger_grpc_addr: l.jaeger_grpc,
+        zipkin_http_addr: l.zipkin,
+        sampling_http_addr: l.sampling_http,
+        sampling_grpc_addr: l.sampling_grpc,
+        query_http_addr: l.query_http,
+        admin_http_addr: l.admin_http,
+        udp: UdpConfig {
+            queue_size: config.udp_queue_size,
+            workers: config.udp_workers,
+            max_packet_bytes: config.udp_max_packet_bytes,
+        },
         limits: Limits {
             max_request_bytes: config.max_request_bytes,
             max_decompressed_bytes: config.max_decompressed_bytes,
@@ -129,9 +182,22 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         base_path: config.base_path.clone(),
         retry_after_secs: 1,
     };
-    let state = Arc::new(AppState::new(query, ingester, metrics, &server_config));
+    let sampling = spoor_server::sampling::build_provider(
+        config.sampling.strategies.as_deref(),
+        SamplingOptions {
+            default_probability: config.sampling.default_probability,
+            reload_interval: Duration::from_nanos(config.sampling.reload_interval_nanos),
+            merge_rules: MergeRules::Jaeger,
+        },
+    )
+    .await
+    .context("cannot load the sampling strategies")?;
+    let state = Arc::new(
+        AppState::new(query, ingester, metrics, &server_config).with_sampling(sampling.clone()),
+    );
     let bound = spoor_server::bind_all(&server_config).await?;
     let token = CancellationToken::new();
+    tokio::spawn(sampling.run_reloader(token.clone().cancelled_owned()));
     let mut serve = tokio::spawn(spoor_server::serve(bound, state, token.clone()));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "spoor started");
     tokio::select! {

@@ -530,6 +530,15 @@ fn query_api_errors_and_the_ui_page() {
         reply.text()
     );
 
+    // A sender pointed at the query port must not be told its data was taken.
+    let reply = spoor.post(
+        &spoor.query("/v1/traces"),
+        "application/x-protobuf",
+        b"x".to_vec(),
+        &[],
+    );
+    assert_eq!(reply.status, 405, "{}", reply.text());
+
     let status = spoor.get(&spoor.admin("/status"));
     assert_eq!(status.status, 200);
 }

@@ -12,12 +12,18 @@
 //!    `uimodel/converter/v1/json.FromDomain`): processes deduplicated as
 //!    `p1…pN`, times in µs, IDs in hex, int64 beyond ±(2^53−1) as strings.
 //!
+//! The ingest direction, Jaeger's model (a [`JaegerBatch`] decoded from
+//! Thrift or api_v2) → Spoor's model, is [`batch_to_model_as`] (contrib's
+//! `jaegerthrift_to_traces.go` / `jaegerproto_to_traces.go`);
+//! [`model_to_jaeger_batches`] groups model spans back into batches.
+//!
 //! [`Envelope`] and [`ApiError`] are the `/api/*` response wrapper. Serialize
 //! any of these with [`crate::gojson`] to get Go's exact bytes.
 
 mod domain_json;
 mod envelope;
 mod from_otlp;
+mod to_model;
 mod ui;
 
 use std::hash::{Hash, Hasher};
@@ -28,6 +34,7 @@ use spoor_model::{SpanId, TraceId, UnixNanos};
 pub use domain_json::parse_domain_trace;
 pub use envelope::{ApiError, Envelope};
 pub use from_otlp::{span_to_jaeger, trace_to_jaeger, trace_to_ui};
+pub use to_model::*;
 pub use ui::{
     UiKeyValue, UiLog, UiProcess, UiProcesses, UiReference, UiSpan, UiTrace, jaeger_to_ui,
 };
@@ -63,6 +70,18 @@ pub mod tags {
 pub struct JaegerTrace {
     pub spans: Vec<JaegerSpan>,
     pub warnings: Vec<String>,
+}
+
+/// Spans as a Jaeger sender groups them: Thrift's `Batch`, api_v2's `Batch`.
+///
+/// Decoders attach the process to every span ([`JaegerSpan::process`]: the
+/// span's own process in api_v2, else the batch's), so the mapping to the
+/// model reads the process from the spans; `process` is the batch-level
+/// process that encoders write (when `None`, the first span's).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JaegerBatch {
+    pub process: Option<JaegerProcess>,
+    pub spans: Vec<JaegerSpan>,
 }
 
 /// A span in Jaeger's model, with its process attached.

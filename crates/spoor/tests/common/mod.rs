@@ -26,6 +26,15 @@ pub struct Spoor {
     pub otlp_http: SocketAddr,
     pub query_http: SocketAddr,
     pub admin_http: SocketAddr,
+    /// UDP: Jaeger Thrift compact.
+    pub jaeger_compact: SocketAddr,
+    /// UDP: Jaeger Thrift binary.
+    pub jaeger_binary: SocketAddr,
+    pub jaeger_http: SocketAddr,
+    pub jaeger_grpc: SocketAddr,
+    pub zipkin: SocketAddr,
+    pub sampling_http: SocketAddr,
+    pub sampling_grpc: SocketAddr,
     http: reqwest::blocking::Client,
 }
 
@@ -55,18 +64,21 @@ impl Reply {
     }
 }
 
-/// Four distinct free loopback ports. The listeners are held together so
+/// `N` distinct free loopback TCP ports. The listeners are held together so
 /// no port repeats, then released for the binary to take.
-fn free_addrs() -> [SocketAddr; 4] {
-    let listeners: Vec<TcpListener> = (0..4)
+fn free_addrs<const N: usize>() -> [SocketAddr; N] {
+    let listeners: Vec<TcpListener> = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
         .collect();
-    let addrs: Vec<SocketAddr> = listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local address"))
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address"))
+}
+
+/// `N` distinct free loopback UDP ports.
+fn free_udp_addrs<const N: usize>() -> [SocketAddr; N] {
+    let sockets: Vec<std::net::UdpSocket> = (0..N)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a free UDP port"))
         .collect();
-    drop(listeners);
-    [addrs[0], addrs[1], addrs[2], addrs[3]]
+    std::array::from_fn(|i| sockets[i].local_addr().expect("local address"))
 }
 
 fn http_client() -> reqwest::blocking::Client {
@@ -95,7 +107,18 @@ impl Spoor {
     }
 
     fn try_start(extra_args: &[&str]) -> Result<Spoor, String> {
-        let [otlp_grpc, otlp_http, query_http, admin_http] = free_addrs();
+        let [
+            otlp_grpc,
+            otlp_http,
+            query_http,
+            admin_http,
+            jaeger_http,
+            jaeger_grpc,
+            zipkin,
+            sampling_http,
+            sampling_grpc,
+        ] = free_addrs::<9>();
+        let [jaeger_compact, jaeger_binary] = free_udp_addrs::<2>();
         let log = tempfile::NamedTempFile::new().expect("create the log file");
         let stderr = log.reopen().expect("reopen the log file");
         let child = Command::new(env!("CARGO_BIN_EXE_spoor"))
@@ -107,6 +130,13 @@ impl Spoor {
             .arg(query_http.to_string())
             .arg("--admin-http-addr")
             .arg(admin_http.to_string())
+            .args(["--jaeger-compact-addr", &jaeger_compact.to_string()])
+            .args(["--jaeger-binary-addr", &jaeger_binary.to_string()])
+            .args(["--jaeger-http-addr", &jaeger_http.to_string()])
+            .args(["--jaeger-grpc-addr", &jaeger_grpc.to_string()])
+            .args(["--zipkin-addr", &zipkin.to_string()])
+            .args(["--sampling-http-addr", &sampling_http.to_string()])
+            .args(["--sampling-grpc-addr", &sampling_grpc.to_string()])
             .arg("--log")
             .arg("warn")
             .args(extra_args)
@@ -114,6 +144,7 @@ impl Spoor {
             .env_remove("SPOOR_CONFIG")
             .env_remove("SPOOR_HOST")
             .env_remove("SPOOR_LOG")
+            .env_remove("SPOOR_SAMPLING_STRATEGIES")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
@@ -126,6 +157,13 @@ impl Spoor {
             otlp_http,
             query_http,
             admin_http,
+            jaeger_compact,
+            jaeger_binary,
+            jaeger_http,
+            jaeger_grpc,
+            zipkin,
+            sampling_http,
+            sampling_grpc,
             http: http_client(),
         };
         let deadline = Instant::now() + START_TIMEOUT;
@@ -426,4 +464,121 @@ pub fn otlp_attr<'a>(item: &'a serde_json::Value, key: &str) -> Option<&'a serde
         .iter()
         .find(|kv| kv["key"] == key)
         .map(|kv| &kv["value"])
+}
+
+/// A running `spoor agent`, killed on drop.
+pub struct Agent {
+    child: Child,
+    log: tempfile::NamedTempFile,
+    /// UDP: Jaeger Thrift compact.
+    pub jaeger_compact: SocketAddr,
+    /// UDP: Jaeger Thrift binary.
+    pub jaeger_binary: SocketAddr,
+    pub sampling_http: SocketAddr,
+    pub admin_http: SocketAddr,
+    http: reqwest::blocking::Client,
+}
+
+impl Agent {
+    /// Starts `spoor agent --collector <collector>` with its listeners on
+    /// free loopback ports, `--log warn` and `extra_args`, and waits until
+    /// its `GET /status` answers 200. Ports taken meanwhile are retried.
+    pub fn start(collector: &str, extra_args: &[&str]) -> Agent {
+        let mut last_log = String::new();
+        for _attempt in 0..3 {
+            match Self::try_start(collector, extra_args) {
+                Ok(agent) => return agent,
+                Err(log) if log.contains("cannot listen on") || log.contains("in use") => {
+                    last_log = log;
+                }
+                Err(log) => panic!("spoor agent did not start:\n{log}"),
+            }
+        }
+        panic!("spoor agent could not bind its ports after 3 attempts:\n{last_log}");
+    }
+
+    fn try_start(collector: &str, extra_args: &[&str]) -> Result<Agent, String> {
+        let [sampling_http, admin_http] = free_addrs::<2>();
+        let [jaeger_compact, jaeger_binary] = free_udp_addrs::<2>();
+        let log = tempfile::NamedTempFile::new().expect("create the log file");
+        let stderr = log.reopen().expect("reopen the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_spoor"))
+            .arg("agent")
+            .args(["--collector", collector])
+            .args(["--jaeger-compact-addr", &jaeger_compact.to_string()])
+            .args(["--jaeger-binary-addr", &jaeger_binary.to_string()])
+            .args(["--sampling-http-addr", &sampling_http.to_string()])
+            .args(["--admin-http-addr", &admin_http.to_string()])
+            .args(["--log", "warn"])
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("spawn spoor agent");
+        let mut agent = Agent {
+            child,
+            log,
+            jaeger_compact,
+            jaeger_binary,
+            sampling_http,
+            admin_http,
+            http: http_client(),
+        };
+        let status_url = format!("http://{admin_http}/status");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(exit) = agent.child.try_wait().expect("poll the agent") {
+                return Err(format!("spoor agent exited with {exit}:\n{}", agent.log()));
+            }
+            if let Ok(resp) = agent.http.get(&status_url).send()
+                && resp.status().as_u16() == 200
+            {
+                return Ok(agent);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "GET {status_url} did not answer 200 within {START_TIMEOUT:?}:\n{}",
+                    agent.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the agent wrote to stderr so far.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        let _ = self
+            .log
+            .reopen()
+            .and_then(|mut f| f.read_to_string(&mut text));
+        text
+    }
+
+    /// The Prometheus text of the agent's `GET /metrics`.
+    pub fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.admin_http);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {url} failed: {e}\n{}", self.log()));
+        let reply = into_reply(resp);
+        assert_eq!(reply.status, 200, "GET {url}: {}", reply.text());
+        reply.text()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "----- spoor agent log -----\n{}\n----- end of spoor agent log -----",
+                self.log()
+            );
+        }
+    }
 }

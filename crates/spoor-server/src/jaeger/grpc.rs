@@ -1,0 +1,205 @@
+//! Jaeger gRPC on 14250: `jaeger.api_v2.CollectorService/PostSpans`, served
+//! with `jaeger.api_v2.SamplingManager` as Jaeger v1's collector did.
+
+use std::sync::Arc;
+
+use prost::Message;
+use spoor_proto::jaeger::api_v2::collector_service_server::{
+    CollectorService, CollectorServiceServer,
+};
+use spoor_proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
+use spoor_service::Source;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::ingest_grpc_message;
+use crate::{AppState, ServerError};
+
+/// The metric labels of `PostSpans`.
+pub const GRPC_SOURCE: Source = Source {
+    receiver: "jaeger",
+    transport: "grpc",
+    format: "protobuf",
+};
+
+/// The gRPC `CollectorService`: decodes `PostSpans` batches (the service on
+/// the batch's process or on each span's) and hands them to the ingester.
+pub struct JaegerCollector {
+    state: Arc<AppState>,
+}
+
+#[tonic::async_trait]
+impl CollectorService for JaegerCollector {
+    async fn post_spans(
+        &self,
+        request: tonic::Request<PostSpansRequest>,
+    ) -> Result<tonic::Response<PostSpansResponse>, tonic::Status> {
+        let req = request.into_inner();
+        let wire_bytes = req.encoded_len();
+        let state = &self.state;
+        ingest_grpc_message(
+            state,
+            state.ingester.as_ref(),
+            GRPC_SOURCE,
+            req,
+            wire_bytes,
+            spoor_codec::jaeger_proto::from_post_spans,
+        )
+        .await?;
+        Ok(tonic::Response::new(PostSpansResponse {}))
+    }
+}
+
+/// The `CollectorService` server: gzip and zstd requests accepted, messages
+/// capped at `state.limits.max_request_bytes`.
+pub fn collector_service(state: Arc<AppState>) -> CollectorServiceServer<JaegerCollector> {
+    let limit = state.limits.max_request_bytes;
+    CollectorServiceServer::new(JaegerCollector { state })
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+        .max_decoding_message_size(limit)
+}
+
+/// Serves Jaeger gRPC on `listener` until `shutdown`: `CollectorService`
+/// and `SamplingManager`.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    tonic::transport::Server::builder()
+        .add_service(collector_service(state.clone()))
+        .add_service(crate::sampling::sampling_manager_service(state))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown.cancelled_owned(),
+        )
+        .await
+        .map_err(|e| ServerError::Serve {
+            what: "Jaeger gRPC",
+            message: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use spoor_proto::jaeger::api_v2::SamplingStrategyParameters;
+    use spoor_proto::jaeger::api_v2::collector_service_client::CollectorServiceClient;
+    use spoor_proto::jaeger::api_v2::sampling_manager_client::SamplingManagerClient;
+    use tonic::transport::Channel;
+
+    use super::*;
+    use crate::Limits;
+    use crate::test_support::{Recorder, eventually, names, requests, sample_spans, state_with};
+
+    async fn start(state: Arc<AppState>) -> (SocketAddr, CancellationToken) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve_grpc(listener, state, shutdown.clone()));
+        (addr, shutdown)
+    }
+
+    async fn client(addr: SocketAddr) -> CollectorServiceClient<Channel> {
+        CollectorServiceClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn post_spans_is_ingested_plain_and_gzipped() {
+        let recorder = Recorder::open();
+        let state = state_with(recorder.clone(), Limits::default(), 0);
+        let (addr, shutdown) = start(state.clone()).await;
+        let mut client = client(addr).await;
+        let req = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("grpc-svc", "op", 2));
+        client.post_spans(req.clone()).await.unwrap();
+        let mut gz = client
+            .clone()
+            .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        gz.post_spans(req).await.unwrap();
+        let batches = recorder.batches();
+        assert_eq!(batches.len(), 2);
+        assert_eq!(
+            names(&batches[..1]),
+            vec![
+                ("grpc-svc".to_string(), "op-0".to_string()),
+                ("grpc-svc".to_string(), "op-1".to_string())
+            ]
+        );
+        assert_eq!(requests(&state.metrics, GRPC_SOURCE, "ok"), 2.0);
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn bad_spans_are_invalid_argument_and_hurt_nothing() {
+        let recorder = Recorder::open();
+        let state = state_with(recorder.clone(), Limits::default(), 0);
+        let (addr, _shutdown) = start(state.clone()).await;
+        let mut client = client(addr).await;
+        let mut req = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 1));
+        req.batch.as_mut().unwrap().spans[0].trace_id = vec![1, 2, 3];
+        let status = client.post_spans(req).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(!status.message().is_empty());
+        assert_eq!(requests(&state.metrics, GRPC_SOURCE, "malformed"), 1.0);
+        let ok = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 1));
+        client.post_spans(ok).await.unwrap();
+        assert_eq!(recorder.batches().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_pipeline_is_resource_exhausted() {
+        let recorder = Recorder::gated();
+        let state = state_with(recorder.clone(), Limits::default(), 1);
+        let (addr, _shutdown) = start(state.clone()).await;
+        let req = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 1));
+        let first = {
+            let mut client = client(addr).await;
+            let req = req.clone();
+            tokio::spawn(async move { client.post_spans(req).await })
+        };
+        eventually("the first batch holds the budget", || {
+            recorder.entered() == 1
+        })
+        .await;
+        let status = client(addr).await.post_spans(req).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        recorder.release(1);
+        first.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn oversized_messages_are_refused() {
+        let limits = Limits {
+            max_request_bytes: 1024,
+            ..Limits::default()
+        };
+        let state = state_with(Recorder::open(), limits, 0);
+        let (addr, _shutdown) = start(state).await;
+        let req = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 50));
+        let status = client(addr).await.post_spans(req).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn sampling_manager_is_served_on_the_same_port() {
+        let state = state_with(Recorder::open(), Limits::default(), 0);
+        let (addr, _shutdown) = start(state).await;
+        let mut client = SamplingManagerClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let resp = client
+            .get_sampling_strategy(SamplingStrategyParameters {
+                service_name: "any".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let p = resp.probabilistic_sampling.unwrap();
+        assert_eq!(p.sampling_rate, 1.0);
+    }
+}

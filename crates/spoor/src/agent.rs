@@ -1,0 +1,513 @@
+//! `spoor agent`: a small sidecar that takes what legacy Jaeger clients send
+//! to a local agent (Thrift over UDP on 6831/6832, sampling strategies over
+//! HTTP on 5778) and forwards it to a collector over gRPC.
+//!
+//! Flags (each also a `SPOOR_AGENT_*` environment variable) are turned into a
+//! [`spoor_server::agent::AgentConfig`]; the surfaces themselves live in
+//! `spoor_server::agent`, the buffer and retries in
+//! `spoor_service::forward`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use spoor_server::UdpConfig;
+use spoor_server::agent::{AgentConfig, AgentListeners, CollectorProtocol, run_agent};
+use spoor_service::Metrics;
+use spoor_service::forward::ForwarderOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::resolve_addr;
+
+/// Default port of the agent's admin server (Jaeger v1 agent's admin port).
+pub const ADMIN_PORT: u16 = 14271;
+
+/// Port of a Spoor collector's gRPC `SamplingManager` besides 14250.
+pub const SAMPLING_GRPC_PORT: u16 = 5779;
+
+/// `spoor agent` settings. Every flag can also be set with its
+/// `SPOOR_AGENT_*` environment variable (flags win).
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// Collector to forward spans to, `HOST:PORT` (the port defaults to 14250 for `jaeger`, 4317 for `otlp`)
+    #[arg(long, env = "SPOOR_AGENT_COLLECTOR", value_name = "HOST:PORT")]
+    pub collector: String,
+
+    /// Protocol spoken to the collector: `jaeger` (api_v2 `CollectorService/PostSpans`) or `otlp` (OTLP gRPC `TraceService/Export`)
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_COLLECTOR_PROTOCOL",
+        value_name = "PROTOCOL",
+        value_parser = ["jaeger", "otlp"],
+        default_value = "jaeger"
+    )]
+    pub collector_protocol: String,
+
+    /// Where sampling strategies are asked for (a gRPC `SamplingManager`), `HOST:PORT` [default: the collector for `jaeger`; the collector's host on port 5779 for `otlp`]
+    #[arg(long, env = "SPOOR_AGENT_SAMPLING_ENDPOINT", value_name = "HOST:PORT")]
+    pub sampling_endpoint: Option<String>,
+
+    /// How long a sampling strategy from the collector is reused, a Go duration
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_SAMPLING_CACHE_TTL",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub sampling_cache_ttl: Duration,
+
+    /// Host every listener binds to, unless its own address names one; use 0.0.0.0 to accept spans from other hosts
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_HOST",
+        value_name = "HOST",
+        default_value = "127.0.0.1"
+    )]
+    pub host: String,
+
+    /// Jaeger Thrift compact over UDP: `PORT`, `:PORT`, `HOST:PORT` or `off` (for every listener) [default: 6831]
+    #[arg(long, env = "SPOOR_AGENT_JAEGER_COMPACT_ADDR", value_name = "ADDR")]
+    pub jaeger_compact_addr: Option<String>,
+
+    /// Jaeger Thrift binary over UDP [default: 6832]
+    #[arg(long, env = "SPOOR_AGENT_JAEGER_BINARY_ADDR", value_name = "ADDR")]
+    pub jaeger_binary_addr: Option<String>,
+
+    /// Sampling strategies over HTTP (`/sampling?service=`, `/`, `/baggageRestrictions`) [default: 5778]
+    #[arg(long, env = "SPOOR_AGENT_SAMPLING_HTTP_ADDR", value_name = "ADDR")]
+    pub sampling_http_addr: Option<String>,
+
+    /// Admin HTTP: health `GET /status` and Prometheus `GET /metrics` [default: 14271]
+    #[arg(long, env = "SPOOR_AGENT_ADMIN_HTTP_ADDR", value_name = "ADDR")]
+    pub admin_http_addr: Option<String>,
+
+    /// UDP: packets queued before new ones are dropped (and counted)
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_UDP_QUEUE_SIZE",
+        value_name = "N",
+        default_value_t = 1000
+    )]
+    pub udp_queue_size: usize,
+
+    /// UDP: workers decoding packets
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_UDP_WORKERS",
+        value_name = "N",
+        default_value_t = 4
+    )]
+    pub udp_workers: usize,
+
+    /// UDP: largest datagram accepted, in bytes
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_UDP_MAX_PACKET_BYTES",
+        value_name = "BYTES",
+        default_value_t = 65_000
+    )]
+    pub udp_max_packet_bytes: usize,
+
+    /// Most bytes of spans buffered for the collector (queued or being retried); beyond it new batches are dropped and counted
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_BUFFER_BYTES",
+        value_name = "BYTES",
+        default_value_t = 32 << 20
+    )]
+    pub buffer_bytes: usize,
+
+    /// Most spans sent to the collector in one request
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_EXPORT_MAX_SPANS",
+        value_name = "N",
+        default_value_t = 1000
+    )]
+    pub export_max_spans: usize,
+
+    /// Requests to the collector in flight at once
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_EXPORT_WORKERS",
+        value_name = "N",
+        default_value_t = 2
+    )]
+    pub export_workers: usize,
+
+    /// Deadline of each request to the collector, a Go duration
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_REQUEST_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "5s",
+        value_parser = parse_duration
+    )]
+    pub request_timeout: Duration,
+
+    /// First delay before retrying a failed send (doubled each time, with jitter)
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_RETRY_INITIAL_BACKOFF",
+        value_name = "DURATION",
+        default_value = "100ms",
+        value_parser = parse_duration
+    )]
+    pub retry_initial_backoff: Duration,
+
+    /// Longest delay between retries
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_RETRY_MAX_BACKOFF",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub retry_max_backoff: Duration,
+
+    /// How long a batch is retried before it is dropped (and counted)
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_RETRY_MAX_ELAPSED",
+        value_name = "DURATION",
+        default_value = "5m",
+        value_parser = parse_duration
+    )]
+    pub retry_max_elapsed: Duration,
+
+    /// On shutdown, how long buffered spans keep being sent before the rest is dropped
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_DRAIN_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub drain_timeout: Duration,
+
+    /// Log filter, e.g. `info` or `spoor=debug,info`
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_LOG",
+        value_name = "FILTER",
+        default_value = "info"
+    )]
+    pub log: String,
+
+    /// Log format
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_parser = ["text", "json"],
+        default_value = "text"
+    )]
+    pub log_format: String,
+}
+
+/// A Go duration (`500ms`, `10s`, `5m`) that is not negative.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let nanos = spoor_model::parse_go_duration(s)?;
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("{s:?} is negative"))
+}
+
+/// `HOST:PORT` for a gRPC target: `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT`,
+/// a bare IPv6 address, optionally after `http://`. TLS is not supported.
+pub fn grpc_target(spec: &str, default_port: u16) -> Result<String> {
+    let s = spec.trim();
+    let s = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+    if s.contains("://") {
+        bail!(
+            "{spec:?}: only HOST:PORT (or http://HOST:PORT) is supported; the agent speaks gRPC without TLS"
+        );
+    }
+    if s.is_empty() {
+        bail!("the collector address is empty");
+    }
+    let port_ok = |p: &str| {
+        p.parse::<u16>()
+            .with_context(|| format!("{spec:?}: {p:?} is not a port number"))
+    };
+    if let Some(rest) = s.strip_prefix('[') {
+        let Some((_, after)) = rest.split_once(']') else {
+            bail!("{spec:?}: unclosed '['");
+        };
+        return match after {
+            "" => Ok(format!("{s}:{default_port}")),
+            p => {
+                let Some(p) = p.strip_prefix(':') else {
+                    bail!("{spec:?}: expected :PORT after the IPv6 address");
+                };
+                port_ok(p)?;
+                Ok(s.to_string())
+            }
+        };
+    }
+    if s.matches(':').count() > 1 {
+        // A bare IPv6 address.
+        return Ok(format!("[{s}]:{default_port}"));
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            port_ok(port)?;
+            if host.is_empty() {
+                Ok(format!("127.0.0.1:{port}"))
+            } else {
+                Ok(s.to_string())
+            }
+        }
+        None => Ok(format!("{s}:{default_port}")),
+    }
+}
+
+/// The host part of a `HOST:PORT` made by [`grpc_target`].
+fn target_host(target: &str) -> &str {
+    target.rsplit_once(':').map_or(target, |(h, _)| h)
+}
+
+fn listener(host: &str, spec: Option<&str>, port: u16, what: &str) -> Result<Option<SocketAddr>> {
+    match spec.map(str::trim) {
+        Some("off") => Ok(None),
+        spec => resolve_addr(host, spec, port)
+            .map(Some)
+            .with_context(|| format!("invalid {what} address")),
+    }
+}
+
+/// Validates the flags into the agent's configuration.
+pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig> {
+    let protocol = match args.collector_protocol.as_str() {
+        "jaeger" => CollectorProtocol::Jaeger,
+        "otlp" => CollectorProtocol::Otlp,
+        other => bail!("unknown collector protocol {other:?} (available: jaeger, otlp)"),
+    };
+    let collector =
+        grpc_target(&args.collector, protocol.default_port()).context("invalid --collector")?;
+    let sampling_endpoint = match &args.sampling_endpoint {
+        Some(s) => grpc_target(s, SAMPLING_GRPC_PORT).context("invalid --sampling-endpoint")?,
+        None => match protocol {
+            CollectorProtocol::Jaeger => collector.clone(),
+            CollectorProtocol::Otlp => format!("{}:{SAMPLING_GRPC_PORT}", target_host(&collector)),
+        },
+    };
+    let positive = |v: usize, what: &str| -> Result<usize> {
+        if v == 0 {
+            bail!("{what} must be greater than 0");
+        }
+        Ok(v)
+    };
+    if args.request_timeout.is_zero() {
+        bail!("--request-timeout must be positive");
+    }
+    if args.retry_initial_backoff.is_zero() || args.retry_max_backoff < args.retry_initial_backoff {
+        bail!("--retry-initial-backoff must be positive and at most --retry-max-backoff");
+    }
+    let host = args.host.as_str();
+    Ok(AgentConfig {
+        compact_addr: listener(
+            host,
+            args.jaeger_compact_addr.as_deref(),
+            6831,
+            "Jaeger compact UDP",
+        )?,
+        binary_addr: listener(
+            host,
+            args.jaeger_binary_addr.as_deref(),
+            6832,
+            "Jaeger binary UDP",
+        )?,
+        sampling_http_addr: listener(
+            host,
+            args.sampling_http_addr.as_deref(),
+            5778,
+            "sampling HTTP",
+        )?,
+        admin_http_addr: listener(
+            host,
+            args.admin_http_addr.as_deref(),
+            ADMIN_PORT,
+            "admin HTTP",
+        )?,
+        udp: UdpConfig {
+            queue_size: positive(args.udp_queue_size, "--udp-queue-size")?,
+            workers: positive(args.udp_workers, "--udp-workers")?,
+            max_packet_bytes: positive(args.udp_max_packet_bytes, "--udp-max-packet-bytes")?,
+        },
+        collector,
+        protocol,
+        sampling_endpoint,
+        sampling_cache_ttl: args.sampling_cache_ttl,
+        request_timeout: args.request_timeout,
+        forwarder: ForwarderOptions {
+            max_buffer_bytes: positive(args.buffer_bytes, "--buffer-bytes")?,
+            max_export_spans: positive(args.export_max_spans, "--export-max-spans")?,
+            workers: positive(args.export_workers, "--export-workers")?,
+            initial_backoff: args.retry_initial_backoff,
+            max_backoff: args.retry_max_backoff,
+            max_elapsed: args.retry_max_elapsed,
+            drain_timeout: args.drain_timeout,
+            ..ForwarderOptions::default()
+        },
+    })
+}
+
+/// Entry point of `spoor agent`.
+pub fn main(args: AgentArgs) -> Result<()> {
+    let config = agent_config(&args)?;
+    crate::init_logging_with(&args.log, args.log_format == "json")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("spoor-agent")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(config, crate::shutdown_signal()))
+}
+
+/// Runs the agent until `shutdown` resolves, then drains.
+pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    let listeners = AgentListeners::bind(&config).await?;
+    let drain = config.forwarder.drain_timeout;
+    let token = CancellationToken::new();
+    let mut task = tokio::spawn(run_agent(config, listeners, metrics, token.clone()));
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "spoor agent started");
+    tokio::select! {
+        _ = shutdown => {}
+        finished = &mut task => {
+            return match finished {
+                Ok(Ok(())) => Err(anyhow::anyhow!("agent stopped unexpectedly")),
+                Ok(Err(e)) => Err(e).context("agent failed"),
+                Err(e) => Err(anyhow::anyhow!("agent task failed: {e}")),
+            };
+        }
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+    match tokio::time::timeout(drain + Duration::from_secs(15), task).await {
+        Ok(Ok(result)) => result.context("agent failed")?,
+        Ok(Err(e)) => return Err(anyhow::anyhow!("agent task failed: {e}")),
+        Err(_) => tracing::warn!("the agent did not stop in time"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: AgentArgs,
+    }
+
+    fn args(argv: &[&str]) -> AgentArgs {
+        let mut full = vec!["agent"];
+        full.extend_from_slice(argv);
+        Wrap::try_parse_from(full).unwrap().args
+    }
+
+    #[test]
+    fn collector_addresses_get_the_protocol_port() {
+        assert_eq!(grpc_target("collector", 14250).unwrap(), "collector:14250");
+        assert_eq!(
+            grpc_target("collector:1234", 14250).unwrap(),
+            "collector:1234"
+        );
+        assert_eq!(
+            grpc_target("http://10.0.0.1:4317/", 14250).unwrap(),
+            "10.0.0.1:4317"
+        );
+        assert_eq!(grpc_target("[::1]", 4317).unwrap(), "[::1]:4317");
+        assert_eq!(grpc_target("[::1]:99", 4317).unwrap(), "[::1]:99");
+        assert_eq!(grpc_target("::1", 4317).unwrap(), "[::1]:4317");
+        assert_eq!(grpc_target(":7", 4317).unwrap(), "127.0.0.1:7");
+        for bad in ["", "https://c:1", "c:port", "[::1", "[::1]x"] {
+            assert!(grpc_target(bad, 1).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_jaegers_agent() {
+        let c = agent_config(&args(&["--collector", "c"])).unwrap();
+        assert_eq!(c.collector, "c:14250");
+        assert_eq!(c.protocol, CollectorProtocol::Jaeger);
+        assert_eq!(c.sampling_endpoint, "c:14250");
+        assert_eq!(c.compact_addr.unwrap().port(), 6831);
+        assert_eq!(c.binary_addr.unwrap().port(), 6832);
+        assert_eq!(c.sampling_http_addr.unwrap().port(), 5778);
+        assert_eq!(c.admin_http_addr.unwrap().port(), ADMIN_PORT);
+        assert_eq!(c.udp.max_packet_bytes, 65_000);
+        assert_eq!(c.forwarder.max_buffer_bytes, 32 << 20);
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
+        assert_eq!(c.forwarder.max_elapsed, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn otlp_collectors_and_explicit_settings() {
+        let c = agent_config(&args(&[
+            "--collector",
+            "otel:4317",
+            "--collector-protocol",
+            "otlp",
+            "--jaeger-binary-addr",
+            "off",
+            "--host",
+            "0.0.0.0",
+            "--retry-max-elapsed",
+            "30s",
+        ]))
+        .unwrap();
+        assert_eq!(c.protocol, CollectorProtocol::Otlp);
+        assert_eq!(c.sampling_endpoint, "otel:5779");
+        assert!(c.binary_addr.is_none());
+        assert_eq!(c.compact_addr.unwrap().ip().to_string(), "0.0.0.0");
+        assert_eq!(c.forwarder.max_elapsed, Duration::from_secs(30));
+        let c = agent_config(&args(&[
+            "--collector",
+            "otel",
+            "--collector-protocol",
+            "otlp",
+            "--sampling-endpoint",
+            "spoor:14250",
+        ]))
+        .unwrap();
+        assert_eq!(c.collector, "otel:4317");
+        assert_eq!(c.sampling_endpoint, "spoor:14250");
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        for argv in [
+            &["--collector", "c", "--buffer-bytes", "0"][..],
+            &["--collector", "c", "--request-timeout", "0s"],
+            &[
+                "--collector",
+                "c",
+                "--retry-initial-backoff",
+                "1m",
+                "--retry-max-backoff",
+                "1s",
+            ],
+            &["--collector", "https://c"],
+            &["--collector", "c", "--sampling-http-addr", "nowhere"],
+        ] {
+            assert!(agent_config(&args(argv)).is_err(), "{argv:?}");
+        }
+        let mut full = vec!["agent", "--collector", "c", "--drain-timeout", "-1s"];
+        assert!(Wrap::try_parse_from(full.clone()).is_err());
+        full.truncate(1);
+        assert!(
+            Wrap::try_parse_from(full).is_err(),
+            "--collector is required"
+        );
+    }
+}
