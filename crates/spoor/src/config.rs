@@ -108,9 +108,25 @@ pub struct RunArgs {
     #[arg(long, env = "SPOOR_UDP_MAX_PACKET_BYTES", value_name = "BYTES")]
     pub udp_max_packet_bytes: Option<usize>,
 
-    /// Storage backend [default: memory]
-    #[arg(long, env = "SPOOR_STORAGE", value_name = "BACKEND", value_parser = ["memory"])]
+    /// Storage backend: `engine` (persistent, in --data-dir) or `memory` [default: engine]
+    #[arg(long, env = "SPOOR_STORAGE", value_name = "BACKEND", value_parser = ["engine", "memory"])]
     pub storage: Option<String>,
+
+    /// Engine: directory for the write-ahead log and blocks [default: ./spoor-data]
+    #[arg(long, env = "SPOOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Engine: blocks whose spans all ended longer ago are deleted, a Go duration; 0 keeps everything [default: 168h]
+    #[arg(long, env = "SPOOR_RETENTION", value_name = "DURATION")]
+    pub retention: Option<String>,
+
+    /// Engine: recent spans are cut into a block once they take this many bytes in memory [default: 134217728]
+    #[arg(long, env = "SPOOR_BLOCK_CUT_BYTES", value_name = "BYTES")]
+    pub block_cut_bytes: Option<usize>,
+
+    /// Engine: …or once the oldest of them arrived this long ago, a Go duration [default: 10m]
+    #[arg(long, env = "SPOOR_BLOCK_CUT_AGE", value_name = "DURATION")]
+    pub block_cut_age: Option<String>,
 
     /// Memory backend: most traces kept; the oldest is evicted first [default: 100000]
     #[arg(long, env = "SPOOR_MAX_TRACES", value_name = "N")]
@@ -217,6 +233,10 @@ pub struct FileSampling {
 pub struct FileStorage {
     pub backend: Option<String>,
     pub max_traces: Option<usize>,
+    pub data_dir: Option<PathBuf>,
+    pub retention: Option<String>,
+    pub block_cut_bytes: Option<usize>,
+    pub block_cut_age: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -303,7 +323,18 @@ pub struct SamplingSettings {
 /// Which storage backend to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
-    Memory { max_traces: usize },
+    Memory {
+        max_traces: usize,
+    },
+    Engine {
+        data_dir: PathBuf,
+        /// `None` keeps everything.
+        retention_nanos: Option<u64>,
+        /// `None` = the engine's default.
+        cut_bytes: Option<usize>,
+        /// `None` = the engine's default.
+        cut_age_nanos: Option<u64>,
+    },
 }
 
 /// Validated settings.
@@ -407,8 +438,48 @@ impl Config {
             .storage
             .clone()
             .or(file.storage.backend)
-            .unwrap_or_else(|| "memory".into());
+            .unwrap_or_else(|| "engine".into());
         let storage = match storage_name.as_str() {
+            "engine" => {
+                let retention = args
+                    .retention
+                    .clone()
+                    .or(file.storage.retention)
+                    .unwrap_or_else(|| "168h".into());
+                let nanos = spoor_model::parse_go_duration(&retention)
+                    .map_err(anyhow::Error::msg)
+                    .context("invalid retention")?;
+                if nanos < 0 {
+                    bail!("retention must not be negative");
+                }
+                let cut_age_nanos = match args.block_cut_age.clone().or(file.storage.block_cut_age)
+                {
+                    None => None,
+                    Some(age) => {
+                        let n = spoor_model::parse_go_duration(&age)
+                            .map_err(anyhow::Error::msg)
+                            .context("invalid block cut age")?;
+                        if n <= 0 {
+                            bail!("the block cut age must be positive");
+                        }
+                        Some(n as u64)
+                    }
+                };
+                let cut_bytes = args.block_cut_bytes.or(file.storage.block_cut_bytes);
+                if cut_bytes == Some(0) {
+                    bail!("block_cut_bytes must be greater than 0");
+                }
+                Storage::Engine {
+                    data_dir: args
+                        .data_dir
+                        .clone()
+                        .or(file.storage.data_dir)
+                        .unwrap_or_else(|| PathBuf::from("spoor-data")),
+                    retention_nanos: (nanos > 0).then_some(nanos as u64),
+                    cut_bytes,
+                    cut_age_nanos,
+                }
+            }
             "memory" => {
                 let max_traces = args
                     .max_traces
@@ -419,7 +490,7 @@ impl Config {
                 }
                 Storage::Memory { max_traces }
             }
-            other => bail!("unknown storage backend {other:?} (available: memory)"),
+            other => bail!("unknown storage backend {other:?} (available: engine, memory)"),
         };
         let skew = args
             .max_clock_skew_adjust
@@ -612,6 +683,32 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_is_the_default_storage() {
+        let c = Config::merge(&RunArgs::default(), FileConfig::default_v1()).unwrap();
+        assert_eq!(
+            c.storage,
+            Storage::Engine {
+                data_dir: PathBuf::from("spoor-data"),
+                retention_nanos: Some(168 * 3_600_000_000_000),
+                cut_bytes: None,
+                cut_age_nanos: None,
+            }
+        );
+        let file = parse_file("version: 1\nstorage:\n  data_dir: /var/lib/spoor\n  retention: 0\n")
+            .unwrap();
+        let c = Config::merge(&RunArgs::default(), file).unwrap();
+        assert_eq!(
+            c.storage,
+            Storage::Engine {
+                data_dir: PathBuf::from("/var/lib/spoor"),
+                retention_nanos: None,
+                cut_bytes: None,
+                cut_age_nanos: None,
+            }
+        );
+    }
+
+    #[test]
     fn a_listener_can_be_turned_off() {
         let args = RunArgs {
             zipkin_addr: Some("off".into()),
@@ -629,6 +726,7 @@ mod tests {
         let yaml = "version: 1\nhost: 0.0.0.0\nstorage:\n  max_traces: 5\nquery:\n  max_clock_skew_adjust: 1s\n";
         let file = parse_file(yaml).unwrap();
         let args = RunArgs {
+            storage: Some("memory".into()),
             max_traces: Some(7),
             ..RunArgs::default()
         };
@@ -654,7 +752,12 @@ mod tests {
     fn bad_values_are_rejected() {
         let bad = [
             RunArgs {
+                storage: Some("memory".into()),
                 max_traces: Some(0),
+                ..RunArgs::default()
+            },
+            RunArgs {
+                retention: Some("-1h".into()),
                 ..RunArgs::default()
             },
             RunArgs {

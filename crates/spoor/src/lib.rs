@@ -44,6 +44,14 @@ pub struct Cli {
 pub enum Command {
     /// Generate realistic, seeded traces and send them over any ingest protocol (see docs/tracegen.md)
     Tracegen(tracegen::TracegenArgs),
+    ///
+    /// Scenarios: ingest (spans per server CPU-second over OTLP gRPC, Jaeger
+    /// UDP compact and Zipkin v2 JSON, beside the decode-only rate of the same
+    /// payloads in the same run), storage (bytes per stored span), queries
+    /// (p50/p99 of trace by ID and searches at stated stored sizes) and
+    /// memory (server RSS idle and under load). The server is a `spoor`
+    /// all-in-one started as a child process on free loopback ports, so its
+    /// CPU time and memory are measured apart from the load generator's.
     /// Run the agent sidecar: Jaeger UDP (6831/6832) and sampling HTTP (5778), forwarded to a collector over gRPC
     ///
     /// For hosts whose tracers expect a local Jaeger agent. Receives Jaeger
@@ -129,10 +137,45 @@ async fn shutdown_signal() {
 /// Runs all-in-one until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
-    let (writer, reader, deps) = match config.storage {
+    let mut engine: Option<Arc<spoor_engine::Engine>> = None;
+    let (writer, reader, deps) = match &config.storage {
         Storage::Memory { max_traces } => {
-            let store = Arc::new(MemoryStore::new(max_traces));
+            let store = Arc::new(MemoryStore::new(*max_traces));
             tracing::info!(max_traces, "storage: in-memory");
+            (
+                store.clone() as Arc<dyn spoor_storage::SpanWriter>,
+                store.clone() as Arc<dyn spoor_storage::TraceReader>,
+                store as Arc<dyn spoor_storage::DependencyReader>,
+            )
+        }
+        Storage::Engine {
+            data_dir,
+            retention_nanos,
+            cut_bytes,
+            cut_age_nanos,
+        } => {
+            let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
+            engine_config.retention = retention_nanos.map(Duration::from_nanos);
+            if let Some(bytes) = cut_bytes {
+                engine_config.head_cut_bytes = *bytes;
+            }
+            if let Some(age) = cut_age_nanos {
+                engine_config.head_cut_age = Duration::from_nanos(*age);
+            }
+            let started = std::time::Instant::now();
+            let store = Arc::new(
+                spoor_engine::Engine::open(engine_config)
+                    .await
+                    .with_context(|| {
+                        format!("cannot open the data directory {}", data_dir.display())
+                    })?,
+            );
+            tracing::info!(
+                data_dir = %data_dir.display(),
+                open_ms = started.elapsed().as_millis() as u64,
+                "storage: engine"
+            );
+            engine = Some(store.clone());
             (
                 store.clone() as Arc<dyn spoor_storage::SpanWriter>,
                 store.clone() as Arc<dyn spoor_storage::TraceReader>,
@@ -217,6 +260,13 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         Ok(Ok(result)) => result.context("server failed")?,
         Ok(Err(e)) => return Err(anyhow::anyhow!("server task failed: {e}")),
         Err(_) => tracing::warn!("in-flight requests did not finish within 10s"),
+    }
+    if let Some(engine) = engine {
+        // Flush the head and stop background work; the WAL already holds
+        // every acknowledged span, so this only shortens the next start.
+        if let Err(e) = engine.close().await {
+            tracing::warn!(error = %e, "closing the storage engine failed");
+        }
     }
     tracing::info!("stopped");
     Ok(())

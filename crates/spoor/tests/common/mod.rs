@@ -22,6 +22,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Spoor {
     child: Child,
     log: tempfile::NamedTempFile,
+    /// The engine's data directory (removed on drop).
+    pub data_dir: tempfile::TempDir,
     pub otlp_grpc: SocketAddr,
     pub otlp_http: SocketAddr,
     pub query_http: SocketAddr,
@@ -120,6 +122,7 @@ impl Spoor {
         ] = free_addrs::<9>();
         let [jaeger_compact, jaeger_binary] = free_udp_addrs::<2>();
         let log = tempfile::NamedTempFile::new().expect("create the log file");
+        let data_dir = tempfile::tempdir().expect("create the data directory");
         let stderr = log.reopen().expect("reopen the log file");
         let child = Command::new(env!("CARGO_BIN_EXE_spoor"))
             .arg("--otlp-grpc-addr")
@@ -137,6 +140,13 @@ impl Spoor {
             .args(["--zipkin-addr", &zipkin.to_string()])
             .args(["--sampling-http-addr", &sampling_http.to_string()])
             .args(["--sampling-grpc-addr", &sampling_grpc.to_string()])
+            // A test that names its own data directory (to restart on it) wins.
+            .args(
+                (!extra_args.contains(&"--data-dir"))
+                    .then(|| ["--data-dir".as_ref(), data_dir.path().as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--log")
             .arg("warn")
             .args(extra_args)
@@ -145,6 +155,8 @@ impl Spoor {
             .env_remove("SPOOR_HOST")
             .env_remove("SPOOR_LOG")
             .env_remove("SPOOR_SAMPLING_STRATEGIES")
+            .env_remove("SPOOR_STORAGE")
+            .env_remove("SPOOR_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
@@ -153,6 +165,7 @@ impl Spoor {
         let mut spoor = Spoor {
             child,
             log,
+            data_dir,
             otlp_grpc,
             otlp_http,
             query_http,
@@ -282,6 +295,14 @@ fn into_reply(resp: reqwest::blocking::Response) -> Reply {
         status,
         content_type,
         body,
+    }
+}
+
+impl Spoor {
+    /// Kills the process with SIGKILL (no shutdown, no flush) and waits for it.
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

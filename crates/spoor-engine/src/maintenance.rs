@@ -1,0 +1,482 @@
+//! Work that changes the set of blocks: loading them at open, replaying the
+//! WAL, cutting the head into blocks, compacting small blocks, deleting
+//! expired ones, and the background task that decides when. Everything that
+//! changes the set of blocks holds `Shared::maintenance`, so only one of
+//! these runs at a time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use spoor_model::SpanRecord;
+
+use crate::block::write::{BlockIdentity, build_block};
+use crate::block::{Block, BlockStore};
+use crate::head::Head;
+use crate::reader::TraceMerger;
+use crate::stats::Stats;
+use crate::wal::{self, ReplayReport};
+use crate::{EngineError, Frozen, Shared, join_err, now_nanos};
+
+/// Incomplete blocks in a shared (non-local) store are only removed once
+/// they are this old, in case another process is still writing them.
+const INCOMPLETE_GRACE: Duration = Duration::from_secs(3_600);
+
+/// The creation time encoded in a block ID (`<unix nanos>-<n>`).
+fn block_created(id: &str) -> Option<u64> {
+    id.split('-').next()?.parse().ok()
+}
+
+/// Removes folders under a local block root that hold no `meta.json`
+/// (a cut or compaction interrupted by a crash), including any staging files
+/// the object store left behind.
+pub(crate) fn remove_incomplete_local(root: &Path) -> Result<(), EngineError> {
+    let entries = std::fs::read_dir(root).map_err(|e| EngineError::io("list", root, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| EngineError::io("list", root, e))?;
+        let path = entry.path();
+        if path.is_dir() && !path.join(crate::block::files::META).exists() {
+            tracing::warn!(block = %path.display(), "removing an incomplete block (no meta.json)");
+            std::fs::remove_dir_all(&path).map_err(|e| EngineError::io("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads every complete block of the store. Incomplete blocks (no
+/// `meta.json`) are deleted; blocks replaced by a compacted block are
+/// deleted; unreadable blocks are logged, counted and left in place.
+pub(crate) async fn load_blocks(
+    store: &BlockStore,
+    stats: &Stats,
+    local: bool,
+) -> Result<Vec<Arc<Block>>, EngineError> {
+    let mut metas = Vec::new();
+    for id in store.list_blocks().await? {
+        match store.read_meta(&id).await {
+            Ok(Some(meta)) => metas.push(meta),
+            Ok(None) => {
+                let old = block_created(&id).is_some_and(|t| {
+                    now_nanos().saturating_sub(t) > INCOMPLETE_GRACE.as_nanos() as u64
+                });
+                if local || old {
+                    tracing::warn!(block = %id, "removing an incomplete block (no meta.json)");
+                    if let Err(e) = store.delete_block(&id).await {
+                        tracing::warn!(block = %id, error = %e, "cannot remove an incomplete block");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(block = %id, error = %e, "cannot read a block's metadata; skipping the block");
+                stats.blocks_unreadable.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    let mut loaded = Vec::with_capacity(metas.len());
+    for meta in metas {
+        let id = meta.id.clone();
+        match Block::load(store, meta).await {
+            Ok(block) => loaded.push(Arc::new(block)),
+            Err(e) => {
+                tracing::error!(block = %id, error = %e, "cannot load a block; skipping it");
+                stats.blocks_unreadable.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    // A compacted block supersedes its sources once it is readable; sources
+    // still present mean compaction stopped before deleting them.
+    let replaced: HashSet<String> = loaded
+        .iter()
+        .flat_map(|b| b.meta.replaces.iter().cloned())
+        .collect();
+    let mut blocks = Vec::with_capacity(loaded.len());
+    for block in loaded {
+        if replaced.contains(&block.meta.id) {
+            tracing::info!(block = %block.meta.id, "removing a block already replaced by compaction");
+            if let Err(e) = store.delete_block(&block.meta.id).await {
+                tracing::warn!(block = %block.meta.id, error = %e, "cannot remove a replaced block");
+            }
+            continue;
+        }
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+/// Replays the WAL segments after `covered` into the head, cutting a block
+/// whenever the head reaches its cut size, and deletes segments a block
+/// already covers.
+pub(crate) async fn replay_wal(
+    shared: &Arc<Shared>,
+    wal_dir: &Path,
+    covered: u64,
+) -> Result<ReplayReport, EngineError> {
+    let dir = wal_dir.to_path_buf();
+    let segments = tokio::task::spawn_blocking(move || wal::list_segments(&dir))
+        .await
+        .map_err(join_err)??;
+    let mut report = ReplayReport::default();
+    let mut head = Head::default();
+    for (seq, path) in segments {
+        if seq <= covered {
+            std::fs::remove_file(&path).map_err(|e| EngineError::io("remove", &path, e))?;
+            continue;
+        }
+        let stats = Arc::clone(&shared.stats);
+        let (h, r) = tokio::task::spawn_blocking(move || {
+            let mut report = report;
+            let mut head = head;
+            wal::replay_segment(seq, &path, &stats, &mut report, |batch| {
+                head.insert_batch(batch);
+            })?;
+            Ok::<_, EngineError>((head, report))
+        })
+        .await
+        .map_err(join_err)??;
+        head = h;
+        report = r;
+        if head.bytes() >= shared.config.head_cut_bytes {
+            let frozen = Arc::new(Frozen {
+                head: std::mem::take(&mut head),
+                wal_seq: seq,
+            });
+            publish(shared, frozen).await;
+        }
+    }
+    let mut mem = shared.mem.write();
+    if head.span_count() > 0 {
+        mem.active_since = Some(Instant::now());
+    }
+    mem.active = head;
+    shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
+    Ok(report)
+}
+
+/// Cuts `frozen` into a block during open; on failure keeps it in memory
+/// for the background task to retry.
+async fn publish(shared: &Arc<Shared>, frozen: Arc<Frozen>) {
+    match write_head_block(shared, &frozen).await {
+        Ok(block) => {
+            shared.mem.write().insert_block(block);
+            shared.stats.blocks_cut.fetch_add(1, Ordering::Relaxed);
+            delete_wal_through(shared, frozen.wal_seq).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot cut a block while replaying the WAL; keeping the spans in memory");
+            shared.stats.cut_errors.fetch_add(1, Ordering::Relaxed);
+            let mut mem = shared.mem.write();
+            mem.frozen.push(frozen);
+            shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
+        }
+    }
+}
+
+async fn delete_wal_through(shared: &Shared, seq: u64) {
+    let dir = shared.config.wal_dir();
+    match tokio::task::spawn_blocking(move || wal::delete_segments_through(&dir, seq)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete WAL segments covered by a block"),
+        Err(e) => tracing::warn!(error = %e, "cannot delete WAL segments covered by a block"),
+    }
+}
+
+/// Builds and uploads a block from a frozen head.
+async fn write_head_block(
+    shared: &Arc<Shared>,
+    frozen: &Arc<Frozen>,
+) -> Result<Arc<Block>, EngineError> {
+    let (id, created) = shared.next_block_id();
+    let identity = BlockIdentity {
+        id: id.clone(),
+        created_unix_nano: created,
+        level: 0,
+        wal_seq: frozen.wal_seq,
+        replaces: Vec::new(),
+    };
+    let options = shared.config.block_write;
+    let source = Arc::clone(frozen);
+    let started = Instant::now();
+    let built = tokio::task::spawn_blocking(move || {
+        let mut spans: Vec<&SpanRecord> = source
+            .head
+            .traces()
+            .flat_map(|(_, t)| t.spans.iter())
+            .collect();
+        build_block(&mut spans, identity, &options)
+    })
+    .await
+    .map_err(join_err)?
+    .map_err(|message| EngineError::Block {
+        block: id.clone(),
+        message,
+    })?;
+    shared.store.upload(&built.meta, &built.files).await?;
+    let bytes: usize = built.files.iter().map(|(_, b)| b.len()).sum();
+    tracing::info!(
+        block = %id,
+        spans = built.meta.spans,
+        traces = built.meta.traces,
+        bytes,
+        bytes_per_span = bytes as f64 / built.meta.spans.max(1) as f64,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "cut a block"
+    );
+    Ok(Arc::new(Block::new(
+        built.meta,
+        built.index,
+        built.bloom,
+        built.edges,
+    )))
+}
+
+/// Moves the active head aside for cutting; runs on the WAL writer thread
+/// right after segment `sealed` was sealed.
+fn freeze(shared: &Shared, sealed: u64) {
+    let mut mem = shared.mem.write();
+    let head = std::mem::take(&mut mem.active);
+    mem.active_since = None;
+    if head.span_count() > 0 {
+        mem.frozen.push(Arc::new(Frozen {
+            head,
+            wal_seq: sealed,
+        }));
+    }
+}
+
+/// Cuts the active head (if it holds anything) and every frozen head into
+/// blocks, oldest first; returns how many blocks were written.
+pub(crate) async fn cut(shared: &Arc<Shared>) -> Result<usize, EngineError> {
+    let _guard = shared.maintenance.lock().await;
+    if shared.mem.read().active.span_count() > 0 {
+        let target = Arc::clone(shared);
+        shared
+            .request(|done| wal::Request::Rotate {
+                then: Box::new(move |sealed| freeze(&target, sealed)),
+                done,
+            })
+            .await?;
+    }
+    let mut written = 0;
+    loop {
+        let Some(frozen) = shared.mem.read().frozen.first().cloned() else {
+            break;
+        };
+        let block = write_head_block(shared, &frozen).await?;
+        {
+            let mut mem = shared.mem.write();
+            mem.frozen.retain(|f| !Arc::ptr_eq(f, &frozen));
+            mem.insert_block(block);
+            shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
+        }
+        shared.stats.blocks_cut.fetch_add(1, Ordering::Relaxed);
+        delete_wal_through(shared, frozen.wal_seq).await;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Picks the blocks of one compaction. Small blocks are grouped by the
+/// window their latest span start falls in and by level; a group is due when
+/// it holds `compaction_min_blocks` blocks, or, for blocks cut from the head
+/// (level 0), two once the window has closed. Merging only blocks of one
+/// level keeps rewriting logarithmic. The oldest due group is compacted: as
+/// many of its blocks (oldest first, at least two) as fit in
+/// `compaction_max_spans`. With `force`, any group of two is due.
+fn compaction_plan(shared: &Shared, force: bool) -> Option<Vec<Arc<Block>>> {
+    let config = &shared.config;
+    let window = config.compaction_window.as_nanos().max(1) as u64;
+    let small = config.compaction_max_spans / 2;
+    let settled = now_nanos().saturating_sub(config.head_cut_age.as_nanos() as u64);
+    let mut groups: BTreeMap<(u64, u32), Vec<Arc<Block>>> = BTreeMap::new();
+    for b in &shared.mem.read().blocks {
+        if b.meta.spans < small {
+            groups
+                .entry((b.meta.max_start_unix_nano / window, b.meta.level))
+                .or_default()
+                .push(Arc::clone(b));
+        }
+    }
+    for ((w, level), mut blocks) in groups {
+        let closed = (w + 1).saturating_mul(window) < settled;
+        let due = force || blocks.len() >= config.compaction_min_blocks || (closed && level == 0);
+        if blocks.len() < 2 || !due {
+            continue;
+        }
+        blocks.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+        let mut total = 0;
+        let picked: Vec<Arc<Block>> = blocks
+            .into_iter()
+            .take_while(|b| {
+                total += b.meta.spans;
+                total <= config.compaction_max_spans
+            })
+            .collect();
+        if picked.len() >= 2 {
+            return Some(picked);
+        }
+    }
+    None
+}
+
+/// Compacts one group of small blocks into one block, if a group is due
+/// (or, with `force`, if any window holds two small blocks). Returns
+/// whether a block was written.
+pub(crate) async fn compact_once(shared: &Arc<Shared>, force: bool) -> Result<bool, EngineError> {
+    let _guard = shared.maintenance.lock().await;
+    let Some(sources) = compaction_plan(shared, force) else {
+        return Ok(false);
+    };
+    let started = Instant::now();
+    // Merge every piece of every trace, identical spans once.
+    let mut traces: HashMap<spoor_model::TraceId, TraceMerger> = HashMap::new();
+    for block in &sources {
+        for record in block.all_spans(&shared.store).await? {
+            traces
+                .entry(record.span.trace_id)
+                .or_default()
+                .extend([record]);
+        }
+    }
+    let spans: Vec<SpanRecord> = traces.into_values().flat_map(TraceMerger::finish).collect();
+    let (id, created) = shared.next_block_id();
+    let identity = BlockIdentity {
+        id: id.clone(),
+        created_unix_nano: created,
+        level: sources.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1,
+        wal_seq: sources.iter().map(|b| b.meta.wal_seq).max().unwrap_or(0),
+        replaces: sources.iter().map(|b| b.meta.id.clone()).collect(),
+    };
+    let options = shared.config.block_write;
+    let built = tokio::task::spawn_blocking(move || {
+        let mut refs: Vec<&SpanRecord> = spans.iter().collect();
+        build_block(&mut refs, identity, &options)
+    })
+    .await
+    .map_err(join_err)?
+    .map_err(|message| EngineError::Block {
+        block: id.clone(),
+        message,
+    })?;
+    shared.store.upload(&built.meta, &built.files).await?;
+    let block = Arc::new(Block::new(
+        built.meta,
+        built.index,
+        built.bloom,
+        built.edges,
+    ));
+    {
+        let mut mem = shared.mem.write();
+        mem.blocks
+            .retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
+        mem.insert_block(Arc::clone(&block));
+    }
+    shared.graveyard.lock().extend(sources.iter().cloned());
+    shared
+        .stats
+        .blocks_compacted
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        block = %id,
+        sources = sources.len(),
+        spans = block.meta.spans,
+        level = block.meta.level,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "compacted blocks"
+    );
+    Ok(true)
+}
+
+/// Removes blocks whose every span ended before the retention; returns how many.
+pub(crate) async fn expire(shared: &Arc<Shared>) -> Result<usize, EngineError> {
+    let Some(retention) = shared.config.retention else {
+        return Ok(0);
+    };
+    let _guard = shared.maintenance.lock().await;
+    let cutoff = now_nanos().saturating_sub(retention.as_nanos() as u64);
+    let expired: Vec<Arc<Block>> = {
+        let mut mem = shared.mem.write();
+        let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut mem.blocks)
+            .into_iter()
+            .partition(|b| b.meta.max_end_unix_nano < cutoff);
+        mem.blocks = keep;
+        old
+    };
+    for b in &expired {
+        tracing::info!(block = %b.meta.id, spans = b.meta.spans, "block expired");
+    }
+    shared
+        .stats
+        .blocks_expired
+        .fetch_add(expired.len() as u64, Ordering::Relaxed);
+    let n = expired.len();
+    shared.graveyard.lock().extend(expired);
+    Ok(n)
+}
+
+/// Deletes the files of removed blocks that no query holds any more.
+pub(crate) async fn reap(shared: &Shared) {
+    let ready: Vec<Arc<Block>> = {
+        let mut graveyard = shared.graveyard.lock();
+        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut *graveyard)
+            .into_iter()
+            .partition(|b| Arc::strong_count(b) == 1);
+        *graveyard = wait;
+        ready
+    };
+    for b in ready {
+        if let Err(e) = shared.store.delete_block(&b.meta.id).await {
+            tracing::warn!(block = %b.meta.id, error = %e, "cannot delete a removed block; retrying later");
+            shared.graveyard.lock().push(b);
+        }
+    }
+}
+
+fn cut_due(shared: &Shared) -> bool {
+    let mem = shared.mem.read();
+    !mem.frozen.is_empty()
+        || mem.active.bytes() >= shared.config.head_cut_bytes
+        || mem
+            .active_since
+            .is_some_and(|t| t.elapsed() >= shared.config.head_cut_age)
+}
+
+/// The background task: cuts the head when it is due, until the engine closes.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut backoff = Duration::ZERO;
+    loop {
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(shared.config.maintenance_interval) => {}
+        }
+        if shared.closing.load(Ordering::Relaxed) {
+            break;
+        }
+        if cut_due(&shared) {
+            match cut(&shared).await {
+                Ok(_) => backoff = Duration::ZERO,
+                Err(e) => {
+                    shared.stats.cut_errors.fetch_add(1, Ordering::Relaxed);
+                    backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+                    tracing::error!(error = %e, retry_in_s = backoff.as_secs(), "cutting a block failed");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            }
+        }
+        if let Err(e) = expire(&shared).await {
+            tracing::error!(error = %e, "enforcing retention failed");
+        }
+        if shared.config.compaction
+            && let Err(e) = compact_once(&shared, false).await
+        {
+            shared
+                .stats
+                .compaction_errors
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "compaction failed");
+        }
+        reap(&shared).await;
+    }
+}

@@ -1,0 +1,509 @@
+//! The read side: trace lookup, search, services and operations,
+//! dependencies and purge, over the heads in memory and the blocks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use spoor_model::{DependencyLink, SpanId, SpanRecord, Trace, TraceId, UnixNanos};
+use spoor_storage::{
+    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, Operation, OperationQuery, Purger,
+    StorageError, TraceQuery, TraceReader,
+};
+
+use crate::block::Block;
+use crate::block::edges::{MINUTE, minute_of};
+use crate::block::index::{TraceSummary, summarize};
+use crate::{Engine, EngineError, MemState, TraceIdSet, head, wal};
+
+/// Merges the pieces of one trace, dropping spans identical to one already
+/// taken (same span ID and content); distinct spans sharing an ID are kept.
+#[derive(Default)]
+pub(crate) struct TraceMerger {
+    spans: Vec<SpanRecord>,
+    by_id: HashMap<SpanId, Vec<usize>>,
+}
+
+impl TraceMerger {
+    pub(crate) fn extend(&mut self, records: impl IntoIterator<Item = SpanRecord>) {
+        for record in records {
+            let same = self.by_id.entry(record.span.span_id).or_default();
+            if same
+                .iter()
+                .any(|&i| head::same_span(&self.spans[i], &record))
+            {
+                continue;
+            }
+            same.push(self.spans.len());
+            self.spans.push(record);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub(crate) fn finish(self) -> Vec<SpanRecord> {
+        self.spans
+    }
+}
+
+/// Sorts newest first (start descending, then trace ID) and keeps `limit`.
+fn sort_newest_first(found: &mut Vec<FoundTrace>, limit: usize) {
+    let order = |a: &FoundTrace, b: &FoundTrace| {
+        b.start
+            .cmp(&a.start)
+            .then_with(|| a.trace_id.cmp(&b.trace_id))
+    };
+    if found.len() > limit {
+        found.select_nth_unstable_by(limit, order);
+        found.truncate(limit);
+    }
+    found.sort_unstable_by(order);
+}
+
+fn check_limit(query: &TraceQuery) -> Result<(), StorageError> {
+    if query.limit == 0 {
+        return Err(StorageError::invalid_query(
+            "the search limit must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// The time range of a trace across every piece `mem` knows of.
+fn trace_range(mem: &MemState, id: &TraceId) -> Option<(UnixNanos, UnixNanos)> {
+    let mut range: Option<(UnixNanos, UnixNanos)> = None;
+    let mut add = |s: UnixNanos, e: UnixNanos| {
+        range = Some(match range {
+            Some((s0, e0)) => (s0.min(s), e0.max(e)),
+            None => (s, e),
+        });
+    };
+    for h in mem.heads() {
+        if let Some(t) = h.trace(id) {
+            add(t.start, t.end);
+        }
+    }
+    for b in &mem.blocks {
+        if b.bloom.may_contain(id)
+            && let Some(e) = b.index.lookup(id)
+        {
+            add(e.start, e.end);
+        }
+    }
+    range
+}
+
+/// The merged summary of a trace across every piece `mem` knows of.
+fn trace_summary(mem: &MemState, id: &TraceId) -> Option<TraceSummary> {
+    let mut out: Option<TraceSummary> = None;
+    let mut add = |s: TraceSummary| match &mut out {
+        Some(o) => o.merge(&s),
+        None => out = Some(s),
+    };
+    for h in mem.heads() {
+        if let Some(t) = h.trace(id) {
+            add(summarize(*id, &t.spans));
+        }
+    }
+    for b in &mem.blocks {
+        if b.bloom.may_contain(id)
+            && let Some(e) = b.index.lookup(id)
+        {
+            add(b.index.summary(e));
+        }
+    }
+    out
+}
+
+impl Engine {
+    /// The summary of one trace (start, end, root service and operation,
+    /// span and error counts, services), merged across the head and every
+    /// block holding a piece of it, read from memory only. Spans written
+    /// twice are counted twice.
+    pub fn trace_summary(&self, trace_id: &TraceId) -> Option<TraceSummary> {
+        trace_summary(&self.shared.mem.read(), trace_id)
+    }
+
+    /// The summaries of the traces `find_trace_ids` returns for `query`, in
+    /// the same order.
+    pub async fn find_summaries(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Vec<TraceSummary>, EngineError> {
+        if query.limit == 0 {
+            return Err(EngineError::Config(
+                "the search limit must be at least 1".into(),
+            ));
+        }
+        let found = self.find(query).await?;
+        let mem = self.shared.mem.read();
+        Ok(found
+            .iter()
+            .filter_map(|f| trace_summary(&mem, &f.trace_id))
+            .collect())
+    }
+
+    /// The whole-trace time ranges of `ids` (unknown IDs are left out).
+    fn resolve(&self, ids: impl IntoIterator<Item = TraceId>) -> Vec<FoundTrace> {
+        let mem = self.shared.mem.read();
+        ids.into_iter()
+            .filter_map(|id| trace_range(&mem, &id).map(|(s, e)| FoundTrace::new(id, s, e)))
+            .collect()
+    }
+
+    /// Every stored span of one trace, merged across heads and blocks.
+    async fn collect_trace(&self, trace_id: &TraceId) -> Result<Vec<SpanRecord>, EngineError> {
+        let (head_pieces, blocks): (Vec<Vec<SpanRecord>>, Vec<Arc<Block>>) = {
+            let mem = self.shared.mem.read();
+            let heads: Vec<_> = mem.heads().collect();
+            (
+                heads
+                    .into_iter()
+                    .rev()
+                    .filter_map(|h| h.trace(trace_id).map(|t| t.spans.clone()))
+                    .collect(),
+                mem.blocks
+                    .iter()
+                    .filter(|b| b.bloom.may_contain(trace_id))
+                    .cloned()
+                    .collect(),
+            )
+        };
+        let mut merger = TraceMerger::default();
+        // Oldest data first: blocks by age, then the heads.
+        let mut blocks = blocks;
+        blocks.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+        for block in blocks {
+            let Some(entry) = block.index.lookup(trace_id).copied() else {
+                continue;
+            };
+            self.shared
+                .stats
+                .block_trace_reads
+                .fetch_add(1, Ordering::Relaxed);
+            merger.extend(block.traces(&self.shared.store, &[entry]).await?);
+        }
+        for piece in head_pieces {
+            merger.extend(piece);
+        }
+        Ok(merger.finish())
+    }
+
+    /// The traces matching `query`, newest first, at most `query.limit`.
+    async fn find(&self, query: &TraceQuery) -> Result<Vec<FoundTrace>, EngineError> {
+        let (mut candidates, blocks): (TraceIdSet, Vec<Arc<Block>>) = {
+            let mem = self.shared.mem.read();
+            (
+                mem.heads()
+                    .flat_map(|h| h.find(query))
+                    .map(|hit| hit.trace_id)
+                    .collect(),
+                mem.blocks
+                    .iter()
+                    .filter(|b| b.may_match(query))
+                    .cloned()
+                    .collect(),
+            )
+        };
+        // Blocks are newest first by latest span start. Once `limit` traces
+        // start after the latest span start of the next block, no trace found
+        // there (or in any older block) can rank among them.
+        let mut known: HashMap<TraceId, UnixNanos> = HashMap::new();
+        for block in &blocks {
+            if candidates.len() >= query.limit {
+                let missing: Vec<TraceId> = candidates
+                    .iter()
+                    .filter(|id| !known.contains_key(id))
+                    .copied()
+                    .collect();
+                for f in self.resolve(missing) {
+                    known.insert(f.trace_id, f.start);
+                }
+                let mut starts: Vec<UnixNanos> = known.values().copied().collect();
+                if starts.len() >= query.limit {
+                    let (_, kth, _) =
+                        starts.select_nth_unstable_by(query.limit - 1, |a, b| b.cmp(a));
+                    if *kth > block.meta.max_start_unix_nano {
+                        break;
+                    }
+                }
+            }
+            self.shared
+                .stats
+                .block_scans
+                .fetch_add(1, Ordering::Relaxed);
+            candidates.extend(block.find(&self.shared.store, query).await?);
+        }
+        let mut found = self.resolve(candidates);
+        sort_newest_first(&mut found, query.limit);
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl TraceReader for Engine {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            search_without_service: true,
+            dependencies: true,
+        }
+    }
+
+    async fn get_trace(&self, query: GetTraceQuery) -> Result<Option<Trace>, StorageError> {
+        let spans = self.collect_trace(&query.trace_id).await?;
+        Ok((!spans.is_empty()).then(|| Trace {
+            trace_id: query.trace_id,
+            spans,
+            warnings: Vec::new(),
+        }))
+    }
+
+    async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>, StorageError> {
+        check_limit(query)?;
+        let found = self.find(query).await?;
+        let mut traces = Vec::with_capacity(found.len());
+        for f in found {
+            let spans = self.collect_trace(&f.trace_id).await?;
+            if !spans.is_empty() {
+                traces.push(Trace {
+                    trace_id: f.trace_id,
+                    spans,
+                    warnings: Vec::new(),
+                });
+            }
+        }
+        Ok(traces)
+    }
+
+    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<FoundTrace>, StorageError> {
+        check_limit(query)?;
+        Ok(self.find(query).await?)
+    }
+
+    async fn services(&self) -> Result<Vec<String>, StorageError> {
+        let mem = self.shared.mem.read();
+        let names: BTreeSet<&str> = mem
+            .heads()
+            .flat_map(|h| h.services())
+            .chain(
+                mem.blocks
+                    .iter()
+                    .flat_map(|b| b.meta.services.iter().map(String::as_str)),
+            )
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ok(names.into_iter().map(str::to_owned).collect())
+    }
+
+    async fn operations(&self, query: &OperationQuery) -> Result<Vec<Operation>, StorageError> {
+        if query.service.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mem = self.shared.mem.read();
+        let mut ops: BTreeSet<Operation> = mem
+            .heads()
+            .flat_map(|h| h.operations(&query.service, query.span_kind))
+            .collect();
+        for b in &mem.blocks {
+            ops.extend(b.meta.operations_of(&query.service, query.span_kind).map(
+                |(name, span_kind)| Operation {
+                    name: name.to_owned(),
+                    span_kind,
+                },
+            ));
+        }
+        Ok(ops.into_iter().collect())
+    }
+}
+
+impl Engine {
+    /// Merges a trace from `blocks` (oldest first) and then `head` spans;
+    /// returns the merged spans and how many of them came from blocks (the
+    /// rest are head spans not already in a block).
+    async fn merge_pieces(
+        &self,
+        blocks: &[Arc<Block>],
+        head: &[SpanRecord],
+        trace_id: &TraceId,
+    ) -> Result<(Vec<SpanRecord>, usize), EngineError> {
+        let mut merger = TraceMerger::default();
+        for block in blocks {
+            if !block.bloom.may_contain(trace_id) {
+                continue;
+            }
+            if let Some(entry) = block.index.lookup(trace_id).copied() {
+                merger.extend(block.traces(&self.shared.store, &[entry]).await?);
+            }
+        }
+        let from_blocks = merger.len();
+        merger.extend(head.iter().cloned());
+        Ok((merger.finish(), from_blocks))
+    }
+}
+
+#[async_trait]
+impl DependencyReader for Engine {
+    /// Edges from spans starting in the minutes that `[start, end]` touches:
+    /// the per-minute edges stored with each block, plus, computed now, the
+    /// edges of spans still in memory and of spans whose parent is in
+    /// another block or in memory.
+    async fn dependencies(
+        &self,
+        start: UnixNanos,
+        end: UnixNanos,
+    ) -> Result<Vec<DependencyLink>, StorageError> {
+        if end < start {
+            return Err(StorageError::invalid_query(
+                "the end of the dependency window is before its start",
+            ));
+        }
+        let (first, last) = (minute_of(start), minute_of(end));
+        let lo = first.saturating_mul(MINUTE);
+        let hi = last
+            .saturating_add(1)
+            .saturating_mul(MINUTE)
+            .saturating_sub(1);
+        let in_window = |t: UnixNanos| (first..=last).contains(&minute_of(t));
+        let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
+        // One consistent view: blocks, their stored edges, and copies of the
+        // head pieces of every trace that needs computing now.
+        let (mut blocks, unresolved, head_pieces) = {
+            let mem = self.shared.mem.read();
+            let mut unresolved: Vec<(Arc<Block>, TraceId)> = Vec::new();
+            for b in &mem.blocks {
+                if b.meta.min_start_unix_nano > hi || b.meta.max_start_unix_nano < lo {
+                    continue;
+                }
+                for (parent, child, calls, _) in b.edges.in_minutes(first, last) {
+                    *edges
+                        .entry((parent.to_owned(), child.to_owned()))
+                        .or_default() += calls;
+                }
+                for id in &b.edges.unresolved {
+                    if b.index
+                        .lookup(id)
+                        .is_some_and(|e| e.start <= hi && e.end >= lo)
+                    {
+                        unresolved.push((Arc::clone(b), *id));
+                    }
+                }
+            }
+            let mut head_pieces: BTreeMap<TraceId, (bool, Vec<SpanRecord>)> = BTreeMap::new();
+            for h in mem.heads() {
+                for (id, t) in h.traces() {
+                    if t.start <= hi && t.end >= lo {
+                        head_pieces.entry(*id).or_default().0 = true;
+                    }
+                }
+            }
+            for (_, id) in &unresolved {
+                head_pieces.entry(*id).or_default();
+            }
+            let heads: Vec<_> = mem.heads().collect();
+            for (id, (_, spans)) in head_pieces.iter_mut() {
+                for h in heads.iter().rev() {
+                    if let Some(t) = h.trace(id) {
+                        spans.extend(t.spans.iter().cloned());
+                    }
+                }
+            }
+            (mem.blocks.clone(), unresolved, head_pieces)
+        };
+        blocks.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+        let mut add = |parent: &str, child: &str| {
+            *edges
+                .entry((parent.to_owned(), child.to_owned()))
+                .or_default() += 1;
+        };
+        let empty = Vec::new();
+        // Block spans whose parent is outside their block.
+        for (block, id) in &unresolved {
+            let Some(entry) = block.index.lookup(id).copied() else {
+                continue;
+            };
+            let piece = block.traces(&self.shared.store, &[entry]).await?;
+            let head = head_pieces.get(id).map_or(&empty, |(_, spans)| spans);
+            let (merged, _) = self.merge_pieces(&blocks, head, id).await?;
+            let first_by_id = first_by_id(&merged);
+            let local: std::collections::HashSet<SpanId> =
+                piece.iter().map(|r| r.span.span_id).collect();
+            for r in &piece {
+                let parent_id = r.span.parent_span_id;
+                if parent_id.is_zero()
+                    || local.contains(&parent_id)
+                    || !in_window(r.span.start_time_unix_nano)
+                {
+                    continue;
+                }
+                if let Some(&p) = first_by_id.get(&parent_id) {
+                    let (ps, cs) = (merged[p].service_name(), r.service_name());
+                    if ps != cs {
+                        add(ps, cs);
+                    }
+                }
+            }
+        }
+        // Spans still in memory (those not already in a block).
+        for (id, (in_range, head)) in &head_pieces {
+            if !in_range {
+                continue;
+            }
+            let (merged, from_blocks) = self.merge_pieces(&blocks, head, id).await?;
+            let first_by_id = first_by_id(&merged);
+            for r in &merged[from_blocks..] {
+                let parent_id = r.span.parent_span_id;
+                if parent_id.is_zero() || !in_window(r.span.start_time_unix_nano) {
+                    continue;
+                }
+                if let Some(&p) = first_by_id.get(&parent_id) {
+                    let (ps, cs) = (merged[p].service_name(), r.service_name());
+                    if ps != cs {
+                        add(ps, cs);
+                    }
+                }
+            }
+        }
+        Ok(edges
+            .into_iter()
+            .map(|((parent, child), call_count)| DependencyLink {
+                parent,
+                child,
+                call_count,
+            })
+            .collect())
+    }
+}
+
+fn first_by_id(spans: &[SpanRecord]) -> HashMap<SpanId, usize> {
+    let mut first = HashMap::with_capacity(spans.len());
+    for (i, r) in spans.iter().enumerate() {
+        first.entry(r.span.span_id).or_insert(i);
+    }
+    first
+}
+
+#[async_trait]
+impl Purger for Engine {
+    async fn purge(&self) -> Result<(), StorageError> {
+        let shared = &self.shared;
+        let _guard = shared.maintenance.lock().await;
+        let target = Arc::clone(shared);
+        shared
+            .request(|done| wal::Request::Reset {
+                then: Box::new(move || {
+                    let mut mem = target.mem.write();
+                    *mem = MemState::default();
+                    target.mem_bytes.store(0, Ordering::Relaxed);
+                }),
+                done,
+            })
+            .await?;
+        for id in shared.store.list_blocks().await? {
+            shared.store.delete_block(&id).await?;
+        }
+        Ok(())
+    }
+}

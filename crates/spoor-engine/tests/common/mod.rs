@@ -1,0 +1,188 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use spoor_model::{
+    AnyValue, KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, SpanRecord, TraceId,
+};
+use spoor_storage::conformance::{Fixtures, load_fixtures};
+
+/// A fresh, empty directory under Cargo's per-test temporary folder.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "spoor-engine-{name}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fixture_dir() -> PathBuf {
+    match std::env::var_os("SPOOR_CONFORMANCE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/conformance/jaeger"
+        )),
+    }
+}
+
+/// Jaeger's storage fixtures, decoded with the OTLP JSON codec.
+pub fn fixtures() -> Fixtures {
+    let dir = fixture_dir();
+    let decode = |bytes: &[u8]| spoor_codec::otlp_json::decode(bytes).map_err(|e| e.to_string());
+    load_fixtures(&dir, decode, SystemTime::now()).unwrap_or_else(|e| {
+        panic!(
+            "cannot load the conformance fixtures from {}: {e}\n\
+             (set SPOOR_CONFORMANCE_DIR to the conformance/jaeger folder)",
+            dir.display()
+        )
+    })
+}
+
+/// A deterministic batch: `spans` spans of trace (`writer`, `seq`), with
+/// attributes of every simple type and an event.
+pub fn numbered_batch(writer: u64, seq: u64, spans: u64) -> SpanBatch {
+    let resource = Arc::new(Resource {
+        attributes: vec![
+            KeyValue::str("service.name", format!("writer-{writer}")),
+            KeyValue::new("host.id", AnyValue::Int(writer as i64)),
+        ],
+        ..Resource::default()
+    });
+    let scope = Arc::new(Scope {
+        name: "crash-test".into(),
+        ..Scope::default()
+    });
+    let trace_id = TraceId::from_halves(writer + 1, seq);
+    let base = 1_700_000_000_000_000_000 + seq * 1_000_000;
+    let records = (0..spans)
+        .map(|i| {
+            SpanRecord::new(
+                Arc::clone(&resource),
+                Arc::clone(&scope),
+                Span {
+                    trace_id,
+                    span_id: SpanId::from_u64(i + 1),
+                    parent_span_id: SpanId::from_u64(i),
+                    name: format!("op-{}", i % 3),
+                    kind: SpanKind::Server,
+                    start_time_unix_nano: base + i,
+                    end_time_unix_nano: base + i + 1_000,
+                    attributes: vec![
+                        KeyValue::str("http.method", "GET"),
+                        KeyValue::new("seq", AnyValue::Int(seq as i64)),
+                        KeyValue::new("ratio", AnyValue::Double(i as f64 / 3.0)),
+                        KeyValue::new("flag", AnyValue::Bool(i % 2 == 0)),
+                    ],
+                    events: vec![spoor_model::Event {
+                        time_unix_nano: base + i + 5,
+                        name: "ev".into(),
+                        attributes: vec![KeyValue::str("k", "v")],
+                        dropped_attributes_count: 0,
+                    }],
+                    ..Span::default()
+                },
+            )
+        })
+        .collect();
+    SpanBatch { spans: records }
+}
+
+/// An in-memory object store whose writes can be made to fail.
+#[derive(Debug, Default)]
+pub struct FlakyStore {
+    pub inner: object_store::memory::InMemory,
+    pub fail_writes: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Display for FlakyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlakyStore")
+    }
+}
+
+mod flaky {
+    use std::ops::Range;
+    use std::sync::atomic::Ordering;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::stream::BoxStream;
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+        PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    };
+
+    use super::FlakyStore;
+
+    impl FlakyStore {
+        fn check(&self) -> Result<()> {
+            if self.fail_writes.load(Ordering::Relaxed) {
+                return Err(object_store::Error::Generic {
+                    store: "FlakyStore",
+                    source: "injected write failure".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for FlakyStore {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> Result<PutResult> {
+            self.check()?;
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            self.check()?;
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+
+        async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+            self.inner.get_ranges(location, ranges).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, Result<Path>>,
+        ) -> BoxStream<'static, Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+            self.check()?;
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+}
