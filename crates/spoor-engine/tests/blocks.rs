@@ -222,7 +222,8 @@ async fn per_minute_edges(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_over_head_and_blocks_matches_the_memory_backend() {
     let dir = common::temp_dir("differential");
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let config = common::quiet_config(&dir);
+    let engine = Engine::open(config.clone()).await.unwrap();
     let memory = MemoryStore::new(100_000);
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let resources: Vec<Arc<Resource>> = SERVICES
@@ -329,7 +330,7 @@ async fn search_over_head_and_blocks_matches_the_memory_backend() {
     // The same answers after a restart, with the head cut too.
     engine.cut().await.unwrap();
     drop(engine);
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(config).await.unwrap();
     assert_eq!(engine.stats().head_spans, 0);
     for round in 0..100 {
         let q = random_query(&mut rng);
@@ -344,7 +345,7 @@ async fn search_over_head_and_blocks_matches_the_memory_backend() {
 #[tokio::test]
 async fn a_trace_lookup_opens_only_blocks_that_hold_the_trace() {
     let dir = common::temp_dir("lookup");
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     for seq in 0..12 {
         engine
             .write_spans(common::numbered_batch(1, seq, 3))
@@ -404,7 +405,7 @@ async fn a_trace_lookup_opens_only_blocks_that_hold_the_trace() {
 #[tokio::test]
 async fn search_visits_blocks_newest_first_and_stops_at_the_limit() {
     let dir = common::temp_dir("early-stop");
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     // Ten blocks of one trace each, later blocks holding later traces.
     for seq in 0..10 {
         engine
@@ -462,7 +463,7 @@ async fn the_head_is_cut_by_size_and_by_age_and_covered_wal_segments_go() {
         head_cut_age: Duration::from_millis(300),
         maintenance_interval: Duration::from_millis(20),
         wal_segment_bytes: 16 * 1024,
-        ..EngineConfig::new(&dir)
+        ..common::quiet_config(&dir)
     };
     let engine = Engine::open(config).await.unwrap();
     // By size: well past 200 KiB.
@@ -507,7 +508,7 @@ async fn the_head_is_cut_by_size_and_by_age_and_covered_wal_segments_go() {
 #[tokio::test]
 async fn a_crash_between_writing_a_block_and_deleting_its_wal_duplicates_nothing() {
     let dir = common::temp_dir("cut-crash");
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     for seq in 0..5 {
         engine
             .write_spans(common::numbered_batch(6, seq, 4))
@@ -533,7 +534,7 @@ async fn a_crash_between_writing_a_block_and_deleting_its_wal_duplicates_nothing
     for (path, bytes) in &saved {
         std::fs::write(path, bytes).unwrap();
     }
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     let stats = engine.stats();
     assert_eq!(stats.blocks, 1);
     assert_eq!(
@@ -560,7 +561,7 @@ async fn a_crash_between_writing_a_block_and_deleting_its_wal_duplicates_nothing
 #[tokio::test]
 async fn incomplete_blocks_are_removed_and_damaged_blocks_skipped() {
     let dir = common::temp_dir("damaged-blocks");
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     engine
         .write_spans(common::numbered_batch(7, 1, 3))
         .await
@@ -584,7 +585,7 @@ async fn incomplete_blocks_are_removed_and_damaged_blocks_skipped() {
     bytes[last] ^= 0xff;
     std::fs::write(&damaged, bytes).unwrap();
 
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     assert!(!partial.exists());
     let stats = engine.stats();
     assert_eq!((stats.blocks, stats.blocks_unreadable), (1, 1), "{stats:?}");

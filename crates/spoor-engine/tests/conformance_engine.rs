@@ -85,7 +85,7 @@ async fn the_engine_passes_the_whole_suite_on_fresh_data() {
     let fixtures = common::fixtures();
     assert_eq!(fixtures.traces.len(), 32, "Jaeger ships 32 trace fixtures");
     let dir = common::temp_dir("conformance-fresh");
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     let report = run_all(&Backend::of(&engine), &fixtures).await;
     eprintln!("{report}");
     report.assert_all_passed();
@@ -100,11 +100,11 @@ async fn the_engine_passes_the_whole_suite_on_fresh_data() {
 async fn the_search_cases_pass_after_a_restart() {
     let fixtures = common::fixtures();
     let dir = common::temp_dir("conformance-restart");
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     write_fixtures(&engine, &fixtures).await.unwrap();
     drop(engine);
 
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     assert_eq!(engine.stats().wal_replayed_records, 32);
     let report = check_queries(&engine, &fixtures).await;
     report.assert_all_passed();
@@ -118,7 +118,7 @@ async fn the_search_cases_pass_after_a_restart() {
 async fn the_engine_passes_the_whole_suite_with_every_write_cut_into_a_block() {
     let fixtures = common::fixtures();
     let dir = common::temp_dir("conformance-blocks");
-    let engine = Arc::new(Engine::open(EngineConfig::new(&dir)).await.unwrap());
+    let engine = Arc::new(Engine::open(common::quiet_config(&dir)).await.unwrap());
     let writer = CutEveryWrite::new(&engine, None);
     let backend = Backend {
         writer: &writer,
@@ -145,7 +145,7 @@ async fn the_engine_passes_the_whole_suite_with_every_write_cut_into_a_block() {
 async fn the_search_cases_pass_on_blocks_loaded_after_a_restart() {
     let fixtures = common::fixtures();
     let dir = common::temp_dir("conformance-block-restart");
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     // Half the fixtures in one block, the other half left in the WAL.
     let half = fixtures.traces.len() / 2;
     for (i, batch) in fixtures.traces.values().enumerate() {
@@ -156,7 +156,7 @@ async fn the_search_cases_pass_on_blocks_loaded_after_a_restart() {
     }
     drop(engine);
 
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     let stats = engine.stats();
     assert_eq!(stats.blocks, 1, "{stats:?}");
     assert_eq!(
@@ -169,7 +169,7 @@ async fn the_search_cases_pass_on_blocks_loaded_after_a_restart() {
     // Cut the rest too, restart again: everything comes from blocks.
     assert_eq!(engine.cut().await.unwrap(), 1);
     drop(engine);
-    let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     let stats = engine.stats();
     assert_eq!(
         (stats.blocks, stats.head_spans, stats.wal_replayed_records),

@@ -186,3 +186,13 @@ mod flaky {
         }
     }
 }
+
+/// The default configuration without background compaction, for tests that
+/// count blocks: their old-timestamped blocks would otherwise be merged by
+/// the maintenance task as soon as a slow machine lets a tick pass.
+pub fn quiet_config(dir: &std::path::Path) -> spoor_engine::EngineConfig {
+    spoor_engine::EngineConfig {
+        compaction: false,
+        ..spoor_engine::EngineConfig::new(dir)
+    }
+}
