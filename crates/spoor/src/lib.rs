@@ -5,6 +5,7 @@
 //! the admin endpoints.
 
 pub mod agent;
+pub mod bench;
 pub mod config;
 pub mod tracegen;
 
@@ -44,6 +45,7 @@ pub struct Cli {
 pub enum Command {
     /// Generate realistic, seeded traces and send them over any ingest protocol (see docs/tracegen.md)
     Tracegen(tracegen::TracegenArgs),
+    /// Run the standard benchmark scenarios against a child `spoor` and print a markdown table (see BENCHMARKS.md)
     ///
     /// Scenarios: ingest (spans per server CPU-second over OTLP gRPC, Jaeger
     /// UDP compact and Zipkin v2 JSON, beside the decode-only rate of the same
@@ -52,6 +54,7 @@ pub enum Command {
     /// memory (server RSS idle and under load). The server is a `spoor`
     /// all-in-one started as a child process on free loopback ports, so its
     /// CPU time and memory are measured apart from the load generator's.
+    Bench(bench::BenchArgs),
     /// Run the agent sidecar: Jaeger UDP (6831/6832) and sampling HTTP (5778), forwarded to a collector over gRPC
     ///
     /// For hosts whose tracers expect a local Jaeger agent. Receives Jaeger
@@ -74,6 +77,7 @@ pub enum Command {
 pub fn main_with_args(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Tracegen(args)) => return tracegen::main(args),
+        Some(Command::Bench(args)) => return bench::main(args),
         Some(Command::Agent(args)) => return agent::main(args),
         None => {}
     }
