@@ -138,7 +138,7 @@ pub struct BenchArgs {
     pub batch_size: usize,
 
     /// Requests in flight at once (OTLP gRPC and Zipkin)
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub in_flight: usize,
 
     /// Spans pre-encoded per ingest protocol, rounded up to whole batches [default: 1,000,000; --quick 100,000]
@@ -961,7 +961,7 @@ async fn memory_scenario(
     let achieved = median(&rate).unwrap_or(0.0);
     if achieved < 0.95 * config.memory_rate as f64 {
         found.notes.push(format!(
-            "memory under load: {} spans/s was asked for but {} spans/s (median) was reached, the most this machine sustains with the load generator on the same cores; the RSS figures are at that rate.",
+            "memory under load: {} spans/s was asked for but {} spans/s (median) was reached, with the load generator on the same cores; the RSS figures are at that rate.",
             fmt_num(config.memory_rate as f64),
             fmt_num(achieved)
         ));
