@@ -166,7 +166,7 @@ fn bench_prints_a_well_formed_markdown_table() {
         .iter()
         .find(|r| r[1].starts_with("engine: bytes on disk per span"))
         .expect("the engine row");
-    assert!(engine[8].contains("engine not wired yet"), "{engine:?}");
+    assert!(engine[8].contains("--storage engine"), "{engine:?}");
     // Every UDP span sent was stored.
     let lost = body
         .iter()
@@ -206,4 +206,34 @@ fn bench_json_has_every_sample() {
         .map(|s| s.as_f64().unwrap())
         .fold(f64::MAX, f64::min);
     assert_eq!(p99["min"].as_f64().unwrap(), min);
+}
+
+#[test]
+fn bench_measures_the_engine_too() {
+    let stdout = bench(&[
+        "--storage",
+        "engine",
+        "--scenario",
+        "ingest",
+        "--repeat",
+        "1",
+        "--ingest-spans",
+        "1024",
+        "--batch-size",
+        "256",
+    ]);
+    assert!(
+        stdout.starts_with("## spoor bench: engine storage"),
+        "{stdout}"
+    );
+    let row = stdout
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(cells)
+        .find(|r| r[1] == "otlp-grpc: spans stored (engine) per CPU-second of the server")
+        .unwrap_or_else(|| panic!("no engine ingest row:\n{stdout}"));
+    assert!(
+        number(&row[2]).is_some() && number(&row[3]).is_some(),
+        "{row:?}"
+    );
 }

@@ -33,6 +33,8 @@ pub struct ChildOptions {
 pub struct ChildServer {
     child: Child,
     log_path: PathBuf,
+    /// The data directory (backends with data on disk), removed on drop.
+    data_dir: Option<PathBuf>,
     /// OTLP gRPC.
     pub otlp_grpc: SocketAddr,
     /// Jaeger Thrift compact over UDP.
@@ -76,6 +78,9 @@ impl ChildServer {
             std::env::temp_dir().join(format!("spoor-bench-{}-{n}.log", std::process::id()));
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let data_dir = options.storage.has_disk_data().then(|| {
+            std::env::temp_dir().join(format!("spoor-bench-{}-{n}-data", std::process::id()))
+        });
         let mut cmd = Command::new(&options.exe);
         // The user's SPOOR_* settings must not change what is measured.
         for (key, _) in std::env::vars_os() {
@@ -100,18 +105,23 @@ impl ChildServer {
         ] {
             cmd.args([off, "off"]);
         }
-        cmd.args(options.storage.server_args(options.max_traces))
-            .args(["--log", &options.log])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
+        cmd.args(
+            options
+                .storage
+                .server_args(options.max_traces, data_dir.as_deref()),
+        )
+        .args(["--log", &options.log])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
         let child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", options.exe.display()))?;
         let mut server = ChildServer {
             child,
             log_path,
+            data_dir,
             otlp_grpc,
             jaeger_compact,
             zipkin,
@@ -171,6 +181,11 @@ impl ChildServer {
         Ok(())
     }
 
+    /// The data directory, for backends with data on disk.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
     /// The last lines of the child's log.
     pub fn log_tail(&self) -> String {
         tail(&self.log_path, 30)
@@ -214,6 +229,9 @@ impl Drop for ChildServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log_path);
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -240,6 +258,22 @@ fn sum_metric(text: &str, name: &str, label: Option<&str>) -> u64 {
         .sum()
 }
 
+/// Bytes of the files under `dir` (apparent sizes), recursively; 0 when it
+/// does not exist. Files that vanish meanwhile (a compaction) are skipped.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
@@ -250,6 +284,17 @@ fn tail(path: &Path, lines: usize) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_sizes_are_summed_recursively() {
+        let dir = std::env::temp_dir().join(format!("spoor-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("x"), [0u8; 10]).unwrap();
+        std::fs::write(dir.join("a/b/y"), [0u8; 32]).unwrap();
+        assert_eq!(dir_bytes(&dir), 42);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(dir_bytes(&dir), 0);
+    }
 
     #[test]
     fn metrics_are_summed_by_name_and_label() {

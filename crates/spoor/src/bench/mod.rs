@@ -9,14 +9,15 @@
 //! - [`ingest`]: spans per CPU-second of the server for OTLP gRPC, Jaeger
 //!   UDP compact and Zipkin v2 JSON, beside the single-thread decode-only
 //!   rate of the same payloads measured in the same run.
-//! - storage: the server's resident-memory growth per stored span (memory
-//!   backend); bytes on disk once a persistent backend is selectable.
+//! - storage: bytes per stored span: on disk for the engine (its blocks,
+//!   all indexes included), resident-memory growth for the memory backend.
 //! - [`queries`]: p50 and p99 of trace by ID, search by service +
 //!   operation + tag, and search by attribute, at a stated stored size.
 //! - [`memory`]: the server's resident memory idle and under a stated load.
 //!
-//! A storage backend is a [`StorageKind`]: its child flags and whether it
-//! has bytes on disk to count are all the scenarios need to know.
+//! A storage backend is a [`StorageKind`] (`--storage memory|engine`): its
+//! child flags and whether it has bytes on disk to count are all the
+//! scenarios need to know.
 //!
 //! See `BENCHMARKS.md` for the figures and how to read them.
 
@@ -41,7 +42,7 @@ use self::child::{ChildOptions, ChildServer};
 use self::http::HttpClient;
 use self::payload::{DataSettings, Payloads};
 use self::queries::{QueryKind, TAG_KEYS};
-use self::report::{Figure, Report, fmt_num, median};
+use self::report::{Figure, Report, fmt_int, fmt_num, median};
 use crate::tracegen::senders::Protocol;
 
 /// Storage backends `spoor bench` can measure.
@@ -49,19 +50,29 @@ use crate::tracegen::senders::Protocol;
 pub enum StorageKind {
     /// The in-memory backend: spans are held in RAM, nothing is on disk.
     Memory,
+    /// The persistent engine (WAL, head, Parquet blocks) in a fresh temporary data directory per server.
+    Engine,
 }
+
+/// The engine child's block cut age: long enough that no ingest pass or
+/// load is cut by age more than once a half-minute, short enough that the
+/// storage scenario sees the last spans in a block soon after loading.
+pub const ENGINE_CUT_AGE: Duration = Duration::from_secs(30);
 
 impl StorageKind {
     /// The name used on the command line and in the report.
     pub fn name(self) -> &'static str {
         match self {
             StorageKind::Memory => "memory",
+            StorageKind::Engine => "engine",
         }
     }
 
-    /// The flags that select this backend on a `spoor` child holding at
-    /// most `max_traces` traces.
-    pub fn server_args(self, max_traces: usize) -> Vec<String> {
+    /// The flags that select this backend on a `spoor` child: the memory
+    /// backend holds at most `max_traces` traces; the engine keeps its data
+    /// in `data_dir` with no retention and otherwise default settings, but
+    /// for a block cut age of [`ENGINE_CUT_AGE`].
+    pub fn server_args(self, max_traces: usize, data_dir: Option<&std::path::Path>) -> Vec<String> {
         match self {
             StorageKind::Memory => vec![
                 "--storage".into(),
@@ -69,14 +80,28 @@ impl StorageKind {
                 "--max-traces".into(),
                 max_traces.max(1).to_string(),
             ],
+            StorageKind::Engine => vec![
+                "--storage".into(),
+                "engine".into(),
+                "--data-dir".into(),
+                data_dir.map_or_else(
+                    || "spoor-bench-data".into(),
+                    |d| d.to_string_lossy().into_owned(),
+                ),
+                "--retention".into(),
+                "0".into(),
+                "--block-cut-age".into(),
+                format!("{}s", ENGINE_CUT_AGE.as_secs()),
+            ],
         }
     }
 
     /// Whether the backend keeps data on disk (then the storage scenario
-    /// counts bytes on disk per span).
+    /// counts bytes on disk per span, and a child gets a data directory).
     pub fn has_disk_data(self) -> bool {
         match self {
             StorageKind::Memory => false,
+            StorageKind::Engine => true,
         }
     }
 }
@@ -86,7 +111,7 @@ impl StorageKind {
 pub enum Scenario {
     /// Spans per server CPU-second over OTLP gRPC, Jaeger UDP and Zipkin, beside decode-only rates
     Ingest,
-    /// Bytes per stored span (memory backend: resident-memory growth)
+    /// Bytes per stored span (engine: on disk; memory backend: resident-memory growth)
     Storage,
     /// p50/p99 of trace by ID and of searches at stated stored sizes
     Queries,
@@ -442,28 +467,17 @@ pub async fn run(config: &BenchConfig) -> Result<Report> {
     if config.wants(Scenario::Storage) || config.wants(Scenario::Queries) {
         query_scenario(config, &http, &mut found).await?;
     }
-    if config.wants(Scenario::Storage) {
-        let f = if config.storage.has_disk_data() {
-            Figure::new(
-                "storage",
-                "bytes on disk per span, all indexes included",
-                "B/span",
-                Vec::new(),
-                "not measured by this version of spoor bench",
-            )
-        } else {
+    if config.wants(Scenario::Storage) && !config.storage.has_disk_data() {
+        found.storage.push(
             Figure::new(
                 "storage",
                 "engine: bytes on disk per span, all indexes included",
                 "B/span",
                 Vec::new(),
-                "engine not wired yet: the persistent engine (crates/spoor-engine) is not selectable in spoor; this row fills in with --storage engine",
+                "not measured in this run: the memory backend keeps nothing on disk; `spoor bench --storage engine` fills this row",
             )
-        };
-        found.storage.push(f.against(
-            "≤ 30 B",
-            "Jaeger + ClickHouse 76 B (11 attrs); Uptrace claims ~40 B",
-        ));
+            .against(DISK_TARGET, DISK_PEER),
+        );
     }
 
     let Findings {
@@ -486,6 +500,10 @@ pub async fn run(config: &BenchConfig) -> Result<Report> {
         notes,
     })
 }
+
+/// The brief's bytes-on-disk target and the best published peer figure.
+const DISK_TARGET: &str = "≤ 30 B";
+const DISK_PEER: &str = "Jaeger + ClickHouse 76 B (11 attrs); Uptrace claims ~40 B";
 
 /// Target and best published peer of ingest, per protocol.
 fn ingest_targets(protocol: Protocol) -> (&'static str, &'static str) {
@@ -551,7 +569,7 @@ async fn ingest_scenario(
         cores.push(pass.server_cpu_secs / pass.wall_secs.max(1e-9));
         lost.push(pass.spans_sent.saturating_sub(pass.spans_stored) as f64);
         refusals += pass.refusals;
-        if p == Protocol::OtlpGrpc {
+        if p == Protocol::OtlpGrpc && !config.storage.has_disk_data() {
             rss_growth.push(
                 pass.rss_after
                     .current
@@ -567,11 +585,11 @@ async fn ingest_scenario(
     let kib = set.bytes as f64 / set.parts.len().max(1) as f64 / 1024.0;
     let mut params = format!(
         "{} spans ({} traces, {} attributes per span, seed {}) in {} {} of {:.1} spans and {:.1} KiB on average, {} B per span on the wire; a fresh server per run",
-        fmt_num(set.spans as f64),
-        fmt_num(set.traces as f64),
+        fmt_int(set.spans),
+        fmt_int(set.traces),
         config.data.attrs,
         config.data.seed,
-        fmt_num(set.parts.len() as f64),
+        fmt_int(set.parts.len() as u64),
         if p.is_udp() { "datagrams" } else { "requests" },
         set.spans_per_part(),
         kib,
@@ -665,7 +683,7 @@ async fn ingest_scenario(
                 "storage",
                 format!(
                     "memory backend: RSS growth per stored span after the OTLP ingest of {} spans (RAM, not disk)",
-                    fmt_num(set.spans as f64)
+                    fmt_int(set.spans)
                 ),
                 "B/span",
                 rss_growth,
@@ -709,16 +727,16 @@ async fn query_scenario(
         let available = procfs::mem_available()?;
         let budget = (available.saturating_sub(floor) as f64 * 0.9) as u64;
         let fits = (budget as f64 / per_span) as u64;
-        let size = if wanted > fits {
+        let size = if wanted > fits && !config.storage.has_disk_data() {
             let capped = round_down_2sig(fits);
             found.notes.push(format!(
                 "queries: {} spans were asked for, but the memory backend holds about {} B per span here, so they need ≈ {:.1} GiB while {:.1} GiB is available above a {:.1} GiB reserve: measured at {} spans instead, the largest size that fits.",
-                fmt_num(wanted as f64),
+                fmt_int(wanted),
                 fmt_num(per_span),
                 wanted as f64 * per_span / (1u64 << 30) as f64,
                 available as f64 / (1u64 << 30) as f64,
                 floor as f64 / (1u64 << 30) as f64,
-                fmt_num(capped as f64),
+                fmt_int(capped),
             ));
             capped
         } else {
@@ -732,7 +750,7 @@ async fn query_scenario(
         let mut child = ChildServer::start(&config.child(size as usize + 1), http).await?;
         progress(format!(
             "queries: loading {} spans over OTLP gRPC",
-            fmt_num((batches * config.data.batch_size as u64) as f64)
+            fmt_int(batches * config.data.batch_size as u64)
         ));
         let loaded = queries::load(
             &child,
@@ -746,19 +764,42 @@ async fn query_scenario(
         child.check_alive()?;
         progress(format!(
             "  loaded {} spans ({} traces) in {:.1} s; server RSS {} MiB",
-            fmt_num(loaded.spans as f64),
-            fmt_num(loaded.traces as f64),
+            fmt_int(loaded.spans),
+            fmt_int(loaded.traces),
             loaded.wall_secs,
             loaded.rss_after.current >> 20
         ));
         if let Some(why) = &loaded.stopped_early {
             found
                 .notes
-                .push(format!("queries at {} spans: {why}", fmt_num(size as f64)));
+                .push(format!("queries at {} spans: {why}", fmt_int(size)));
         }
-        let stored = fmt_num(loaded.spans as f64);
-        found.bytes_per_span = Some(loaded.rss_bytes_per_span());
-        if config.wants(Scenario::Storage) {
+        let stored = fmt_int(loaded.spans);
+        if let (Some(dir), true) = (child.data_dir(), config.wants(Scenario::Storage)) {
+            progress("  waiting for the engine to cut its head into a block");
+            let disk = settle_on_disk(dir).await;
+            found.storage.push(
+                Figure::new(
+                    "storage",
+                    format!("engine: bytes on disk per span, all indexes included, {stored} spans loaded"),
+                    "B/span",
+                    vec![disk.blocks as f64 / loaded.spans.max(1) as f64],
+                    format!(
+                        "one load per size: the blocks directory ({} blocks: Parquet, trace index, Bloom filter, summaries, meta; apparent file sizes) ÷ spans, once the head was cut ({} s cut age) and the directory stopped changing ({:.0} s after loading); the WAL left then, {} B ({:.1} B per span), is not counted",
+                        fmt_int(disk.block_count),
+                        ENGINE_CUT_AGE.as_secs(),
+                        disk.waited_secs,
+                        fmt_int(disk.wal),
+                        disk.wal as f64 / loaded.spans.max(1) as f64,
+                    ),
+                )
+                .against(DISK_TARGET, DISK_PEER),
+            );
+        }
+        if !config.storage.has_disk_data() {
+            found.bytes_per_span = Some(loaded.rss_bytes_per_span());
+        }
+        if config.wants(Scenario::Storage) && !config.storage.has_disk_data() {
             found.storage.push(
                 Figure::new(
                     "storage",
@@ -767,7 +808,7 @@ async fn query_scenario(
                     vec![loaded.rss_bytes_per_span()],
                     format!(
                         "one load per size: server VmRSS after − before loading {stored} spans ({} traces) over OTLP gRPC, ÷ spans",
-                        fmt_num(loaded.traces as f64)
+                        fmt_int(loaded.traces)
                     ),
                 )
                 .against("— (≤ 30 B is an on-disk target)", ""),
@@ -813,7 +854,7 @@ async fn query_scenario(
                 let fewest = counts.iter().copied().min().unwrap_or(0);
                 let mut params = format!(
                     "{stored} spans stored; {} queries per run{} from {} sampled, one at a time, client-side over HTTP/1.1 keep-alive, from request to the last byte; {}% of answers non-empty; mean answer {} KiB",
-                    fmt_num(fewest as f64),
+                    fmt_int(fewest as u64),
                     if fewest < config.queries {
                         format!(
                             " (fewest in a run: the {} s budget ran out before {})",
@@ -823,7 +864,7 @@ async fn query_scenario(
                     } else {
                         String::new()
                     },
-                    paths.len(),
+                    fmt_int(paths.len() as u64),
                     (non_empty * 100).checked_div(total).unwrap_or(0),
                     fmt_num(median(&bytes).unwrap_or(0.0) / 1024.0),
                 );
@@ -869,6 +910,46 @@ async fn query_scenario(
         drop(child);
     }
     Ok(())
+}
+
+/// What an engine data directory holds once it stopped changing.
+struct OnDisk {
+    blocks: u64,
+    block_count: u64,
+    wal: u64,
+    waited_secs: f64,
+}
+
+/// Waits until the engine cut its head (the cut age passed) and its data
+/// directory has not changed for five seconds (or two minutes passed),
+/// then measures the blocks and the WAL.
+async fn settle_on_disk(dir: &std::path::Path) -> OnDisk {
+    let started = Instant::now();
+    let blocks = dir.join("blocks");
+    let wal = dir.join("wal");
+    let measure = || (child::dir_bytes(&blocks), child::dir_bytes(&wal));
+    tokio::time::sleep(ENGINE_CUT_AGE + Duration::from_secs(2)).await;
+    let mut last = measure();
+    let mut unchanged = 0;
+    while unchanged < 5 && started.elapsed() < ENGINE_CUT_AGE + Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = measure();
+        if now == last {
+            unchanged += 1;
+        } else {
+            unchanged = 0;
+            last = now;
+        }
+    }
+    let block_count = std::fs::read_dir(&blocks)
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).count() as u64)
+        .unwrap_or(0);
+    OnDisk {
+        blocks: last.0,
+        block_count,
+        wal: last.1,
+        waited_secs: started.elapsed().as_secs_f64(),
+    }
 }
 
 async fn memory_scenario(
@@ -917,12 +998,12 @@ async fn memory_scenario(
     let max_traces = config
         .memory_max_traces
         .min((otlp.traces / 2).max(1) as usize);
-    if max_traces < config.memory_max_traces {
+    if max_traces < config.memory_max_traces && !config.storage.has_disk_data() {
         found.notes.push(format!(
             "memory under load: the store was capped at {} traces (asked: {}) so that going round the {} pre-encoded traces never re-sends a trace it still holds.",
-            fmt_num(max_traces as f64),
-            fmt_num(config.memory_max_traces as f64),
-            fmt_num(otlp.traces as f64)
+            fmt_int(max_traces as u64),
+            fmt_int(config.memory_max_traces as u64),
+            fmt_int(otlp.traces)
         ));
     }
     let held_spans = max_traces as f64 * otlp.spans as f64 / otlp.traces.max(1) as f64;
@@ -933,7 +1014,7 @@ async fn memory_scenario(
     for run in 1..=config.repeat {
         progress(format!(
             "memory: {} spans/s for {} s, run {run}/{}",
-            fmt_num(config.memory_rate as f64),
+            fmt_int(config.memory_rate),
             config.memory_duration.as_secs_f64(),
             config.repeat
         ));
@@ -962,18 +1043,25 @@ async fn memory_scenario(
     if achieved < 0.95 * config.memory_rate as f64 {
         found.notes.push(format!(
             "memory under load: {} spans/s was asked for but {} spans/s (median) was reached, with the load generator on the same cores; the RSS figures are at that rate.",
-            fmt_num(config.memory_rate as f64),
+            fmt_int(config.memory_rate),
             fmt_num(achieved)
         ));
     }
+    let store = if config.storage.has_disk_data() {
+        "the engine with its default head bounds (cut at 128 MiB, at most 512 MiB)".to_string()
+    } else {
+        format!(
+            "memory backend capped at {} traces (≈ {} spans held once full, oldest evicted)",
+            fmt_int(max_traces as u64),
+            fmt_num(held_spans),
+        )
+    };
     let params = format!(
-        "OTLP gRPC, {} spans/s asked for {} s, batches of {}, {} in flight; memory backend capped at {} traces (≈ {} spans held once full, oldest evicted); RSS sampled every 200 ms, steady = median over the second half",
-        fmt_num(config.memory_rate as f64),
+        "OTLP gRPC, {} spans/s asked for {} s, batches of {}, {} in flight; {store}; RSS sampled every 200 ms, steady = median over the second half",
+        fmt_int(config.memory_rate),
         config.memory_duration.as_secs_f64(),
         config.data.batch_size,
         config.in_flight,
-        fmt_num(max_traces as f64),
-        fmt_num(held_spans),
     ) + &found.bytes_per_span.map_or(String::new(), |b| {
         format!(
             "; at the {} B per stored span of the storage rows the held spans account for ≈ {:.0} MiB",
@@ -1074,6 +1162,7 @@ mod tests {
             &["--memory-duration", "-1s"],
             &["--query-budget", "soon"],
             &["--storage", "cassandra"],
+            &["--storage", "engine", "--repeat", "101"],
         ] {
             assert!(config(bad).is_err(), "{bad:?}");
         }
@@ -1082,10 +1171,25 @@ mod tests {
     #[test]
     fn the_memory_backend_child_flags() {
         assert_eq!(
-            StorageKind::Memory.server_args(0),
+            StorageKind::Memory.server_args(0, None),
             vec!["--storage", "memory", "--max-traces", "1"]
         );
         assert!(!StorageKind::Memory.has_disk_data());
+        let dir = std::path::Path::new("/tmp/d");
+        assert_eq!(
+            StorageKind::Engine.server_args(5, Some(dir)),
+            vec![
+                "--storage",
+                "engine",
+                "--data-dir",
+                "/tmp/d",
+                "--retention",
+                "0",
+                "--block-cut-age",
+                "30s"
+            ]
+        );
+        assert!(StorageKind::Engine.has_disk_data());
     }
 
     #[test]

@@ -174,6 +174,19 @@ fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
 }
 
+/// A count with thousands separated: `1,234,567`.
+pub fn fmt_int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
+
 /// Human-readable: thousands separated above 100, two decimals above 1,
 /// three significant digits below.
 pub fn fmt_num(v: f64) -> String {
@@ -183,18 +196,12 @@ pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
     if a >= 100.0 {
         let n = v.round() as i64;
-        let digits = n.unsigned_abs().to_string();
-        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                grouped.push(',');
-            }
-            grouped.push(c);
-        }
+        let grouped = fmt_int(n.unsigned_abs());
         if n < 0 {
-            grouped.insert(0, '-');
+            format!("-{grouped}")
+        } else {
+            grouped
         }
-        grouped
     } else if a >= 1.0 {
         format!("{v:.2}")
     } else if a == 0.0 {
@@ -233,6 +240,9 @@ mod tests {
         assert_eq!(fmt_num(0.012345), "0.0123");
         assert_eq!(fmt_num(0.5), "0.500");
         assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_int(43), "43");
+        assert_eq!(fmt_int(1_000), "1,000");
+        assert_eq!(fmt_int(0), "0");
     }
 
     #[test]
