@@ -1,7 +1,8 @@
 //! Spoor's storage engine.
 //!
 //! [`Engine`] implements the storage contracts of `spoor-storage`
-//! (`SpanWriter`, `TraceReader`, `DependencyReader`, `Purger`) with:
+//! (`SpanWriter`, `TraceReader`, `DependencyReader`, `MetricsReader`,
+//! `Purger`) with:
 //!
 //! - a write-ahead log ([`wal`]): every batch is appended and fsynced, with
 //!   group commit, before `write_spans` returns; the log is replayed on open
@@ -16,8 +17,10 @@
 //!   by default); the WAL segments a block covers are then deleted;
 //! - maintenance: small blocks of one time window are compacted, blocks past
 //!   the retention are deleted whole, and per-minute service dependency edges
-//!   computed at cut time answer `dependencies` (one task at a time changes
-//!   the set of blocks).
+//!   and RED statistics (calls, errors, latency sketches per service,
+//!   operation and span kind) computed when a block is written answer
+//!   `dependencies` and `red_stats` (one task at a time changes the set of
+//!   blocks).
 //!
 //! Search answers exactly as the memory backend does: a trace matches when
 //! one of its spans satisfies [`spoor_storage::matches_span`]; results are

@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use spoor_model::{DependencyLink, SpanId, SpanRecord, Trace, TraceId, UnixNanos};
+use spoor_storage::metrics::RED_MINUTE;
 use spoor_storage::{
-    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, Operation, OperationQuery, Purger,
-    StorageError, TraceQuery, TraceReader,
+    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, MetricsReader, Operation,
+    OperationQuery, Purger, RedAccumulator, RedQuery, RedRow, StorageError, TraceQuery,
+    TraceReader,
 };
 
 use crate::block::Block;
@@ -209,9 +211,10 @@ impl Engine {
             )
         };
         // Blocks are newest first by latest span start. Once `limit` traces
-        // start after the latest span start of the next block, no trace found
-        // there (or in any older block) can rank among them.
-        let mut known: HashMap<TraceId, UnixNanos> = HashMap::new();
+        // (that pass the whole-trace filters) start after the latest span
+        // start of the next block, no trace found there (or in any older
+        // block) can rank among them.
+        let mut known: HashMap<TraceId, Option<UnixNanos>> = HashMap::new();
         for block in &blocks {
             if candidates.len() >= query.limit {
                 let missing: Vec<TraceId> = candidates
@@ -220,9 +223,10 @@ impl Engine {
                     .copied()
                     .collect();
                 for f in self.resolve(missing) {
-                    known.insert(f.trace_id, f.start);
+                    let passes = query.trace_duration_matches(f.start, f.end);
+                    known.insert(f.trace_id, passes.then_some(f.start));
                 }
-                let mut starts: Vec<UnixNanos> = known.values().copied().collect();
+                let mut starts: Vec<UnixNanos> = known.values().flatten().copied().collect();
                 if starts.len() >= query.limit {
                     let (_, kth, _) =
                         starts.select_nth_unstable_by(query.limit - 1, |a, b| b.cmp(a));
@@ -238,6 +242,9 @@ impl Engine {
             candidates.extend(block.find(&self.shared.store, query).await?);
         }
         let mut found = self.resolve(candidates);
+        if query.has_trace_duration() {
+            found.retain(|f| query.trace_duration_matches(f.start, f.end));
+        }
         sort_newest_first(&mut found, query.limit);
         Ok(found)
     }
@@ -249,6 +256,7 @@ impl TraceReader for Engine {
         Capabilities {
             search_without_service: true,
             dependencies: true,
+            metrics: true,
         }
     }
 
@@ -483,6 +491,59 @@ fn first_by_id(spans: &[SpanRecord]) -> HashMap<SpanId, usize> {
         first.entry(r.span.span_id).or_insert(i);
     }
     first
+}
+
+#[async_trait]
+impl MetricsReader for Engine {
+    /// The statistics stored with each block whose spans start in the
+    /// window (read from the block store), plus those of the spans still in
+    /// memory, computed now; merged per minute, service, operation and kind.
+    async fn red_stats(&self, query: &RedQuery) -> Result<Vec<RedRow>, StorageError> {
+        if query.end < query.start {
+            return Err(StorageError::invalid_query(
+                "the end of the statistics window is before its start",
+            ));
+        }
+        let lo = (query.start / RED_MINUTE).saturating_mul(RED_MINUTE);
+        let hi = (query.end / RED_MINUTE)
+            .saturating_add(1)
+            .saturating_mul(RED_MINUTE)
+            .saturating_sub(1);
+        let mut acc = RedAccumulator::default();
+        let blocks: Vec<Arc<Block>> = {
+            let mem = self.shared.mem.read();
+            for h in mem.heads() {
+                for (_, t) in h.traces() {
+                    if t.start > hi || t.end < lo {
+                        continue;
+                    }
+                    for r in &t.spans {
+                        if query.selects(r.service_name(), r.span.kind, r.span.start_time_unix_nano)
+                        {
+                            acc.add_span(r);
+                        }
+                    }
+                }
+            }
+            mem.blocks
+                .iter()
+                .filter(|b| {
+                    b.meta.spans > 0
+                        && b.meta.min_start_unix_nano <= hi
+                        && b.meta.max_start_unix_nano >= lo
+                        && (query.services.is_empty()
+                            || query.services.iter().any(|s| b.meta.has_service(s)))
+                })
+                .cloned()
+                .collect()
+        };
+        for block in blocks {
+            for row in block.red_rows(&self.shared.store, query).await? {
+                acc.add_row(&row);
+            }
+        }
+        Ok(acc.into_rows())
+    }
 }
 
 #[async_trait]

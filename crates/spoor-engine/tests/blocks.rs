@@ -168,7 +168,59 @@ fn random_query(rng: &mut Rng) -> TraceQuery {
     if rng.chance(10) {
         q.duration_max = Some(SECOND);
     }
+    if rng.chance(40) {
+        let expr = random_filter(rng, 0);
+        let parsed =
+            spoor_storage::FilterExpr::parse(&expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        q.filter = Some(Arc::new(parsed));
+    }
+    if rng.chance(20) {
+        q.trace_duration_min = Some(rng.below(3 * SECOND));
+    }
+    if rng.chance(10) {
+        q.trace_duration_max = Some(SECOND + rng.below(2 * SECOND));
+    }
     q
+}
+
+/// A random filter expression over the generated data's keys.
+fn random_filter(rng: &mut Rng, depth: u32) -> String {
+    const CONDITIONS: [&str; 18] = [
+        "http.method=GET",
+        "http.method!=GET",
+        "http.status_code=~\"5..\"",
+        "http.status_code!~\"2..\"",
+        "k1",
+        "k1=v2",
+        "flag=true",
+        "error",
+        "error=true",
+        "span.kind=~\"server|client\"",
+        "resource.region=eu",
+        "region=~u.",
+        "scope.name=lib-2",
+        "ev.key=x",
+        "link.key",
+        "nested",
+        "absent.key",
+        "absent.key!=x",
+    ];
+    if depth >= 2 || rng.chance(50) {
+        let c = (*rng.pick(&CONDITIONS)).to_owned();
+        return if rng.chance(20) {
+            format!("NOT {c}")
+        } else {
+            c
+        };
+    }
+    let a = random_filter(rng, depth + 1);
+    let b = random_filter(rng, depth + 1);
+    match rng.below(4) {
+        0 => format!("{a} {b}"),
+        1 => format!("({a}) AND ({b})"),
+        2 => format!("({a} OR {b})"),
+        _ => format!("!({a} OR {b})"),
+    }
 }
 
 /// The dependency links of every stored span whose start falls in a minute
@@ -277,7 +329,7 @@ async fn search_over_head_and_blocks_matches_the_memory_backend() {
     let stats = engine.stats();
     assert!(stats.blocks >= 8 && stats.head_spans > 0, "{stats:?}");
 
-    for round in 0..400 {
+    for round in 0..600 {
         let q = random_query(&mut rng);
         let want = memory.find_trace_ids(&q).await.unwrap();
         let got = engine.find_trace_ids(&q).await.unwrap();

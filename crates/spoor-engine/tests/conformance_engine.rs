@@ -124,6 +124,7 @@ async fn the_engine_passes_the_whole_suite_with_every_write_cut_into_a_block() {
         writer: &writer,
         reader: &*engine,
         dependencies: Some(&*engine),
+        metrics: Some(&*engine),
         purger: &*engine,
     };
     let report = run_all(&backend, &fixtures).await;
@@ -195,6 +196,7 @@ async fn the_engine_passes_the_whole_suite_on_compacted_blocks() {
         writer: &writer,
         reader: &*engine,
         dependencies: Some(&*engine),
+        metrics: Some(&*engine),
         purger: &*engine,
     };
     let report = run_all(&backend, &fixtures).await;

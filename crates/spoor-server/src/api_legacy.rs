@@ -21,7 +21,8 @@ use spoor_storage::{GetTraceQuery, OperationQuery, TagFilter, TraceQuery};
 use crate::AppState;
 use crate::error::{LegacyApiError, json_response};
 use crate::params::{
-    QueryParams, go_bool_error, parse_go_bool, parse_go_duration, parse_go_int, parse_trace_id,
+    QueryParams, go_bool_error, parse_filters, parse_go_bool, parse_go_duration, parse_go_int,
+    parse_trace_id,
 };
 
 /// Jaeger's default search window when `start` is absent.
@@ -203,15 +204,15 @@ fn parse_tags(params: &QueryParams) -> Result<Vec<TagFilter>, LegacyApiError> {
         .collect())
 }
 
-struct SearchRequest {
-    query: TraceQuery,
-    trace_ids: Vec<TraceId>,
+pub(crate) struct SearchRequest {
+    pub(crate) query: TraceQuery,
+    pub(crate) trace_ids: Vec<TraceId>,
     raw: bool,
-    hint_start: Option<UnixNanos>,
-    hint_end: Option<UnixNanos>,
+    pub(crate) hint_start: Option<UnixNanos>,
+    pub(crate) hint_end: Option<UnixNanos>,
 }
 
-fn parse_search(params: &QueryParams) -> Result<SearchRequest, LegacyApiError> {
+pub(crate) fn parse_search(params: &QueryParams) -> Result<SearchRequest, LegacyApiError> {
     let now = now_nanos();
     let hint_start = parse_micros(params, "start")?;
     let hint_end = parse_micros(params, "end")?;
@@ -232,6 +233,11 @@ fn parse_search(params: &QueryParams) -> Result<SearchRequest, LegacyApiError> {
     };
     let duration_min = parse_duration_param(params, "minDuration")?;
     let duration_max = parse_duration_param(params, "maxDuration")?;
+    // Beyond Jaeger: filter expressions and whole-trace duration bounds.
+    let filter =
+        parse_filters(&params.all("filter")).map_err(|e| parse_param_error("filter", e))?;
+    let trace_duration_min = parse_duration_param(params, "minTraceDuration")?;
+    let trace_duration_max = parse_duration_param(params, "maxTraceDuration")?;
     let mut trace_ids = Vec::new();
     for id in params.all("traceID") {
         let tid = parse_trace_id(id)
@@ -256,6 +262,13 @@ fn parse_search(params: &QueryParams) -> Result<SearchRequest, LegacyApiError> {
             "'maxDuration' should be greater than 'minDuration'",
         ));
     }
+    if let (Some(min), Some(max)) = (trace_duration_min, trace_duration_max)
+        && max < min
+    {
+        return Err(LegacyApiError::bad_request(
+            "'maxTraceDuration' should be greater than 'minTraceDuration'",
+        ));
+    }
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     Ok(SearchRequest {
         query: TraceQuery {
@@ -266,6 +279,9 @@ fn parse_search(params: &QueryParams) -> Result<SearchRequest, LegacyApiError> {
             start_max: Some(end),
             duration_min,
             duration_max,
+            filter,
+            trace_duration_min,
+            trace_duration_max,
             limit: limit as usize,
         },
         trace_ids,

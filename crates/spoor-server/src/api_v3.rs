@@ -210,6 +210,11 @@ fn parse_find(params: &QueryParams) -> Result<V3Search, V3ApiError> {
     };
     let duration_min = duration(&["query.durationMin", "query.duration_min"])?;
     let duration_max = duration(&["query.durationMax", "query.duration_max"])?;
+    // Beyond Jaeger: a filter expression and whole-trace duration bounds.
+    let trace_duration_min = duration(&["query.traceDurationMin", "query.trace_duration_min"])?;
+    let trace_duration_max = duration(&["query.traceDurationMax", "query.trace_duration_max"])?;
+    let filter = crate::params::parse_filters(&params.all("query.filter"))
+        .map_err(|e| V3ApiError::param("query.filter", e))?;
     let mut tags = Vec::new();
     let attrs = params.get("query.attributes");
     if !attrs.is_empty() {
@@ -233,6 +238,9 @@ fn parse_find(params: &QueryParams) -> Result<V3Search, V3ApiError> {
             start_max: Some(max),
             duration_min,
             duration_max,
+            filter,
+            trace_duration_min,
+            trace_duration_max,
             limit,
         },
         raw,

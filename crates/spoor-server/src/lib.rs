@@ -14,10 +14,12 @@
 pub mod admin;
 pub mod agent;
 pub mod api_legacy;
+pub mod api_metrics;
 pub mod api_v3;
 mod body;
 mod cpu;
 pub mod error;
+pub mod export;
 mod ingest;
 pub mod jaeger;
 pub mod otlp;
@@ -408,7 +410,10 @@ pub async fn serve(
 
 /// The query server: `/api/*`, `/api/v3/*` and the UI, under the base path.
 pub fn query_router(state: Arc<AppState>) -> axum::Router {
-    let api = api_legacy::router(state.clone()).merge(api_v3::router(state.clone()));
+    let api = api_legacy::router(state.clone())
+        .merge(api_metrics::router(state.clone()))
+        .merge(api_v3::router(state.clone()));
+    let api = api.merge(export::router(state.clone()));
     let app = api.merge(ui::router(state.clone()));
     let base = state.base_path.clone();
     if base.is_empty() {

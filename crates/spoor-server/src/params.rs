@@ -22,6 +22,34 @@ fn go_quote(s: &str) -> String {
 
 pub use spoor_model::parse_go_duration;
 
+/// Parses every `filter` value (Spoor's filter expressions,
+/// `spoor_storage::FilterExpr`); several are combined with AND. The error
+/// names the value and the character where parsing failed.
+pub fn parse_filters(
+    values: &[&str],
+) -> Result<Option<std::sync::Arc<spoor_storage::FilterExpr>>, String> {
+    let values: Vec<&str> = values
+        .iter()
+        .copied()
+        .filter(|v| !v.trim().is_empty())
+        .collect();
+    for v in &values {
+        spoor_storage::FilterExpr::parse(v).map_err(|e| e.to_string())?;
+    }
+    let combined = match values.as_slice() {
+        [] => return Ok(None),
+        [one] => (*one).to_owned(),
+        many => many
+            .iter()
+            .map(|v| format!("({v})"))
+            .collect::<Vec<_>>()
+            .join(" AND "),
+    };
+    spoor_storage::FilterExpr::parse(&combined)
+        .map(|f| Some(std::sync::Arc::new(f)))
+        .map_err(|e| e.to_string())
+}
+
 /// Go's `strconv.ParseBool`.
 pub fn parse_go_bool(s: &str) -> Option<bool> {
     match s {
@@ -102,6 +130,21 @@ mod tests {
         );
         assert_eq!(parse_go_bool("true"), Some(true));
         assert_eq!(parse_go_bool("yes"), None);
+    }
+
+    #[test]
+    fn filters_parse_and_combine() {
+        assert_eq!(parse_filters(&[]), Ok(None));
+        assert_eq!(parse_filters(&["", " "]), Ok(None));
+        let one = parse_filters(&["a=1 OR b"]).unwrap().unwrap();
+        assert_eq!(one.source(), "a=1 OR b");
+        let two = parse_filters(&["a=1 OR b", "c"]).unwrap().unwrap();
+        assert_eq!(two.source(), "(a=1 OR b) AND (c)");
+        let err = parse_filters(&["a=1", "b=~("]).unwrap_err();
+        assert!(
+            err.starts_with("invalid filter at character 2: invalid regex"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 pub mod adjust;
 pub mod forward;
 pub mod ingest;
+pub mod metrics;
 pub mod query;
 pub mod sampling;
 mod shared;

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use spoor_model::{DependencyLink, StatusCode, Trace, TraceId, UnixNanos, keys};
 use spoor_storage::{
-    Capabilities, DependencyReader, GetTraceQuery, Operation, OperationQuery, StorageError,
-    StorageErrorKind, TraceQuery, TraceReader,
+    Capabilities, DependencyReader, GetTraceQuery, MetricsReader, Operation, OperationQuery,
+    StorageError, StorageErrorKind, TraceQuery, TraceReader,
 };
 
 use crate::adjust::{AdjustOptions, adjust_trace};
+use crate::metrics::{MetricFamily, MetricKind, MetricsQuery};
 
 /// Jaeger's refusal of a search without a service name on a backend that
 /// cannot do it (RFC 0013).
@@ -160,6 +161,7 @@ fn span_total(traces: &[Trace]) -> usize {
 pub struct QueryService {
     reader: Arc<dyn TraceReader>,
     deps: Option<Arc<dyn DependencyReader>>,
+    metrics: Option<Arc<dyn MetricsReader>>,
     opts: QueryOptions,
 }
 
@@ -167,6 +169,7 @@ impl std::fmt::Debug for QueryService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryService")
             .field("dependencies", &self.deps.is_some())
+            .field("metrics", &self.metrics.is_some())
             .field("opts", &self.opts)
             .finish_non_exhaustive()
     }
@@ -179,7 +182,47 @@ impl QueryService {
         deps: Option<Arc<dyn DependencyReader>>,
         opts: QueryOptions,
     ) -> Self {
-        QueryService { reader, deps, opts }
+        QueryService {
+            reader,
+            deps,
+            metrics: None,
+            opts,
+        }
+    }
+
+    /// The same service answering metrics queries from `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricsReader>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Whether [`metrics`](Self::metrics) can answer: a metrics reader is
+    /// set and the trace reader says it keeps RED statistics.
+    pub fn has_metrics(&self) -> bool {
+        self.metrics.is_some() && self.reader.capabilities().metrics
+    }
+
+    /// A metric (call rate, error rate or latency quantile) per service,
+    /// or per operation; see [`crate::metrics`].
+    /// [`StorageErrorKind::Unsupported`] when no metrics reader is set.
+    pub async fn metrics(
+        &self,
+        kind: MetricKind,
+        query: &MetricsQuery,
+    ) -> Result<MetricFamily, StorageError> {
+        let Some(reader) = &self.metrics else {
+            return Err(StorageError::new(
+                StorageErrorKind::Unsupported,
+                "metrics are not available with this storage backend",
+            ));
+        };
+        query.validate()?;
+        let rows = reader.red_stats(&query.red_query()).await?;
+        let query = query.clone();
+        // Points × window minutes × sketch buckets: always off the runtime.
+        tokio::task::spawn_blocking(move || crate::metrics::compute(kind, &query, &rows))
+            .await
+            .map_err(|e| StorageError::internal(format!("metrics task failed: {e}")))
     }
 
     /// The settings.
@@ -245,6 +288,16 @@ impl QueryService {
         let mut traces = self.reader.find_traces(query).await?;
         traces.retain(|t| !t.spans.is_empty());
         self.prepare(traces, raw).await
+    }
+
+    /// The IDs and time ranges of the traces `find_traces` would return,
+    /// without reading the traces (the export endpoint pages with these).
+    pub async fn find_trace_ids(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Vec<spoor_storage::FoundTrace>, StorageError> {
+        self.check_search(query)?;
+        self.reader.find_trace_ids(query).await
     }
 
     /// Summaries of the traces matching `query`, computed from the complete

@@ -41,6 +41,7 @@ impl FakeReader {
             caps: Capabilities {
                 search_without_service,
                 dependencies: false,
+                metrics: false,
             },
         })
     }

@@ -1,12 +1,15 @@
 //! Storage contracts for Spoor.
 //!
-//! Backends implement [`SpanWriter`], [`TraceReader`] and [`DependencyReader`];
+//! Backends implement [`SpanWriter`], [`TraceReader`], [`DependencyReader`]
+//! and [`MetricsReader`];
 //! the rest of Spoor only ever sees them as `Arc<dyn …>`. The in-memory
 //! backend lives in [`memory`]; the conformance suite that every backend must
 //! pass lives in `conformance` (feature `conformance`).
 
 mod error;
+pub mod filter;
 pub mod memory;
+pub mod metrics;
 mod query;
 
 #[cfg(feature = "conformance")]
@@ -16,6 +19,11 @@ use async_trait::async_trait;
 use spoor_model::{DependencyLink, SpanBatch, Trace, TraceId, UnixNanos};
 
 pub use error::{StorageError, StorageErrorKind};
+pub use filter::{FilterError, FilterExpr};
+pub use metrics::{
+    LatencySketch, MetricsReader, RedAccumulator, RedQuery, RedRow, RedStats,
+    SKETCH_RELATIVE_ACCURACY,
+};
 pub use query::{
     Capabilities, FoundTrace, GetTraceQuery, Operation, OperationQuery, TagFilter, TraceQuery,
     matches_span,

@@ -33,8 +33,9 @@ use spoor_model::{
 };
 
 use crate::{
-    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, Operation, OperationQuery, Purger,
-    SpanWriter, StorageError, TraceQuery, TraceReader, matches_span,
+    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, MetricsReader, Operation,
+    OperationQuery, Purger, RedAccumulator, RedQuery, RedRow, SpanWriter, StorageError, TraceQuery,
+    TraceReader, matches_span,
 };
 
 /// Number of [`SpanKind`] values, used to size per-kind counters.
@@ -208,7 +209,11 @@ impl Inner {
         let mut hits: Vec<(UnixNanos, TraceId)> = self
             .traces
             .iter()
-            .filter(|(_, t)| t.may_match(query) && t.spans.iter().any(|r| matches_span(r, query)))
+            .filter(|(_, t)| {
+                t.may_match(query)
+                    && query.trace_duration_matches(t.start, t.end)
+                    && t.spans.iter().any(|r| matches_span(r, query))
+            })
             .map(|(id, t)| (t.start, *id))
             .collect();
         let order = |a: &(UnixNanos, TraceId), b: &(UnixNanos, TraceId)| {
@@ -315,6 +320,7 @@ impl TraceReader for MemoryStore {
         Capabilities {
             search_without_service: true,
             dependencies: true,
+            metrics: true,
         }
     }
 
@@ -417,6 +423,31 @@ impl DependencyReader for MemoryStore {
                 call_count,
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl MetricsReader for MemoryStore {
+    /// Computed from the stored spans at query time.
+    async fn red_stats(&self, query: &RedQuery) -> Result<Vec<RedRow>, StorageError> {
+        if query.end < query.start {
+            return Err(StorageError::invalid_query(
+                "the end of the statistics window is before its start",
+            ));
+        }
+        let inner = self.inner.read();
+        let mut acc = RedAccumulator::default();
+        for trace in inner.traces.values() {
+            if trace.start > query.end.saturating_add(crate::metrics::RED_MINUTE) {
+                continue;
+            }
+            for r in &trace.spans {
+                if query.selects(r.service_name(), r.span.kind, r.span.start_time_unix_nano) {
+                    acc.add_span(r);
+                }
+            }
+        }
+        Ok(acc.into_rows())
     }
 }
 

@@ -1,4 +1,8 @@
+use std::sync::Arc;
+
 use spoor_model::{AnyValue, KeyValue, SpanKind, SpanRecord, StatusCode, TraceId, UnixNanos};
+
+use crate::filter::{FilterExpr, special_value};
 
 /// One attribute filter. All filters of a query must hold on the same span.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,8 +33,30 @@ pub struct TraceQuery {
     /// Span duration bounds, inclusive.
     pub duration_min: Option<u64>,
     pub duration_max: Option<u64>,
+    /// A filter expression the same span must satisfy too (with the tags
+    /// and every other span condition); see [`FilterExpr`].
+    pub filter: Option<Arc<FilterExpr>>,
+    /// Whole-trace duration bounds, inclusive: the latest span end minus the
+    /// earliest span start over every stored span of the trace. Applied to
+    /// traces (after the per-span match), before the limit.
+    pub trace_duration_min: Option<u64>,
+    pub trace_duration_max: Option<u64>,
     /// Maximum number of traces returned; must be at least 1.
     pub limit: usize,
+}
+
+impl TraceQuery {
+    /// Does a trace spanning `[start, end]` satisfy the trace-duration bounds?
+    pub fn trace_duration_matches(&self, start: UnixNanos, end: UnixNanos) -> bool {
+        let duration = end.saturating_sub(start);
+        !(self.trace_duration_min.is_some_and(|min| duration < min)
+            || self.trace_duration_max.is_some_and(|max| duration > max))
+    }
+
+    /// Whether the query bounds the whole trace's duration.
+    pub fn has_trace_duration(&self) -> bool {
+        self.trace_duration_min.is_some() || self.trace_duration_max.is_some()
+    }
 }
 
 /// Fetch one trace by ID; the time range is only a hint.
@@ -80,12 +106,52 @@ pub struct Capabilities {
     pub search_without_service: bool,
     /// Dependencies can be read.
     pub dependencies: bool,
+    /// RED statistics (calls, errors, latencies per service and operation)
+    /// can be read through a [`crate::MetricsReader`].
+    pub metrics: bool,
 }
 
-fn attr_matches(attrs: &[KeyValue], key: &str, want: &str) -> bool {
+fn attr_values(attrs: &[KeyValue], key: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
     attrs
         .iter()
-        .any(|kv| kv.key == key && kv.value.to_string_lossy() == want)
+        .any(|kv| kv.key == key && f(&kv.value.to_string_lossy()))
+}
+
+/// Calls `f` with the string form of every value `key` has on the span, as
+/// Jaeger's tags resolve keys, until `f` returns true; returns whether it
+/// did. `error`, `span.status` and `span.kind` have one value each (see
+/// `filter::special_value`); `scope.name` and `scope.version` one unless
+/// empty; `resource.<key>` the resource's attribute `<key>`; any other key
+/// every span, scope, resource, event and link attribute of that name.
+pub(crate) fn for_each_value(
+    record: &SpanRecord,
+    key: &str,
+    f: &mut dyn FnMut(&str) -> bool,
+) -> bool {
+    if let Some(v) = special_value(record, key) {
+        return f(&v);
+    }
+    match key {
+        "scope.name" => !record.scope.name.is_empty() && f(&record.scope.name),
+        "scope.version" => !record.scope.version.is_empty() && f(&record.scope.version),
+        key => {
+            if let Some(rkey) = key.strip_prefix("resource.") {
+                return attr_values(&record.resource.attributes, rkey, f);
+            }
+            let span = &record.span;
+            attr_values(&span.attributes, key, f)
+                || attr_values(&record.scope.attributes, key, f)
+                || attr_values(&record.resource.attributes, key, f)
+                || span
+                    .events
+                    .iter()
+                    .any(|e| attr_values(&e.attributes, key, f))
+                || span
+                    .links
+                    .iter()
+                    .any(|l| attr_values(&l.attributes, key, f))
+        }
+    }
 }
 
 fn error_query_value(v: &AnyValue) -> Option<bool> {
@@ -110,7 +176,8 @@ fn error_query_value(v: &AnyValue) -> Option<bool> {
 /// - `span.status` (`OK`/`ERROR`/other = UNSET) and `span.kind` compare with the span's fields;
 /// - `scope.name` / `scope.version` compare with the scope; `resource.<key>` looks only at resource attributes;
 /// - any other key matches when span, scope, resource, any event's or any link's attributes
-///   carry it with the same string form.
+///   carry it with the same string form;
+/// - the span must also satisfy `query.filter`, if any (same key resolution).
 pub fn matches_span(record: &SpanRecord, query: &TraceQuery) -> bool {
     let span = &record.span;
     if let Some(service) = &query.service
@@ -140,9 +207,11 @@ pub fn matches_span(record: &SpanRecord, query: &TraceQuery) -> bool {
         return false;
     }
     query.tags.iter().all(|f| tag_matches(record, f))
+        && query.filter.as_ref().is_none_or(|f| f.matches(record))
 }
 
-fn tag_matches(record: &SpanRecord, filter: &TagFilter) -> bool {
+/// One Jaeger tag condition on one span (the semantics of [`matches_span`]).
+pub(crate) fn tag_matches(record: &SpanRecord, filter: &TagFilter) -> bool {
     let span = &record.span;
     let want = filter.value.to_string_lossy();
     match filter.key.as_str() {
@@ -165,21 +234,6 @@ fn tag_matches(record: &SpanRecord, filter: &TagFilter) -> bool {
         }
         "scope.name" => record.scope.name == want,
         "scope.version" => record.scope.version == want,
-        key => {
-            if let Some(rkey) = key.strip_prefix("resource.") {
-                return attr_matches(&record.resource.attributes, rkey, &want);
-            }
-            attr_matches(&span.attributes, key, &want)
-                || attr_matches(&record.scope.attributes, key, &want)
-                || attr_matches(&record.resource.attributes, key, &want)
-                || span
-                    .events
-                    .iter()
-                    .any(|e| attr_matches(&e.attributes, key, &want))
-                || span
-                    .links
-                    .iter()
-                    .any(|l| attr_matches(&l.attributes, key, &want))
-        }
+        key => for_each_value(record, key, &mut |v| v == want),
     }
 }

@@ -250,6 +250,7 @@ async fn run_faulty(fault: Fault, fixtures: &Fixtures) -> Report {
             writer: &backend,
             reader: &backend,
             dependencies: None,
+            metrics: None,
             purger: &backend,
         },
         fixtures,

@@ -7,6 +7,8 @@
 pub mod agent;
 pub mod bench;
 pub mod config;
+pub mod export;
+pub mod import;
 pub mod tracegen;
 
 use std::sync::Arc;
@@ -71,6 +73,10 @@ pub enum Command {
     /// --drain-timeout. Every flag can also be set with its SPOOR_AGENT_*
     /// environment variable. See docs/configuration.md.
     Agent(agent::AgentArgs),
+    /// Export every trace matching a search to a file: Jaeger JSON, OTLP, Parquet or CSV (see docs/export.md)
+    Export(export::ExportArgs),
+    /// Import Jaeger JSON, OTLP or Zipkin files into a running Spoor or a data directory (see docs/export.md)
+    Import(import::ImportArgs),
 }
 
 /// Entry point shared by `main` and tests.
@@ -79,6 +85,8 @@ pub fn main_with_args(cli: Cli) -> Result<()> {
         Some(Command::Tracegen(args)) => return tracegen::main(args),
         Some(Command::Bench(args)) => return bench::main(args),
         Some(Command::Agent(args)) => return agent::main(args),
+        Some(Command::Export(args)) => return export::main(args),
+        Some(Command::Import(args)) => return import::main(args),
         None => {}
     }
     let config = Config::load(&cli.run)?;
@@ -142,14 +150,15 @@ async fn shutdown_signal() {
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
     let mut engine: Option<Arc<spoor_engine::Engine>> = None;
-    let (writer, reader, deps) = match &config.storage {
+    let (writer, reader, deps, red) = match &config.storage {
         Storage::Memory { max_traces } => {
             let store = Arc::new(MemoryStore::new(*max_traces));
             tracing::info!(max_traces, "storage: in-memory");
             (
                 store.clone() as Arc<dyn spoor_storage::SpanWriter>,
                 store.clone() as Arc<dyn spoor_storage::TraceReader>,
-                store as Arc<dyn spoor_storage::DependencyReader>,
+                store.clone() as Arc<dyn spoor_storage::DependencyReader>,
+                store as Arc<dyn spoor_storage::MetricsReader>,
             )
         }
         Storage::Engine {
@@ -183,7 +192,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             (
                 store.clone() as Arc<dyn spoor_storage::SpanWriter>,
                 store.clone() as Arc<dyn spoor_storage::TraceReader>,
-                store as Arc<dyn spoor_storage::DependencyReader>,
+                store.clone() as Arc<dyn spoor_storage::DependencyReader>,
+                store as Arc<dyn spoor_storage::MetricsReader>,
             )
         }
     };
@@ -194,16 +204,19 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             max_bytes_in_flight: config.max_bytes_in_flight,
         },
     ));
-    let query = Arc::new(QueryService::new(
-        reader,
-        Some(deps),
-        QueryOptions {
-            adjust: AdjustOptions {
-                max_clock_skew_adjust: Duration::from_nanos(config.max_clock_skew_adjust_nanos),
+    let query = Arc::new(
+        QueryService::new(
+            reader,
+            Some(deps),
+            QueryOptions {
+                adjust: AdjustOptions {
+                    max_clock_skew_adjust: Duration::from_nanos(config.max_clock_skew_adjust_nanos),
+                },
+                max_trace_size: config.max_trace_size,
             },
-            max_trace_size: config.max_trace_size,
-        },
-    ));
+        )
+        .with_metrics(red),
+    );
     let l = &config.listeners;
     let server_config = ServerConfig {
         otlp_grpc_addr: l.otlp_grpc,

@@ -8,6 +8,7 @@
 pub(crate) mod edges;
 pub(crate) mod index;
 pub(crate) mod read;
+pub mod red;
 pub(crate) mod schema;
 pub(crate) mod write;
 
@@ -38,8 +39,10 @@ use index::{TraceEntry, TraceIndex};
 use read::{SpanColumns, Tables};
 
 /// The block format version this build writes. It reads this version and
-/// the one before it (there is none before 1 yet).
-pub const FORMAT_VERSION: u32 = 1;
+/// the one before it: version 2 added `red.bin` (RED statistics); a
+/// version 1 block has none, and its statistics are absent until
+/// compaction rewrites it.
+pub const FORMAT_VERSION: u32 = 2;
 const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// File names inside a block folder.
@@ -56,6 +59,8 @@ pub mod files {
     pub const BLOOM: &str = "bloom.bin";
     /// Per-minute service dependency edges.
     pub const EDGES: &str = "edges.bin";
+    /// Per-minute RED statistics (format 2 and later).
+    pub const RED: &str = "red.bin";
     /// Block metadata, written last: a block without it is incomplete.
     pub const META: &str = "meta.json";
 }
@@ -567,10 +572,29 @@ impl Block {
         {
             return false;
         }
-        query.tags.iter().all(|t| {
-            let key = t.key.strip_prefix("resource.").unwrap_or(&t.key);
-            !(is_attribute_tag(&t.key) || t.key.starts_with("resource.")) || meta.may_have_key(key)
-        })
+        let mut possible = |key: &str| {
+            let listed = key.strip_prefix("resource.").unwrap_or(key);
+            !(is_attribute_tag(key) || key.starts_with("resource.")) || meta.may_have_key(listed)
+        };
+        query.tags.iter().all(|t| possible(&t.key))
+            && query
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.may_match(&mut possible))
+    }
+
+    /// The RED statistics rows of this block that `query` selects (none for
+    /// a format 1 block, which has no `red.bin`).
+    pub(crate) async fn red_rows(
+        &self,
+        store: &BlockStore,
+        query: &spoor_storage::RedQuery,
+    ) -> Result<Vec<spoor_storage::RedRow>, EngineError> {
+        if !self.meta.files.contains_key(files::RED) {
+            return Ok(Vec::new());
+        }
+        let bytes = store.get(self.id(), files::RED).await?;
+        red::decode(&bytes, Some(query)).map_err(|e| block_err(self.id(), e))
     }
 
     /// Traces of this block with a span matching `query` (exactly as
@@ -585,7 +609,11 @@ impl Block {
             return Ok(Vec::new());
         }
         let tables = self.tables(store).await?;
-        let detail = query.tags.iter().any(|t| is_attribute_tag(&t.key));
+        let filter_detail = query
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.keys().into_iter().any(is_attribute_tag));
+        let detail = filter_detail || query.tags.iter().any(|t| is_attribute_tag(&t.key));
         let mut columns = vec![
             col::START,
             col::DURATION,
@@ -607,6 +635,11 @@ impl Block {
                 .filter(|t| !is_attribute_tag(&t.key))
                 .cloned()
                 .collect(),
+            filter: if filter_detail {
+                None
+            } else {
+                query.filter.clone()
+            },
             ..query.clone()
         };
         let batches = self.read_spans(store, None, Some(&columns)).await?;

@@ -631,6 +631,7 @@ pub(crate) fn build_block(
     let index_bytes = Bytes::from(index.to_bytes());
     let bloom_bytes = Bytes::from(bloom.to_bytes());
     let edges_bytes = Bytes::from(edges.to_bytes());
+    let red_bytes = Bytes::from(super::red::encode(spans));
 
     let files_list: Vec<(&'static str, Bytes)> = vec![
         (files::SPANS, spans_parquet),
@@ -639,6 +640,7 @@ pub(crate) fn build_block(
         (files::INDEX, index_bytes),
         (files::BLOOM, bloom_bytes),
         (files::EDGES, edges_bytes),
+        (files::RED, red_bytes),
     ];
     let meta = BlockMeta {
         format_version: FORMAT_VERSION,

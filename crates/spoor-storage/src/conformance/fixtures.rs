@@ -279,6 +279,7 @@ fn convert_query(raw: RawQuery, today: u64) -> Result<TraceQuery, String> {
         duration_min: non_zero(raw.duration_min),
         duration_max: non_zero(raw.duration_max),
         limit: raw.num_traces,
+        ..TraceQuery::default()
     })
 }
 

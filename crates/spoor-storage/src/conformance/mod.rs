@@ -20,12 +20,17 @@
 //! - search without a service (two services sharing an attribute), the limit
 //!   and the newest-first order (start descending, then trace ID), and a limit
 //!   of 0 rejected as an invalid query;
-//! - dependencies over three windows; idempotent writes; purge.
+//! - dependencies over three windows; idempotent writes; purge;
+//! - beyond Jaeger (`extended`): filter expressions (`AND`, `OR`, `NOT`,
+//!   regexes, existence, every key kind), whole-trace duration bounds with
+//!   the limit, Jaeger's tag cases rewritten as filters, and RED statistics
+//!   (exact calls and errors, latency quantiles within 1 %).
 //!
 //! Backends must hold at least 100 traces for the suite to fit.
 
 mod compare;
 mod corpus;
+mod extended;
 mod fixtures;
 mod report;
 
@@ -34,8 +39,8 @@ use std::collections::BTreeMap;
 use spoor_model::{DependencyLink, SpanBatch, SpanKind, Trace, TraceId, UnixNanos};
 
 use crate::{
-    DependencyReader, GetTraceQuery, Operation, OperationQuery, Purger, SpanWriter, StorageError,
-    StorageErrorKind, TagFilter, TraceQuery, TraceReader,
+    DependencyReader, GetTraceQuery, MetricsReader, Operation, OperationQuery, Purger, SpanWriter,
+    StorageError, StorageErrorKind, TagFilter, TraceQuery, TraceReader,
 };
 use corpus::{Corpus, EXAMPLE_FIXTURE};
 
@@ -52,6 +57,8 @@ pub struct Backend<'a> {
     pub reader: &'a dyn TraceReader,
     /// `None` skips the dependency checks.
     pub dependencies: Option<&'a dyn DependencyReader>,
+    /// `None` skips the RED statistics checks.
+    pub metrics: Option<&'a dyn MetricsReader>,
     pub purger: &'a dyn Purger,
 }
 
@@ -59,12 +66,13 @@ impl<'a> Backend<'a> {
     /// A backend that implements every trait in one value.
     pub fn of<S>(store: &'a S) -> Self
     where
-        S: SpanWriter + TraceReader + DependencyReader + Purger,
+        S: SpanWriter + TraceReader + DependencyReader + MetricsReader + Purger,
     {
         Backend {
             writer: store,
             reader: store,
             dependencies: Some(store),
+            metrics: Some(store),
             purger: store,
         }
     }
@@ -199,6 +207,7 @@ pub async fn run_all(backend: &Backend<'_>, fixtures: &Fixtures) -> Report {
         }
     };
     let reader = backend.reader;
+    let ext = extended::Extended::build(fixtures);
 
     report.record(
         "purge before writing",
@@ -206,10 +215,13 @@ pub async fn run_all(backend: &Backend<'_>, fixtures: &Fixtures) -> Report {
     );
     report.record(
         "write corpus",
-        write_corpus(backend.writer, fixtures, &corpus).await,
+        write_corpus(backend.writer, fixtures, &corpus, &ext).await,
     );
 
-    report.record("services", check_services(reader, fixtures, &corpus).await);
+    report.record(
+        "services",
+        check_services(reader, fixtures, &corpus, &ext).await,
+    );
     report.record("operations", check_operations(reader).await);
     report.record("get_trace", check_get_example(reader, &corpus).await);
     report.record(
@@ -241,6 +253,23 @@ pub async fn run_all(backend: &Backend<'_>, fixtures: &Fixtures) -> Report {
         check_ordering(reader, &corpus).await,
     );
     report.record("limit 0 is rejected", check_limit_zero(reader).await);
+    report.record(
+        "filter expressions and trace duration",
+        extended::check_search(reader, &ext).await,
+    );
+    report.record(
+        "Jaeger's tag cases as filter expressions",
+        extended::check_tags_as_filters(reader, fixtures).await,
+    );
+    match backend.metrics {
+        Some(metrics) if reader.capabilities().metrics => {
+            report.record(
+                "RED statistics",
+                extended::check_metrics(metrics, &ext).await,
+            );
+        }
+        _ => report.skip("RED statistics", "the backend does not read metrics"),
+    }
     match backend.dependencies {
         Some(deps) if reader.capabilities().dependencies => {
             report.record("dependencies", check_dependencies(deps, &corpus).await);
@@ -259,9 +288,10 @@ async fn write_corpus(
     writer: &dyn SpanWriter,
     fixtures: &Fixtures,
     corpus: &Corpus,
+    ext: &extended::Extended,
 ) -> Result<(), String> {
     write_fixtures(writer, fixtures).await?;
-    for batch in corpus.synthetic_batches() {
+    for batch in corpus.synthetic_batches().chain(&ext.batches) {
         writer
             .write_spans(batch.clone())
             .await
@@ -274,8 +304,17 @@ async fn check_services(
     reader: &dyn TraceReader,
     fixtures: &Fixtures,
     corpus: &Corpus,
+    ext: &extended::Extended,
 ) -> Result<(), String> {
-    let expected = corpus.services(fixtures);
+    let mut expected = corpus.services(fixtures);
+    expected.extend(
+        ext.batches
+            .iter()
+            .flat_map(|b| b.spans.iter())
+            .map(|r| r.service_name().to_owned()),
+    );
+    expected.sort();
+    expected.dedup();
     let actual = reader.services().await.map_err(storage_error)?;
     if actual == expected {
         return Ok(());

@@ -1,0 +1,680 @@
+//! `spoor import`: trace files into a running Spoor (OTLP/HTTP) or a data
+//! directory, streamed (docs/export.md).
+//!
+//! Each file is read on its own thread, element by element ([`stream`]), and
+//! converted to span batches that a bounded channel hands to the sink, so
+//! memory holds a few batches whatever the file size.
+
+pub mod jaeger;
+pub mod stream;
+
+use std::collections::HashSet;
+use std::io::{Read, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use spoor_model::{SpanBatch, TraceId};
+use spoor_storage::{SpanWriter, StorageErrorKind};
+use tokio::sync::mpsc;
+
+use crate::export::progress::{self, Progress, ProgressMode};
+use stream::{JsonElements, ProtoFields};
+
+/// Import trace files into Spoor.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["otlp", "data_dir"])))]
+pub struct ImportArgs {
+    /// Files to read (`-` reads standard input)
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Input format; `auto` decides per file from its name and first bytes
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub format: InputFormat,
+
+    /// A running Spoor's (or any collector's) OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318
+    #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+    pub otlp: Option<String>,
+
+    /// Write into this data directory (Spoor must be stopped)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Service name given to Jaeger spans whose process is unknown
+    #[arg(long, value_name = "NAME", default_value = "unknown_service")]
+    pub unknown_service: String,
+
+    /// Spans per request or write
+    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    pub batch_spans: usize,
+
+    /// Attempts per batch after the first when the receiver is busy or unreachable
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_retries: u32,
+
+    /// Progress on stderr
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// Log filter for diagnostics on stderr
+    #[arg(long, value_name = "FILTER", default_value = "warn")]
+    pub log: String,
+}
+
+/// Formats `spoor import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    Auto,
+    /// Jaeger UI JSON: `/api/traces` responses, the UI download, one trace per line or `jq` output
+    JaegerJson,
+    /// OTLP/JSON `TracesData` documents (one or many, e.g. one per line)
+    OtlpJson,
+    /// OTLP protobuf `TracesData` (or `ExportTraceServiceRequest`)
+    OtlpProto,
+    /// Zipkin v1 or v2 JSON span lists (the version is told per span)
+    ZipkinJson,
+}
+
+/// Counts of one import.
+#[derive(Debug, Default)]
+struct Totals {
+    files: u64,
+    spans: u64,
+    refused: u64,
+    recovered: u64,
+    without_service: u64,
+    traces: HashSet<TraceId>,
+    bytes_read: u64,
+}
+
+/// Entry point of `spoor import`.
+pub fn main(args: ImportArgs) -> Result<()> {
+    crate::init_logging_with(&args.log, false)?;
+    if args.batch_spans == 0 {
+        bail!("--batch-spans must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("spoor-import")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(args))
+}
+
+enum Sink {
+    Otlp(Box<OtlpSink>),
+    Engine(Arc<spoor_engine::Engine>),
+}
+
+async fn run(args: ImportArgs) -> Result<()> {
+    let sink = match (&args.otlp, &args.data_dir) {
+        (Some(url), _) => Sink::Otlp(Box::new(OtlpSink::new(url, args.max_retries)?)),
+        (None, Some(dir)) => {
+            let mut config = spoor_engine::EngineConfig::new(dir.clone());
+            config.compaction = false;
+            let engine = spoor_engine::Engine::open(config)
+                .await
+                .map_err(|e| open_error(e, dir))?;
+            Sink::Engine(Arc::new(engine))
+        }
+        (None, None) => bail!("give --otlp URL or --data-dir DIR"),
+    };
+    let mut totals = Totals::default();
+    let mut progress = Progress::new(args.progress);
+    let mut failure: Option<anyhow::Error> = None;
+    for file in &args.files {
+        if let Err(e) = import_file(&args, file, &sink, &mut totals, &mut progress).await {
+            failure = Some(e.context(format!("importing {}", file.display())));
+            break;
+        }
+        totals.files += 1;
+    }
+    progress.finish();
+    if let Sink::Engine(engine) = &sink
+        && let Err(e) = engine.close().await
+    {
+        tracing::warn!(error = %e, "closing the data directory failed");
+    }
+    let elapsed = progress.elapsed();
+    let mut summary = format!(
+        "imported {} file(s): {} traces, {} spans in {:.1}s ({} spans/s, {} read)",
+        totals.files,
+        totals.traces.len(),
+        totals.spans,
+        elapsed.as_secs_f64(),
+        progress::rate(totals.spans, elapsed),
+        progress::bytes(totals.bytes_read),
+    );
+    if totals.recovered > 0 {
+        summary.push_str(&format!(
+            "\n{} spans had no entry in their trace's processes: their service came from the span's own process field",
+            totals.recovered
+        ));
+    }
+    if totals.without_service > 0 {
+        summary.push_str(&format!(
+            "\n{} spans had no process at all: they were given the service name {:?} (--unknown-service)",
+            totals.without_service, args.unknown_service
+        ));
+    }
+    if totals.refused > 0 {
+        summary.push_str(&format!(
+            "\n{} spans were refused by the receiver",
+            totals.refused
+        ));
+    }
+    eprintln!("{summary}");
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if totals.refused > 0 {
+        bail!("{} spans were not imported", totals.refused);
+    }
+    Ok(())
+}
+
+fn open_error(e: spoor_engine::EngineError, dir: &Path) -> anyhow::Error {
+    if matches!(e, spoor_engine::EngineError::Locked(_)) {
+        anyhow!(
+            "the data directory {} is in use by a running Spoor; stop it first, or use --otlp to send to it",
+            dir.display()
+        )
+    } else {
+        anyhow!(e).context(format!("cannot open the data directory {}", dir.display()))
+    }
+}
+
+/// What a reader thread sends.
+enum Piece {
+    Batch(SpanBatch),
+    /// Counts of Jaeger spans whose process was recovered / missing.
+    Jaeger(jaeger::JaegerStats),
+    /// Bytes read so far from the file.
+    Read(u64),
+}
+
+async fn import_file(
+    args: &ImportArgs,
+    file: &Path,
+    sink: &Sink,
+    totals: &mut Totals,
+    progress: &mut Progress,
+) -> Result<()> {
+    let (reader, format) = open_input(file, args.format)?;
+    tracing::info!(file = %file.display(), ?format, "importing");
+    let (tx, mut rx) = mpsc::channel::<Piece>(4);
+    let batch_spans = args.batch_spans;
+    let unknown = args.unknown_service.clone();
+    let thread = std::thread::Builder::new()
+        .name("spoor-import-read".into())
+        .spawn(move || read_file(reader, format, batch_spans, &unknown, &tx))
+        .context("cannot start a reader thread")?;
+    let base_read = totals.bytes_read;
+    let mut write_error = None;
+    while let Some(piece) = rx.recv().await {
+        match piece {
+            Piece::Read(n) => totals.bytes_read = base_read + n,
+            Piece::Jaeger(s) => {
+                totals.recovered += s.recovered;
+                totals.without_service += s.without_service;
+            }
+            Piece::Batch(batch) => {
+                for r in &batch.spans {
+                    totals.traces.insert(r.span.trace_id);
+                }
+                let n = batch.spans.len() as u64;
+                match write(sink, batch).await {
+                    Ok(refused) => {
+                        totals.spans += n - refused.min(n);
+                        totals.refused += refused.min(n);
+                    }
+                    Err(e) => {
+                        write_error = Some(e);
+                        break;
+                    }
+                }
+                progress.update(|elapsed| {
+                    format!(
+                        "{} spans, {} traces, {} read, {} spans/s",
+                        totals.spans,
+                        totals.traces.len(),
+                        progress::bytes(totals.bytes_read),
+                        progress::rate(totals.spans, elapsed)
+                    )
+                });
+            }
+        }
+    }
+    drop(rx);
+    let read_result = thread
+        .join()
+        .map_err(|_| anyhow!("the reader thread failed"))?;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    read_result
+}
+
+/// Opens a file (or stdin for `-`) and tells its format.
+fn open_input(path: &Path, format: InputFormat) -> Result<(Box<dyn Read + Send>, InputFormat)> {
+    let mut reader: Box<dyn Read + Send> = if path == Path::new("-") {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )
+    };
+    if format != InputFormat::Auto {
+        return Ok((reader, format));
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "pb" | "proto" | "binpb" | "otlp" => return Ok((reader, InputFormat::OtlpProto)),
+        "parquet" | "csv" => bail!(
+            "{} cannot be imported: Parquet and CSV exports are for analysis; export as jaeger-json, otlp-json or otlp-proto to re-import",
+            path.display()
+        ),
+        _ => {}
+    }
+    let mut head = Vec::with_capacity(64 << 10);
+    (&mut reader)
+        .take(64 << 10)
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let detected = sniff(&head).ok_or_else(|| {
+        anyhow!(
+            "cannot tell the format of {}; give --format",
+            path.display()
+        )
+    })?;
+    Ok((Box::new(std::io::Cursor::new(head).chain(reader)), detected))
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+fn sniff(head: &[u8]) -> Option<InputFormat> {
+    let first = head
+        .iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0xEF | 0xBB | 0xBF))?;
+    if first != b'{' && first != b'[' {
+        return Some(InputFormat::OtlpProto);
+    }
+    if contains(head, "\"resourceSpans\"") || contains(head, "\"resource_spans\"") {
+        Some(InputFormat::OtlpJson)
+    } else if contains(head, "\"traceID\"")
+        || contains(head, "\"operationName\"")
+        || contains(head, "\"processID\"")
+    {
+        Some(InputFormat::JaegerJson)
+    } else if contains(head, "\"traceId\"") {
+        Some(InputFormat::ZipkinJson)
+    } else {
+        None
+    }
+}
+
+/// Batches of about `batch_spans` spans built from a file's elements.
+struct Batcher<'a> {
+    tx: &'a mpsc::Sender<Piece>,
+    spans: Vec<spoor_model::SpanRecord>,
+    batch_spans: usize,
+}
+
+impl Batcher<'_> {
+    fn add(&mut self, batch: SpanBatch) -> Result<()> {
+        self.spans.extend(batch.spans);
+        if self.spans.len() >= self.batch_spans {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.spans.is_empty() {
+            return Ok(());
+        }
+        let spans = std::mem::take(&mut self.spans);
+        self.send(Piece::Batch(SpanBatch { spans }))
+    }
+
+    fn send(&self, piece: Piece) -> Result<()> {
+        self.tx
+            .blocking_send(piece)
+            .map_err(|_| anyhow!("the import stopped"))
+    }
+}
+
+/// Raw elements waiting to be decoded together.
+const DECODE_GROUP_BYTES: usize = 4 << 20;
+
+fn read_file(
+    reader: Box<dyn Read + Send>,
+    format: InputFormat,
+    batch_spans: usize,
+    unknown: &str,
+    tx: &mpsc::Sender<Piece>,
+) -> Result<()> {
+    let mut out = Batcher {
+        tx,
+        spans: Vec::new(),
+        batch_spans,
+    };
+    match format {
+        InputFormat::JaegerJson => {
+            let mut elements = JsonElements::new(reader, &["data"]);
+            let mut index = 0u64;
+            while let Some(element) = elements.next_element()? {
+                let (batch, stats) =
+                    jaeger::decode_trace(&element, unknown).with_context(|| {
+                        format!("trace {index} (near byte {})", elements.position())
+                    })?;
+                index += 1;
+                if stats.recovered > 0 || stats.without_service > 0 {
+                    out.send(Piece::Jaeger(stats))?;
+                }
+                out.add(batch)?;
+                out.send(Piece::Read(elements.position()))?;
+            }
+        }
+        InputFormat::OtlpJson => {
+            let mut elements = JsonElements::new(reader, &["resourceSpans", "resource_spans"]);
+            let mut group: Vec<u8> = Vec::new();
+            let decode = |group: &mut Vec<u8>, out: &mut Batcher| -> Result<()> {
+                if group.is_empty() {
+                    return Ok(());
+                }
+                let mut doc = b"{\"resourceSpans\":[".to_vec();
+                doc.extend_from_slice(group);
+                doc.extend_from_slice(b"]}");
+                group.clear();
+                out.add(spoor_codec::otlp_json::decode(&doc).context("invalid OTLP/JSON")?)
+            };
+            while let Some(element) = elements.next_element()? {
+                if !group.is_empty() {
+                    group.push(b',');
+                }
+                group.extend_from_slice(&element);
+                if group.len() >= DECODE_GROUP_BYTES {
+                    decode(&mut group, &mut out)?;
+                    out.send(Piece::Read(elements.position()))?;
+                }
+            }
+            decode(&mut group, &mut out)?;
+            out.send(Piece::Read(elements.position()))?;
+        }
+        InputFormat::OtlpProto => {
+            let mut fields = ProtoFields::default();
+            let mut reader = reader;
+            let mut buf = vec![0u8; 256 << 10];
+            let mut group: Vec<u8> = Vec::new();
+            let mut read = 0u64;
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                read += n as u64;
+                fields.push(&buf[..n]);
+                while let Some((field, payload)) = fields.next_field()? {
+                    if field != 1 {
+                        continue;
+                    }
+                    group.push(0x0a);
+                    let mut len = payload.len() as u64;
+                    loop {
+                        let b = (len & 0x7f) as u8;
+                        len >>= 7;
+                        if len == 0 {
+                            group.push(b);
+                            break;
+                        }
+                        group.push(b | 0x80);
+                    }
+                    group.extend_from_slice(&payload);
+                    if group.len() >= DECODE_GROUP_BYTES {
+                        out.add(
+                            spoor_codec::otlp::decode_request(&group)
+                                .context("invalid OTLP protobuf")?,
+                        )?;
+                        group.clear();
+                        out.send(Piece::Read(read))?;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            if !fields.is_empty() {
+                bail!("the protobuf input ends in the middle of a field");
+            }
+            if !group.is_empty() {
+                out.add(
+                    spoor_codec::otlp::decode_request(&group).context("invalid OTLP protobuf")?,
+                )?;
+            }
+            out.send(Piece::Read(read))?;
+        }
+        InputFormat::ZipkinJson => {
+            let mut elements = JsonElements::new(reader, &[]);
+            let mut v1: Vec<u8> = Vec::new();
+            let mut v2: Vec<u8> = Vec::new();
+            let flush = |group: &mut Vec<u8>, version: u8, out: &mut Batcher| -> Result<()> {
+                if group.is_empty() {
+                    return Ok(());
+                }
+                let mut doc = Vec::with_capacity(group.len() + 2);
+                doc.push(b'[');
+                doc.extend_from_slice(group);
+                doc.push(b']');
+                group.clear();
+                let batch = if version == 1 {
+                    spoor_codec::zipkin::decode_v1_json(&doc).context("invalid Zipkin v1 JSON")?
+                } else {
+                    spoor_codec::zipkin::decode_v2_json(&doc).context("invalid Zipkin v2 JSON")?
+                };
+                out.add(batch)
+            };
+            while let Some(element) = elements.next_element()? {
+                // `[[span, …], …]` (a list of traces) or `[span, …]`.
+                let spans: Vec<Vec<u8>> = if element.first() == Some(&b'[') {
+                    let mut inner = JsonElements::new(element.as_slice(), &[]);
+                    let mut v = Vec::new();
+                    while let Some(e) = inner.next_element()? {
+                        v.push(e);
+                    }
+                    v
+                } else {
+                    vec![element]
+                };
+                for span in spans {
+                    let is_v1 = !contains(&span, "\"localEndpoint\"")
+                        && !contains(&span, "\"remoteEndpoint\"")
+                        && (contains(&span, "\"binaryAnnotations\"")
+                            || contains(&span, "\"endpoint\""));
+                    let group = if is_v1 { &mut v1 } else { &mut v2 };
+                    if !group.is_empty() {
+                        group.push(b',');
+                    }
+                    group.extend_from_slice(&span);
+                    if group.len() >= DECODE_GROUP_BYTES {
+                        flush(group, if is_v1 { 1 } else { 2 }, &mut out)?;
+                        out.send(Piece::Read(elements.position()))?;
+                    }
+                }
+            }
+            flush(&mut v1, 1, &mut out)?;
+            flush(&mut v2, 2, &mut out)?;
+            out.send(Piece::Read(elements.position()))?;
+        }
+        InputFormat::Auto => bail!("the format was not decided"),
+    }
+    out.flush()
+}
+
+/// Writes one batch; returns how many spans were refused.
+async fn write(sink: &Sink, batch: SpanBatch) -> Result<u64> {
+    match sink {
+        Sink::Otlp(otlp) => otlp.send(&batch).await,
+        Sink::Engine(engine) => {
+            let n = batch.spans.len() as u64;
+            let mut delay = Duration::from_millis(50);
+            for _ in 0..20 {
+                match engine.write_spans(batch.clone()).await {
+                    Ok(()) => return Ok(0),
+                    Err(e) if e.kind == StorageErrorKind::Unavailable => {
+                        tracing::debug!(error = %e, "storage busy, retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) => return Err(anyhow!(e).context("writing spans failed")),
+                }
+            }
+            tracing::warn!(spans = n, "storage stayed busy; spans not written");
+            Ok(n)
+        }
+    }
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// OTLP/HTTP protobuf sender with retries.
+struct OtlpSink {
+    client: HttpClient,
+    uri: Uri,
+    max_retries: u32,
+}
+
+impl OtlpSink {
+    fn new(url: &str, max_retries: u32) -> Result<OtlpSink> {
+        let trimmed = url.trim_end_matches('/');
+        let full = if trimmed.ends_with("/v1/traces") {
+            trimmed.to_string()
+        } else {
+            format!("{trimmed}/v1/traces")
+        };
+        let uri: Uri = full
+            .parse()
+            .with_context(|| format!("invalid --otlp URL {url:?}"))?;
+        if uri.scheme_str() != Some("http") {
+            bail!("--otlp must be an http:// URL, got {url:?}");
+        }
+        Ok(OtlpSink {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            uri,
+            max_retries,
+        })
+    }
+
+    async fn send(&self, batch: &SpanBatch) -> Result<u64> {
+        let body = Bytes::from(spoor_codec::otlp::encode_request(&batch.spans));
+        let n = batch.spans.len() as u64;
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 0u32;
+        loop {
+            let req = Request::post(self.uri.clone())
+                .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+                .body(Full::new(body.clone()))
+                .context("cannot build the request")?;
+            let outcome = tokio::time::timeout(Duration::from_secs(60), async {
+                let resp = self.client.request(req).await?;
+                let status = resp.status();
+                let retry_after = resp
+                    .headers()
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let body = resp.into_body().collect().await?.to_bytes();
+                Ok::<_, anyhow::Error>((status, retry_after, body))
+            })
+            .await;
+            let wait = match outcome {
+                Ok(Ok((status, _, body))) if status.is_success() => {
+                    let rejected = <spoor_proto::otlp_collector::ExportTraceServiceResponse as prost::Message>::decode(body.as_ref())
+                        .ok()
+                        .and_then(|r| r.partial_success)
+                        .map_or(0, |p| p.rejected_spans.max(0) as u64);
+                    return Ok(rejected);
+                }
+                Ok(Ok((status, retry_after, _)))
+                    if status == StatusCode::TOO_MANY_REQUESTS
+                        || status == StatusCode::SERVICE_UNAVAILABLE
+                        || status == StatusCode::BAD_GATEWAY
+                        || status == StatusCode::GATEWAY_TIMEOUT =>
+                {
+                    tracing::debug!(%status, ?retry_after, "receiver busy");
+                    retry_after.map_or(delay, |s| Duration::from_secs(s.min(60)))
+                }
+                Ok(Ok((status, _, body))) => {
+                    let message = <spoor_proto::RpcStatus as prost::Message>::decode(body.as_ref())
+                        .map(|s| s.message)
+                        .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+                    eprintln!("spoor import: {n} spans refused: {status} {message}");
+                    let _ = std::io::stderr().flush();
+                    return Ok(n);
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "sending failed");
+                    if attempt >= self.max_retries {
+                        return Err(e.context(format!("cannot send to {}", self.uri)));
+                    }
+                    delay
+                }
+                Err(_) => {
+                    if attempt >= self.max_retries {
+                        bail!("sending to {} timed out", self.uri);
+                    }
+                    delay
+                }
+            };
+            if attempt >= self.max_retries {
+                bail!(
+                    "{} stayed busy after {} retries",
+                    self.uri,
+                    self.max_retries
+                );
+            }
+            attempt += 1;
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_formats() {
+        assert_eq!(
+            sniff(b" {\"resourceSpans\":[]}"),
+            Some(InputFormat::OtlpJson)
+        );
+        assert_eq!(
+            sniff(b"{\"data\":[{\"traceID\":\"1\"}]}"),
+            Some(InputFormat::JaegerJson)
+        );
+        assert_eq!(
+            sniff(b"[{\"traceId\":\"1\",\"id\":\"2\"}]"),
+            Some(InputFormat::ZipkinJson)
+        );
+        assert_eq!(sniff(b"\x0a\x03abc"), Some(InputFormat::OtlpProto));
+        assert_eq!(sniff(b"{}"), None);
+    }
+}
