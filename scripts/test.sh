@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, unit, conformance,
 # golden and end-to-end tests (the e2e tests start the real binary and drive
-# it with real OpenTelemetry SDKs). `.ci/run` calls exactly this.
+# it with real OpenTelemetry SDKs), then the web UI's lint, type checks, unit
+# tests and browser tests. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +36,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+# The web UI (docs/ui.md): lint, type checks and unit tests of ui/, then
+# the end-to-end tests in headless Chromium against a running spoor.
+if [ -f ui/package.json ]; then
+  step "UI: npm ci, lint, typecheck, unit tests (ui/)"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run lint && npm run typecheck && npm test)
+  cp ui/package-lock.json ui/node_modules/.spoor-installed-lock.json
+  step "UI end-to-end tests (scripts/ui-e2e.sh)"
+  scripts/ui-e2e.sh
+else
+  step "UI: skipped, ui/package.json does not exist (no web UI in this tree)"
+fi

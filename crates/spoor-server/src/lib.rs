@@ -86,6 +86,8 @@ pub struct ServerConfig {
     pub base_path: String,
     /// Value for the `Retry-After` header when the pipeline is full, in seconds.
     pub retry_after_secs: u32,
+    /// What the web UI is told: capabilities and extra menu links.
+    pub ui: ui::UiConfig,
 }
 
 /// How UDP receivers queue and decode datagrams.
@@ -122,6 +124,8 @@ pub struct AppState {
     pub sampling: Arc<dyn spoor_service::sampling::StrategyProvider>,
     pub retry_after_secs: u32,
     pub base_path: String,
+    /// Injected into the web UI's `index.html`.
+    pub ui: ui::UiConfig,
     pub started_at: SystemTime,
     ready: AtomicBool,
 }
@@ -145,6 +149,7 @@ impl AppState {
             )),
             retry_after_secs: config.retry_after_secs,
             base_path: normalize_base_path(&config.base_path),
+            ui: config.ui.clone(),
             started_at: SystemTime::now(),
             ready: AtomicBool::new(false),
         }
@@ -419,6 +424,9 @@ pub fn query_router(state: Arc<AppState>) -> axum::Router {
     if base.is_empty() {
         app
     } else {
-        axum::Router::new().nest(&base, app)
+        // `nest` leaves `{base}/` unrouted; the UI answers it.
+        axum::Router::new()
+            .nest(&base, app)
+            .merge(ui::base_slash_router(state, &base))
     }
 }

@@ -148,6 +148,15 @@ pub struct RunArgs {
     #[arg(long, env = "SPOOR_BASE_PATH", value_name = "PATH")]
     pub base_path: Option<String>,
 
+    /// Extra link in the web UI's menu, `LABEL=URL` (http(s) URL or absolute path); repeatable; `|` separates several in the variable [default: none]
+    #[arg(
+        long = "ui-menu-link",
+        env = "SPOOR_UI_MENU_LINKS",
+        value_name = "LABEL=URL",
+        value_delimiter = '|'
+    )]
+    pub ui_menu_links: Vec<String>,
+
     /// Largest clock-skew correction applied at query time, a Go duration such as `500ms`; 0 disables it [default: 0]
     #[arg(long, env = "SPOOR_MAX_CLOCK_SKEW_ADJUST", value_name = "DURATION")]
     pub max_clock_skew_adjust: Option<String>,
@@ -254,8 +263,18 @@ pub struct FileIngest {
 #[serde(deny_unknown_fields)]
 pub struct FileQuery {
     pub base_path: Option<String>,
+    /// Extra links in the web UI's menu.
+    pub ui_menu_links: Option<Vec<FileMenuLink>>,
     pub max_clock_skew_adjust: Option<String>,
     pub max_trace_size: Option<usize>,
+}
+
+/// One `query.ui_menu_links` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMenuLink {
+    pub label: String,
+    pub url: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -351,6 +370,8 @@ pub struct Config {
     pub max_decompressed_bytes: usize,
     pub max_bytes_in_flight: usize,
     pub base_path: String,
+    /// Extra links in the web UI's menu.
+    pub ui_menu_links: Vec<spoor_server::ui::MenuLink>,
     pub max_clock_skew_adjust_nanos: u64,
     pub max_trace_size: usize,
     pub log: String,
@@ -513,6 +534,27 @@ impl Config {
             "json" => true,
             other => bail!("unknown log format {other:?} (available: text, json)"),
         };
+        let ui_menu_links = if args.ui_menu_links.is_empty() {
+            file.query
+                .ui_menu_links
+                .unwrap_or_default()
+                .iter()
+                .map(|l| spoor_server::ui::MenuLink::new(&l.label, &l.url))
+                .collect::<Result<Vec<_>, _>>()
+        } else {
+            args.ui_menu_links
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| spoor_server::ui::MenuLink::parse(s))
+                .collect::<Result<Vec<_>, _>>()
+        }
+        .context("invalid UI menu link")?;
+        if ui_menu_links.len() > spoor_server::ui::MAX_MENU_LINKS {
+            bail!(
+                "at most {} UI menu links are accepted",
+                spoor_server::ui::MAX_MENU_LINKS
+            );
+        }
         let positive = |v: usize, what: &str| -> Result<usize> {
             if v == 0 {
                 bail!("{what} must be greater than 0");
@@ -562,6 +604,7 @@ impl Config {
                 .clone()
                 .or(file.query.base_path)
                 .unwrap_or_else(|| "/".into()),
+            ui_menu_links,
             max_clock_skew_adjust_nanos: skew_nanos as u64,
             max_trace_size: args
                 .max_trace_size
@@ -706,6 +749,38 @@ mod tests {
                 cut_age_nanos: None,
             }
         );
+    }
+
+    #[test]
+    fn ui_menu_links_come_from_flags_or_the_file() {
+        let file = || {
+            parse_file(
+                "version: 1\nquery:\n  ui_menu_links:\n    - label: Runbook\n      url: https://wiki.test/run\n",
+            )
+            .unwrap()
+        };
+        let c = Config::merge(&RunArgs::default(), file()).unwrap();
+        assert_eq!(c.ui_menu_links.len(), 1);
+        assert_eq!(c.ui_menu_links[0].label, "Runbook");
+        // Flags replace the file's list.
+        let args = RunArgs {
+            ui_menu_links: vec![
+                "Grafana=https://grafana.test/d?x=1".into(),
+                "Logs=/logs/".into(),
+            ],
+            ..RunArgs::default()
+        };
+        let c = Config::merge(&args, file()).unwrap();
+        let labels: Vec<&str> = c.ui_menu_links.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["Grafana", "Logs"]);
+        assert_eq!(c.ui_menu_links[0].url, "https://grafana.test/d?x=1");
+        let bad = RunArgs {
+            ui_menu_links: vec!["x=javascript:alert(1)".into()],
+            ..RunArgs::default()
+        };
+        assert!(Config::merge(&bad, FileConfig::default_v1()).is_err());
+        let c = Config::merge(&RunArgs::default(), FileConfig::default_v1()).unwrap();
+        assert!(c.ui_menu_links.is_empty());
     }
 
     #[test]

@@ -241,6 +241,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         },
         base_path: config.base_path.clone(),
         retry_after_secs: 1,
+        ui: spoor_server::ui::UiConfig {
+            menu: config.ui_menu_links.clone(),
+            archive: false,
+            // The query router always serves `/api/export`.
+            export: true,
+        },
     };
     let sampling = spoor_server::sampling::build_provider(
         config.sampling.strategies.as_deref(),
