@@ -200,8 +200,8 @@ pub fn compute(kind: MetricKind, query: &MetricsQuery, rows: &[RedRow]) -> Metri
                     if need_sketch {
                         sum.merge(stats);
                     } else {
-                        sum.calls += stats.calls;
-                        sum.errors += stats.errors;
+                        sum.calls = sum.calls.saturating_add(stats.calls);
+                        sum.errors = sum.errors.saturating_add(stats.errors);
                     }
                 }
                 let value = match kind {

@@ -69,23 +69,27 @@ impl LatencySketch {
 
     fn add_count(&mut self, nanos: u64, n: u64) {
         if nanos == 0 {
-            self.zero += n;
+            self.zero = self.zero.saturating_add(n);
         } else {
-            *self.buckets.entry(Self::index(nanos)).or_default() += n;
+            let b = self.buckets.entry(Self::index(nanos)).or_default();
+            *b = b.saturating_add(n);
         }
     }
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &LatencySketch) {
-        self.zero += other.zero;
+        self.zero = self.zero.saturating_add(other.zero);
         for (&i, &n) in &other.buckets {
-            *self.buckets.entry(i).or_default() += n;
+            let b = self.buckets.entry(i).or_default();
+            *b = b.saturating_add(n);
         }
     }
 
     /// Durations counted.
     pub fn count(&self) -> u64 {
-        self.zero + self.buckets.values().sum::<u64>()
+        self.buckets
+            .values()
+            .fold(self.zero, |sum, &n| sum.saturating_add(n))
     }
 
     /// Durations of zero counted.
@@ -109,7 +113,8 @@ impl LatencySketch {
                 return None;
             }
             if n > 0 {
-                *s.buckets.entry(i).or_default() += n;
+                let b = s.buckets.entry(i).or_default();
+                *b = b.saturating_add(n);
             }
         }
         Some(s)
@@ -130,7 +135,7 @@ impl LatencySketch {
         }
         let mut seen = self.zero;
         for (&i, &c) in &self.buckets {
-            seen += c;
+            seen = seen.saturating_add(c);
             if seen > rank {
                 return Some(Self::value(i));
             }
@@ -140,6 +145,7 @@ impl LatencySketch {
 }
 
 /// Calls, errors and latencies of one (minute, service, operation, kind).
+/// Counts saturate at `u64::MAX` (only hostile stored data gets there).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RedStats {
     pub calls: u64,
@@ -150,15 +156,15 @@ pub struct RedStats {
 impl RedStats {
     /// Adds one span.
     pub fn add(&mut self, duration_nanos: u64, error: bool) {
-        self.calls += 1;
-        self.errors += u64::from(error);
+        self.calls = self.calls.saturating_add(1);
+        self.errors = self.errors.saturating_add(u64::from(error));
         self.latency.add(duration_nanos);
     }
 
     /// Adds `other`.
     pub fn merge(&mut self, other: &RedStats) {
-        self.calls += other.calls;
-        self.errors += other.errors;
+        self.calls = self.calls.saturating_add(other.calls);
+        self.errors = self.errors.saturating_add(other.errors);
         self.latency.merge(&other.latency);
     }
 }
@@ -280,6 +286,25 @@ pub trait MetricsReader: Send + Sync + 'static {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    #[test]
+    fn hostile_counts_saturate_instead_of_overflowing() {
+        // Found by the red_stats fuzz target: stored counts near u64::MAX.
+        let mut s = LatencySketch::from_parts(u64::MAX, [(1, u64::MAX), (1, 5), (2, 7)])
+            .expect("indexes in range");
+        assert_eq!(s.count(), u64::MAX);
+        s.merge(&s.clone());
+        assert_eq!(s.count(), u64::MAX);
+        assert!(s.quantile(1.0).is_some());
+        let mut r = RedStats {
+            calls: u64::MAX,
+            errors: u64::MAX,
+            latency: s,
+        };
+        r.merge(&r.clone());
+        r.add(1, true);
+        assert_eq!((r.calls, r.errors), (u64::MAX, u64::MAX));
+    }
+
     use super::*;
 
     /// A deterministic pseudo-random sequence.
