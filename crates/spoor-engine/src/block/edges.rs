@@ -65,6 +65,16 @@ pub enum EdgesError {
     Invalid(&'static str),
 }
 
+impl From<super::frame::FrameError> for EdgesError {
+    fn from(e: super::frame::FrameError) -> Self {
+        match e {
+            super::frame::FrameError::BadHeader => EdgesError::BadHeader,
+            super::frame::FrameError::Version(v) => EdgesError::Version(v),
+            super::frame::FrameError::BadChecksum => EdgesError::BadChecksum,
+        }
+    }
+}
+
 fn intern<'a>(index: &mut HashMap<&'a str, u32>, strings: &mut Vec<String>, s: &'a str) -> u32 {
     *index.entry(s).or_insert_with(|| {
         strings.push(s.to_owned());
@@ -199,30 +209,12 @@ impl BlockEdges {
         for id in &self.unresolved {
             body.extend_from_slice(&id.0);
         }
-        let mut out = Vec::with_capacity(16 + body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&EDGES_VERSION.to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        out.extend_from_slice(&body);
-        out
+        super::frame::seal(MAGIC, EDGES_VERSION, &body)
     }
 
     /// Parses the serialized form; never panics.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<BlockEdges, EdgesError> {
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return Err(EdgesError::BadHeader);
-        }
-        let mut v = [0u8; 4];
-        v.copy_from_slice(&bytes[8..12]);
-        let version = u32::from_le_bytes(v);
-        if version != EDGES_VERSION {
-            return Err(EdgesError::Version(version));
-        }
-        v.copy_from_slice(&bytes[12..16]);
-        let body = &bytes[16..];
-        if crc32fast::hash(body) != u32::from_le_bytes(v) {
-            return Err(EdgesError::BadChecksum);
-        }
+        let body = super::frame::open(bytes, MAGIC, EDGES_VERSION)?;
         let mut r = Reader::new(body);
         let n = r.count(1)?;
         let mut strings = Vec::with_capacity(n);

@@ -289,31 +289,13 @@ impl TraceIndex {
                 put_varint(&mut body, u64::from(s));
             }
         }
-        let mut out = Vec::with_capacity(16 + body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        out.extend_from_slice(&body);
-        out
+        super::frame::seal(MAGIC, INDEX_VERSION, &body)
     }
 
     /// Parses the serialized form, checking every invariant the readers rely
     /// on (sorted IDs, contiguous ascending rows, string indexes in range).
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<TraceIndex, IndexError> {
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return Err(IndexError::BadHeader);
-        }
-        let mut v = [0u8; 4];
-        v.copy_from_slice(&bytes[8..12]);
-        let version = u32::from_le_bytes(v);
-        if version != INDEX_VERSION {
-            return Err(IndexError::Version(version));
-        }
-        v.copy_from_slice(&bytes[12..16]);
-        let body = &bytes[16..];
-        if crc32fast::hash(body) != u32::from_le_bytes(v) {
-            return Err(IndexError::BadChecksum);
-        }
+        let body = super::frame::open(bytes, MAGIC, INDEX_VERSION)?;
         let mut r = Reader::new(body);
         let n = r.count(1)?;
         let mut strings = Vec::with_capacity(n);
@@ -406,6 +388,16 @@ pub enum IndexError {
     Malformed(#[from] RecordError),
     #[error("invalid trace index: {0}")]
     Invalid(&'static str),
+}
+
+impl From<super::frame::FrameError> for IndexError {
+    fn from(e: super::frame::FrameError) -> Self {
+        match e {
+            super::frame::FrameError::BadHeader => IndexError::BadHeader,
+            super::frame::FrameError::Version(v) => IndexError::Version(v),
+            super::frame::FrameError::BadChecksum => IndexError::BadChecksum,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `docs/storage-format.md` for every file's layout.
 
 pub(crate) mod edges;
+pub(crate) mod frame;
 pub(crate) mod index;
 pub(crate) mod read;
 pub mod red;

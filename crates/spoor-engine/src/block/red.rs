@@ -47,6 +47,16 @@ pub enum RedError {
     Invalid(&'static str),
 }
 
+impl From<super::frame::FrameError> for RedError {
+    fn from(e: super::frame::FrameError) -> Self {
+        match e {
+            super::frame::FrameError::BadHeader => RedError::BadHeader,
+            super::frame::FrameError::Version(v) => RedError::Version(v),
+            super::frame::FrameError::BadChecksum => RedError::BadChecksum,
+        }
+    }
+}
+
 /// The statistics of spans (in any order), serialized.
 pub(crate) fn encode(spans: &[&SpanRecord]) -> Vec<u8> {
     let mut acc = RedAccumulator::default();
@@ -100,30 +110,12 @@ pub fn encode_rows(rows: &[RedRow]) -> Vec<u8> {
             prev = i;
         }
     }
-    let mut out = Vec::with_capacity(16 + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&RED_VERSION.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    super::frame::seal(MAGIC, RED_VERSION, &body)
 }
 
 /// Parses the serialized form, keeping the rows `query` selects; never panics.
 pub fn decode(bytes: &[u8], query: Option<&RedQuery>) -> Result<Vec<RedRow>, RedError> {
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        return Err(RedError::BadHeader);
-    }
-    let mut v = [0u8; 4];
-    v.copy_from_slice(&bytes[8..12]);
-    let version = u32::from_le_bytes(v);
-    if version != RED_VERSION {
-        return Err(RedError::Version(version));
-    }
-    v.copy_from_slice(&bytes[12..16]);
-    let body = &bytes[16..];
-    if crc32fast::hash(body) != u32::from_le_bytes(v) {
-        return Err(RedError::BadChecksum);
-    }
+    let body = super::frame::open(bytes, MAGIC, RED_VERSION)?;
     let mut r = Reader::new(body);
     let n = r.count(1)?;
     let mut strings = Vec::with_capacity(n);
