@@ -100,6 +100,14 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     put_bytes(out, s.as_bytes());
 }
 
+/// A string table: its length, then each string; read by [`Reader::strings`].
+pub(crate) fn put_strings<S: AsRef<str>>(out: &mut Vec<u8>, strings: &[S]) {
+    put_varint(out, strings.len() as u64);
+    for s in strings {
+        put_str(out, s.as_ref());
+    }
+}
+
 fn put_attrs(out: &mut Vec<u8>, attrs: &[KeyValue]) {
     put_varint(out, attrs.len() as u64);
     for kv in attrs {
@@ -334,6 +342,16 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(b)
             .map(str::to_owned)
             .map_err(|_| RecordError::InvalidUtf8(at))
+    }
+
+    /// A string table written by [`put_strings`].
+    pub(crate) fn strings(&mut self) -> Result<Vec<String>, RecordError> {
+        let n = self.count(1)?;
+        let mut strings = Vec::with_capacity(n);
+        for _ in 0..n {
+            strings.push(self.string()?);
+        }
+        Ok(strings)
     }
 
     pub(crate) fn attrs(&mut self, depth: usize) -> Result<Vec<KeyValue>, RecordError> {

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use spoor_model::{SpanId, SpanRecord, StatusCode, TraceId, UnixNanos};
 
-use crate::record::{Reader, RecordError, put_varint};
+use crate::record::{Reader, RecordError, put_strings, put_varint};
 
 const MAGIC: &[u8; 8] = b"SPOOREDG";
 /// The edges format version this build writes and reads.
@@ -192,11 +192,7 @@ impl BlockEdges {
     /// The serialized form.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut body = Vec::new();
-        put_varint(&mut body, self.strings.len() as u64);
-        for s in &self.strings {
-            put_varint(&mut body, s.len() as u64);
-            body.extend_from_slice(s.as_bytes());
-        }
+        put_strings(&mut body, &self.strings);
         put_varint(&mut body, self.edges.len() as u64);
         for e in &self.edges {
             put_varint(&mut body, e.minute);
@@ -216,11 +212,7 @@ impl BlockEdges {
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<BlockEdges, EdgesError> {
         let body = super::frame::open(bytes, MAGIC, EDGES_VERSION)?;
         let mut r = Reader::new(body);
-        let n = r.count(1)?;
-        let mut strings = Vec::with_capacity(n);
-        for _ in 0..n {
-            strings.push(r.string()?);
-        }
+        let strings = r.strings()?;
         let n = r.count(5)?;
         let mut edges = Vec::with_capacity(n);
         for _ in 0..n {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use spoor_model::{SpanRecord, StatusCode, TraceId, UnixNanos};
 
-use crate::record::{Reader, RecordError, put_varint};
+use crate::record::{Reader, RecordError, put_strings, put_varint};
 
 const MAGIC: &[u8; 8] = b"SPOORIDX";
 /// The index format version this build writes and reads.
@@ -267,11 +267,7 @@ impl TraceIndex {
     /// The serialized form.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut body = Vec::new();
-        put_varint(&mut body, self.strings.len() as u64);
-        for s in &self.strings {
-            put_varint(&mut body, s.len() as u64);
-            body.extend_from_slice(s.as_bytes());
-        }
+        put_strings(&mut body, &self.strings);
         put_varint(&mut body, self.entries.len() as u64);
         let opt = |i: u32| if i == NONE { 0 } else { u64::from(i) + 1 };
         for e in &self.entries {
@@ -297,11 +293,7 @@ impl TraceIndex {
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<TraceIndex, IndexError> {
         let body = super::frame::open(bytes, MAGIC, INDEX_VERSION)?;
         let mut r = Reader::new(body);
-        let n = r.count(1)?;
-        let mut strings = Vec::with_capacity(n);
-        for _ in 0..n {
-            strings.push(r.string()?);
-        }
+        let strings = r.strings()?;
         let n_strings = strings.len() as u64;
         let string_ref = |v: u64| -> Result<u32, IndexError> {
             if v > n_strings {

@@ -26,7 +26,7 @@ use spoor_model::{SpanKind, SpanRecord};
 use spoor_storage::metrics::MAX_SKETCH_INDEX;
 use spoor_storage::{LatencySketch, RedAccumulator, RedQuery, RedRow, RedStats};
 
-use crate::record::{Reader, RecordError, put_varint};
+use crate::record::{Reader, RecordError, put_strings, put_varint};
 
 const MAGIC: &[u8; 8] = b"SPOORRED";
 /// The statistics format version this build writes and reads.
@@ -87,11 +87,7 @@ pub fn encode_rows(rows: &[RedRow]) -> Vec<u8> {
         ids.push((service, operation));
     }
     let mut body = Vec::new();
-    put_varint(&mut body, strings.len() as u64);
-    for s in &strings {
-        put_varint(&mut body, s.len() as u64);
-        body.extend_from_slice(s.as_bytes());
-    }
+    put_strings(&mut body, &strings);
     put_varint(&mut body, rows.len() as u64);
     for (r, (service, operation)) in rows.iter().zip(ids) {
         put_varint(&mut body, r.minute);
@@ -117,11 +113,7 @@ pub fn encode_rows(rows: &[RedRow]) -> Vec<u8> {
 pub fn decode(bytes: &[u8], query: Option<&RedQuery>) -> Result<Vec<RedRow>, RedError> {
     let body = super::frame::open(bytes, MAGIC, RED_VERSION)?;
     let mut r = Reader::new(body);
-    let n = r.count(1)?;
-    let mut strings = Vec::with_capacity(n);
-    for _ in 0..n {
-        strings.push(r.string()?);
-    }
+    let strings = r.strings()?;
     let minutes = query.map(|q| {
         (
             spoor_storage::metrics::red_minute_of(q.start),
