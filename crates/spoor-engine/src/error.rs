@@ -41,6 +41,10 @@ pub enum EngineError {
     /// A block could not be written or read.
     #[error("block {block}: {message}")]
     Block { block: String, message: String },
+    /// A block's files do not match what its `meta.json` records (size or
+    /// checksum), or are missing: the block is damaged.
+    #[error("block {block} is damaged: {message}")]
+    Damaged { block: String, message: String },
 }
 
 impl EngineError {

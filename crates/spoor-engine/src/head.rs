@@ -133,6 +133,9 @@ pub(crate) struct Head {
     /// Earliest span start and latest span end held.
     min_start: UnixNanos,
     max_end: UnixNanos,
+    /// Earliest and latest wall-clock time (Unix nanoseconds) at which
+    /// Spoor received spans of this head; `None` before the first.
+    ingest: Option<(u64, u64)>,
 }
 
 impl Default for Head {
@@ -144,6 +147,7 @@ impl Default for Head {
             spans: 0,
             min_start: UnixNanos::MAX,
             max_end: 0,
+            ingest: None,
         }
     }
 }
@@ -197,6 +201,19 @@ impl Head {
             }
         }
         added
+    }
+
+    /// Records that spans were received at `now` (wall clock, Unix nanoseconds).
+    pub(crate) fn note_ingest(&mut self, now: u64) {
+        self.ingest = Some(match self.ingest {
+            Some((lo, hi)) => (lo.min(now), hi.max(now)),
+            None => (now, now),
+        });
+    }
+
+    /// Earliest and latest time spans of this head were received.
+    pub(crate) fn ingest_range(&self) -> Option<(u64, u64)> {
+        self.ingest
     }
 
     /// Estimated bytes held.

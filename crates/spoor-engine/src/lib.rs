@@ -33,6 +33,7 @@
 //! <data_dir>/LOCK            exclusive lock held while an engine is open
 //! <data_dir>/wal/<seq>.wal   write-ahead log segments
 //! <data_dir>/blocks/<id>/    blocks (when blocks are stored locally)
+//! <data_dir>/quarantine/<id>/ damaged blocks set aside, never deleted
 //! ```
 
 pub mod block;
@@ -65,7 +66,7 @@ pub use block::{BlockMeta, OperationMeta};
 pub use error::EngineError;
 /// The `object_store` crate, for building a [`BlockStorage::Custom`] store.
 pub use object_store;
-pub use stats::EngineStats;
+pub use stats::{EngineSeries, EngineStats};
 
 use block::{Block, BlockStore};
 use head::Head;
@@ -88,6 +89,40 @@ impl std::fmt::Debug for BlockStorage {
             BlockStorage::Local => f.write_str("Local"),
             BlockStorage::Custom(store) => write!(f, "Custom({store})"),
         }
+    }
+}
+
+/// The wall clock the engine reads ingest times and retention against
+/// (Unix nanoseconds). [`Clock::system`] by default; tests inject their own.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock(Arc::new(now_nanos))
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now))
+    }
+
+    /// The current time, Unix nanoseconds.
+    pub fn now_nanos(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now_nanos())
     }
 }
 
@@ -127,9 +162,12 @@ pub struct EngineConfig {
     /// this many; blocks cut from the head (level 0) also once there are two
     /// and the window ended (by span time) more than `head_cut_age` ago.
     pub compaction_min_blocks: usize,
-    /// Blocks whose every span ended longer ago than this are deleted
-    /// (`None` keeps everything).
+    /// A block is deleted once Spoor received its newest span longer ago
+    /// than this (ingest time, by `clock`; the spans' own timestamps play no
+    /// part). `None` keeps everything.
     pub retention: Option<Duration>,
+    /// The wall clock for ingest times and retention.
+    pub clock: Clock,
 }
 
 impl EngineConfig {
@@ -151,6 +189,7 @@ impl EngineConfig {
             compaction_max_spans: 250_000,
             compaction_min_blocks: 4,
             retention: None,
+            clock: Clock::system(),
         }
     }
 
@@ -202,6 +241,10 @@ impl EngineConfig {
 
     fn blocks_dir(&self) -> PathBuf {
         self.data_dir.join("blocks")
+    }
+
+    fn quarantine_dir(&self) -> PathBuf {
+        self.data_dir.join("quarantine")
     }
 }
 
@@ -273,10 +316,12 @@ struct Shared {
 impl Shared {
     /// Called by the WAL writer with every durable group.
     fn apply(&self, batches: Vec<SpanBatch>) {
+        let now = self.config.clock.now_nanos();
         let mut mem = self.mem.write();
         if mem.active_since.is_none() {
             mem.active_since = Some(Instant::now());
         }
+        mem.active.note_ingest(now);
         let mut added = 0;
         for batch in batches {
             added += mem.active.insert_batch(batch);
@@ -376,16 +421,18 @@ impl Engine {
         let started = Instant::now();
         let wal_dir = config.wal_dir();
         let setup = config.clone();
-        let lock = tokio::task::spawn_blocking(move || {
+        let (lock, quarantined) = tokio::task::spawn_blocking(move || {
+            let mut quarantined = 0;
             std::fs::create_dir_all(setup.wal_dir())
                 .map_err(|e| EngineError::io("create", setup.wal_dir(), e))?;
             let lock = lock_data_dir(&setup.data_dir)?;
             if matches!(setup.block_storage, BlockStorage::Local) {
                 std::fs::create_dir_all(setup.blocks_dir())
                     .map_err(|e| EngineError::io("create", setup.blocks_dir(), e))?;
-                maintenance::remove_incomplete_local(&setup.blocks_dir())?;
+                quarantined =
+                    maintenance::prepare_local(&setup.blocks_dir(), &setup.quarantine_dir())?;
             }
-            Ok::<_, EngineError>(lock)
+            Ok::<_, EngineError>((lock, quarantined))
         })
         .await
         .map_err(join_err)??;
@@ -403,7 +450,12 @@ impl Engine {
         };
         let store = BlockStore::new(store);
         let stats = Arc::new(Stats::default());
-        let local = matches!(config.block_storage, BlockStorage::Local);
+        stats
+            .blocks_quarantined
+            .fetch_add(quarantined, Ordering::Relaxed);
+        let (blocks_dir, quarantine_dir) = (config.blocks_dir(), config.quarantine_dir());
+        let local = matches!(config.block_storage, BlockStorage::Local)
+            .then_some((blocks_dir.as_path(), quarantine_dir.as_path()));
         let blocks = maintenance::load_blocks(&store, &stats, local).await?;
         let covered = blocks.iter().map(|b| b.meta.wal_seq).max().unwrap_or(0);
         let block_count = blocks.len();

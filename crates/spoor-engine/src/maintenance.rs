@@ -29,48 +29,138 @@ fn block_created(id: &str) -> Option<u64> {
     id.split('-').next()?.parse().ok()
 }
 
-/// Removes folders under a local block root that hold no `meta.json`
-/// (a cut or compaction interrupted by a crash), including any staging files
-/// the object store left behind.
-pub(crate) fn remove_incomplete_local(root: &Path) -> Result<(), EngineError> {
+/// Moves a damaged local block folder into `quarantine` (created if needed),
+/// never deleting it; returns where it went.
+pub(crate) fn quarantine_local(
+    block_dir: &Path,
+    quarantine: &Path,
+) -> Result<std::path::PathBuf, EngineError> {
+    std::fs::create_dir_all(quarantine).map_err(|e| EngineError::io("create", quarantine, e))?;
+    let name = block_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "block".into());
+    let mut target = quarantine.join(&name);
+    let mut n = 1;
+    while target.exists() {
+        target = quarantine.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    std::fs::rename(block_dir, &target).map_err(|e| EngineError::io("quarantine", block_dir, e))?;
+    Ok(target)
+}
+
+/// Sorts out the folders of a local block root before the blocks are
+/// loaded. A folder with `meta.json` is a block (a leftover `WRITING` marker
+/// is removed: the write had finished). A folder with the `WRITING` marker
+/// and no `meta.json` is a cut or compaction interrupted by a crash, proven
+/// incomplete by the write protocol: it is removed, as is an empty folder.
+/// Any other folder without `meta.json` is a damaged block: it is moved to
+/// `quarantine`, logged, and counted in the returned number; never deleted.
+pub(crate) fn prepare_local(root: &Path, quarantine: &Path) -> Result<u64, EngineError> {
+    use crate::block::files;
     let entries = std::fs::read_dir(root).map_err(|e| EngineError::io("list", root, e))?;
+    let mut quarantined = 0;
     for entry in entries {
         let entry = entry.map_err(|e| EngineError::io("list", root, e))?;
         let path = entry.path();
-        if path.is_dir() && !path.join(crate::block::files::META).exists() {
-            tracing::warn!(block = %path.display(), "removing an incomplete block (no meta.json)");
-            std::fs::remove_dir_all(&path).map_err(|e| EngineError::io("remove", &path, e))?;
+        if !path.is_dir() {
+            continue;
         }
+        let marker = path.join(files::WRITING);
+        if path.join(files::META).exists() {
+            if marker.exists() {
+                std::fs::remove_file(&marker).map_err(|e| EngineError::io("remove", &marker, e))?;
+            }
+            continue;
+        }
+        let empty = std::fs::read_dir(&path)
+            .map_err(|e| EngineError::io("list", &path, e))?
+            .next()
+            .is_none();
+        if marker.exists() || empty {
+            tracing::warn!(block = %path.display(), "removing an incomplete block (its write never finished)");
+            std::fs::remove_dir_all(&path).map_err(|e| EngineError::io("remove", &path, e))?;
+            continue;
+        }
+        let to = quarantine_local(&path, quarantine)?;
+        tracing::error!(
+            block = %path.display(),
+            quarantine = %to.display(),
+            "a block has no meta.json although its write finished; moved it to quarantine"
+        );
+        quarantined += 1;
     }
-    Ok(())
+    Ok(quarantined)
 }
 
-/// Loads every complete block of the store. Incomplete blocks (no
-/// `meta.json`) are deleted; blocks replaced by a compacted block are
-/// deleted; unreadable blocks are logged, counted and left in place.
+/// Sets a damaged block aside: moved to `quarantine` for a local store,
+/// left in place (and skipped) otherwise; logged and counted either way.
+async fn set_aside(
+    id: &str,
+    why: &str,
+    quarantine: Option<&Path>,
+    root: Option<&Path>,
+    stats: &Stats,
+) {
+    stats.blocks_quarantined.fetch_add(1, Ordering::Relaxed);
+    if let (Some(quarantine), Some(root)) = (quarantine, root) {
+        let (dir, q) = (root.join(id), quarantine.to_path_buf());
+        match tokio::task::spawn_blocking(move || quarantine_local(&dir, &q)).await {
+            Ok(Ok(to)) => {
+                tracing::error!(block = %id, reason = why, quarantine = %to.display(), "a block is damaged; moved it to quarantine");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(block = %id, error = %e, "cannot move a damaged block to quarantine")
+            }
+            Err(e) => {
+                tracing::error!(block = %id, error = %e, "cannot move a damaged block to quarantine")
+            }
+        }
+    }
+    tracing::error!(block = %id, reason = why, "a block is damaged; skipping it (left in place)");
+}
+
+/// Loads every complete block of the store. With a local store (`local`:
+/// the blocks root and the quarantine folder) damaged blocks (unreadable
+/// `meta.json`, damaged index, Bloom filter or edges) are moved to
+/// quarantine; in other stores they are left in place and skipped. A folder
+/// without `meta.json` in another store is removed only when it holds the
+/// `WRITING` marker and is older than an hour (another process may still
+/// be writing it). Blocks replaced by a compacted block are deleted. Blocks
+/// of a newer format are left in place and counted as unreadable.
 pub(crate) async fn load_blocks(
     store: &BlockStore,
     stats: &Stats,
-    local: bool,
+    local: Option<(&Path, &Path)>,
 ) -> Result<Vec<Arc<Block>>, EngineError> {
+    let (root, quarantine) = (local.map(|l| l.0), local.map(|l| l.1));
     let mut metas = Vec::new();
     for id in store.list_blocks().await? {
         match store.read_meta(&id).await {
             Ok(Some(meta)) => metas.push(meta),
             Ok(None) => {
+                if !store.has_marker(&id).await.unwrap_or(false) {
+                    set_aside(&id, "no meta.json", quarantine, root, stats).await;
+                    continue;
+                }
                 let old = block_created(&id).is_some_and(|t| {
                     now_nanos().saturating_sub(t) > INCOMPLETE_GRACE.as_nanos() as u64
                 });
-                if local || old {
-                    tracing::warn!(block = %id, "removing an incomplete block (no meta.json)");
+                if local.is_some() || old {
+                    tracing::warn!(block = %id, "removing an incomplete block (its write never finished)");
                     if let Err(e) = store.delete_block(&id).await {
                         tracing::warn!(block = %id, error = %e, "cannot remove an incomplete block");
                     }
                 }
             }
-            Err(e) => {
-                tracing::error!(block = %id, error = %e, "cannot read a block's metadata; skipping the block");
+            Err(e @ EngineError::UnsupportedVersion { .. }) => {
+                tracing::error!(block = %id, error = %e, "a block of an unsupported format; skipping it (left in place)");
                 stats.blocks_unreadable.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                set_aside(&id, &e.to_string(), quarantine, root, stats).await;
             }
         }
     }
@@ -79,10 +169,7 @@ pub(crate) async fn load_blocks(
         let id = meta.id.clone();
         match Block::load(store, meta).await {
             Ok(block) => loaded.push(Arc::new(block)),
-            Err(e) => {
-                tracing::error!(block = %id, error = %e, "cannot load a block; skipping it");
-                stats.blocks_unreadable.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(e) => set_aside(&id, &e.to_string(), quarantine, root, stats).await,
         }
     }
     // A compacted block supersedes its sources once it is readable; sources
@@ -125,12 +212,20 @@ pub(crate) async fn replay_wal(
             continue;
         }
         let stats = Arc::clone(&shared.stats);
+        let now = shared.config.clock.now_nanos();
         let (h, r) = tokio::task::spawn_blocking(move || {
             let mut report = report;
             let mut head = head;
+            // The segment was last appended to at its modification time: no
+            // record in it arrived later (and none after now).
+            let received = segment_written(&path).map_or(now, |t| t.min(now));
+            let before = head.span_count();
             wal::replay_segment(seq, &path, &stats, &mut report, |batch| {
                 head.insert_batch(batch);
             })?;
+            if head.span_count() > before {
+                head.note_ingest(received);
+            }
             Ok::<_, EngineError>((head, report))
         })
         .await
@@ -152,6 +247,13 @@ pub(crate) async fn replay_wal(
     mem.active = head;
     shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
     Ok(report)
+}
+
+/// When a file was last modified, Unix nanoseconds.
+fn segment_written(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
 }
 
 /// Cuts `frozen` into a block during open; on failure keeps it in memory
@@ -194,6 +296,7 @@ async fn write_head_block(
         level: 0,
         wal_seq: frozen.wal_seq,
         replaces: Vec::new(),
+        ingest: frozen.head.ingest_range(),
     };
     let options = shared.config.block_write;
     let source = Arc::clone(frozen);
@@ -291,7 +394,7 @@ fn compaction_plan(shared: &Shared, force: bool) -> Option<Vec<Arc<Block>>> {
     let settled = now_nanos().saturating_sub(config.head_cut_age.as_nanos() as u64);
     let mut groups: BTreeMap<(u64, u32), Vec<Arc<Block>>> = BTreeMap::new();
     for b in &shared.mem.read().blocks {
-        if b.meta.spans < small {
+        if b.meta.spans < small && b.damaged().is_none() {
             groups
                 .entry((b.meta.max_start_unix_nano / window, b.meta.level))
                 .or_default()
@@ -332,7 +435,20 @@ pub(crate) async fn compact_once(shared: &Arc<Shared>, force: bool) -> Result<bo
     // Merge every piece of every trace, identical spans once.
     let mut traces: HashMap<spoor_model::TraceId, TraceMerger> = HashMap::new();
     for block in &sources {
-        for record in block.all_spans(&shared.store).await? {
+        let records = match block.all_spans(&shared.store).await {
+            Ok(records) => records,
+            Err(e) => {
+                // A damaged source is left out of later compactions.
+                if let EngineError::Damaged { message, .. } = &e
+                    && block.mark_damaged(message.clone())
+                {
+                    shared.stats.blocks_damaged.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(block = %block.id(), error = %e, "a block is damaged; skipping it in every read");
+                }
+                return Err(e);
+            }
+        };
+        for record in records {
             traces
                 .entry(record.span.trace_id)
                 .or_default()
@@ -347,6 +463,18 @@ pub(crate) async fn compact_once(shared: &Arc<Shared>, force: bool) -> Result<bo
         level: sources.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1,
         wal_seq: sources.iter().map(|b| b.meta.wal_seq).max().unwrap_or(0),
         replaces: sources.iter().map(|b| b.meta.id.clone()).collect(),
+        ingest: Some((
+            sources
+                .iter()
+                .map(|b| b.meta.oldest_ingest_unix_nano())
+                .min()
+                .unwrap_or(0),
+            sources
+                .iter()
+                .map(|b| b.meta.newest_ingest_unix_nano())
+                .max()
+                .unwrap_or(0),
+        )),
     };
     let options = shared.config.block_write;
     let built = tokio::task::spawn_blocking(move || {
@@ -388,23 +516,33 @@ pub(crate) async fn compact_once(shared: &Arc<Shared>, force: bool) -> Result<bo
     Ok(true)
 }
 
-/// Removes blocks whose every span ended before the retention; returns how many.
+/// Removes blocks whose newest span was received (ingest time) before the
+/// retention; the spans' own timestamps play no part. Returns how many.
 pub(crate) async fn expire(shared: &Arc<Shared>) -> Result<usize, EngineError> {
     let Some(retention) = shared.config.retention else {
         return Ok(0);
     };
     let _guard = shared.maintenance.lock().await;
-    let cutoff = now_nanos().saturating_sub(retention.as_nanos() as u64);
+    let cutoff = shared
+        .config
+        .clock
+        .now_nanos()
+        .saturating_sub(retention.as_nanos() as u64);
     let expired: Vec<Arc<Block>> = {
         let mut mem = shared.mem.write();
         let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut mem.blocks)
             .into_iter()
-            .partition(|b| b.meta.max_end_unix_nano < cutoff);
+            .partition(|b| b.meta.newest_ingest_unix_nano() < cutoff);
         mem.blocks = keep;
         old
     };
     for b in &expired {
-        tracing::info!(block = %b.meta.id, spans = b.meta.spans, "block expired");
+        tracing::info!(
+            block = %b.meta.id,
+            spans = b.meta.spans,
+            newest_ingest_unix_nano = b.meta.newest_ingest_unix_nano(),
+            "block expired (received longer ago than the retention)"
+        );
     }
     shared
         .stats

@@ -10,7 +10,7 @@ use spoor_model::{DependencyLink, SpanId, SpanRecord, Trace, TraceId, UnixNanos}
 use spoor_storage::metrics::RED_MINUTE;
 use spoor_storage::{
     Capabilities, DependencyReader, FoundTrace, GetTraceQuery, MetricsReader, Operation,
-    OperationQuery, Purger, RedAccumulator, RedQuery, RedRow, StorageError, TraceQuery,
+    OperationQuery, Partial, Purger, RedAccumulator, RedQuery, RedRow, StorageError, TraceQuery,
     TraceReader,
 };
 
@@ -48,6 +48,55 @@ impl TraceMerger {
 
     pub(crate) fn finish(self) -> Vec<SpanRecord> {
         self.spans
+    }
+}
+
+/// Warnings about blocks a read skipped, one per block.
+pub(crate) type Warnings = BTreeMap<String, String>;
+
+fn into_list(warnings: Warnings) -> Vec<String> {
+    warnings.into_values().collect()
+}
+
+/// Why `block` cannot be read now, if it is known to be damaged.
+fn known_damage(block: &Block) -> Option<EngineError> {
+    block.damaged().map(|why| EngineError::Damaged {
+        block: block.id().to_owned(),
+        message: why.to_owned(),
+    })
+}
+
+impl crate::Shared {
+    /// Handles a failed read of `block`: a damaged block (`Damaged`) is
+    /// marked so that later reads skip it at once, and logged and counted
+    /// the first time; any block error is counted and becomes a warning of
+    /// the answer, which carries on with the other blocks. Other errors
+    /// (the engine is closed, …) are returned.
+    pub(crate) fn skip_block(
+        &self,
+        block: &Block,
+        error: EngineError,
+        warnings: &mut Warnings,
+    ) -> Result<(), EngineError> {
+        match &error {
+            EngineError::Damaged { message, .. } => {
+                if block.mark_damaged(message.clone()) {
+                    self.stats.blocks_damaged.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(block = %block.id(), error = %error, "a block is damaged; skipping it in every read");
+                }
+            }
+            EngineError::Block { .. } => {
+                tracing::warn!(block = %block.id(), error = %error, "cannot read a block; skipping it in this read");
+            }
+            _ => return Err(error),
+        }
+        self.stats
+            .damaged_block_reads
+            .fetch_add(1, Ordering::Relaxed);
+        warnings
+            .entry(block.id().to_owned())
+            .or_insert_with(|| format!("skipped data that could not be read: {error}"));
+        Ok(())
     }
 }
 
@@ -140,7 +189,7 @@ impl Engine {
                 "the search limit must be at least 1".into(),
             ));
         }
-        let found = self.find(query).await?;
+        let found = self.find(query, &mut Warnings::new()).await?;
         let mem = self.shared.mem.read();
         Ok(found
             .iter()
@@ -156,8 +205,13 @@ impl Engine {
             .collect()
     }
 
-    /// Every stored span of one trace, merged across heads and blocks.
-    async fn collect_trace(&self, trace_id: &TraceId) -> Result<Vec<SpanRecord>, EngineError> {
+    /// Every stored span of one trace, merged across heads and blocks;
+    /// blocks that cannot be read are skipped with a warning.
+    async fn collect_trace(
+        &self,
+        trace_id: &TraceId,
+        warnings: &mut Warnings,
+    ) -> Result<Vec<SpanRecord>, EngineError> {
         let (head_pieces, blocks): (Vec<Vec<SpanRecord>>, Vec<Arc<Block>>) = {
             let mem = self.shared.mem.read();
             let heads: Vec<_> = mem.heads().collect();
@@ -186,7 +240,14 @@ impl Engine {
                 .stats
                 .block_trace_reads
                 .fetch_add(1, Ordering::Relaxed);
-            merger.extend(block.traces(&self.shared.store, &[entry]).await?);
+            let read = match known_damage(&block) {
+                Some(e) => Err(e),
+                None => block.traces(&self.shared.store, &[entry]).await,
+            };
+            match read {
+                Ok(spans) => merger.extend(spans),
+                Err(e) => self.shared.skip_block(&block, e, warnings)?,
+            }
         }
         for piece in head_pieces {
             merger.extend(piece);
@@ -194,8 +255,13 @@ impl Engine {
         Ok(merger.finish())
     }
 
-    /// The traces matching `query`, newest first, at most `query.limit`.
-    async fn find(&self, query: &TraceQuery) -> Result<Vec<FoundTrace>, EngineError> {
+    /// The traces matching `query`, newest first, at most `query.limit`;
+    /// blocks that cannot be read are skipped with a warning.
+    async fn find(
+        &self,
+        query: &TraceQuery,
+        warnings: &mut Warnings,
+    ) -> Result<Vec<FoundTrace>, EngineError> {
         let (mut candidates, blocks): (TraceIdSet, Vec<Arc<Block>>) = {
             let mem = self.shared.mem.read();
             (
@@ -239,7 +305,14 @@ impl Engine {
                 .stats
                 .block_scans
                 .fetch_add(1, Ordering::Relaxed);
-            candidates.extend(block.find(&self.shared.store, query).await?);
+            let read = match known_damage(block) {
+                Some(e) => Err(e),
+                None => block.find(&self.shared.store, query).await,
+            };
+            match read {
+                Ok(ids) => candidates.extend(ids),
+                Err(e) => self.shared.skip_block(block, e, warnings)?,
+            }
         }
         let mut found = self.resolve(candidates);
         if query.has_trace_duration() {
@@ -261,20 +334,43 @@ impl TraceReader for Engine {
     }
 
     async fn get_trace(&self, query: GetTraceQuery) -> Result<Option<Trace>, StorageError> {
-        let spans = self.collect_trace(&query.trace_id).await?;
-        Ok((!spans.is_empty()).then(|| Trace {
-            trace_id: query.trace_id,
-            spans,
-            warnings: Vec::new(),
-        }))
+        Ok(self.get_trace_partial(query).await?.value)
     }
 
     async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>, StorageError> {
+        Ok(self.find_traces_partial(query).await?.value)
+    }
+
+    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<FoundTrace>, StorageError> {
+        Ok(self.find_trace_ids_partial(query).await?.value)
+    }
+
+    async fn get_trace_partial(
+        &self,
+        query: GetTraceQuery,
+    ) -> Result<Partial<Option<Trace>>, StorageError> {
+        let mut warnings = Warnings::new();
+        let spans = self.collect_trace(&query.trace_id, &mut warnings).await?;
+        Ok(Partial {
+            value: (!spans.is_empty()).then(|| Trace {
+                trace_id: query.trace_id,
+                spans,
+                warnings: Vec::new(),
+            }),
+            warnings: into_list(warnings),
+        })
+    }
+
+    async fn find_traces_partial(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Partial<Vec<Trace>>, StorageError> {
         check_limit(query)?;
-        let found = self.find(query).await?;
+        let mut warnings = Warnings::new();
+        let found = self.find(query, &mut warnings).await?;
         let mut traces = Vec::with_capacity(found.len());
         for f in found {
-            let spans = self.collect_trace(&f.trace_id).await?;
+            let spans = self.collect_trace(&f.trace_id, &mut warnings).await?;
             if !spans.is_empty() {
                 traces.push(Trace {
                     trace_id: f.trace_id,
@@ -283,12 +379,23 @@ impl TraceReader for Engine {
                 });
             }
         }
-        Ok(traces)
+        Ok(Partial {
+            value: traces,
+            warnings: into_list(warnings),
+        })
     }
 
-    async fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<FoundTrace>, StorageError> {
+    async fn find_trace_ids_partial(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Partial<Vec<FoundTrace>>, StorageError> {
         check_limit(query)?;
-        Ok(self.find(query).await?)
+        let mut warnings = Warnings::new();
+        let value = self.find(query, &mut warnings).await?;
+        Ok(Partial {
+            value,
+            warnings: into_list(warnings),
+        })
     }
 
     async fn services(&self) -> Result<Vec<String>, StorageError> {
@@ -343,7 +450,14 @@ impl Engine {
                 continue;
             }
             if let Some(entry) = block.index.lookup(trace_id).copied() {
-                merger.extend(block.traces(&self.shared.store, &[entry]).await?);
+                let read = match known_damage(block) {
+                    Some(e) => Err(e),
+                    None => block.traces(&self.shared.store, &[entry]).await,
+                };
+                match read {
+                    Ok(spans) => merger.extend(spans),
+                    Err(e) => self.shared.skip_block(block, e, &mut Warnings::new())?,
+                }
             }
         }
         let from_blocks = merger.len();
@@ -432,7 +546,17 @@ impl DependencyReader for Engine {
             let Some(entry) = block.index.lookup(id).copied() else {
                 continue;
             };
-            let piece = block.traces(&self.shared.store, &[entry]).await?;
+            let read = match known_damage(block) {
+                Some(e) => Err(e),
+                None => block.traces(&self.shared.store, &[entry]).await,
+            };
+            let piece = match read {
+                Ok(piece) => piece,
+                Err(e) => {
+                    self.shared.skip_block(block, e, &mut Warnings::new())?;
+                    continue;
+                }
+            };
             let head = head_pieces.get(id).map_or(&empty, |(_, spans)| spans);
             let (merged, _) = self.merge_pieces(&blocks, head, id).await?;
             let first_by_id = first_by_id(&merged);
@@ -538,8 +662,13 @@ impl MetricsReader for Engine {
                 .collect()
         };
         for block in blocks {
-            for row in block.red_rows(&self.shared.store, query).await? {
-                acc.add_row(&row);
+            let read = match known_damage(&block) {
+                Some(e) => Err(e),
+                None => block.red_rows(&self.shared.store, query).await,
+            };
+            match read {
+                Ok(rows) => rows.iter().for_each(|row| acc.add_row(row)),
+                Err(e) => self.shared.skip_block(&block, e, &mut Warnings::new())?,
             }
         }
         Ok(acc.into_rows())

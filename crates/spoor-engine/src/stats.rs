@@ -21,6 +21,9 @@ pub struct Stats {
     pub(crate) blocks_compacted: AtomicU64,
     pub(crate) blocks_expired: AtomicU64,
     pub(crate) blocks_unreadable: AtomicU64,
+    pub(crate) blocks_quarantined: AtomicU64,
+    pub(crate) blocks_damaged: AtomicU64,
+    pub(crate) damaged_block_reads: AtomicU64,
     pub(crate) block_trace_reads: AtomicU64,
     pub(crate) block_scans: AtomicU64,
     pub(crate) compaction_errors: AtomicU64,
@@ -73,13 +76,143 @@ pub struct EngineStats {
     pub block_spans: u64,
     /// Memory held by the blocks' trace indexes and Bloom filters, roughly.
     pub block_index_bytes: u64,
-    /// Blocks found at open that could not be read (left in place, logged).
+    /// Blocks found at open in a format this build does not read (left in
+    /// place, logged).
     pub blocks_unreadable: u64,
+    /// Damaged blocks set aside at open (no or unreadable `meta.json`,
+    /// damaged index files): moved to `<data_dir>/quarantine` with a local
+    /// store, left in place otherwise; never deleted.
+    pub blocks_quarantined: u64,
+    /// Blocks found damaged while reading them (a checksum mismatch or
+    /// undecodable data); they are skipped from then on.
+    pub blocks_damaged: u64,
+    /// Reads that skipped a damaged or unreadable block (each answered
+    /// with the healthy data and a warning).
+    pub damaged_block_reads: u64,
     /// Trace reads that opened a block's spans (after its Bloom filter and
     /// trace index said the block holds the trace).
     pub block_trace_reads: u64,
     /// Blocks scanned by searches (after pruning by metadata).
     pub block_scans: u64,
+}
+
+/// One series of [`EngineStats::series`]: name, Prometheus type, help, value.
+pub type EngineSeries = (&'static str, &'static str, &'static str, u64);
+
+impl EngineStats {
+    /// The counters and gauges as Prometheus series (`spoor_engine_*`).
+    pub fn series(&self) -> Vec<EngineSeries> {
+        vec![
+            (
+                "spoor_engine_spans_written_total",
+                "counter",
+                "New spans that reached the engine's head.",
+                self.spans_written,
+            ),
+            (
+                "spoor_engine_wal_truncations_total",
+                "counter",
+                "Torn or corrupt WAL tails truncated during replay.",
+                self.wal_truncations,
+            ),
+            (
+                "spoor_engine_wal_truncated_bytes_total",
+                "counter",
+                "Bytes cut off by WAL truncations during replay.",
+                self.wal_truncated_bytes,
+            ),
+            (
+                "spoor_engine_wal_corrupt_segments_total",
+                "counter",
+                "WAL segments set aside because their header was damaged.",
+                self.wal_corrupt_segments,
+            ),
+            (
+                "spoor_engine_wal_write_errors_total",
+                "counter",
+                "WAL groups that failed to write or fsync.",
+                self.wal_write_errors,
+            ),
+            (
+                "spoor_engine_blocks_cut_total",
+                "counter",
+                "Blocks cut from the head.",
+                self.blocks_cut,
+            ),
+            (
+                "spoor_engine_cut_errors_total",
+                "counter",
+                "Block cuts that failed (retried later).",
+                self.cut_errors,
+            ),
+            (
+                "spoor_engine_blocks_compacted_total",
+                "counter",
+                "Blocks written by compaction.",
+                self.blocks_compacted,
+            ),
+            (
+                "spoor_engine_compaction_errors_total",
+                "counter",
+                "Compactions that failed (retried later).",
+                self.compaction_errors,
+            ),
+            (
+                "spoor_engine_blocks_expired_total",
+                "counter",
+                "Blocks deleted by retention (received longer ago than the retention).",
+                self.blocks_expired,
+            ),
+            (
+                "spoor_engine_blocks_unreadable_total",
+                "counter",
+                "Blocks of an unsupported format found at start and left in place.",
+                self.blocks_unreadable,
+            ),
+            (
+                "spoor_engine_blocks_quarantined_total",
+                "counter",
+                "Damaged blocks set aside at start (moved to <data_dir>/quarantine for a local store), never deleted.",
+                self.blocks_quarantined,
+            ),
+            (
+                "spoor_engine_blocks_damaged_total",
+                "counter",
+                "Blocks found damaged while reading them (checksum mismatch or missing data); skipped from then on.",
+                self.blocks_damaged,
+            ),
+            (
+                "spoor_engine_damaged_block_reads_total",
+                "counter",
+                "Reads that skipped a damaged or unreadable block and answered with the healthy data and a warning.",
+                self.damaged_block_reads,
+            ),
+            (
+                "spoor_engine_head_spans",
+                "gauge",
+                "Spans in memory (head and heads being cut).",
+                self.head_spans,
+            ),
+            (
+                "spoor_engine_head_bytes",
+                "gauge",
+                "Estimated bytes in memory for recent spans.",
+                self.head_bytes,
+            ),
+            (
+                "spoor_engine_blocks",
+                "gauge",
+                "Readable blocks.",
+                self.blocks,
+            ),
+            (
+                "spoor_engine_block_spans",
+                "gauge",
+                "Spans in readable blocks.",
+                self.block_spans,
+            ),
+        ]
+    }
 }
 
 impl Stats {
@@ -104,6 +237,9 @@ impl Stats {
             compaction_errors: get(&self.compaction_errors),
             blocks_expired: get(&self.blocks_expired),
             blocks_unreadable: get(&self.blocks_unreadable),
+            blocks_quarantined: get(&self.blocks_quarantined),
+            blocks_damaged: get(&self.blocks_damaged),
+            damaged_block_reads: get(&self.damaged_block_reads),
             block_trace_reads: get(&self.block_trace_reads),
             block_scans: get(&self.block_scans),
             ..EngineStats::default()

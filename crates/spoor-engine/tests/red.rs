@@ -237,19 +237,26 @@ async fn format_1_blocks_open_without_statistics_and_compaction_adds_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statistics_go_with_expired_blocks() {
     let dir = common::temp_dir("red-retention");
+    let (clock, lag) = common::lagging_clock();
     let config = EngineConfig {
-        // The traffic is from 2023: every block of it is past a day's retention.
+        // The first block is received two days ago: past a day's retention.
         retention: Some(Duration::from_secs(24 * 3600)),
         // No background pass: this test expires blocks itself.
         maintenance_interval: Duration::from_secs(3_600),
+        clock,
         ..common::quiet_config(&dir)
     };
     let engine = Engine::open(config).await.unwrap();
     let batches = traffic();
+    lag.store(
+        2 * 24 * 3_600 * 1_000_000_000,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     for batch in &batches[..20] {
         engine.write_spans(batch.clone()).await.unwrap();
     }
     engine.cut().await.unwrap();
+    lag.store(0, std::sync::atomic::Ordering::Relaxed);
     for batch in &batches[20..] {
         engine.write_spans(batch.clone()).await.unwrap();
     }

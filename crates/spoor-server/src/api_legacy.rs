@@ -297,9 +297,11 @@ async fn search(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Ap
     let req = parse_search(&params)?;
     let mut errors = Vec::new();
     let traces = if req.trace_ids.is_empty() {
-        let result = state.query.find_traces(&req.query, req.raw).await;
+        let result = state.query.find_traces_partial(&req.query, req.raw).await;
         observe(&state, "find_traces", started, result.is_ok());
-        result?
+        let partial = result?;
+        errors.extend(partial.warnings.into_iter().map(skipped_data));
+        partial.value
     } else {
         let mut found = Vec::with_capacity(req.trace_ids.len());
         for id in &req.trace_ids {
@@ -308,7 +310,9 @@ async fn search(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Ap
                 start: req.hint_start,
                 end: req.hint_end,
             };
-            match state.query.get_trace(q, req.raw).await? {
+            let partial = state.query.get_trace_partial(q, req.raw).await?;
+            errors.extend(partial.warnings.into_iter().map(skipped_data));
+            match partial.value {
                 Some(t) => found.push(t),
                 None => errors.push(ApiError::trace_not_found(id.to_jaeger_hex())),
             }
@@ -337,15 +341,32 @@ async fn get_trace(
         end: parse_micros(&params, "end")?,
     };
     let raw = parse_raw(&params)?;
-    let result = state.query.get_trace(query, raw).await;
+    let result = state.query.get_trace_partial(query, raw).await;
     observe(&state, "get_trace", started, result.is_ok());
-    match result? {
-        Some(trace) => Ok(respond(
-            &Envelope::ok(vec![trace_to_ui(&trace)], 0),
-            &params,
-        )),
+    let partial = result?;
+    match partial.value {
+        Some(trace) => {
+            let envelope = partial.warnings.into_iter().map(skipped_data).fold(
+                Envelope::ok(vec![trace_to_ui(&trace)], 0),
+                Envelope::with_error,
+            );
+            Ok(respond(&envelope, &params))
+        }
+        None if !partial.warnings.is_empty() => Err(LegacyApiError {
+            status: StatusCode::NOT_FOUND,
+            msg: format!(
+                "trace not found in the readable data; {}",
+                partial.warnings.join("; ")
+            ),
+        }),
         None => Err(LegacyApiError::not_found("trace not found")),
     }
+}
+
+/// An `errors` entry for data storage had to skip (a damaged block): the
+/// response still carries everything that could be read.
+fn skipped_data(warning: String) -> ApiError {
+    ApiError::new(Some(206), warning)
 }
 
 async fn archive(Path(trace_id): Path<String>) -> ApiResult {

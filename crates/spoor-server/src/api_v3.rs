@@ -102,17 +102,42 @@ async fn operations(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -
     Ok(ok(&OperationsResponse { operations }, &params))
 }
 
-fn traces_response(mut traces: Vec<Trace>, params: &QueryParams) -> V3Result {
+fn traces_response(
+    mut traces: Vec<Trace>,
+    warnings: Vec<String>,
+    params: &QueryParams,
+) -> V3Result {
     if traces.iter().all(|t| t.spans.is_empty()) {
-        return Err(V3ApiError::not_found("No traces found"));
+        let mut message = "No traces found".to_owned();
+        if !warnings.is_empty() {
+            message = format!("{message} in the readable data; {}", warnings.join("; "));
+        }
+        return Err(V3ApiError::not_found(message));
     }
     // The encoder writes query-time warnings as the `@jaeger@warnings` attribute.
     let mut spans: Vec<SpanRecord> = Vec::new();
     for t in &mut traces {
         spans.append(&mut t.spans);
     }
-    let body = serde_json::json!({ "result": spoor_codec::otlp_json::encode(&spans) });
+    let mut body = serde_json::json!({ "result": spoor_codec::otlp_json::encode(&spans) });
+    if let Some(error) = partial_error(warnings) {
+        body["error"] = error;
+    }
     Ok(ok(&body, params))
+}
+
+/// The `error` member of a 200 answer that holds only part of the data:
+/// `{"httpCode":206,"message":"…","details":["…",…]}` (one detail per part
+/// skipped, e.g. a damaged block); `None` for a complete answer.
+fn partial_error(warnings: Vec<String>) -> Option<serde_json::Value> {
+    if warnings.is_empty() {
+        return None;
+    }
+    Some(serde_json::json!({
+        "httpCode": 206,
+        "message": format!("partial result: {}", warnings.join("; ")),
+        "details": warnings,
+    }))
 }
 
 fn parse_time(params: &QueryParams, names: &[&str]) -> Result<Option<u64>, V3ApiError> {
@@ -147,12 +172,17 @@ async fn get_trace(
         end: parse_time(&params, &["endTime", "end_time"])?,
     };
     let raw = parse_bool(&params, &["rawTraces", "raw_traces"])?;
-    let result = state.query.get_trace(query, raw).await;
+    let result = state.query.get_trace_partial(query, raw).await;
     state
         .metrics
         .query("v3_get_trace")
         .observe(started.elapsed(), result.is_ok());
-    traces_response(result?.into_iter().collect(), &params)
+    let partial = result?;
+    traces_response(
+        partial.value.into_iter().collect(),
+        partial.warnings,
+        &params,
+    )
 }
 
 struct V3Search {
@@ -251,12 +281,16 @@ async fn find_traces(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) 
     let started = Instant::now();
     let params = QueryParams::parse(q.as_deref());
     let search = parse_find(&params)?;
-    let result = state.query.find_traces(&search.query, search.raw).await;
+    let result = state
+        .query
+        .find_traces_partial(&search.query, search.raw)
+        .await;
     state
         .metrics
         .query("v3_find_traces")
         .observe(started.elapsed(), result.is_ok());
-    traces_response(result?, &params)
+    let partial = result?;
+    traces_response(partial.value, partial.warnings, &params)
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -319,6 +353,9 @@ impl From<TraceSummary> for V3TraceSummary {
 #[derive(Serialize)]
 struct SummariesResponse {
     summaries: Vec<V3TraceSummary>,
+    /// Present when part of the data could not be read (see `partial_error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
 }
 
 async fn find_trace_summaries(
@@ -328,11 +365,25 @@ async fn find_trace_summaries(
     let started = Instant::now();
     let params = QueryParams::parse(q.as_deref());
     let search = parse_find(&params)?;
-    let result = state.query.find_trace_summaries(&search.query).await;
+    let result = state
+        .query
+        .find_trace_summaries_partial(&search.query)
+        .await;
     state
         .metrics
         .query("v3_trace_summaries")
         .observe(started.elapsed(), result.is_ok());
-    let summaries = result?.into_iter().map(V3TraceSummary::from).collect();
-    Ok(ok(&SummariesResponse { summaries }, &params))
+    let partial = result?;
+    let summaries = partial
+        .value
+        .into_iter()
+        .map(V3TraceSummary::from)
+        .collect();
+    Ok(ok(
+        &SummariesResponse {
+            summaries,
+            error: partial_error(partial.warnings),
+        },
+        &params,
+    ))
 }

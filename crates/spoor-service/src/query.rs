@@ -6,7 +6,7 @@ use std::sync::Arc;
 use spoor_model::{DependencyLink, StatusCode, Trace, TraceId, UnixNanos, keys};
 use spoor_storage::{
     Capabilities, DependencyReader, GetTraceQuery, MetricsReader, Operation, OperationQuery,
-    StorageError, StorageErrorKind, TraceQuery, TraceReader,
+    Partial, StorageError, StorageErrorKind, TraceQuery, TraceReader,
 };
 
 use crate::adjust::{AdjustOptions, adjust_trace};
@@ -247,13 +247,27 @@ impl QueryService {
         query: GetTraceQuery,
         raw: bool,
     ) -> Result<Option<Trace>, StorageError> {
-        let Some(trace) = self.reader.get_trace(query).await? else {
-            return Ok(None);
+        Ok(self.get_trace_partial(query, raw).await?.value)
+    }
+
+    /// [`get_trace`](Self::get_trace), with the warnings of data storage
+    /// had to skip (a damaged block).
+    pub async fn get_trace_partial(
+        &self,
+        query: GetTraceQuery,
+        raw: bool,
+    ) -> Result<Partial<Option<Trace>>, StorageError> {
+        let Partial { value, warnings } = self.reader.get_trace_partial(query).await?;
+        let Some(trace) = value.filter(|t| !t.spans.is_empty()) else {
+            return Ok(Partial {
+                value: None,
+                warnings,
+            });
         };
-        if trace.spans.is_empty() {
-            return Ok(None);
-        }
-        Ok(self.prepare(vec![trace], raw).await?.pop())
+        Ok(Partial {
+            value: self.prepare(vec![trace], raw).await?.pop(),
+            warnings,
+        })
     }
 
     /// Several traces, in the order asked, skipping unknown and repeated IDs.
@@ -284,10 +298,26 @@ impl QueryService {
         query: &TraceQuery,
         raw: bool,
     ) -> Result<Vec<Trace>, StorageError> {
+        Ok(self.find_traces_partial(query, raw).await?.value)
+    }
+
+    /// [`find_traces`](Self::find_traces), with the warnings of data storage
+    /// had to skip (a damaged block).
+    pub async fn find_traces_partial(
+        &self,
+        query: &TraceQuery,
+        raw: bool,
+    ) -> Result<Partial<Vec<Trace>>, StorageError> {
         self.check_search(query)?;
-        let mut traces = self.reader.find_traces(query).await?;
+        let Partial {
+            value: mut traces,
+            warnings,
+        } = self.reader.find_traces_partial(query).await?;
         traces.retain(|t| !t.spans.is_empty());
-        self.prepare(traces, raw).await
+        Ok(Partial {
+            value: self.prepare(traces, raw).await?,
+            warnings,
+        })
     }
 
     /// The IDs and time ranges of the traces `find_traces` would return,
@@ -306,11 +336,23 @@ impl QueryService {
         &self,
         query: &TraceQuery,
     ) -> Result<Vec<TraceSummary>, StorageError> {
+        Ok(self.find_trace_summaries_partial(query).await?.value)
+    }
+
+    /// [`find_trace_summaries`](Self::find_trace_summaries), with the
+    /// warnings of data storage had to skip (a damaged block).
+    pub async fn find_trace_summaries_partial(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Partial<Vec<TraceSummary>>, StorageError> {
         self.check_search(query)?;
-        let mut traces = self.reader.find_traces(query).await?;
+        let Partial {
+            value: mut traces,
+            warnings,
+        } = self.reader.find_traces_partial(query).await?;
         traces.retain(|t| !t.spans.is_empty());
         let adjust = self.opts.adjust;
-        run_cpu(span_total(&traces), move || {
+        let value = run_cpu(span_total(&traces), move || {
             traces
                 .into_iter()
                 .map(|mut trace| {
@@ -319,7 +361,8 @@ impl QueryService {
                 })
                 .collect()
         })
-        .await
+        .await?;
+        Ok(Partial { value, warnings })
     }
 
     /// Every service name, sorted.

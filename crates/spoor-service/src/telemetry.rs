@@ -85,12 +85,29 @@ struct QuerySeries {
     error: AtomicU64,
 }
 
+/// One unlabelled series read from another component (the storage
+/// engine's counters, say) each time the metrics are rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExternalSample {
+    /// The metric name, e.g. `spoor_engine_blocks_damaged_total`.
+    pub name: &'static str,
+    /// `"counter"` or `"gauge"`.
+    pub kind: &'static str,
+    /// The HELP text.
+    pub help: &'static str,
+    /// The value now.
+    pub value: u64,
+}
+
+type Collector = Box<dyn Fn() -> Vec<ExternalSample> + Send + Sync>;
+
 /// The registry. Create one per process and share it as `Arc<Metrics>`.
 pub struct Metrics {
     version: String,
     start_time_seconds: f64,
     receivers: RwLock<HashMap<Source, Arc<ReceiverSeries>>>,
     queries: RwLock<HashMap<&'static str, Arc<QuerySeries>>>,
+    collectors: RwLock<Vec<Collector>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -171,7 +188,13 @@ impl Metrics {
             start_time_seconds,
             receivers: RwLock::new(HashMap::new()),
             queries: RwLock::new(HashMap::new()),
+            collectors: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Adds series read from elsewhere on every render (after Spoor's own).
+    pub fn add_collector(&self, collect: impl Fn() -> Vec<ExternalSample> + Send + Sync + 'static) {
+        self.collectors.write().push(Box::new(collect));
     }
 
     /// The counters of one source, created on first use.
@@ -351,6 +374,12 @@ impl Metrics {
                     &[("endpoint", endpoint), ("result", result)],
                     &v.to_string(),
                 );
+            }
+        }
+        for collect in self.collectors.read().iter() {
+            for s in collect() {
+                family(&mut out, s.name, s.kind, s.help);
+                sample(&mut out, s.name, &[], &s.value.to_string());
             }
         }
         out

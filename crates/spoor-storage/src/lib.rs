@@ -37,7 +37,33 @@ pub trait SpanWriter: Send + Sync + 'static {
     async fn write_spans(&self, batch: SpanBatch) -> Result<(), StorageError>;
 }
 
+/// A result that may be missing data the backend could not read (a damaged
+/// block, say): the healthy data, and one warning for each part skipped.
+/// An empty `warnings` means the result is complete.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Partial<T> {
+    /// What could be read.
+    pub value: T,
+    /// Why the result may be incomplete, for the response and the logs.
+    pub warnings: Vec<String>,
+}
+
+impl<T> Partial<T> {
+    /// A complete result.
+    pub fn complete(value: T) -> Self {
+        Partial {
+            value,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// Reads traces back.
+///
+/// The `*_partial` methods answer like their counterparts but also say what
+/// they had to skip; a backend that can lose parts of its data to damage
+/// (the engine) overrides them, and its plain methods answer with the
+/// healthy data alone. The defaults report a complete result.
 #[async_trait]
 pub trait TraceReader: Send + Sync + 'static {
     /// What this backend can do beyond the baseline.
@@ -59,6 +85,30 @@ pub trait TraceReader: Send + Sync + 'static {
 
     /// Operations of a service, optionally of one span kind, sorted by name then kind.
     async fn operations(&self, query: &OperationQuery) -> Result<Vec<Operation>, StorageError>;
+
+    /// [`TraceReader::get_trace`], with what was skipped.
+    async fn get_trace_partial(
+        &self,
+        query: GetTraceQuery,
+    ) -> Result<Partial<Option<Trace>>, StorageError> {
+        Ok(Partial::complete(self.get_trace(query).await?))
+    }
+
+    /// [`TraceReader::find_traces`], with what was skipped.
+    async fn find_traces_partial(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Partial<Vec<Trace>>, StorageError> {
+        Ok(Partial::complete(self.find_traces(query).await?))
+    }
+
+    /// [`TraceReader::find_trace_ids`], with what was skipped.
+    async fn find_trace_ids_partial(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Partial<Vec<FoundTrace>>, StorageError> {
+        Ok(Partial::complete(self.find_trace_ids(query).await?))
+    }
 }
 
 /// Service dependency edges over a time window.

@@ -189,6 +189,20 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 "storage: engine"
             );
             engine = Some(store.clone());
+            let counters = store.clone();
+            metrics.add_collector(move || {
+                counters
+                    .stats()
+                    .series()
+                    .into_iter()
+                    .map(|(name, kind, help, value)| spoor_service::ExternalSample {
+                        name,
+                        kind,
+                        help,
+                        value,
+                    })
+                    .collect()
+            });
             (
                 store.clone() as Arc<dyn spoor_storage::SpanWriter>,
                 store.clone() as Arc<dyn spoor_storage::TraceReader>,

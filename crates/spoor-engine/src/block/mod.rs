@@ -40,10 +40,12 @@ use index::{TraceEntry, TraceIndex};
 use read::{SpanColumns, Tables};
 
 /// The block format version this build writes. It reads this version and
-/// the one before it: version 2 added `red.bin` (RED statistics); a
-/// version 1 block has none, and its statistics are absent until
-/// compaction rewrites it.
-pub const FORMAT_VERSION: u32 = 2;
+/// the ones before it: version 3 added the ingest times and per-file
+/// checksums to `meta.json` (a version 1 or 2 block has neither: its ingest
+/// time is taken to be its creation time, and its files are not verified);
+/// version 2 added `red.bin` (RED statistics); a version 1 block has none,
+/// and its statistics are absent until compaction rewrites it.
+pub const FORMAT_VERSION: u32 = 3;
 const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// File names inside a block folder.
@@ -62,8 +64,11 @@ pub mod files {
     pub const EDGES: &str = "edges.bin";
     /// Per-minute RED statistics (format 2 and later).
     pub const RED: &str = "red.bin";
-    /// Block metadata, written last: a block without it is incomplete.
+    /// Block metadata, written after every other file.
     pub const META: &str = "meta.json";
+    /// Written first and removed after `meta.json` (format 3 and later): a
+    /// folder holding it and no `meta.json` is a write that never finished.
+    pub const WRITING: &str = "WRITING";
 }
 
 /// One operation of a service in a block.
@@ -106,9 +111,33 @@ pub struct BlockMeta {
     /// Blocks this one replaces (compaction); they are deleted once it exists.
     #[serde(default)]
     pub replaces: Vec<String>,
+    /// Wall-clock time (Unix nanoseconds) at which Spoor received the
+    /// block's first and last span (format 3; compaction keeps the earliest
+    /// and the latest of its inputs). Retention counts from the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ingest_unix_nano: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ingest_unix_nano: Option<u64>,
+    /// File name → CRC-32 (IEEE) of its bytes (format 3), verified when the
+    /// file is first read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, u32>,
 }
 
 impl BlockMeta {
+    /// When Spoor received the block's newest span: `max_ingest_unix_nano`,
+    /// or, for a block written before format 3, its creation time (never
+    /// earlier than the arrival of any of its spans).
+    pub fn newest_ingest_unix_nano(&self) -> u64 {
+        self.max_ingest_unix_nano.unwrap_or(self.created_unix_nano)
+    }
+
+    /// When Spoor received the block's oldest span (see
+    /// [`BlockMeta::newest_ingest_unix_nano`]).
+    pub fn oldest_ingest_unix_nano(&self) -> u64 {
+        self.min_ingest_unix_nano.unwrap_or(self.created_unix_nano)
+    }
+
     /// Can a span starting in `[min, max]` be in this block?
     pub(crate) fn overlaps_starts(&self, min: Option<u64>, max: Option<u64>) -> bool {
         !(min.is_some_and(|m| m > self.max_start_unix_nano)
@@ -172,6 +201,18 @@ impl BlockStore {
         ObjectPath::from(format!("{block}/{file}"))
     }
 
+    /// Reads a whole file of a block and checks it against the size and
+    /// checksum `meta.json` records (format 3); a mismatch is `Damaged`.
+    pub(crate) async fn get_verified(
+        &self,
+        meta: &BlockMeta,
+        file: &str,
+    ) -> Result<Bytes, EngineError> {
+        let bytes = self.get(&meta.id, file).await?;
+        verify(meta, file, bytes.len() as u64, || crc32fast::hash(&bytes))?;
+        Ok(bytes)
+    }
+
     pub(crate) async fn get(&self, block: &str, file: &str) -> Result<Bytes, EngineError> {
         let path = Self::path(block, file);
         let result = self
@@ -193,41 +234,66 @@ impl BlockStore {
         Ok(())
     }
 
-    /// Uploads a built block's files, then its `meta.json`.
+    /// Uploads a built block: the `WRITING` marker, the block's files,
+    /// its `meta.json`, then removes the marker. A folder with the marker
+    /// and no `meta.json` is therefore a write that never finished; a folder
+    /// without either is a damaged block.
     pub(crate) async fn upload(
         &self,
         meta: &BlockMeta,
         files: &[(&'static str, Bytes)],
     ) -> Result<(), EngineError> {
+        self.put(&meta.id, files::WRITING, Bytes::new()).await?;
         for (name, bytes) in files {
             self.put(&meta.id, name, bytes.clone()).await?;
         }
         let json = serde_json::to_vec_pretty(meta)
             .map_err(|e| store_err(&meta.id, "encoding meta.json", e))?;
-        self.put(&meta.id, files::META, Bytes::from(json)).await
+        self.put(&meta.id, files::META, Bytes::from(json)).await?;
+        self.remove_marker(&meta.id).await
     }
 
-    /// Deletes every object of a block, `meta.json` first (so a half-deleted
-    /// block is never mistaken for a complete one).
+    /// Removes a block's `WRITING` marker, if any.
+    pub(crate) async fn remove_marker(&self, block: &str) -> Result<(), EngineError> {
+        match self.store.delete(&Self::path(block, files::WRITING)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_err(block, "deleting the WRITING marker", e)),
+        }
+    }
+
+    /// Does the block folder hold a `WRITING` marker?
+    pub(crate) async fn has_marker(&self, block: &str) -> Result<bool, EngineError> {
+        match self.store.head(&Self::path(block, files::WRITING)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_err(block, "checking the WRITING marker", e)),
+        }
+    }
+
+    /// Deletes every object of a block: puts the `WRITING` marker back
+    /// first and deletes `meta.json` next (so a half-deleted block is never
+    /// mistaken for a complete or a damaged one), the marker last.
     pub(crate) async fn delete_block(&self, block: &str) -> Result<(), EngineError> {
+        self.put(block, files::WRITING, Bytes::new()).await?;
         match self.store.delete(&Self::path(block, files::META)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(store_err(block, "deleting meta.json", e)),
         }
         let prefix = ObjectPath::from(block);
+        let marker = Self::path(block, files::WRITING);
         let objects: Vec<_> = self
             .store
             .list(Some(&prefix))
             .try_collect()
             .await
             .map_err(|e| store_err(block, "listing", e))?;
-        for o in objects {
+        for o in objects.iter().filter(|o| o.location != marker) {
             match self.store.delete(&o.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(store_err(block, "deleting", e)),
             }
         }
-        Ok(())
+        self.remove_marker(block).await
     }
 
     /// The folder names in the store.
@@ -276,6 +342,37 @@ impl BlockStore {
     }
 }
 
+/// Checks a file of `len` bytes against what `meta.json` records about it.
+/// `crc` is only computed when a checksum is recorded (format 3).
+pub(crate) fn verify(
+    meta: &BlockMeta,
+    file: &str,
+    len: u64,
+    crc: impl FnOnce() -> u32,
+) -> Result<(), EngineError> {
+    let Some(&want) = meta.checksums.get(file) else {
+        return Ok(());
+    };
+    let damaged = |message: String| EngineError::Damaged {
+        block: meta.id.clone(),
+        message,
+    };
+    if let Some(&size) = meta.files.get(file)
+        && size != len
+    {
+        return Err(damaged(format!(
+            "{file} holds {len} bytes, meta.json records {size}"
+        )));
+    }
+    let got = crc();
+    if got != want {
+        return Err(damaged(format!(
+            "{file} fails its checksum (crc32 {got:08x}, meta.json records {want:08x})"
+        )));
+    }
+    Ok(())
+}
+
 /// A readable block: its metadata, index and Bloom filter in memory, its
 /// Parquet footer and resource/scope tables loaded on first use.
 pub(crate) struct Block {
@@ -285,6 +382,10 @@ pub(crate) struct Block {
     pub(crate) edges: BlockEdges,
     reader_meta: OnceCell<ArrowReaderMetadata>,
     tables: OnceCell<Arc<Tables>>,
+    /// Set once `spans.parquet` matched its checksum.
+    spans_verified: OnceCell<()>,
+    /// Why the block cannot be read, once found damaged; it is skipped then.
+    damaged: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Block {
@@ -318,20 +419,72 @@ impl Block {
             edges,
             reader_meta: OnceCell::new(),
             tables: OnceCell::new(),
+            spans_verified: OnceCell::new(),
+            damaged: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Why the block was found damaged, if it was.
+    pub(crate) fn damaged(&self) -> Option<&str> {
+        self.damaged.get().map(String::as_str)
+    }
+
+    /// Records that the block is damaged; true the first time.
+    pub(crate) fn mark_damaged(&self, why: String) -> bool {
+        self.damaged.set(why).is_ok()
+    }
+
+    /// Checks `spans.parquet` against its recorded size and checksum, once
+    /// (reading it whole, streamed); later calls reuse the verdict.
+    async fn verify_spans(&self, store: &BlockStore) -> Result<(), EngineError> {
+        if let Some(why) = self.damaged() {
+            return Err(EngineError::Damaged {
+                block: self.id().to_owned(),
+                message: why.to_owned(),
+            });
+        }
+        if !self.meta.checksums.contains_key(files::SPANS) {
+            return Ok(());
+        }
+        self.spans_verified
+            .get_or_try_init(|| async {
+                let path = BlockStore::path(self.id(), files::SPANS);
+                let missing = |e: object_store::Error| EngineError::Damaged {
+                    block: self.id().to_owned(),
+                    message: format!("reading {}: {e}", files::SPANS),
+                };
+                let result = store.store.get(&path).await.map_err(|e| match e {
+                    e @ object_store::Error::NotFound { .. } => missing(e),
+                    e => store_err(self.id(), "reading spans.parquet", e),
+                })?;
+                let mut stream = result.into_stream();
+                let mut hasher = crc32fast::Hasher::new();
+                let mut len = 0u64;
+                while let Some(chunk) = stream
+                    .try_next()
+                    .await
+                    .map_err(|e| store_err(self.id(), "reading spans.parquet", e))?
+                {
+                    hasher.update(&chunk);
+                    len += chunk.len() as u64;
+                }
+                verify(&self.meta, files::SPANS, len, || hasher.finalize())
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Loads a complete block's index and Bloom filter.
     pub(crate) async fn load(store: &BlockStore, meta: BlockMeta) -> Result<Block, EngineError> {
         let id = meta.id.clone();
-        let index = store.get(&id, files::INDEX).await?;
+        let index = store.get_verified(&meta, files::INDEX).await?;
         let index = TraceIndex::from_bytes(&index).map_err(|e| block_err(&id, e))?;
-        let bloom = store.get(&id, files::BLOOM).await?;
+        let bloom = store.get_verified(&meta, files::BLOOM).await?;
         let bloom = TraceBloom::from_bytes(&bloom).map_err(|e| block_err(&id, e))?;
         if index.rows() != meta.spans || index.len() as u64 != meta.traces {
             return Err(block_err(&id, "the trace index does not match meta.json"));
         }
-        let edges = store.get(&id, files::EDGES).await?;
+        let edges = store.get_verified(&meta, files::EDGES).await?;
         let edges = BlockEdges::from_bytes(&edges).map_err(|e| block_err(&id, e))?;
         Ok(Block::new(meta, index, bloom, edges))
     }
@@ -374,8 +527,8 @@ impl Block {
     pub(crate) async fn tables(&self, store: &BlockStore) -> Result<Arc<Tables>, EngineError> {
         self.tables
             .get_or_try_init(|| async {
-                let resources = store.get(self.id(), files::RESOURCES).await?;
-                let scopes = store.get(self.id(), files::SCOPES).await?;
+                let resources = store.get_verified(&self.meta, files::RESOURCES).await?;
+                let scopes = store.get_verified(&self.meta, files::SCOPES).await?;
                 let id = self.id().to_owned();
                 tokio::task::spawn_blocking(move || {
                     let resources = read::decode_resources(&read_all(resources)?)?;
@@ -398,6 +551,7 @@ impl Block {
         ranges: Option<&[std::ops::Range<usize>]>,
         columns: Option<&[usize]>,
     ) -> Result<Vec<RecordBatch>, EngineError> {
+        self.verify_spans(store).await?;
         let metadata = self.reader_metadata(store).await?;
         let mut builder =
             ParquetRecordBatchStreamBuilder::new_with_metadata(self.object_reader(store), metadata);
@@ -594,7 +748,7 @@ impl Block {
         if !self.meta.files.contains_key(files::RED) {
             return Ok(Vec::new());
         }
-        let bytes = store.get(self.id(), files::RED).await?;
+        let bytes = store.get_verified(&self.meta, files::RED).await?;
         red::decode(&bytes, Some(query)).map_err(|e| block_err(self.id(), e))
     }
 
@@ -719,6 +873,7 @@ mod tests {
                 level: 0,
                 wal_seq: 3,
                 replaces: Vec::new(),
+                ingest: Some((10, 20)),
             },
             &BlockWriteOptions::default(),
         )

@@ -544,6 +544,8 @@ pub(crate) struct BlockIdentity {
     pub(crate) level: u32,
     pub(crate) wal_seq: u64,
     pub(crate) replaces: Vec<String>,
+    /// Earliest and latest time Spoor received the spans.
+    pub(crate) ingest: Option<(u64, u64)>,
 }
 
 /// Builds a block from `spans` (in any order; sorted here by trace ID, then
@@ -669,6 +671,12 @@ pub(crate) fn build_block(
             .map(|(name, bytes)| ((*name).to_owned(), bytes.len() as u64))
             .collect::<BTreeMap<_, _>>(),
         replaces: identity.replaces,
+        min_ingest_unix_nano: identity.ingest.map(|(lo, _)| lo),
+        max_ingest_unix_nano: identity.ingest.map(|(_, hi)| hi),
+        checksums: files_list
+            .iter()
+            .map(|(name, bytes)| ((*name).to_owned(), crc32fast::hash(bytes)))
+            .collect(),
     };
     Ok(BuiltBlock {
         files: files_list,

@@ -196,3 +196,21 @@ pub fn quiet_config(dir: &std::path::Path) -> spoor_engine::EngineConfig {
         ..spoor_engine::EngineConfig::new(dir)
     }
 }
+
+/// The system time, Unix nanoseconds.
+pub fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// A clock that runs the returned number of nanoseconds behind the system
+/// clock (0 at first; store into it to move the clock back).
+pub fn lagging_clock() -> (spoor_engine::Clock, Arc<AtomicU64>) {
+    let lag = Arc::new(AtomicU64::new(0));
+    let read = Arc::clone(&lag);
+    let clock =
+        spoor_engine::Clock::new(move || now_nanos().saturating_sub(read.load(Ordering::Relaxed)));
+    (clock, lag)
+}
