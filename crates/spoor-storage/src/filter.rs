@@ -28,7 +28,9 @@
 //! `span.kind`, `span.status`, `scope.name`, `scope.version` and
 //! `resource.<key>` are special; any other key is looked up in the span's,
 //! its scope's, its resource's, its events' and its links' attributes, and
-//! values compare as strings.
+//! among the tags the Jaeger JSON synthesizes from span fields
+//! ([`crate::SYNTHESIZED_TAGS`]: `otel.status_code`, `otel.scope.name`,
+//! `event`, …); values compare as strings.
 
 use std::sync::Arc;
 
@@ -589,6 +591,88 @@ mod tests {
         assert!(m(r#"msg="say \"hi\" (now)""#, &q));
         assert!(m("error=false", &q));
         assert!(m("((msg))", &q));
+    }
+
+    #[test]
+    fn tags_the_jaeger_json_synthesizes_are_searchable() {
+        use crate::{TagFilter, TraceQuery, matches_span};
+        let tag = |r: &SpanRecord, k: &str, v: &str| {
+            matches_span(
+                r,
+                &TraceQuery {
+                    tags: vec![TagFilter::new(k, v)],
+                    limit: 1,
+                    ..TraceQuery::default()
+                },
+            )
+        };
+        let mut s = span(&[], true);
+        s.span.status.message = "boom".into();
+        s.span.trace_state = "vendor=x".into();
+        s.scope = Arc::new(Scope {
+            name: "lib".into(),
+            version: "1.2.3".into(),
+            ..Scope::default()
+        });
+        s.span.events.push(Event {
+            name: "exception".into(),
+            attributes: vec![KeyValue::str("exception.message", "bad")],
+            ..Event::default()
+        });
+        s.span.events.push(Event {
+            name: "hidden-name".into(),
+            attributes: vec![KeyValue::str("event", "own")],
+            ..Event::default()
+        });
+        for (k, v) in [
+            ("otel.status_code", "ERROR"),
+            ("otel.status_description", "boom"),
+            ("otel.scope.name", "lib"),
+            ("otel.scope.version", "1.2.3"),
+            ("w3c.tracestate", "vendor=x"),
+            ("event", "exception"),
+            ("event", "ev"),
+            ("event", "own"),
+            ("exception.message", "bad"),
+            ("error", "true"),
+            ("span.kind", "server"),
+        ] {
+            assert!(tag(&s, k, v), "{k}={v}");
+            assert!(m(&format!("{k}=\"{v}\""), &s), "filter {k}={v}");
+        }
+        for (k, v) in [
+            ("otel.status_code", "OK"),
+            ("otel.status_code", "error"),
+            ("otel.status_description", "other"),
+            ("event", "hidden-name"),
+            ("w3c.tracestate", ""),
+        ] {
+            assert!(!tag(&s, k, v), "{k}={v}");
+        }
+        assert!(m(
+            "otel.status_code AND w3c.tracestate AND event=~exc.*",
+            &s
+        ));
+        // The JSON omits what is empty or unset: so does the search.
+        let mut plain = span(&[], false);
+        plain.scope = Arc::new(Scope::default());
+        plain.span.events.clear();
+        for k in [
+            "otel.status_code",
+            "otel.status_description",
+            "otel.scope.name",
+            "otel.scope.version",
+            "w3c.tracestate",
+            "event",
+        ] {
+            assert!(!m(k, &plain), "{k} is absent");
+            assert!(!tag(&plain, k, ""), "{k}=\"\"");
+        }
+        plain.span.status.code = StatusCode::Ok;
+        assert!(tag(&plain, "otel.status_code", "OK"));
+        // An attribute of a synthesized name is found as well.
+        let attr = span(&[("otel.status_code", "CUSTOM")], false);
+        assert!(tag(&attr, "otel.status_code", "CUSTOM"));
     }
 
     #[test]

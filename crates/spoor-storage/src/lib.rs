@@ -25,8 +25,8 @@ pub use metrics::{
     SKETCH_RELATIVE_ACCURACY,
 };
 pub use query::{
-    Capabilities, FoundTrace, GetTraceQuery, Operation, OperationQuery, TagFilter, TraceQuery,
-    matches_span,
+    Capabilities, FoundTrace, GetTraceQuery, Operation, OperationQuery, SYNTHESIZED_TAGS,
+    TagFilter, TraceQuery, is_synthesized_tag, matches_span,
 };
 
 /// Accepts spans for storage.

@@ -117,12 +117,61 @@ fn attr_values(attrs: &[KeyValue], key: &str, f: &mut dyn FnMut(&str) -> bool) -
         .any(|kv| kv.key == key && f(&kv.value.to_string_lossy()))
 }
 
+/// The tags the OTLP → Jaeger mapping adds to a span's Jaeger JSON from the
+/// span's own fields (besides `error` and `span.kind`, which are special
+/// keys): `otel.scope.name`, `otel.scope.version`, `otel.status_code`,
+/// `otel.status_description`, `w3c.tracestate`, and the log field `event`
+/// holding an event's name. [`matches_span`] finds these keys in the fields
+/// as well as in attributes of that name.
+pub const SYNTHESIZED_TAGS: &[&str] = &[
+    "otel.scope.name",
+    "otel.scope.version",
+    "otel.status_code",
+    "otel.status_description",
+    "w3c.tracestate",
+    "event",
+];
+
+/// Is `key` one of [`SYNTHESIZED_TAGS`]? A store that skips data by the
+/// attribute keys it holds must not skip on these keys: their values come
+/// from span fields too.
+pub fn is_synthesized_tag(key: &str) -> bool {
+    SYNTHESIZED_TAGS.contains(&key)
+}
+
+/// Calls `f` with each value of a [synthesized tag](SYNTHESIZED_TAGS) as the
+/// Jaeger JSON shows it (none when the JSON omits the tag); false for any
+/// other key.
+fn synthesized_values(record: &SpanRecord, key: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+    let span = &record.span;
+    let non_empty = |s: &str, f: &mut dyn FnMut(&str) -> bool| !s.is_empty() && f(s);
+    match key {
+        "otel.scope.name" => non_empty(&record.scope.name, f),
+        "otel.scope.version" => non_empty(&record.scope.version, f),
+        "otel.status_code" => match span.status.code {
+            StatusCode::Unset => false,
+            StatusCode::Ok => f("OK"),
+            StatusCode::Error => f("ERROR"),
+        },
+        "otel.status_description" => non_empty(&span.status.message, f),
+        "w3c.tracestate" => non_empty(&span.trace_state, f),
+        // A log's `event` field: the event's name, unless its attributes
+        // carry an `event` of their own (looked up with the attributes).
+        "event" => span
+            .events
+            .iter()
+            .any(|e| !e.attributes.iter().any(|kv| kv.key == key) && non_empty(&e.name, f)),
+        _ => false,
+    }
+}
+
 /// Calls `f` with the string form of every value `key` has on the span, as
 /// Jaeger's tags resolve keys, until `f` returns true; returns whether it
 /// did. `error`, `span.status` and `span.kind` have one value each (see
 /// `filter::special_value`); `scope.name` and `scope.version` one unless
 /// empty; `resource.<key>` the resource's attribute `<key>`; any other key
-/// every span, scope, resource, event and link attribute of that name.
+/// its [synthesized values](SYNTHESIZED_TAGS) and every span, scope,
+/// resource, event and link attribute of that name.
 pub(crate) fn for_each_value(
     record: &SpanRecord,
     key: &str,
@@ -139,7 +188,8 @@ pub(crate) fn for_each_value(
                 return attr_values(&record.resource.attributes, rkey, f);
             }
             let span = &record.span;
-            attr_values(&span.attributes, key, f)
+            synthesized_values(record, key, f)
+                || attr_values(&span.attributes, key, f)
                 || attr_values(&record.scope.attributes, key, f)
                 || attr_values(&record.resource.attributes, key, f)
                 || span
@@ -177,6 +227,11 @@ fn error_query_value(v: &AnyValue) -> Option<bool> {
 /// - `scope.name` / `scope.version` compare with the scope; `resource.<key>` looks only at resource attributes;
 /// - any other key matches when span, scope, resource, any event's or any link's attributes
 ///   carry it with the same string form;
+/// - so do the tags the Jaeger JSON of the span shows although no attribute holds them
+///   ([`SYNTHESIZED_TAGS`]): `otel.scope.name`/`otel.scope.version` (when not empty),
+///   `otel.status_code` (`OK`/`ERROR`, absent when unset), `otel.status_description` and
+///   `w3c.tracestate` (when not empty), and `event`, an event's name (the log field the
+///   JSON shows, unless the event's attributes carry their own `event`);
 /// - the span must also satisfy `query.filter`, if any (same key resolution).
 pub fn matches_span(record: &SpanRecord, query: &TraceQuery) -> bool {
     let span = &record.span;

@@ -698,7 +698,9 @@ fn read_all(bytes: Bytes) -> Result<Vec<RecordBatch>, String> {
 
 /// Is `key` a tag that `matches_span` answers from attribute lists (span,
 /// scope, resource, event or link attributes), rather than from span fields,
-/// the scope's name and version, or resource attributes alone?
+/// the scope's name and version, or resource attributes alone? The
+/// synthesized tags (`spoor_storage::SYNTHESIZED_TAGS`) are: they are read
+/// from attribute lists as well as from span fields.
 pub(crate) fn is_attribute_tag(key: &str) -> bool {
     !matches!(
         key,
@@ -727,9 +729,13 @@ impl Block {
         {
             return false;
         }
+        // A tag the Jaeger JSON synthesizes from span fields (`otel.status_code`,
+        // `event`, …) can hold in a block without any attribute of its name.
         let mut possible = |key: &str| {
             let listed = key.strip_prefix("resource.").unwrap_or(key);
-            !(is_attribute_tag(key) || key.starts_with("resource.")) || meta.may_have_key(listed)
+            !(is_attribute_tag(key) || key.starts_with("resource."))
+                || spoor_storage::is_synthesized_tag(key)
+                || meta.may_have_key(listed)
         };
         query.tags.iter().all(|t| possible(&t.key))
             && query
@@ -779,7 +785,15 @@ impl Block {
             col::SCOPE_INDEX,
         ];
         if detail {
-            columns.extend([col::ATTRIBUTES, col::EVENTS, col::LINKS]);
+            // The status message and trace state back synthesized tags
+            // (`otel.status_description`, `w3c.tracestate`).
+            columns.extend([
+                col::STATUS_MESSAGE,
+                col::TRACE_STATE,
+                col::ATTRIBUTES,
+                col::EVENTS,
+                col::LINKS,
+            ]);
             columns.extend(col::HOT..col::HOT + schema::HOT_KEYS.len());
         }
         // Conditions that need no attribute list, checked first on a cheap record.

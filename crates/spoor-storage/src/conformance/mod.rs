@@ -24,7 +24,11 @@
 //! - beyond Jaeger (`extended`): filter expressions (`AND`, `OR`, `NOT`,
 //!   regexes, existence, every key kind), whole-trace duration bounds with
 //!   the limit, Jaeger's tag cases rewritten as filters, and RED statistics
-//!   (exact calls and errors, latency quantiles within 1 %).
+//!   (exact calls and errors, latency quantiles within 1 %);
+//! - every tag the Jaeger JSON shows is searchable (`shown_tags`): the tags
+//!   the OTLP → Jaeger mapping synthesizes (`otel.status_code`,
+//!   `otel.scope.name`, `w3c.tracestate`, …), log fields and process tags,
+//!   as Jaeger tags and in filter expressions.
 //!
 //! Backends must hold at least 100 traces for the suite to fit.
 
@@ -33,6 +37,7 @@ mod corpus;
 mod extended;
 mod fixtures;
 mod report;
+mod shown_tags;
 
 use std::collections::BTreeMap;
 
@@ -208,6 +213,7 @@ pub async fn run_all(backend: &Backend<'_>, fixtures: &Fixtures) -> Report {
     };
     let reader = backend.reader;
     let ext = extended::Extended::build(fixtures);
+    let shown = shown_tags::ShownTags::build(fixtures);
 
     report.record(
         "purge before writing",
@@ -215,12 +221,12 @@ pub async fn run_all(backend: &Backend<'_>, fixtures: &Fixtures) -> Report {
     );
     report.record(
         "write corpus",
-        write_corpus(backend.writer, fixtures, &corpus, &ext).await,
+        write_corpus(backend.writer, fixtures, &corpus, &ext, &shown).await,
     );
 
     report.record(
         "services",
-        check_services(reader, fixtures, &corpus, &ext).await,
+        check_services(reader, fixtures, &corpus, &ext, &shown).await,
     );
     report.record("operations", check_operations(reader).await);
     report.record("get_trace", check_get_example(reader, &corpus).await);
@@ -258,6 +264,10 @@ pub async fn run_all(backend: &Backend<'_>, fixtures: &Fixtures) -> Report {
         extended::check_search(reader, &ext).await,
     );
     report.record(
+        "every tag the Jaeger JSON shows is searchable",
+        shown_tags::check(reader, &shown).await,
+    );
+    report.record(
         "Jaeger's tag cases as filter expressions",
         extended::check_tags_as_filters(reader, fixtures).await,
     );
@@ -289,9 +299,14 @@ async fn write_corpus(
     fixtures: &Fixtures,
     corpus: &Corpus,
     ext: &extended::Extended,
+    shown: &shown_tags::ShownTags,
 ) -> Result<(), String> {
     write_fixtures(writer, fixtures).await?;
-    for batch in corpus.synthetic_batches().chain(&ext.batches) {
+    for batch in corpus
+        .synthetic_batches()
+        .chain(&ext.batches)
+        .chain(&shown.batches)
+    {
         writer
             .write_spans(batch.clone())
             .await
@@ -305,11 +320,13 @@ async fn check_services(
     fixtures: &Fixtures,
     corpus: &Corpus,
     ext: &extended::Extended,
+    shown: &shown_tags::ShownTags,
 ) -> Result<(), String> {
     let mut expected = corpus.services(fixtures);
     expected.extend(
         ext.batches
             .iter()
+            .chain(&shown.batches)
             .flat_map(|b| b.spans.iter())
             .map(|r| r.service_name().to_owned()),
     );
