@@ -63,7 +63,9 @@ pub fn health_response(started_at: SystemTime, ready: bool) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    prometheus_response(state.metrics.render_prometheus())
+    let mut text = state.metrics.render_prometheus();
+    text.push_str(&state.net.render_prometheus());
+    prometheus_response(text)
 }
 
 /// A Prometheus text exposition answer (`/metrics`).

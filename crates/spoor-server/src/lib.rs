@@ -22,6 +22,7 @@ pub mod error;
 pub mod export;
 mod ingest;
 pub mod jaeger;
+pub mod net;
 pub mod otlp;
 pub mod params;
 pub mod sampling;
@@ -88,6 +89,8 @@ pub struct ServerConfig {
     pub retry_after_secs: u32,
     /// What the web UI is told: capabilities and extra menu links.
     pub ui: ui::UiConfig,
+    /// Timeouts, connection limits, Host and Origin checks of TCP listeners.
+    pub net: net::NetConfig,
 }
 
 /// How UDP receivers queue and decode datagrams.
@@ -127,6 +130,8 @@ pub struct AppState {
     /// Injected into the web UI's `index.html`.
     pub ui: ui::UiConfig,
     pub started_at: SystemTime,
+    /// Connection protection of the TCP listeners and its counters.
+    pub net: Arc<net::NetState>,
     ready: AtomicBool,
 }
 
@@ -151,6 +156,7 @@ impl AppState {
             base_path: normalize_base_path(&config.base_path),
             ui: config.ui.clone(),
             started_at: SystemTime::now(),
+            net: Arc::new(net::NetState::new(config.net.clone())),
             ready: AtomicBool::new(false),
         }
     }
@@ -302,16 +308,17 @@ pub async fn bind_all(config: &ServerConfig) -> Result<Bound, ServerError> {
 
 type ServeTask = Pin<Box<dyn Future<Output = Result<(), ServerError>> + Send>>;
 
-/// Serves an axum router on `listener` until `shutdown`.
+/// Serves an axum router on `listener` until `shutdown`, with the
+/// listener's timeouts, connection limit and Host/Origin checks ([`net`]).
 pub fn serve_http(
     what: &'static str,
-    listener: TcpListener,
+    listener: impl Into<net::ProtectedListener>,
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> ServeTask {
+    let listener = listener.into();
     Box::pin(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+        net::http::serve(listener, router, shutdown)
             .await
             .map_err(|e| ServerError::Serve {
                 what,
@@ -328,6 +335,52 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     tracing::info!(listeners = ?bound.addrs(), "listening");
+    let tcp_listeners = [
+        &bound.otlp_grpc,
+        &bound.otlp_http,
+        &bound.jaeger_http,
+        &bound.jaeger_grpc,
+        &bound.zipkin_http,
+        &bound.sampling_http,
+        &bound.sampling_grpc,
+        &bound.query_http,
+        &bound.admin_http,
+    ]
+    .iter()
+    .filter(|l| l.is_some())
+    .count();
+    let limit = state.net.per_listener_limit(tcp_listeners);
+    let c = &state.net.config;
+    tracing::info!(
+        per_listener = limit,
+        total = ?c.max_connections_total,
+        header_timeout = ?c.header_timeout,
+        body_timeout = ?c.body_timeout,
+        idle_timeout = ?c.idle_timeout,
+        "connection limits and timeouts"
+    );
+    // Puts a bound listener under protection; HTTP ones get their Host and
+    // Origin checks.
+    let protect = |name: &'static str, l: TcpListener, rule: Option<net::origin::OriginRule>| {
+        let addr = l.local_addr().ok();
+        let p = state.net.protect(name, l, limit);
+        match (rule, addr) {
+            (Some(rule), Some(addr)) => {
+                let origins = match rule {
+                    net::origin::OriginRule::Receiver => &c.receiver_allowed_origins,
+                    net::origin::OriginRule::Query => &c.cors_allowed_origins,
+                    net::origin::OriginRule::Ignore => &Vec::new(),
+                };
+                p.with_access(net::origin::AccessPolicy::new(
+                    net::origin::HostPolicy::for_listener(addr, &c.allowed_hosts),
+                    rule,
+                    origins,
+                ))
+            }
+            _ => p,
+        }
+    };
+    use net::origin::OriginRule::{Ignore, Query, Receiver};
     let Bound {
         otlp_grpc,
         otlp_http,
@@ -342,6 +395,15 @@ pub async fn serve(
         admin_http,
     } = bound;
     let mut tasks: Vec<ServeTask> = Vec::new();
+    let otlp_grpc = otlp_grpc.map(|l| protect("otlp_grpc", l, None));
+    let otlp_http = otlp_http.map(|l| protect("otlp_http", l, Some(Receiver)));
+    let jaeger_http = jaeger_http.map(|l| protect("jaeger_http", l, Some(Receiver)));
+    let jaeger_grpc = jaeger_grpc.map(|l| protect("jaeger_grpc", l, None));
+    let zipkin_http = zipkin_http.map(|l| protect("zipkin_http", l, Some(Receiver)));
+    let sampling_http = sampling_http.map(|l| protect("sampling_http", l, Some(Ignore)));
+    let sampling_grpc = sampling_grpc.map(|l| protect("sampling_grpc", l, None));
+    let query_http = query_http.map(|l| protect("query_http", l, Some(Query)));
+    let admin_http = admin_http.map(|l| protect("admin_http", l, Some(Ignore)));
     if let Some(l) = otlp_grpc {
         tasks.push(Box::pin(otlp::serve_grpc(
             l,

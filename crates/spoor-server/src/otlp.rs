@@ -16,7 +16,6 @@ use spoor_proto::RpcStatus;
 use spoor_proto::otlp_collector::trace_service_server::{TraceService, TraceServiceServer};
 use spoor_proto::otlp_collector::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use spoor_service::Source;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::{Refusal, ingest_grpc_message, ingest_http_body};
@@ -59,21 +58,20 @@ impl TraceService for OtlpGrpc {
 
 /// Serves OTLP gRPC on `listener` until `shutdown`.
 pub async fn serve_grpc(
-    listener: TcpListener,
+    listener: impl Into<crate::net::ProtectedListener>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
+    let listener = listener.into();
     let limit = state.limits.max_request_bytes;
     let svc = TraceServiceServer::new(OtlpGrpc { state })
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
         .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
         .max_decoding_message_size(limit);
-    tonic::transport::Server::builder()
+    listener
+        .grpc_server()
         .add_service(svc)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown.cancelled_owned(),
-        )
+        .serve_with_incoming_shutdown(listener.grpc_incoming(), shutdown.cancelled_owned())
         .await
         .map_err(|e| ServerError::Serve {
             what: "OTLP gRPC",

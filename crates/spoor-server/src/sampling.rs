@@ -33,7 +33,7 @@ use spoor_proto::jaeger::api_v2::sampling_manager_server::{
 use spoor_service::sampling::{
     Fetched, SamplingError, SamplingOptions, SamplingProvider, StrategyProvider, StrategySource,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{go_http_error, json_response};
@@ -159,16 +159,15 @@ pub fn sampling_manager_service(
 
 /// Serves `SamplingManager` on `listener` until `shutdown`.
 pub async fn serve_grpc(
-    listener: TcpListener,
+    listener: impl Into<crate::net::ProtectedListener>,
     provider: Arc<dyn StrategyProvider>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
-    tonic::transport::Server::builder()
+    let listener = listener.into();
+    listener
+        .grpc_server()
         .add_service(sampling_manager_server(provider))
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown.cancelled_owned(),
-        )
+        .serve_with_incoming_shutdown(listener.grpc_incoming(), shutdown.cancelled_owned())
         .await
         .map_err(|e| ServerError::Serve {
             what: "sampling gRPC",

@@ -165,6 +165,49 @@ pub struct RunArgs {
     #[arg(long, env = "SPOOR_MAX_TRACE_SIZE", value_name = "N")]
     pub max_trace_size: Option<usize>,
 
+    /// Every TCP listener: a connection must send a complete request head within this long, a Go duration [default: 10s]
+    #[arg(long, env = "SPOOR_HEADER_TIMEOUT", value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+
+    /// Every TCP listener: a request body must arrive completely within this long after its head [default: 60s]
+    #[arg(long, env = "SPOOR_BODY_TIMEOUT", value_name = "DURATION")]
+    pub body_timeout: Option<String>,
+
+    /// Every TCP listener: a connection with no request in flight is closed after this long [default: 60s]
+    #[arg(long, env = "SPOOR_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+
+    /// Most connections open at once per TCP listener (lowered to keep file descriptors for storage) [default: 4096]
+    #[arg(long, env = "SPOOR_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Host names accepted in the Host header besides loopback names and the listen address; `*` accepts any; comma-separated [default: any when bound to a non-loopback address]
+    #[arg(
+        long,
+        env = "SPOOR_ALLOWED_HOSTS",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Origins allowed to call the query API from a browser (CORS), e.g. `https://grafana.example.com`; `*` allows any; comma-separated [default: none]
+    #[arg(
+        long,
+        env = "SPOOR_CORS_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Origins allowed to send spans to the HTTP receivers from a browser; other cross-origin requests get 403; comma-separated [default: none]
+    #[arg(
+        long,
+        env = "SPOOR_RECEIVER_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub receiver_allowed_origins: Vec<String>,
+
     /// Log filter, e.g. `info` or `spoor=debug,info` [default: info]
     #[arg(long, env = "SPOOR_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -192,6 +235,21 @@ pub struct FileConfig {
     pub sampling: FileSampling,
     #[serde(default)]
     pub log: FileLog,
+    #[serde(default)]
+    pub network: FileNetwork,
+}
+
+/// `network:` — timeouts, connection limits, Host and Origin checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileNetwork {
+    pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<usize>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub cors_allowed_origins: Option<Vec<String>>,
+    pub receiver_allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -376,6 +434,9 @@ pub struct Config {
     pub max_trace_size: usize,
     pub log: String,
     pub log_json: bool,
+    /// Timeouts, connection limit, Host and Origin checks of TCP listeners
+    /// (`max_connections_total` is set at start from the file descriptor limit).
+    pub net: spoor_server::net::NetConfig,
 }
 
 impl Config {
@@ -555,6 +616,7 @@ impl Config {
                 spoor_server::ui::MAX_MENU_LINKS
             );
         }
+        let net = network_config(args, file.network)?;
         let positive = |v: usize, what: &str| -> Result<usize> {
             if v == 0 {
                 bail!("{what} must be greater than 0");
@@ -616,8 +678,91 @@ impl Config {
                 .or(file.log.level)
                 .unwrap_or_else(|| "info".into()),
             log_json,
+            net,
         })
     }
+}
+
+/// The `network` settings from flags over the file over defaults.
+fn network_config(args: &RunArgs, file: FileNetwork) -> Result<spoor_server::net::NetConfig> {
+    let defaults = spoor_server::net::NetConfig::default();
+    let duration = |flag: &Option<String>,
+                    file: Option<String>,
+                    default: std::time::Duration,
+                    what: &str|
+     -> Result<std::time::Duration> {
+        let Some(text) = flag.clone().or(file) else {
+            return Ok(default);
+        };
+        let nanos = spoor_model::parse_go_duration(&text)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("invalid {what}"))?;
+        if nanos <= 0 {
+            bail!("{what} must be positive");
+        }
+        Ok(std::time::Duration::from_nanos(nanos as u64))
+    };
+    let list = |flag: &[String], file: Option<Vec<String>>| -> Vec<String> {
+        let items = if flag.is_empty() {
+            file.unwrap_or_default()
+        } else {
+            flag.to_vec()
+        };
+        items
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(defaults.max_connections);
+    if max_connections == 0 {
+        bail!("max_connections must be greater than 0");
+    }
+    let origins = |v: Vec<String>, what: &str| -> Result<Vec<String>> {
+        for o in &v {
+            if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                bail!("{what}: {o:?} is not an origin such as https://app.example.com (or `*`)");
+            }
+        }
+        Ok(v)
+    };
+    Ok(spoor_server::net::NetConfig {
+        header_timeout: duration(
+            &args.header_timeout,
+            file.header_timeout,
+            defaults.header_timeout,
+            "header timeout",
+        )?,
+        body_timeout: duration(
+            &args.body_timeout,
+            file.body_timeout,
+            defaults.body_timeout,
+            "body timeout",
+        )?,
+        idle_timeout: duration(
+            &args.idle_timeout,
+            file.idle_timeout,
+            defaults.idle_timeout,
+            "idle timeout",
+        )?,
+        max_connections,
+        max_connections_total: None,
+        allowed_hosts: list(&args.allowed_hosts, file.allowed_hosts),
+        cors_allowed_origins: origins(
+            list(&args.cors_allowed_origins, file.cors_allowed_origins),
+            "cors_allowed_origins",
+        )?,
+        receiver_allowed_origins: origins(
+            list(
+                &args.receiver_allowed_origins,
+                file.receiver_allowed_origins,
+            ),
+            "receiver_allowed_origins",
+        )?,
+    })
 }
 
 /// Parses YAML and checks the version.
@@ -821,6 +966,46 @@ mod tests {
         let err = parse_file("version: 2\n").unwrap_err();
         assert!(err.to_string().contains("version 2"));
         assert!(parse_file("host: x\n").is_err(), "version is required");
+    }
+
+    #[test]
+    fn network_settings_come_from_flags_or_the_file() {
+        let c = Config::merge(&RunArgs::default(), FileConfig::default_v1()).unwrap();
+        assert_eq!(c.net.header_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(c.net.max_connections, 4096);
+        assert!(c.net.allowed_hosts.is_empty());
+        let file = parse_file(
+            "version: 1\nnetwork:\n  header_timeout: 3s\n  idle_timeout: 2m\n  max_connections: 50\n  allowed_hosts: [spoor.internal]\n  cors_allowed_origins: ['https://grafana.test']\n",
+        )
+        .unwrap();
+        let args = RunArgs {
+            body_timeout: Some("5s".into()),
+            allowed_hosts: vec!["a.test".into(), "b.test".into()],
+            ..RunArgs::default()
+        };
+        let c = Config::merge(&args, file).unwrap();
+        assert_eq!(c.net.header_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(c.net.body_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(c.net.idle_timeout, std::time::Duration::from_secs(120));
+        assert_eq!(c.net.max_connections, 50);
+        assert_eq!(c.net.allowed_hosts, ["a.test", "b.test"]);
+        assert_eq!(c.net.cors_allowed_origins, ["https://grafana.test"]);
+        for bad in [
+            RunArgs {
+                header_timeout: Some("0s".into()),
+                ..RunArgs::default()
+            },
+            RunArgs {
+                max_connections: Some(0),
+                ..RunArgs::default()
+            },
+            RunArgs {
+                cors_allowed_origins: vec!["grafana.test".into()],
+                ..RunArgs::default()
+            },
+        ] {
+            assert!(Config::merge(&bad, FileConfig::default_v1()).is_err());
+        }
     }
 
     #[test]

@@ -146,6 +146,47 @@ async fn shutdown_signal() {
     }
 }
 
+/// File descriptors never given to connections: the storage engine (WAL
+/// segments, block files opened by queries, compaction), logs and the runtime.
+const FD_RESERVE_MIN: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit and returns how many
+/// connections all TCP listeners may hold together so that a reserve of
+/// descriptors always stays for the engine (`None`: no limit).
+fn connection_fd_budget() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let before = getrlimit(Resource::Nofile);
+        let mut limit = before.current;
+        if before.current != before.maximum {
+            let raised = Rlimit {
+                current: before.maximum,
+                maximum: before.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => limit = before.maximum,
+                Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+            }
+        }
+        let limit = limit?;
+        let reserve = FD_RESERVE_MIN.max(limit / 4);
+        let connections = limit.saturating_sub(reserve);
+        tracing::info!(
+            limit,
+            raised_from = ?before.current,
+            reserve,
+            connections,
+            "file descriptors: connections are limited to keep a reserve for storage"
+        );
+        Some(usize::try_from(connections).unwrap_or(usize::MAX))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// Runs all-in-one until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
@@ -260,6 +301,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             archive: false,
             // The query router always serves `/api/export`.
             export: true,
+        },
+        net: spoor_server::net::NetConfig {
+            max_connections_total: connection_fd_budget(),
+            ..config.net.clone()
         },
     };
     let sampling = spoor_server::sampling::build_provider(

@@ -9,7 +9,6 @@ use spoor_proto::jaeger::api_v2::collector_service_server::{
 };
 use spoor_proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
 use spoor_service::Source;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::ingest_grpc_message;
@@ -63,17 +62,16 @@ pub fn collector_service(state: Arc<AppState>) -> CollectorServiceServer<JaegerC
 /// Serves Jaeger gRPC on `listener` until `shutdown`: `CollectorService`
 /// and `SamplingManager`.
 pub async fn serve_grpc(
-    listener: TcpListener,
+    listener: impl Into<crate::net::ProtectedListener>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
-    tonic::transport::Server::builder()
+    let listener = listener.into();
+    listener
+        .grpc_server()
         .add_service(collector_service(state.clone()))
         .add_service(crate::sampling::sampling_manager_service(state))
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown.cancelled_owned(),
-        )
+        .serve_with_incoming_shutdown(listener.grpc_incoming(), shutdown.cancelled_owned())
         .await
         .map_err(|e| ServerError::Serve {
             what: "Jaeger gRPC",
@@ -96,7 +94,7 @@ mod tests {
     use crate::test_support::{Recorder, eventually, names, requests, sample_spans, state_with};
 
     async fn start(state: Arc<AppState>) -> (SocketAddr, CancellationToken) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         tokio::spawn(serve_grpc(listener, state, shutdown.clone()));

@@ -1,0 +1,131 @@
+//! Protection of the gRPC listeners (tonic): the same guarded connections as
+//! HTTP, fed to tonic as its incoming stream, a layer that marks requests in
+//! flight, and tonic's request timeout as the body deadline.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tower::{Layer, Service};
+
+use super::conn::GuardedBody;
+use super::{GrpcConnInfo, GuardedIo, ListenerGuard, Mode, ProtectedListener};
+
+impl ProtectedListener {
+    /// A tonic server builder with this listener's timeouts: a request (its
+    /// body included) must finish within the body timeout.
+    pub fn grpc_server(
+        &self,
+    ) -> tonic::transport::Server<tower::layer::util::Stack<BusyLayer, tower::layer::util::Identity>>
+    {
+        tonic::transport::Server::builder()
+            .timeout(self.config.body_timeout)
+            .layer(BusyLayer)
+    }
+
+    /// The accepted, guarded connections, for `serve_with_incoming_shutdown`.
+    pub fn grpc_incoming(
+        self,
+    ) -> impl Stream<Item = Result<GuardedIo, std::io::Error>> + Send + 'static {
+        let ProtectedListener {
+            listener, guard, ..
+        } = self;
+        futures::stream::unfold(
+            (listener, guard),
+            |(listener, guard): (tokio::net::TcpListener, Arc<ListenerGuard>)| async move {
+                loop {
+                    if let Some(io) = guard.accept(&listener, Mode::Grpc).await {
+                        return Some((Ok(io), (listener, guard)));
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// Marks each gRPC request in flight on its connection (so that it is not
+/// closed as idle or evicted) until its response body is dropped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BusyLayer;
+
+impl<S> Layer<S> for BusyLayer {
+    type Service = BusyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BusyService { inner }
+    }
+}
+
+/// The service of [`BusyLayer`].
+#[derive(Debug, Clone)]
+pub struct BusyService<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for BusyService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: hyper::body::Body + Unpin,
+{
+    type Response = http::Response<MaybeGuarded<ResBody>>;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let busy = req
+            .extensions()
+            .get::<GrpcConnInfo>()
+            .map(|info| info.shared.request_started());
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            Ok(resp.map(|b| match busy {
+                Some(busy) => MaybeGuarded::Guarded(GuardedBody::new(b, busy)),
+                None => MaybeGuarded::Plain(b),
+            }))
+        })
+    }
+}
+
+/// A response body, guarded when the request came through a [`GuardedIo`].
+pub enum MaybeGuarded<B> {
+    Guarded(GuardedBody<B>),
+    Plain(B),
+}
+
+impl<B> hyper::body::Body for MaybeGuarded<B>
+where
+    B: hyper::body::Body + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match self.get_mut() {
+            MaybeGuarded::Guarded(b) => std::pin::Pin::new(b).poll_frame(cx),
+            MaybeGuarded::Plain(b) => std::pin::Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            MaybeGuarded::Guarded(b) => b.is_end_stream(),
+            MaybeGuarded::Plain(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            MaybeGuarded::Guarded(b) => b.size_hint(),
+            MaybeGuarded::Plain(b) => b.size_hint(),
+        }
+    }
+}
