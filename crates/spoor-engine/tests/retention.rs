@@ -436,3 +436,34 @@ async fn the_write_protocol_tells_unfinished_writes_from_damaged_blocks() {
     engine.close().await.unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_format_3_block_without_its_checksums_is_not_trusted() {
+    let dir = common::temp_dir("no-checksums");
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
+    let (_, ids) = three_blocks(&engine).await;
+    engine.close().await.unwrap();
+    drop(engine);
+    // Dropping the checksums would turn verification off: refused.
+    let path = dir.join("blocks").join(&ids[2]).join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("checksums");
+    std::fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+
+    let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.blocks, stats.blocks_quarantined),
+        (2, 1),
+        "{stats:?}"
+    );
+    assert!(
+        dir.join("quarantine")
+            .join(&ids[2])
+            .join("meta.json")
+            .exists()
+    );
+    engine.close().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -116,7 +116,7 @@ pub struct RunArgs {
     #[arg(long, env = "SPOOR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Engine: blocks whose spans all ended longer ago are deleted, a Go duration; 0 keeps everything [default: 168h]
+    /// Engine: a block is deleted once Spoor received its newest span longer ago than this (ingest time, not the spans' timestamps), a Go duration; 0 keeps everything [default: 168h]
     #[arg(long, env = "SPOOR_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,
 

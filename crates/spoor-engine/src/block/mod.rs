@@ -11,6 +11,7 @@ pub(crate) mod index;
 pub(crate) mod read;
 pub mod red;
 pub(crate) mod schema;
+pub mod tools;
 pub(crate) mod write;
 
 use std::collections::BTreeMap;
@@ -330,6 +331,13 @@ impl BlockStore {
                 what: format!("block {block}"),
                 version: meta.format_version,
             });
+        }
+        if meta.format_version >= 3 && meta.files.keys().any(|f| !meta.checksums.contains_key(f)) {
+            return Err(store_err(
+                block,
+                "meta.json",
+                "a format 3 block must record a checksum for every file",
+            ));
         }
         if meta.id != block {
             return Err(store_err(
