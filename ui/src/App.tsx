@@ -24,7 +24,7 @@ export function App() {
   const path = location.path;
 
   useEffect(() => {
-    if (path === '/' || path === '') navigate('/search', { replace: true });
+    if (path === '/' || path === '' || path === '/index.html') navigate('/search', { replace: true });
   }, [path, navigate]);
 
   const [help, setHelp] = useState(false);
@@ -32,9 +32,11 @@ export function App() {
     '?': () => setHelp((h) => !h),
   });
 
+  // The server answers only these paths with the app (a JSON 404 otherwise):
+  // keep crates/spoor-server/src/ui.rs `is_app_page` in step.
   let page: ReactNode;
   const traceMatch = /^\/trace\/([^/]+)\/?$/.exec(path);
-  if (path === '/search' || path === '/' || path === '') {
+  if (path === '/search' || path === '/' || path === '' || path === '/index.html') {
     page = <SearchPage />;
   } else if (traceMatch) {
     const id = decodeURIComponent(traceMatch[1]);

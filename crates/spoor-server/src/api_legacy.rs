@@ -21,8 +21,8 @@ use spoor_storage::{GetTraceQuery, OperationQuery, TagFilter, TraceQuery};
 use crate::AppState;
 use crate::error::{LegacyApiError, json_response};
 use crate::params::{
-    QueryParams, go_bool_error, parse_filters, parse_go_bool, parse_go_duration, parse_go_int,
-    parse_trace_id,
+    QueryParams, check_lookback, check_not_negative, go_bool_error, parse_filters, parse_go_bool,
+    parse_go_int, parse_non_negative_duration, parse_trace_id,
 };
 
 /// Jaeger's default search window when `start` is absent.
@@ -168,8 +168,8 @@ fn parse_duration_param(params: &QueryParams, name: &str) -> Result<Option<u64>,
     if v.is_empty() {
         return Ok(None);
     }
-    let d = parse_go_duration(v).map_err(|e| parse_param_error(name, e))?;
-    Ok(if d == 0 { None } else { Some(d.max(0) as u64) })
+    let d = parse_non_negative_duration(v).map_err(|e| parse_param_error(name, e))?;
+    Ok((d > 0).then_some(d))
 }
 
 /// Tags from `tag=k:v` (repeatable) and `tags={json}` (repeatable, merged).
@@ -245,6 +245,7 @@ pub(crate) fn parse_search(params: &QueryParams) -> Result<SearchRequest, Legacy
         trace_ids.push(tid);
     }
     let raw = parse_raw(params)?;
+    check_lookback(params.get("lookback")).map_err(|e| parse_param_error("lookback", e))?;
     if limit <= 0 {
         return Err(LegacyApiError::bad_request(
             "invalid parameter: limit must be greater than 0",
@@ -449,11 +450,15 @@ async fn dependencies(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery)
     let params = QueryParams::parse(q.as_deref());
     let end_ms = match params.get("endTs") {
         "" => (now_nanos() / 1_000_000) as i64,
-        v => parse_go_int(v).map_err(|e| parse_param_error("endTs", e))?,
+        v => parse_go_int(v)
+            .and_then(|n| check_not_negative(n, v))
+            .map_err(|e| parse_param_error("endTs", e))?,
     };
     let lookback_ms = match params.get("lookback") {
         "" => DEFAULT_DEPENDENCY_LOOKBACK_MS,
-        v => parse_go_int(v).map_err(|e| parse_param_error("lookback", e))?,
+        v => parse_go_int(v)
+            .and_then(|n| check_not_negative(n, v))
+            .map_err(|e| parse_param_error("lookback", e))?,
     };
     let end = (end_ms.max(0) as u64).saturating_mul(1_000_000);
     let start = end.saturating_sub((lookback_ms.max(0) as u64).saturating_mul(1_000_000));

@@ -13,13 +13,15 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 use spoor_codec::gojson;
-use spoor_model::{AnyValue, SpanKind, SpanRecord, Trace, parse_rfc3339};
+use spoor_model::{AnyValue, SpanKind, SpanRecord, Trace};
 use spoor_service::TraceSummary;
 use spoor_storage::{GetTraceQuery, OperationQuery, TagFilter, TraceQuery};
 
 use crate::AppState;
 use crate::error::{V3ApiError, json_response};
-use crate::params::{QueryParams, parse_go_bool, parse_go_duration, parse_trace_id};
+use crate::params::{
+    QueryParams, parse_api_time, parse_go_bool, parse_non_negative_duration, parse_trace_id,
+};
 
 const DEFAULT_SEARCH_DEPTH: usize = 100;
 
@@ -145,9 +147,9 @@ fn parse_time(params: &QueryParams, names: &[&str]) -> Result<Option<u64>, V3Api
     if v.is_empty() {
         return Ok(None);
     }
-    parse_rfc3339(v)
+    parse_api_time(v)
         .map(Some)
-        .ok_or_else(|| V3ApiError::param(name, format!("parsing time {v:?} as RFC 3339 failed")))
+        .map_err(|e| V3ApiError::param(name, format!("parsing time {v:?} failed: {e}")))
 }
 
 fn parse_bool(params: &QueryParams, names: &[&str]) -> Result<bool, V3ApiError> {
@@ -224,7 +226,9 @@ fn parse_find(params: &QueryParams) -> Result<V3Search, V3ApiError> {
                 format!("strconv.Atoi: parsing {depth:?}: invalid syntax"),
             )
         })?;
-        if n <= 0 {
+        let n = crate::params::check_not_negative(n, depth)
+            .map_err(|e| V3ApiError::param(depth_name, e))?;
+        if n == 0 {
             DEFAULT_SEARCH_DEPTH
         } else {
             n as usize
@@ -235,8 +239,8 @@ fn parse_find(params: &QueryParams) -> Result<V3Search, V3ApiError> {
         if v.is_empty() {
             return Ok(None);
         }
-        let d = parse_go_duration(v).map_err(|e| V3ApiError::param(name, e))?;
-        Ok((d > 0).then_some(d as u64))
+        let d = parse_non_negative_duration(v).map_err(|e| V3ApiError::param(name, e))?;
+        Ok((d > 0).then_some(d))
     };
     let duration_min = duration(&["query.durationMin", "query.duration_min"])?;
     let duration_max = duration(&["query.durationMax", "query.duration_max"])?;

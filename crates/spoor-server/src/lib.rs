@@ -490,5 +490,6 @@ pub fn query_router(state: Arc<AppState>) -> axum::Router {
         axum::Router::new()
             .nest(&base, app)
             .merge(ui::base_slash_router(state, &base))
+            .fallback(ui::outside_base_path)
     }
 }

@@ -22,6 +22,71 @@ fn go_quote(s: &str) -> String {
 
 pub use spoor_model::parse_go_duration;
 
+/// A Go duration that must not be negative: a span or trace cannot last
+/// less than nothing, so `-1s` is an error rather than "no bound".
+pub fn parse_non_negative_duration(s: &str) -> Result<u64, String> {
+    let d = parse_go_duration(s)?;
+    u64::try_from(d).map_err(|_| format!("{s:?} is negative; a duration must be 0 or more"))
+}
+
+/// A count (`limit`, `searchDepth`, a lookback) that must not be negative.
+pub fn check_not_negative(value: i64, raw: &str) -> Result<i64, String> {
+    if value < 0 {
+        Err(format!("{raw:?} is negative; it must be 0 or more"))
+    } else {
+        Ok(value)
+    }
+}
+
+/// The informational `lookback` of `/api/traces` (the Jaeger UI sends `1h`,
+/// `2d`, `custom`, …; the server ignores it, as Jaeger does): an error only
+/// when it is a negative number or duration.
+pub fn check_lookback(s: &str) -> Result<(), String> {
+    let t = s.trim();
+    let negative = t.strip_prefix('-').is_some_and(|rest| {
+        rest.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
+    });
+    if negative {
+        Err(format!("{s:?} is negative; a lookback must be 0 or more"))
+    } else {
+        Ok(())
+    }
+}
+
+/// An RFC 3339 time of api_v3 (`query.startTimeMin`, …) as nanoseconds
+/// since the epoch. The error says why a time cannot be used: not RFC 3339
+/// at all, a year outside RFC 3339's 0000–9999, or a valid time outside what
+/// a span can carry (before 1970, after 2554).
+pub fn parse_api_time(s: &str) -> Result<u64, String> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 4 && s.as_bytes().get(digits) == Some(&b'-') {
+        return Err(format!(
+            "{s:?} is outside RFC 3339's range: the year has {digits} digits, RFC 3339 years run from 0000 to 9999"
+        ));
+    }
+    if matches!(s.as_bytes().first(), Some(b'-' | b'+'))
+        && s.as_bytes().get(1).is_some_and(u8::is_ascii_digit)
+    {
+        return Err(format!(
+            "{s:?} is outside RFC 3339's range: RFC 3339 years have no sign and run from 0000 to 9999"
+        ));
+    }
+    let nanos = spoor_model::parse_rfc3339_signed(s)?;
+    if nanos < 0 {
+        return Err(format!(
+            "{s:?} is before 1970-01-01T00:00:00Z, the earliest time a span can carry"
+        ));
+    }
+    u64::try_from(nanos).map_err(|_| {
+        format!(
+            "{s:?} is after {}, the latest time a span can carry",
+            spoor_model::format_rfc3339(u64::MAX)
+        )
+    })
+}
+
 /// Parses every `filter` value (Spoor's filter expressions,
 /// `spoor_storage::FilterExpr`); several are combined with AND. The error
 /// names the value and the character where parsing failed.
@@ -130,6 +195,46 @@ mod tests {
         );
         assert_eq!(parse_go_bool("true"), Some(true));
         assert_eq!(parse_go_bool("yes"), None);
+    }
+
+    #[test]
+    fn negative_durations_counts_and_lookbacks_are_errors() {
+        assert_eq!(parse_non_negative_duration("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_non_negative_duration("0"), Ok(0));
+        let e = parse_non_negative_duration("-1s").unwrap_err();
+        assert!(e.contains("negative"), "{e}");
+        assert!(parse_non_negative_duration("fast").is_err());
+        assert_eq!(check_not_negative(5, "5"), Ok(5));
+        assert!(
+            check_not_negative(-5, "-5")
+                .unwrap_err()
+                .contains("negative")
+        );
+        for ok in ["", "1h", "2d", "custom", "0", "anything"] {
+            assert_eq!(check_lookback(ok), Ok(()), "{ok}");
+        }
+        for bad in ["-5", "-1h", "-.5h", " -3"] {
+            assert!(check_lookback(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_times_say_why_they_cannot_be_used() {
+        assert_eq!(parse_api_time("1970-01-01T00:00:01Z"), Ok(1_000_000_000));
+        let cases = [
+            ("10000-01-01T00:00:00Z", "outside RFC 3339's range"),
+            ("99999999-01-01T00:00:00Z", "year has 8 digits"),
+            ("-0001-01-01T00:00:00Z", "outside RFC 3339's range"),
+            ("+2024-01-01T00:00:00Z", "outside RFC 3339's range"),
+            ("1969-12-31T23:59:59Z", "before 1970-01-01T00:00:00Z"),
+            ("9999-12-31T23:59:59Z", "after 2554-07-21T23:34:33"),
+            ("2024-13-01T00:00:00Z", "no such date"),
+            ("yesterday", "invalid RFC 3339 time"),
+        ];
+        for (input, want) in cases {
+            let e = parse_api_time(input).unwrap_err();
+            assert!(e.contains(want), "{input}: {e}");
+        }
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! Serves the embedded web UI: static assets by path, `index.html` for every
-//! other non-API path (the app routes on the client), with the server's
-//! settings injected at serve time.
+//! Serves the embedded web UI: static assets by path, `index.html` for the
+//! paths that are pages of the app ([`is_app_page`]; the app routes on the
+//! client), with the server's settings injected at serve time. Any other
+//! path (a missing asset, `/analytics/…`, a typo) is a 404 with a JSON body
+//! in Jaeger's envelope, so a probe or a script never mistakes the app's
+//! HTML for an answer.
 //!
 //! The injection replaces the `<!--SPOOR_CONFIG-->` marker in `index.html`
 //! with `<script>window.SPOOR_CONFIG = {...}</script>` (keys: `basePath`,
@@ -141,6 +144,11 @@ async fn base_slash(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let path = req.uri().path().trim_start_matches('/');
+    if !is_app_page(path) && spoor_ui::get(path).is_none() {
+        // The whole path, base path included (nesting strips it), in the message.
+        return not_found(&format!("{}{}", state.base_path, req.uri().path()));
+    }
     // The UI is read-only: a POST here is a client pointed at the wrong port,
     // and must not look like success.
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -149,7 +157,6 @@ async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return resp;
     }
-    let path = req.uri().path().trim_start_matches('/');
     if !path.is_empty()
         && let Some(asset) = spoor_ui::get(path)
         && path != "index.html"
@@ -171,33 +178,49 @@ async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
         );
         return resp;
     }
-    if looks_like_asset(path) {
-        // A missing asset is a 404, not the app shell.
-        return (StatusCode::NOT_FOUND, "not found").into_response();
-    }
     index(&state)
 }
 
-/// Whether a path names a file (`assets/…`, `favicon.ico`) rather than an
-/// app route. Trace routes may hold dots (`trace/<a>...<b>` compares two).
-fn looks_like_asset(path: &str) -> bool {
-    if path.starts_with("assets/") {
-        return true;
+/// Whether `path` (relative to the base path, without its leading `/`) is a
+/// page of the web app, as `ui/src/App.tsx` routes them: the root (which
+/// goes on to `/search`), `index.html`, `search`, `trace/<id>` (or
+/// `trace/<a>...<b>`, a comparison; a trailing `/` allowed), `compare`,
+/// `dependencies` and `monitor`.
+pub fn is_app_page(path: &str) -> bool {
+    match path {
+        "" | "index.html" | "search" | "compare" | "dependencies" | "monitor" => true,
+        _ => path.strip_prefix("trace/").is_some_and(|rest| {
+            let id = rest.strip_suffix('/').unwrap_or(rest);
+            !id.is_empty() && !id.contains('/')
+        }),
     }
-    if path.starts_with("trace/") {
-        return false;
+}
+
+/// Longest part of a request path repeated in a 404 message, in characters.
+const MAX_ECHOED_PATH: usize = 200;
+
+/// A 404 for a path that is neither a page of the app, nor an asset, nor an
+/// API route: Jaeger's error envelope as JSON.
+pub fn not_found(path: &str) -> Response {
+    let mut shown: String = path.chars().take(MAX_ECHOED_PATH).collect();
+    if shown.len() < path.len() {
+        shown.push('…');
     }
-    let last = path.rsplit('/').next().unwrap_or(path);
-    match last.rsplit_once('.') {
-        Some((stem, ext)) => {
-            !stem.is_empty()
-                && !stem.ends_with('.')
-                && (1..=8).contains(&ext.len())
-                && ext.chars().all(|c| c.is_ascii_alphanumeric())
-                && !ext.eq_ignore_ascii_case("html")
-        }
-        None => false,
-    }
+    let envelope = spoor_codec::jaeger::Envelope::<()>::error(
+        404,
+        format!(
+            "404 page not found: {shown} is not a page of the web UI, an asset or an API route"
+        ),
+    );
+    crate::error::json_response(
+        StatusCode::NOT_FOUND,
+        spoor_codec::gojson::to_vec(&envelope, false),
+    )
+}
+
+/// The query server's answer to a path outside the base path.
+pub async fn outside_base_path(req: Request) -> Response {
+    not_found(req.uri().path())
 }
 
 fn index(state: &AppState) -> Response {
@@ -395,6 +418,40 @@ mod tests {
     }
 
     #[test]
+    fn app_pages_are_the_routes_of_the_app() {
+        for page in [
+            "",
+            "index.html",
+            "search",
+            "compare",
+            "dependencies",
+            "monitor",
+            "trace/0af7651916cd43dd8448eb211c80319c",
+            "trace/0af7651916cd43dd8448eb211c80319c/",
+            "trace/a...b",
+        ] {
+            assert!(is_app_page(page), "{page}");
+        }
+        for other in [
+            "analytics/v1/deep-dependency-graph",
+            "api/unknown",
+            "foo.js",
+            "assets/x.js",
+            "search/",
+            "searchx",
+            "trace/",
+            "trace//",
+            "trace/a/b",
+            "favicon.ico",
+        ] {
+            assert!(!is_app_page(other), "{other}");
+        }
+        let long = format!("/{}", "x".repeat(10_000));
+        let resp = not_found(&long);
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
     fn menu_links_are_checked() {
         assert_eq!(
             MenuLink::parse(" Docs = https://x.test/a=b ").unwrap(),
@@ -523,6 +580,29 @@ mod tests {
         ] {
             let (status, _, _) = get(&router, Method::GET, missing).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+        }
+        // Not a page: Jaeger's error envelope as JSON, inside and outside the base path.
+        for path in [
+            "/jaeger/analytics/v1/deep-dependency-graph",
+            "/jaeger/foo.js",
+            "/jaeger/search/extra",
+            "/jaeger/trace/",
+            "/jaeger/trace/a/b",
+            "/search",
+            "/",
+        ] {
+            for method in [Method::GET, Method::POST] {
+                let (status, headers, body) = get(&router, method.clone(), path).await;
+                assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+                assert_eq!(header(&headers, "content-type"), Some("application/json"));
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(v["data"], serde_json::Value::Null, "{body}");
+                assert_eq!(v["errors"][0]["code"], 404, "{body}");
+                assert!(
+                    v["errors"][0]["msg"].as_str().unwrap().contains(path),
+                    "{body}"
+                );
+            }
         }
         let (status, headers, _) = get(&router, Method::POST, "/jaeger/search").await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);

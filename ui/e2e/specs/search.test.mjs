@@ -149,6 +149,26 @@ describe('search', () => {
     assertNoPageErrors(page);
   });
 
+  it('names a service in the URL that does not exist as unknown, not as an empty result', async () => {
+    const page = await newPage(browser);
+    await go(page, '/search?service=Frontend&lookback=1h');
+    const box = tid(page, 'unknown-service');
+    await box.waitFor();
+    await expectText(box, /Unknown service/);
+    await expectText(box, /Frontend/);
+    await expectText(tid(page, 'similar-services'), /\bfrontend\b/);
+    assert.equal(await tid(page, 'search-empty').count(), 0);
+    assert.equal(await tid(page, 'result-row').count(), 0);
+    await expectText(tid(page, 'unknown-service-option'), /Frontend \(unknown service\)/);
+    // A service that exists is offered as it is, and searched.
+    await selectOption(tid(page, 'search-service'), 'frontend');
+    await tid(page, 'search-submit').click();
+    await expectCount(tid(page, 'result-row'), 4);
+    assert.equal(await tid(page, 'unknown-service').count(), 0);
+    assert.equal(await tid(page, 'unknown-service-option').count(), 0);
+    assertNoPageErrors(page);
+  });
+
   it('shows an error for a query the server refuses', async () => {
     const page = await newPage(browser);
     await go(page, '/search?service=frontend&minDuration=bogus');
@@ -190,6 +210,14 @@ describe('search', () => {
     if (await tid(page, 'expand-all').count()) await tid(page, 'expand-all').click();
     await expectCount(tid(page, 'span-row'), 7);
     rmSync(dir, { recursive: true, force: true });
+    assertNoPageErrors(page);
+  });
+
+  it('redirects /index.html to /search', async () => {
+    const page = await newPage(browser);
+    await go(page, '/index.html');
+    await eventually(async () => assert.equal(new URL(page.url()).pathname, '/search'));
+    await tid(page, 'search-service').waitFor();
     assertNoPageErrors(page);
   });
 

@@ -6,6 +6,7 @@ import { config } from '../config';
 import { LOOKBACKS, MAX_LIMIT, queryFromParams, queryToApiParams, queryToParams, validateQuery } from '../lib/searchQuery';
 import type { SearchQuery } from '../lib/searchQuery';
 import { SORTS, isSortKey, sortSummaries, summarize } from '../lib/summary';
+import { serviceLabel, serviceStatus, similarServices } from '../lib/services';
 import type { SortKey, TraceSummary } from '../lib/summary';
 import { formatDuration, formatRelative, formatTimestamp, fromDateTimeLocal, toDateTimeLocal } from '../lib/format';
 import { parseTraceFile } from '../lib/otlp';
@@ -73,6 +74,11 @@ export function SearchPage() {
     return () => ac.abort();
   }, [queryKey, hasQuery, location.nonce]);
 
+  // A service named in the URL that never reported a span is said to be
+  // unknown, not searched as if it existed.
+  const urlService = fromFile ? '' : (params.get('service') ?? '');
+  const unknownService = hasQuery && serviceStatus(urlService, services) === 'unknown';
+
   const rawTraces: JTrace[] | null = fromFile ? (localSet?.traces ?? null) : state.kind === 'done' ? state.traces : null;
   const summaries = useMemo(() => (rawTraces ? rawTraces.map(summarize) : null), [rawTraces]);
   const sorted = useMemo(() => (summaries ? sortSummaries(summaries, sort) : null), [summaries, sort]);
@@ -131,7 +137,8 @@ export function SearchPage() {
             ))}
           </div>
         )}
-        {sorted && sorted.length === 0 && !fromFile && <NoResults services={services} />}
+        {sorted && sorted.length === 0 && !fromFile && !unknownService && <NoResults services={services} />}
+        {sorted && sorted.length === 0 && unknownService && <UnknownService service={urlService} services={services ?? []} />}
         {sorted && sorted.length > 0 && (
           <Results list={sorted} sort={sort} setSort={setSort} apiParams={!fromFile && state.kind === 'done' ? state.apiParams : null} />
         )}
@@ -157,6 +164,30 @@ function Intro({ services }: { services: string[] | null }) {
         <p className="muted">
           No service has reported traces yet. Send some with OTLP, Jaeger or Zipkin (or run <code>spoor tracegen</code>).
         </p>
+      )}
+    </div>
+  );
+}
+
+function UnknownService({ service, services }: { service: string; services: string[] }) {
+  const similar = similarServices(service, services);
+  return (
+    <div className="empty-state" data-testid="unknown-service" role="alert">
+      <h2>Unknown service</h2>
+      <p>
+        No service named <code>{service}</code> has reported any spans, so there is nothing to search. Check the name, or pick a service from the list.
+      </p>
+      {similar.length > 0 && (
+        <p data-testid="similar-services">
+          Did you mean <span className="service-list">{similar.join(', ')}</span>?
+        </p>
+      )}
+      {services.length ? (
+        <p>
+          Services with traces: <span className="service-list">{services.join(', ')}</span>
+        </p>
+      ) : (
+        <p>No service has reported any traces yet.</p>
       )}
     </div>
   );
@@ -244,7 +275,11 @@ function SearchForm({ initial, services, servicesError }: { initial: SearchQuery
         >
           {config.capabilities.searchWithoutService && <option value="">All services</option>}
           {!config.capabilities.searchWithoutService && <option value="">Choose a service…</option>}
-          {q.service && services && !services.includes(q.service) && <option value={q.service}>{q.service}</option>}
+          {q.service && services && !services.includes(q.service) && (
+            <option value={q.service} data-testid="unknown-service-option">
+              {serviceLabel(q.service, services)}
+            </option>
+          )}
           {(services ?? []).map((s) => (
             <option key={s} value={s}>
               {s}

@@ -29,11 +29,14 @@ use spoor_service::{QueryOptions, QueryService};
 use crate::import::stream::ProtoFields;
 use progress::{Progress, ProgressMode};
 
+/// Where `spoor export` reads when neither `--url` nor `--data-dir` is
+/// given: the query server of a local all-in-one Spoor.
+pub const DEFAULT_QUERY_URL: &str = "http://127.0.0.1:16686";
+
 /// Export traces to a file.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["url", "data_dir"])))]
 pub struct ExportArgs {
-    /// A running Spoor's query address, e.g. http://127.0.0.1:16686 (with its base path, if any)
+    /// A running Spoor's query address, with its base path if any [default: http://127.0.0.1:16686, unless --data-dir is given]
     #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
     pub url: Option<String>,
 
@@ -156,8 +159,9 @@ pub fn parse_time(s: &str, now: u64) -> Result<u64> {
     Ok(now.saturating_sub(ago))
 }
 
-/// The search as `/api/export` query parameters.
-fn query_string(args: &ExportArgs) -> Result<String> {
+/// The search as `/api/export` query parameters, and its window (earliest
+/// span start if bounded, latest span start) in nanoseconds.
+fn query_string(args: &ExportArgs) -> Result<(String, (Option<u64>, u64))> {
     let now = now_nanos();
     let mut q = form_urlencoded::Serializer::new(String::new());
     if let Some(s) = &args.service {
@@ -216,7 +220,7 @@ fn query_string(args: &ExportArgs) -> Result<String> {
     for id in &args.trace_ids {
         q.append_pair("traceID", id);
     }
-    Ok(q.finish())
+    Ok((q.finish(), (start, end.unwrap_or(now))))
 }
 
 /// Counts what goes through it.
@@ -471,15 +475,24 @@ async fn run(args: ExportArgs) -> Result<()> {
     for id in &args.trace_ids {
         TraceId::from_hex(id).map_err(|e| anyhow!("invalid --trace-id {id:?}: {e}"))?;
     }
-    let query = query_string(&args)?;
+    let (query, window) = query_string(&args)?;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let mut base = None;
-    let mut source = match (&args.url, &args.data_dir) {
+    let default_url = (args.url.is_none() && args.data_dir.is_none()).then_some(DEFAULT_QUERY_URL);
+    let mut source = match (args.url.as_deref().or(default_url), &args.data_dir) {
         (Some(url), _) => {
             let b = base_url(url)?;
             let url = format!("{b}/api/export?{query}&format=otlp-proto");
             tracing::debug!(%url, "exporting");
-            let resp = http_get(&client, &url).await?;
+            let resp = http_get(&client, &url).await.map_err(|e| {
+                if default_url.is_some() {
+                    e.context(format!(
+                        "no Spoor answers at {DEFAULT_QUERY_URL} (the default); give --url URL or --data-dir DIR"
+                    ))
+                } else {
+                    e
+                }
+            })?;
             let status = resp.status();
             if !status.is_success() {
                 let body = resp.into_body().collect().await?.to_bytes();
@@ -564,8 +577,19 @@ async fn run(args: ExportArgs) -> Result<()> {
     progress.finish();
     let finished = writer.finish();
     let elapsed = progress.elapsed();
-    let empty_services = if result.is_ok() && traces == 0 {
-        Some(services(&source, &client, base.as_deref()).await)
+    let nothing_matched = if result.is_ok() && traces == 0 && args.trace_ids.is_empty() {
+        let probe = Probe {
+            source: &source,
+            client: &client,
+            base: base.as_deref(),
+        };
+        Some(
+            nothing_matched(&probe, args.service.as_deref(), window)
+                .await
+                .unwrap_or_else(|e| format!("no trace matched the filter ({e:#})")),
+        )
+    } else if result.is_ok() && traces == 0 {
+        Some("none of the given trace IDs was found".to_string())
     } else {
         None
     };
@@ -587,16 +611,154 @@ async fn run(args: ExportArgs) -> Result<()> {
             .map(|p| format!(" to {}", p.display()))
             .unwrap_or_default()
     );
-    if let Some(services) = empty_services {
-        let services = services.unwrap_or_default();
-        let listed = if services.is_empty() {
-            "there are no services at all: the source holds no spans".to_string()
-        } else {
-            format!("services that exist: {}", services.join(", "))
-        };
-        bail!("no trace matched the filter; {listed}");
+    if let Some(message) = nothing_matched {
+        bail!("{message}");
     }
     Ok(())
+}
+
+/// The latest second a span can start at (`u64::MAX` nanoseconds, in 2554).
+const LATEST_SECOND: u64 = u64::MAX / 1_000_000_000;
+
+/// Asks the source cheap questions after a search matched nothing: one
+/// search with limit 1 per question.
+struct Probe<'a> {
+    source: &'a Source,
+    client: &'a HttpClient,
+    base: Option<&'a str>,
+}
+
+impl Probe<'_> {
+    /// Does a span (of `service`, if given) start in `[min, max]`?
+    async fn any(&self, service: Option<&str>, min: u64, max: u64) -> Result<bool> {
+        match self.source {
+            Source::Engine { engine, .. } => {
+                let query = spoor_storage::TraceQuery {
+                    service: service.map(str::to_owned),
+                    start_min: Some(min),
+                    start_max: Some(max),
+                    limit: 1,
+                    ..spoor_storage::TraceQuery::default()
+                };
+                let found =
+                    spoor_storage::TraceReader::find_trace_ids(engine.as_ref(), &query).await?;
+                Ok(!found.is_empty())
+            }
+            Source::Http(_) => {
+                let mut q = form_urlencoded::Serializer::new(String::new());
+                if let Some(s) = service {
+                    q.append_pair("query.serviceName", s);
+                }
+                q.append_pair("query.startTimeMin", &spoor_model::format_rfc3339(min));
+                q.append_pair("query.startTimeMax", &spoor_model::format_rfc3339(max));
+                q.append_pair("query.searchDepth", "1");
+                let url = format!(
+                    "{}/api/v3/trace-summaries?{}",
+                    self.base.unwrap_or(""),
+                    q.finish()
+                );
+                let resp = http_get(self.client, &url).await?;
+                let status = resp.status();
+                let body = resp.into_body().collect().await?.to_bytes();
+                if !status.is_success() {
+                    bail!(
+                        "the server answered {status} to {url}: {}",
+                        String::from_utf8_lossy(&body).trim()
+                    );
+                }
+                let v: serde_json::Value = serde_json::from_slice(&body)
+                    .context("/api/v3/trace-summaries did not answer JSON")?;
+                Ok(v["summaries"].as_array().is_some_and(|a| !a.is_empty()))
+            }
+        }
+    }
+
+    /// The first and the last second in which a span (of `service`, if
+    /// given) starts, or `None` when there is none: two binary searches over
+    /// the representable seconds, about 35 probes each.
+    async fn data_range(&self, service: Option<&str>) -> Result<Option<(u64, u64)>> {
+        let end_of = |second: u64| {
+            second
+                .saturating_mul(1_000_000_000)
+                .saturating_add(999_999_999)
+        };
+        if !self.any(service, 0, u64::MAX).await? {
+            return Ok(None);
+        }
+        // Nothing starts before `lo`; something starts at or before `hi`'s end.
+        let (mut lo, mut hi) = (0, LATEST_SECOND);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.any(service, lo * 1_000_000_000, end_of(mid)).await? {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let first = lo;
+        // Nothing starts after `hi`'s end; something starts at or after `lo`.
+        let (mut lo, mut hi) = (first, LATEST_SECOND);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.any(service, mid * 1_000_000_000, end_of(hi)).await? {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(Some((first, lo)))
+    }
+
+    /// Service names of the source.
+    async fn services(&self) -> Result<Vec<String>> {
+        services(self.source, self.client, self.base).await
+    }
+}
+
+/// Why a search found nothing, as far as the source can tell: whether the
+/// service exists at all and, if it does, when its data starts and ends,
+/// beside the window that was searched.
+async fn nothing_matched(
+    probe: &Probe<'_>,
+    service: Option<&str>,
+    (start, end): (Option<u64>, u64),
+) -> Result<String> {
+    let services = probe.services().await?;
+    let listed = if services.is_empty() {
+        "the source holds no spans at all".to_string()
+    } else {
+        format!("services that exist: {}", services.join(", "))
+    };
+    let searched = format!(
+        "the search covered spans starting from {} to {}",
+        start.map_or_else(|| "the beginning".to_string(), spoor_model::format_rfc3339),
+        spoor_model::format_rfc3339(end)
+    );
+    let second = |s: u64| spoor_model::format_rfc3339(s.saturating_mul(1_000_000_000));
+    Ok(match service {
+        Some(name) if !services.iter().any(|s| s == name) => {
+            format!("no trace matched the filter: there is no service {name:?}; {listed}")
+        }
+        Some(name) => match probe.data_range(Some(name)).await? {
+            Some((first, last)) => format!(
+                "no trace matched the filter: service {name:?} exists, its spans start between {} and {}; {searched}",
+                second(first),
+                second(last)
+            ),
+            None => format!(
+                "no trace matched the filter: service {name:?} is known, but none of its spans can be found any more (removed by retention?); {searched}"
+            ),
+        },
+        None if services.is_empty() => format!("no trace matched the filter: {listed}"),
+        None => match probe.data_range(None).await? {
+            Some((first, last)) => format!(
+                "no trace matched the filter: the source holds spans starting between {} and {}; {searched}; {listed}",
+                second(first),
+                second(last)
+            ),
+            None => format!("no trace matched the filter; {searched}; {listed}"),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -28,9 +28,12 @@ use tokio::sync::mpsc;
 use crate::export::progress::{self, Progress, ProgressMode};
 use stream::{JsonElements, ProtoFields};
 
+/// Where `spoor import` sends spans when neither `--otlp` nor `--data-dir`
+/// is given: the OTLP/HTTP receiver of a local all-in-one Spoor.
+pub const DEFAULT_OTLP_URL: &str = "http://127.0.0.1:4318";
+
 /// Import trace files into Spoor.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["otlp", "data_dir"])))]
 pub struct ImportArgs {
     /// Files to read (`-` reads standard input)
     #[arg(required = true, value_name = "FILE")]
@@ -40,7 +43,7 @@ pub struct ImportArgs {
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     pub format: InputFormat,
 
-    /// A running Spoor's (or any collector's) OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318
+    /// A running Spoor's (or any collector's) OTLP/HTTP endpoint [default: http://127.0.0.1:4318, unless --data-dir is given]
     #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
     pub otlp: Option<String>,
 
@@ -83,6 +86,69 @@ pub enum InputFormat {
     ZipkinJson,
 }
 
+/// What became of one input file.
+#[derive(Debug)]
+enum FileOutcome {
+    /// Read to the end; every span went to the sink (`refused` of them were
+    /// refused by the receiver).
+    Imported { spans: u64, refused: u64 },
+    /// Could not be opened or read to the end; `spans` were imported first.
+    Failed {
+        spans: u64,
+        refused: u64,
+        reason: String,
+    },
+    /// Never read: the sink failed on an earlier file.
+    NotRead { reason: String },
+}
+
+impl FileOutcome {
+    /// Not read to the end (refused spans are counted on their own).
+    fn failed(&self) -> bool {
+        !matches!(self, FileOutcome::Imported { .. })
+    }
+
+    /// One line of the per-file report.
+    fn line(&self, file: &Path) -> String {
+        let refused = |n: u64| {
+            if n > 0 {
+                format!(" ({n} refused by the receiver)")
+            } else {
+                String::new()
+            }
+        };
+        match self {
+            FileOutcome::Imported { spans, refused: r } => {
+                format!("{}: imported {spans} spans{}", file.display(), refused(*r))
+            }
+            FileOutcome::Failed {
+                spans: 0,
+                refused: 0,
+                reason,
+            } => format!("{}: skipped: {reason}", file.display()),
+            FileOutcome::Failed {
+                spans,
+                refused: r,
+                reason,
+            } => format!(
+                "{}: failed after importing {spans} spans{}: {reason}",
+                file.display(),
+                refused(*r)
+            ),
+            FileOutcome::NotRead { reason } => format!("{}: not read: {reason}", file.display()),
+        }
+    }
+}
+
+/// Why one file's import stopped.
+enum FileError {
+    /// The file could not be opened or decoded: the next file may still work.
+    Input(anyhow::Error),
+    /// The sink failed (receiver unreachable, storage error): no later file
+    /// can be written either.
+    Sink(anyhow::Error),
+}
+
 /// Counts of one import.
 #[derive(Debug, Default)]
 struct Totals {
@@ -117,6 +183,7 @@ enum Sink {
 async fn run(args: ImportArgs) -> Result<()> {
     let sink = match (&args.otlp, &args.data_dir) {
         (Some(url), _) => Sink::Otlp(Box::new(OtlpSink::new(url, args.max_retries)?)),
+        (None, None) => Sink::Otlp(Box::new(OtlpSink::new(DEFAULT_OTLP_URL, args.max_retries)?)),
         (None, Some(dir)) => {
             let mut config = spoor_engine::EngineConfig::new(dir.clone());
             config.compaction = false;
@@ -125,25 +192,57 @@ async fn run(args: ImportArgs) -> Result<()> {
                 .map_err(|e| open_error(e, dir))?;
             Sink::Engine(Arc::new(engine))
         }
-        (None, None) => bail!("give --otlp URL or --data-dir DIR"),
     };
     let mut totals = Totals::default();
     let mut progress = Progress::new(args.progress);
-    let mut failure: Option<anyhow::Error> = None;
+    // Every file is tried; a failing file is reported and the next one read,
+    // unless the sink itself failed (then no later file can be written).
+    let mut outcomes: Vec<FileOutcome> = Vec::with_capacity(args.files.len());
+    let mut stopped: Option<String> = None;
     for file in &args.files {
-        if let Err(e) = import_file(&args, file, &sink, &mut totals, &mut progress).await {
-            failure = Some(e.context(format!("importing {}", file.display())));
-            break;
+        if let Some(reason) = &stopped {
+            outcomes.push(FileOutcome::NotRead {
+                reason: reason.clone(),
+            });
+            continue;
         }
-        totals.files += 1;
+        let (spans, refused) = (totals.spans, totals.refused);
+        let result = import_file(&args, file, &sink, &mut totals, &mut progress).await;
+        let (spans, refused) = (totals.spans - spans, totals.refused - refused);
+        outcomes.push(match result {
+            Ok(()) => {
+                totals.files += 1;
+                FileOutcome::Imported { spans, refused }
+            }
+            Err(FileError::Input(e)) => FileOutcome::Failed {
+                spans,
+                refused,
+                reason: format!("{e:#}"),
+            },
+            Err(FileError::Sink(e)) => {
+                stopped = Some(format!(
+                    "the import stopped when writing {} failed",
+                    file.display()
+                ));
+                FileOutcome::Failed {
+                    spans,
+                    refused,
+                    reason: format!("{e:#}"),
+                }
+            }
+        });
     }
     progress.finish();
+    let failed_files = outcomes.iter().filter(|o| o.failed()).count();
     if let Sink::Engine(engine) = &sink
         && let Err(e) = engine.close().await
     {
         tracing::warn!(error = %e, "closing the data directory failed");
     }
     let elapsed = progress.elapsed();
+    for (file, outcome) in args.files.iter().zip(&outcomes) {
+        eprintln!("{}", outcome.line(file));
+    }
     let mut summary = format!(
         "imported {} file(s): {} traces, {} spans in {:.1}s ({} spans/s, {} read)",
         totals.files,
@@ -171,9 +270,18 @@ async fn run(args: ImportArgs) -> Result<()> {
             totals.refused
         ));
     }
+    if failed_files > 0 {
+        summary.push_str(&format!(
+            "\n{failed_files} of {} file(s) were not imported completely (see above)",
+            outcomes.len()
+        ));
+    }
     eprintln!("{summary}");
-    if let Some(e) = failure {
-        return Err(e);
+    if failed_files > 0 {
+        bail!(
+            "{failed_files} of {} file(s) were not imported completely",
+            outcomes.len()
+        );
     }
     if totals.refused > 0 {
         bail!("{} spans were not imported", totals.refused);
@@ -207,8 +315,8 @@ async fn import_file(
     sink: &Sink,
     totals: &mut Totals,
     progress: &mut Progress,
-) -> Result<()> {
-    let (reader, format) = open_input(file, args.format)?;
+) -> Result<(), FileError> {
+    let (reader, format) = open_input(file, args.format).map_err(FileError::Input)?;
     tracing::info!(file = %file.display(), ?format, "importing");
     let (tx, mut rx) = mpsc::channel::<Piece>(4);
     let batch_spans = args.batch_spans;
@@ -216,7 +324,8 @@ async fn import_file(
     let thread = std::thread::Builder::new()
         .name("spoor-import-read".into())
         .spawn(move || read_file(reader, format, batch_spans, &unknown, &tx))
-        .context("cannot start a reader thread")?;
+        .context("cannot start a reader thread")
+        .map_err(FileError::Sink)?;
     let base_read = totals.bytes_read;
     let mut write_error = None;
     while let Some(piece) = rx.recv().await {
@@ -256,11 +365,11 @@ async fn import_file(
     drop(rx);
     let read_result = thread
         .join()
-        .map_err(|_| anyhow!("the reader thread failed"))?;
+        .map_err(|_| FileError::Input(anyhow!("the reader thread failed")))?;
     if let Some(e) = write_error {
-        return Err(e);
+        return Err(FileError::Sink(e));
     }
-    read_result
+    read_result.map_err(FileError::Input)
 }
 
 /// Opens a file (or stdin for `-`) and tells its format.
