@@ -49,10 +49,10 @@ impl HostPolicy {
             return true;
         }
         let name = host_name(host);
-        if let Ok(ip) = name.parse::<IpAddr>() {
-            if ip.is_loopback() || Some(ip) == self.listen_ip {
-                return true;
-            }
+        if let Ok(ip) = name.parse::<IpAddr>()
+            && (ip.is_loopback() || Some(ip) == self.listen_ip)
+        {
+            return true;
         }
         if name == "localhost" || name.ends_with(".localhost") {
             return true;
@@ -143,7 +143,7 @@ impl AccessPolicy {
         {
             return true;
         }
-        self.origins.iter().any(|o| *o == origin)
+        self.origins.contains(&origin)
     }
 
     /// Checks a request's Host and Origin.
