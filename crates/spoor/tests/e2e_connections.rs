@@ -169,6 +169,63 @@ fn idle_keep_alive_connections_are_closed_by_the_idle_timeout() {
 }
 
 #[test]
+fn idle_grpc_connections_are_closed_and_clients_reconnect() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use prost::Message as _;
+    use spoor_model::{KeyValue, Resource, Scope, Span, SpanId, SpanRecord, TraceId};
+    let spoor = Spoor::start(&["--idle-timeout", "2s"]);
+    let request = |n: u64| {
+        let resource = std::sync::Arc::new(Resource {
+            attributes: vec![KeyValue::str("service.name", "grpc-idle")],
+            ..Resource::default()
+        });
+        let span = Span {
+            trace_id: TraceId::from_halves(0x1d1e, n),
+            span_id: SpanId::from_u64(1),
+            name: "op".into(),
+            start_time_unix_nano: 1_700_000_000_000_000_000,
+            end_time_unix_nano: 1_700_000_000_000_001_000,
+            ..Span::default()
+        };
+        let spans = [SpanRecord::new(
+            resource,
+            std::sync::Arc::new(Scope::default()),
+            span,
+        )];
+        ExportTraceServiceRequest::decode(spoor_codec::otlp::encode_request(&spans).as_slice())
+            .unwrap()
+    };
+    let rt = common::runtime();
+    let endpoint = spoor.otlp_grpc_endpoint();
+    let mut client = rt.block_on(async {
+        let mut client = TraceServiceClient::connect(endpoint).await.unwrap();
+        client.export(request(1)).await.unwrap();
+        client
+    });
+    // Idle for longer than the idle timeout: the server closes the
+    // connection; the channel reconnects for the next call.
+    std::thread::sleep(Duration::from_secs(4));
+    let m = spoor.metrics();
+    assert!(
+        metric(
+            &m,
+            r#"spoor_connection_timeouts_total{listener="otlp_grpc",timeout="idle"}"#
+        ) >= 1.0,
+        "{m}"
+    );
+    let ok = rt.block_on(async {
+        for _ in 0..3 {
+            if client.export(request(2)).await.is_ok() {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(ok, "the client did not reconnect");
+}
+
+#[test]
 fn a_never_ending_chunked_body_is_cut_by_the_body_timeout() {
     let spoor = Spoor::start(&["--body-timeout", "2s"]);
     for (addr, path, ct) in [

@@ -137,8 +137,12 @@ impl AccessPolicy {
             return true;
         }
         let origin = origin.trim().to_ascii_lowercase();
-        // Same origin: a page served by this very listener.
-        if let (Some(authority), Some(host)) = (origin.strip_prefix("http://"), host)
+        // Same origin: a page served by this very listener (directly, or
+        // behind a TLS-terminating proxy that keeps the Host).
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        if let (Some(authority), Some(host)) = (authority, host)
             && authority == host.trim().to_ascii_lowercase()
         {
             return true;
