@@ -54,6 +54,8 @@ pub(crate) enum TimeoutKind {
     Header,
     /// No request within the idle timeout.
     Idle,
+    /// The peer read nothing of an answer for the idle timeout (slow read).
+    Write,
 }
 
 /// State shared by a connection's I/O, its requests and its listener.
@@ -133,6 +135,17 @@ impl ConnShared {
                 }
             }
             Phase::Head { .. } | Phase::Busy { .. } => {}
+        }
+    }
+
+    /// Bytes of an answer left: a connection still delivering its last
+    /// answer is not idle.
+    fn on_write(&self) {
+        let mut phase = self.phase();
+        if let Phase::Idle { .. } = *phase {
+            *phase = Phase::Idle {
+                since: Instant::now(),
+            };
         }
     }
 
@@ -243,6 +256,9 @@ pub struct GuardedIo {
     shared: Arc<ConnShared>,
     listener: Arc<ListenerGuard>,
     timer: Pin<Box<Sleep>>,
+    /// Since when writes have been blocked (the peer does not read).
+    write_blocked_since: Option<Instant>,
+    write_timer: Pin<Box<Sleep>>,
 }
 
 impl std::fmt::Debug for GuardedIo {
@@ -265,7 +281,46 @@ impl GuardedIo {
             shared,
             listener,
             timer: Box::pin(tokio::time::sleep(Duration::from_secs(0))),
+            write_blocked_since: None,
+            write_timer: Box::pin(tokio::time::sleep(Duration::from_secs(0))),
         }
+    }
+
+    /// Tracks a write's progress: a peer that reads nothing of an answer for
+    /// the idle timeout (slow-read attack) gets its connection closed.
+    fn write_progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.write_blocked_since = None;
+            return poll;
+        }
+        if self.shared.is_killed() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection closed",
+            )));
+        }
+        let now = Instant::now();
+        let since = *self.write_blocked_since.get_or_insert(now);
+        let deadline = since + self.shared.idle_timeout;
+        if now >= deadline {
+            self.listener.timed_out(TimeoutKind::Write);
+            self.shared.kill();
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer read nothing for longer than the idle timeout",
+            )));
+        }
+        if self.write_timer.deadline() != deadline {
+            self.write_timer.as_mut().reset(deadline);
+        }
+        if self.write_timer.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     }
 
     pub(crate) fn shared(&self) -> &Arc<ConnShared> {
@@ -282,6 +337,11 @@ impl GuardedIo {
                 "connection closed to make room for a new one",
             ));
         }
+        if self.write_blocked_since.is_some() {
+            // An answer is waiting for the peer to read: the write deadline
+            // governs (see `write_progress`).
+            return Ok(());
+        }
         let Some((deadline, kind)) = self.shared.deadline() else {
             return Ok(());
         };
@@ -292,7 +352,9 @@ impl GuardedIo {
                 io::ErrorKind::TimedOut,
                 match kind {
                     TimeoutKind::Header => "no complete request head within the header timeout",
-                    TimeoutKind::Idle => "connection idle longer than the idle timeout",
+                    TimeoutKind::Idle | TimeoutKind::Write => {
+                        "connection idle longer than the idle timeout"
+                    }
                 },
             ));
         }
@@ -345,11 +407,18 @@ impl AsyncWrite for GuardedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll
+            && n > 0
+        {
+            self.shared.on_write();
+        }
+        self.write_progress(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.write_progress(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -361,7 +430,13 @@ impl AsyncWrite for GuardedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = poll
+            && n > 0
+        {
+            self.shared.on_write();
+        }
+        self.write_progress(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -89,6 +89,7 @@ pub struct ListenerGuard {
     evicted: AtomicU64,
     header_timeouts: AtomicU64,
     idle_timeouts: AtomicU64,
+    write_timeouts: AtomicU64,
     body_timeouts: AtomicU64,
     host_refused: AtomicU64,
     origin_refused: AtomicU64,
@@ -118,6 +119,7 @@ impl ListenerGuard {
             evicted: AtomicU64::new(0),
             header_timeouts: AtomicU64::new(0),
             idle_timeouts: AtomicU64::new(0),
+            write_timeouts: AtomicU64::new(0),
             body_timeouts: AtomicU64::new(0),
             host_refused: AtomicU64::new(0),
             origin_refused: AtomicU64::new(0),
@@ -200,6 +202,7 @@ impl ListenerGuard {
         match kind {
             TimeoutKind::Header => &self.header_timeouts,
             TimeoutKind::Idle => &self.idle_timeouts,
+            TimeoutKind::Write => &self.write_timeouts,
         }
         .fetch_add(1, Ordering::Relaxed);
     }
@@ -347,12 +350,13 @@ impl NetState {
         );
         let _ = writeln!(
             out,
-            "# HELP spoor_connection_timeouts_total Connections closed by a timeout, by listener and timeout (header, idle, body).\n# TYPE spoor_connection_timeouts_total counter"
+            "# HELP spoor_connection_timeouts_total Connections closed by a timeout, by listener and timeout (header, idle, body, write).\n# TYPE spoor_connection_timeouts_total counter"
         );
         for l in &listeners {
             for (kind, v) in [
                 ("header", load(&l.header_timeouts)),
                 ("idle", load(&l.idle_timeouts)),
+                ("write", load(&l.write_timeouts)),
                 ("body", load(&l.body_timeouts)),
             ] {
                 let _ = writeln!(

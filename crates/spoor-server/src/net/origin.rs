@@ -49,10 +49,10 @@ impl HostPolicy {
             return true;
         }
         let name = host_name(host);
-        if let Ok(ip) = name.parse::<IpAddr>() {
-            if ip.is_loopback() || Some(ip) == self.listen_ip {
-                return true;
-            }
+        if let Ok(ip) = name.parse::<IpAddr>()
+            && (ip.is_loopback() || Some(ip) == self.listen_ip)
+        {
+            return true;
         }
         if name == "localhost" || name.ends_with(".localhost") {
             return true;
@@ -137,13 +137,17 @@ impl AccessPolicy {
             return true;
         }
         let origin = origin.trim().to_ascii_lowercase();
-        // Same origin: a page served by this very listener.
-        if let (Some(authority), Some(host)) = (origin.strip_prefix("http://"), host)
+        // Same origin: a page served by this very listener (directly, or
+        // behind a TLS-terminating proxy that keeps the Host).
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        if let (Some(authority), Some(host)) = (authority, host)
             && authority == host.trim().to_ascii_lowercase()
         {
             return true;
         }
-        self.origins.iter().any(|o| *o == origin)
+        self.origins.contains(&origin)
     }
 
     /// Checks a request's Host and Origin.

@@ -97,9 +97,15 @@ impl Spoor {
     /// A port taken by someone else between picking and binding makes the
     /// binary exit; that case is retried with fresh ports.
     pub fn start(extra_args: &[&str]) -> Spoor {
+        Self::start_with_fd_limit(None, extra_args)
+    }
+
+    /// As [`Spoor::start`], under a limit of `fd_limit` open files (soft and
+    /// hard, set by a shell's `ulimit -n` that then `exec`s the binary).
+    pub fn start_with_fd_limit(fd_limit: Option<u64>, extra_args: &[&str]) -> Spoor {
         let mut last_log = String::new();
         for _attempt in 0..3 {
-            match Self::try_start(extra_args) {
+            match Self::try_start(extra_args, fd_limit) {
                 Ok(spoor) => return spoor,
                 Err(log) if log.contains("cannot listen on") => last_log = log,
                 Err(log) => panic!("spoor did not start:\n{log}"),
@@ -108,7 +114,7 @@ impl Spoor {
         panic!("spoor could not bind its ports after 3 attempts:\n{last_log}");
     }
 
-    fn try_start(extra_args: &[&str]) -> Result<Spoor, String> {
+    fn try_start(extra_args: &[&str], fd_limit: Option<u64>) -> Result<Spoor, String> {
         let [
             otlp_grpc,
             otlp_http,
@@ -124,7 +130,17 @@ impl Spoor {
         let log = tempfile::NamedTempFile::new().expect("create the log file");
         let data_dir = tempfile::tempdir().expect("create the data directory");
         let stderr = log.reopen().expect("reopen the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        let mut command = match fd_limit {
+            None => Command::new(env!("CARGO_BIN_EXE_spoor")),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_spoor"));
+                c
+            }
+        };
+        let child = command
             .arg("--otlp-grpc-addr")
             .arg(otlp_grpc.to_string())
             .arg("--otlp-http-addr")
@@ -214,6 +230,18 @@ impl Spoor {
             .reopen()
             .and_then(|mut f| f.read_to_string(&mut text));
         text
+    }
+
+    /// The process ID of the binary.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Open file descriptors of the binary (Linux: entries of `/proc/PID/fd`).
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or_else(|e| panic!("cannot list the fds of spoor: {e}"))
     }
 
     /// gRPC endpoint URL of the OTLP receiver (`http://127.0.0.1:PORT`).
