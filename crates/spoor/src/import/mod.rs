@@ -91,6 +91,9 @@ struct Totals {
     refused: u64,
     recovered: u64,
     without_service: u64,
+    /// Spans starting far before / after the import time (ADR 0015).
+    far_past: u64,
+    far_future: u64,
     traces: HashSet<TraceId>,
     bytes_read: u64,
 }
@@ -165,6 +168,12 @@ async fn run(args: ImportArgs) -> Result<()> {
             totals.without_service, args.unknown_service
         ));
     }
+    if totals.far_past > 0 || totals.far_future > 0 {
+        summary.push_str(&format!(
+            "\n{} spans start more than 30 days in the past and {} more than 1 hour in the future: kept as recorded; search them with a time range that covers them",
+            totals.far_past, totals.far_future
+        ));
+    }
     if totals.refused > 0 {
         summary.push_str(&format!(
             "\n{} spans were refused by the receiver",
@@ -227,8 +236,14 @@ async fn import_file(
                 totals.without_service += s.without_service;
             }
             Piece::Batch(batch) => {
+                let now = spoor_service::ingest::now_unix_nanos();
                 for r in &batch.spans {
                     totals.traces.insert(r.span.trace_id);
+                    match spoor_service::ingest::timestamp_skew(r.span.start_time_unix_nano, now) {
+                        Some(spoor_service::SkewDirection::Past) => totals.far_past += 1,
+                        Some(spoor_service::SkewDirection::Future) => totals.far_future += 1,
+                        None => {}
+                    }
                 }
                 let n = batch.spans.len() as u64;
                 match write(sink, batch).await {
@@ -532,6 +547,9 @@ async fn write(sink: &Sink, batch: SpanBatch) -> Result<u64> {
     match sink {
         Sink::Otlp(otlp) => otlp.send(&batch).await,
         Sink::Engine(engine) => {
+            // The same write-path sanitizers as every receiver (ADR 0015).
+            let mut batch = batch;
+            spoor_service::ingest::sanitize(&mut batch, spoor_service::ingest::now_unix_nanos());
             let n = batch.spans.len() as u64;
             let mut delay = Duration::from_millis(50);
             for _ in 0..20 {
