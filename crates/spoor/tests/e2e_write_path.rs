@@ -288,7 +288,9 @@ fn the_same_zipkin_file_gets_the_same_names_on_every_path() {
     let file_body = serde_json::to_vec(&json!([
         {"traceId": "5af7183fb1d4cf5f", "id": "6b221d5bc9e6496c", "name": "get",
          "timestamp": start_us, "duration": 2000, "kind": "SERVER",
-         "localEndpoint": {"serviceName": "zfront"}},
+         "localEndpoint": {"serviceName": "zfront", "ipv4": "52.0.0.04"}},
+        {"traceId": "5af7183fb1d4cf5f", "id": "0000000000000000", "name": "zero-id",
+         "timestamp": start_us, "duration": 2000, "localEndpoint": {"serviceName": "zfront"}},
         {"traceId": "5af7183fb1d4cf5f", "id": "7b221d5bc9e6496c", "parentId": "6b221d5bc9e6496c",
          "name": "no-local-endpoint", "timestamp": start_us + 10, "duration": 100},
         {"traceId": "5af7183fb1d4cf5f", "id": "8b221d5bc9e6496c", "parentId": "6b221d5bc9e6496c",
@@ -312,7 +314,7 @@ fn the_same_zipkin_file_gets_the_same_names_on_every_path() {
 
     // 2. spoor import to a running Spoor's OTLP/HTTP receiver.
     let over_http = Spoor::start(&[]);
-    spoor_cmd(&[
+    let summary = spoor_cmd(&[
         "import",
         path_str(&file),
         "--otlp",
@@ -321,12 +323,20 @@ fn the_same_zipkin_file_gets_the_same_names_on_every_path() {
 
     // 3. spoor import into a data directory, then Spoor started on it.
     let dir = tempfile::tempdir().unwrap();
-    spoor_cmd(&[
+    let dir_summary = spoor_cmd(&[
         "import",
         path_str(&file),
         "--data-dir",
         path_str(dir.path()),
     ]);
+    for summary in [&summary, &dir_summary] {
+        assert!(
+            summary.contains(
+                "1 spans were left out (no usable trace or span ID) and 1 unusable fields dropped"
+            ) && summary.contains("span[1].id"),
+            "{summary}"
+        );
+    }
     let from_dir = Spoor::start(&["--data-dir", path_str(dir.path())]);
 
     let want = vec![
