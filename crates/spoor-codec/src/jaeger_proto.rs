@@ -14,23 +14,46 @@ use spoor_model::{SpanBatch, SpanId, SpanRecord, TraceId, UnixNanos};
 use spoor_proto::jaeger::api_v2;
 use spoor_proto::prost_types::{Duration, Timestamp};
 
-use crate::DecodeError;
 use crate::jaeger::{
     JaegerBatch, JaegerKeyValue, JaegerLog, JaegerProcess, JaegerRef, JaegerSpan, JaegerValue,
-    JaegerWire, RefType, batch_to_model_as, model_to_jaeger_batches,
+    JaegerWire, RefType, batch_to_model_reported, model_to_jaeger_batches,
 };
+use crate::report::reason_of;
+use crate::{DecodeError, DecodeReport};
 
-/// Decodes a `PostSpans` request into the model.
+/// Decodes a `PostSpans` request into the model, leaving out what cannot be
+/// used (see [`from_post_spans_reported`]).
 pub fn from_post_spans(req: api_v2::PostSpansRequest) -> Result<SpanBatch, DecodeError> {
+    Ok(from_post_spans_reported(req, &mut DecodeReport::new()))
+}
+
+/// Decodes a `PostSpans` request into the model: a span whose trace or span
+/// ID is missing, zero or of the wrong length is left out alone, a reference
+/// with an ID of the wrong length is dropped, each counted in `report`.
+pub fn from_post_spans_reported(
+    req: api_v2::PostSpansRequest,
+    report: &mut DecodeReport,
+) -> SpanBatch {
     let batch = req.batch.unwrap_or_default();
-    batch_to_model_as(proto_to_jaeger_batch(batch)?, JaegerWire::Proto)
+    let batch = proto_to_jaeger_batch_reported(batch, report);
+    batch_to_model_reported(batch, JaegerWire::Proto, report)
 }
 
 /// Decodes the protobuf bytes of a `PostSpansRequest` into the model.
 pub fn decode_post_spans(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
+    decode_post_spans_reported(bytes, &mut DecodeReport::new())
+}
+
+/// [`decode_post_spans`] counting what was left out in `report` (see
+/// [`from_post_spans_reported`]); fails only when the bytes are not a
+/// `PostSpansRequest`.
+pub fn decode_post_spans_reported(
+    bytes: &[u8],
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
     let req = api_v2::PostSpansRequest::decode(bytes)
         .map_err(|e| DecodeError::Protobuf(e.to_string()))?;
-    from_post_spans(req)
+    Ok(from_post_spans_reported(req, report))
 }
 
 /// Encodes `spans` as the protobuf bytes of a `PostSpansRequest`
@@ -67,17 +90,31 @@ pub fn to_post_spans(spans: &[SpanRecord]) -> api_v2::PostSpansRequest {
 }
 
 /// Converts an api_v2 batch to Jaeger's model, attaching to each span its
-/// own process or the batch's.
+/// own process or the batch's; spans with unusable IDs are left out (see
+/// [`proto_to_jaeger_batch_reported`]).
 pub fn proto_to_jaeger_batch(batch: api_v2::Batch) -> Result<JaegerBatch, DecodeError> {
+    Ok(proto_to_jaeger_batch_reported(
+        batch,
+        &mut DecodeReport::new(),
+    ))
+}
+
+/// [`proto_to_jaeger_batch`], counting in `report` the spans left out (a
+/// trace or span ID of the wrong length) and references dropped.
+pub fn proto_to_jaeger_batch_reported(
+    batch: api_v2::Batch,
+    report: &mut DecodeReport,
+) -> JaegerBatch {
     let process = batch.process.map(process_from_proto);
     let shared = Arc::new(process.clone().unwrap_or_default());
-    let spans = batch
-        .spans
-        .into_iter()
-        .enumerate()
-        .map(|(i, span)| span_from_proto(span, &shared, i))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(JaegerBatch { process, spans })
+    let mut spans = Vec::with_capacity(batch.spans.len());
+    for (i, span) in batch.spans.into_iter().enumerate() {
+        match span_from_proto(span, &shared, i, report) {
+            Ok(span) => spans.push(span),
+            Err(e) => report.reject_span(reason_of(&e), || e.to_string()),
+        }
+    }
+    JaegerBatch { process, spans }
 }
 
 /// Converts Jaeger's model to an api_v2 batch: the batch process (or the
@@ -155,28 +192,35 @@ fn span_from_proto(
     span: api_v2::Span,
     batch_process: &Arc<JaegerProcess>,
     index: usize,
+    report: &mut DecodeReport,
 ) -> Result<JaegerSpan, DecodeError> {
     let trace_id = trace_id_from_bytes(&span.trace_id, || format!("spans[{index}].traceId"))?;
     let span_id = span_id_from_bytes(&span.span_id, || format!("spans[{index}].spanId"))?;
-    let references = span
-        .references
-        .into_iter()
-        .enumerate()
-        .map(|(j, r)| {
-            Ok(JaegerRef {
+    let mut references = Vec::with_capacity(span.references.len());
+    for (j, r) in span.references.into_iter().enumerate() {
+        let ids = trace_id_from_bytes(&r.trace_id, || {
+            format!("spans[{index}].references[{j}].traceId")
+        })
+        .and_then(|t| {
+            Ok((
+                t,
+                span_id_from_bytes(&r.span_id, || {
+                    format!("spans[{index}].references[{j}].spanId")
+                })?,
+            ))
+        });
+        match ids {
+            Ok((trace_id, span_id)) => references.push(JaegerRef {
                 ref_type: match api_v2::SpanRefType::try_from(r.ref_type) {
                     Ok(api_v2::SpanRefType::ChildOf) => RefType::ChildOf,
                     _ => RefType::FollowsFrom,
                 },
-                trace_id: trace_id_from_bytes(&r.trace_id, || {
-                    format!("spans[{index}].references[{j}].traceId")
-                })?,
-                span_id: span_id_from_bytes(&r.span_id, || {
-                    format!("spans[{index}].references[{j}].spanId")
-                })?,
-            })
-        })
-        .collect::<Result<Vec<_>, DecodeError>>()?;
+                trace_id,
+                span_id,
+            }),
+            Err(e) => report.drop_field("reference", || e.to_string()),
+        }
+    }
     let process = match span.process {
         Some(p) => Arc::new(process_from_proto(p)),
         None => batch_process.clone(),
@@ -453,31 +497,69 @@ mod tests {
         .unwrap();
         assert_eq!(batch.spans[0].span.trace_id, TraceId::from_halves(0, 9));
 
-        for (trace, span) in [(vec![1u8; 15], vec![1u8; 8]), (vec![1u8; 16], vec![1u8; 4])] {
+        // A span with an ID of another length is left out alone.
+        for (trace, span, why) in [
+            (vec![1u8; 15], vec![1u8; 8], crate::reason::INVALID_TRACE_ID),
+            (vec![1u8; 16], vec![1u8; 4], crate::reason::INVALID_SPAN_ID),
+        ] {
             let mut s = otel_exporter_like_span(1, None);
             s.trace_id = trace;
             s.span_id = span;
-            let err = from_post_spans(api_v2::PostSpansRequest {
-                batch: Some(api_v2::Batch {
-                    spans: vec![s],
-                    process: None,
-                }),
-            })
-            .unwrap_err();
-            assert!(err.to_string().starts_with("invalid spans[0]."), "{err}");
+            let mut report = DecodeReport::new();
+            let batch = from_post_spans_reported(
+                api_v2::PostSpansRequest {
+                    batch: Some(api_v2::Batch {
+                        spans: vec![otel_exporter_like_span(2, None), s],
+                        process: None,
+                    }),
+                },
+                &mut report,
+            );
+            assert_eq!(batch.len(), 1);
+            assert_eq!(report.rejected_by_reason(), &[(why, 1)]);
+            assert!(
+                report.messages()[0].starts_with("invalid spans[1]."),
+                "{:?}",
+                report.messages()
+            );
         }
-        // Absent IDs are zero, which the mapping refuses.
+        // Absent IDs are zero, which the mapping leaves out.
         let mut s = otel_exporter_like_span(1, None);
         s.trace_id.clear();
-        assert!(
-            from_post_spans(api_v2::PostSpansRequest {
+        let mut report = DecodeReport::new();
+        let batch = from_post_spans_reported(
+            api_v2::PostSpansRequest {
                 batch: Some(api_v2::Batch {
                     spans: vec![s],
                     process: None,
                 }),
-            })
-            .is_err()
+            },
+            &mut report,
         );
+        assert!(batch.is_empty());
+        assert_eq!(
+            report.rejected_by_reason(),
+            &[(crate::reason::INVALID_TRACE_ID, 1)]
+        );
+        // A reference with an ID of another length is dropped, the span kept.
+        let mut s = otel_exporter_like_span(1, None);
+        s.references = vec![api_v2::SpanRef {
+            trace_id: vec![1; 3],
+            span_id: vec![1; 8],
+            ref_type: 0,
+        }];
+        let mut report = DecodeReport::new();
+        let batch = from_post_spans_reported(
+            api_v2::PostSpansRequest {
+                batch: Some(api_v2::Batch {
+                    spans: vec![s],
+                    process: None,
+                }),
+            },
+            &mut report,
+        );
+        assert_eq!(batch.len(), 1);
+        assert_eq!(report.dropped_by_field(), &[("reference", 1)]);
         // An empty request is an empty batch.
         assert!(
             from_post_spans(api_v2::PostSpansRequest::default())

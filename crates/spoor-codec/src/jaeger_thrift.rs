@@ -21,15 +21,15 @@ use std::sync::Arc;
 
 use spoor_model::{SpanBatch, SpanId, SpanRecord, TraceId};
 
-use crate::DecodeError;
 use crate::jaeger::{
     JaegerBatch, JaegerKeyValue, JaegerLog, JaegerProcess, JaegerRef, JaegerSpan, JaegerValue,
-    JaegerWire, RefType, batch_to_model_as, model_to_jaeger_batches,
+    JaegerWire, RefType, batch_to_model_as, batch_to_model_reported, model_to_jaeger_batches,
 };
 use crate::thrift::{
     BinaryReader, BinaryWriter, CompactReader, CompactWriter, MessageType, TType, ThriftError,
     ThriftReader, ThriftWriter,
 };
+use crate::{DecodeError, DecodeReport};
 
 /// The agent method Jaeger clients call.
 pub const EMIT_BATCH: &str = "emitBatch";
@@ -49,6 +49,35 @@ pub fn decode_emit_batch_binary(datagram: &[u8]) -> Result<SpanBatch, DecodeErro
 /// Decodes a bare binary-protocol `Batch` (HTTP 14268 `POST /api/traces`).
 pub fn decode_batch_binary(body: &[u8]) -> Result<SpanBatch, DecodeError> {
     batch_to_model_as(read_batch_binary(body)?, JaegerWire::Thrift)
+}
+
+/// [`decode_emit_batch_compact`], counting in `report` the spans left out
+/// (a zero trace or span ID); fails only when the datagram is not an
+/// `emitBatch` call.
+pub fn decode_emit_batch_compact_reported(
+    datagram: &[u8],
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
+    let batch = read_emit_batch_compact(datagram)?;
+    Ok(batch_to_model_reported(batch, JaegerWire::Thrift, report))
+}
+
+/// [`decode_emit_batch_binary`], counting in `report` the spans left out.
+pub fn decode_emit_batch_binary_reported(
+    datagram: &[u8],
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
+    let batch = read_emit_batch_binary(datagram)?;
+    Ok(batch_to_model_reported(batch, JaegerWire::Thrift, report))
+}
+
+/// [`decode_batch_binary`], counting in `report` the spans left out.
+pub fn decode_batch_binary_reported(
+    body: &[u8],
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
+    let batch = read_batch_binary(body)?;
+    Ok(batch_to_model_reported(batch, JaegerWire::Thrift, report))
 }
 
 /// Reads a compact-protocol `emitBatch` datagram into Jaeger's model.

@@ -13,6 +13,8 @@
 //! - [`jaeger_thrift`]: Jaeger Thrift (`emitBatch` on UDP 6831/6832, `Batch` on HTTP 14268).
 //! - [`jaeger_proto`]: Jaeger api_v2 protobuf (`CollectorService/PostSpans` on 14250).
 //! - [`gojson`]: JSON output byte-compatible with Go's `encoding/json`.
+//! - [`DecodeReport`]: fields dropped and spans left out by a decoder that
+//!   could still decode the rest (one bad field never costs a batch).
 //! - [`zipkin`]: Zipkin v1 (JSON, Thrift) and v2 (JSON, protobuf) to the model; the model as v2 JSON.
 
 mod error;
@@ -22,8 +24,17 @@ pub mod jaeger_proto;
 pub mod jaeger_thrift;
 pub mod otlp;
 pub mod otlp_json;
+mod report;
 pub mod sampling_json;
 pub mod thrift;
 pub mod zipkin;
 
 pub use error::DecodeError;
+pub use report::{DecodeReport, MAX_MESSAGES, reason};
+
+/// A batch and what its decoder left out (see [`DecodeReport`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    pub batch: spoor_model::SpanBatch,
+    pub report: DecodeReport,
+}

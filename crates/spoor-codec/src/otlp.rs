@@ -4,8 +4,12 @@
 //! Decoding validates identifiers the way Jaeger's collector does: a span
 //! needs a 16-byte, non-zero trace ID and an 8-byte, non-zero span ID; an
 //! empty parent span ID marks a root. Links may carry empty or all-zero IDs
-//! (the query-time adjuster drops those), but an ID of the wrong non-empty
-//! length is rejected. Unknown enum numbers become `Unspecified` / `Unset`.
+//! (the query-time adjuster drops those). Unlike the collector, one bad span
+//! does not fail the request (ADR 0015): a span without a usable trace or
+//! span ID is left out alone, a parent ID of the wrong length is dropped
+//! (the span becomes a root) and a link with an ID of the wrong length is
+//! dropped, each counted in a [`DecodeReport`] (the receiver answers OTLP
+//! partial success). Unknown enum numbers become `Unspecified` / `Unset`.
 //!
 //! Requests from OTLP clients older than protocol 0.19 that still send the
 //! deprecated `instrumentation_library_spans` field (number 1000) are
@@ -24,19 +28,42 @@ use spoor_model::{
 use spoor_proto::otlp_collector::ExportTraceServiceRequest;
 use spoor_proto::{otlp_common as pc, otlp_resource as pr, otlp_trace as pt};
 
-use crate::DecodeError;
+use crate::report::reason_of;
+use crate::{DecodeError, DecodeReport};
 
-/// Decodes a protobuf `ExportTraceServiceRequest` (or `TracesData`) into a batch.
+/// Decodes a protobuf `ExportTraceServiceRequest` (or `TracesData`) into a
+/// batch, leaving out what cannot be used (see [`decode_request_reported`]).
 pub fn decode_request(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
-    let compat = CompatRequest::decode(bytes).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
-    from_request(compat.into_request())
+    decode_request_reported(bytes, &mut DecodeReport::new())
 }
 
-/// Converts an already decoded request (the gRPC receiver's case) into a batch.
+/// Decodes a protobuf `ExportTraceServiceRequest` (or `TracesData`) into a
+/// batch. Fails only when the bytes are not that message; a span whose trace
+/// or span ID is unusable is left out and a parent ID or link of the wrong
+/// length is dropped, each counted in `report`.
+pub fn decode_request_reported(
+    bytes: &[u8],
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
+    let compat = CompatRequest::decode(bytes).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+    Ok(from_request_reported(compat.into_request(), report))
+}
+
+/// Converts an already decoded request (the gRPC receiver's case) into a
+/// batch, leaving out what cannot be used (see [`from_request_reported`]).
+pub fn from_request(req: ExportTraceServiceRequest) -> Result<SpanBatch, DecodeError> {
+    Ok(from_request_reported(req, &mut DecodeReport::new()))
+}
+
+/// Converts an already decoded request into a batch; what cannot be used is
+/// left out and counted in `report` (see [`decode_request_reported`]).
 ///
 /// Records of one `ResourceSpans` share one `Arc<Resource>`, records of one
 /// `ScopeSpans` share one `Arc<Scope>`.
-pub fn from_request(req: ExportTraceServiceRequest) -> Result<SpanBatch, DecodeError> {
+pub fn from_request_reported(
+    req: ExportTraceServiceRequest,
+    report: &mut DecodeReport,
+) -> SpanBatch {
     let total: usize = req
         .resource_spans
         .iter()
@@ -54,12 +81,14 @@ pub fn from_request(req: ExportTraceServiceRequest) -> Result<SpanBatch, DecodeE
                     scope: si,
                     span: pi,
                 };
-                let span = span_from_proto(span, at)?;
-                spans.push(SpanRecord::new(resource.clone(), scope.clone(), span));
+                match span_from_proto(span, at, report) {
+                    Ok(span) => spans.push(SpanRecord::new(resource.clone(), scope.clone(), span)),
+                    Err(e) => report.reject_span(reason_of(&e), || e.to_string()),
+                }
             }
         }
     }
-    Ok(SpanBatch { spans })
+    SpanBatch { spans }
 }
 
 /// Builds a request from records, grouping them into `ResourceSpans` by
@@ -235,13 +264,26 @@ fn scope_from_proto(s: Option<pc::InstrumentationScope>, schema_url: String) -> 
     }
 }
 
-fn span_from_proto(s: pt::Span, at: Location) -> Result<Span, DecodeError> {
+fn span_from_proto(
+    s: pt::Span,
+    at: Location,
+    report: &mut DecodeReport,
+) -> Result<Span, DecodeError> {
     let trace_id = required_trace_id(&s.trace_id, "traceId", at)?;
     let span_id = required_span_id(&s.span_id, "spanId", at)?;
-    let parent_span_id = optional_span_id(&s.parent_span_id, "parentSpanId", at)?;
+    let parent_span_id = match optional_span_id(&s.parent_span_id, "parentSpanId", at) {
+        Ok(id) => id,
+        Err(e) => {
+            report.drop_field("parent_span_id", || e.to_string());
+            SpanId::ZERO
+        }
+    };
     let mut links = Vec::with_capacity(s.links.len());
     for (li, l) in s.links.into_iter().enumerate() {
-        links.push(link_from_proto(l, at, li)?);
+        match link_from_proto(l, at, li) {
+            Ok(link) => links.push(link),
+            Err(e) => report.drop_field("link", || e.to_string()),
+        }
     }
     let status = s.status.unwrap_or_default();
     Ok(Span {
@@ -703,13 +745,6 @@ pub(crate) mod tests {
         decode_request(&request_with(span).encode_to_vec())
     }
 
-    fn invalid_field(err: DecodeError) -> String {
-        match err {
-            DecodeError::Invalid { field, .. } => field,
-            other => panic!("expected Invalid, got {other:?}"),
-        }
-    }
-
     #[test]
     fn random_batches_round_trip() {
         let mut rng = Rng(42);
@@ -831,90 +866,113 @@ pub(crate) mod tests {
         );
     }
 
+    fn decode_reported(span: pt::Span) -> (SpanBatch, DecodeReport) {
+        let mut report = DecodeReport::new();
+        let batch =
+            decode_request_reported(&request_with(span).encode_to_vec(), &mut report).unwrap();
+        (batch, report)
+    }
+
     #[test]
-    fn wrong_length_ids_are_invalid_and_named() {
+    fn a_span_with_unusable_ids_is_left_out_alone_and_named() {
         let cases: Vec<(pt::Span, &str)> = vec![
             (
                 pt::Span {
                     trace_id: vec![1; 15],
                     ..minimal_span()
                 },
-                "traceId",
+                crate::reason::INVALID_TRACE_ID,
             ),
             (
                 pt::Span {
                     trace_id: vec![],
                     ..minimal_span()
                 },
-                "traceId",
+                crate::reason::INVALID_TRACE_ID,
+            ),
+            (
+                pt::Span {
+                    trace_id: vec![0; 16],
+                    ..minimal_span()
+                },
+                crate::reason::INVALID_TRACE_ID,
             ),
             (
                 pt::Span {
                     span_id: vec![1; 9],
                     ..minimal_span()
                 },
-                "spanId",
+                crate::reason::INVALID_SPAN_ID,
             ),
             (
                 pt::Span {
                     span_id: vec![],
                     ..minimal_span()
                 },
-                "spanId",
+                crate::reason::INVALID_SPAN_ID,
             ),
             (
                 pt::Span {
-                    parent_span_id: vec![1; 4],
+                    span_id: vec![0; 8],
                     ..minimal_span()
                 },
-                "parentSpanId",
-            ),
-            (
-                pt::Span {
-                    links: vec![pt::span::Link {
-                        trace_id: vec![1; 8],
-                        ..Default::default()
-                    }],
-                    ..minimal_span()
-                },
-                "links.traceId",
-            ),
-            (
-                pt::Span {
-                    links: vec![pt::span::Link {
-                        trace_id: vec![1; 16],
-                        span_id: vec![1; 16],
-                        ..Default::default()
-                    }],
-                    ..minimal_span()
-                },
-                "links.spanId",
+                crate::reason::INVALID_SPAN_ID,
             ),
         ];
-        for (span, field) in cases {
-            let err = decode_span(span).unwrap_err();
+        for (bad, reason) in cases {
+            let mut req = request_with(minimal_span());
+            req.resource_spans[0].scope_spans[0].spans.insert(0, bad);
+            let mut report = DecodeReport::new();
+            let batch = decode_request_reported(&req.encode_to_vec(), &mut report).unwrap();
+            assert_eq!(batch.len(), 1, "the good span stays");
+            assert_eq!(report.rejected_by_reason(), &[(reason, 1)]);
             assert!(
-                err.to_string()
-                    .contains("resourceSpans[0].scopeSpans[0].spans[0]")
+                report.messages()[0].contains("resourceSpans[0].scopeSpans[0].spans[0]"),
+                "{:?}",
+                report.messages()
             );
-            assert_eq!(invalid_field(err), field);
+            // The report-less form leaves the span out the same way.
+            assert_eq!(decode_request(&req.encode_to_vec()).unwrap().len(), 1);
         }
     }
 
     #[test]
-    fn zero_ids_on_a_span_are_invalid() {
-        let err = decode_span(pt::Span {
-            trace_id: vec![0; 16],
+    fn wrong_length_parent_and_link_ids_are_dropped_and_counted() {
+        let (batch, report) = decode_reported(pt::Span {
+            parent_span_id: vec![1; 4],
             ..minimal_span()
-        })
-        .unwrap_err();
-        assert_eq!(invalid_field(err), "traceId");
-        let err = decode_span(pt::Span {
-            span_id: vec![0; 8],
-            ..minimal_span()
-        })
-        .unwrap_err();
-        assert_eq!(invalid_field(err), "spanId");
+        });
+        assert_eq!(batch.len(), 1);
+        assert!(batch.spans[0].span.parent_span_id.is_zero());
+        assert_eq!(report.dropped_by_field(), &[("parent_span_id", 1)]);
+        assert!(report.messages()[0].contains("parentSpanId"));
+        for link in [
+            pt::span::Link {
+                trace_id: vec![1; 8],
+                ..Default::default()
+            },
+            pt::span::Link {
+                trace_id: vec![1; 16],
+                span_id: vec![1; 16],
+                ..Default::default()
+            },
+        ] {
+            let (batch, report) = decode_reported(pt::Span {
+                links: vec![
+                    link,
+                    pt::span::Link {
+                        trace_id: vec![2; 16],
+                        span_id: vec![2; 8],
+                        ..Default::default()
+                    },
+                ],
+                ..minimal_span()
+            });
+            assert_eq!(batch.spans[0].span.links.len(), 1);
+            assert_eq!(batch.spans[0].span.links[0].span_id, SpanId([2; 8]));
+            assert_eq!(report.dropped_by_field(), &[("link", 1)]);
+            assert_eq!(report.rejected_spans(), 0);
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! `instrumentationLibrarySpans` / `instrumentationLibrary` names accepted.
 //! Nesting is bounded by `serde_json`'s recursion limit (128 levels), so a
 //! deeply nested document is an error, never a stack overflow. IDs follow the
-//! same rules as the protobuf decoder (see [`crate::otlp`]).
+//! same rules as the protobuf decoder (see [`crate::otlp`]): a span without
+//! usable IDs is left out alone and counted, never the whole request.
 //!
 //! The encoder writes what Jaeger's api_v3 HTTP gateway writes (the
 //! collector's pdata JSON marshaler): lowerCamelCase keys in proto field
@@ -34,12 +35,23 @@ use spoor_model::{
 };
 use std::sync::Arc;
 
-use crate::DecodeError;
 use crate::otlp::{Location, ResourceGroup, ScopeGroup, attributes_with_warnings, group_records};
+use crate::report::reason_of;
+use crate::{DecodeError, DecodeReport};
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest` or `TracesData`
-/// (`{"resourceSpans":[…]}`) into a batch.
+/// (`{"resourceSpans":[…]}`) into a batch, leaving out what cannot be used
+/// (see [`decode_reported`]).
 pub fn decode(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
+    decode_reported(bytes, &mut DecodeReport::new())
+}
+
+/// Decodes an OTLP/JSON `ExportTraceServiceRequest` or `TracesData`. Fails
+/// when the document is not valid JSON of that shape; a span without a
+/// usable trace or span ID is left out, and a parent or link ID that is not
+/// valid hex of the right length is dropped, each counted in `report` (as
+/// the protobuf decoder does).
+pub fn decode_reported(bytes: &[u8], report: &mut DecodeReport) -> Result<SpanBatch, DecodeError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     // serde would also read a struct from an array; a request is an object.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -50,7 +62,7 @@ pub fn decode(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
     }
     let req: JRequest =
         serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
-    convert(req)
+    Ok(convert(req, report))
 }
 
 /// Encodes records as OTLP/JSON, grouped as [`crate::otlp::to_request`] groups
@@ -581,7 +593,7 @@ enum_field!(
 // ---------------------------------------------------------------------------
 // Decoding: mirror to model.
 
-fn convert(req: JRequest) -> Result<SpanBatch, DecodeError> {
+fn convert(req: JRequest, report: &mut DecodeReport) -> SpanBatch {
     let mut spans = Vec::new();
     for (ri, rs) in req.resource_spans.into_iter().enumerate() {
         let r = rs.resource.unwrap_or_default();
@@ -615,15 +627,17 @@ fn convert(req: JRequest) -> Result<SpanBatch, DecodeError> {
                     scope: si,
                     span: pi,
                 };
-                let span = convert_span(js, at)?;
-                spans.push(SpanRecord::new(resource.clone(), scope.clone(), span));
+                match convert_span(js, at, report) {
+                    Ok(span) => spans.push(SpanRecord::new(resource.clone(), scope.clone(), span)),
+                    Err(e) => report.reject_span(reason_of(&e), || e.to_string()),
+                }
             }
         }
     }
-    Ok(SpanBatch { spans })
+    SpanBatch { spans }
 }
 
-fn convert_span(s: JSpan, at: Location) -> Result<Span, DecodeError> {
+fn convert_span(s: JSpan, at: Location, report: &mut DecodeReport) -> Result<Span, DecodeError> {
     let trace_id = match s.trace_id {
         HexId::Bytes(b) if b != [0; 16] => TraceId(b),
         other => return Err(required_id_error("traceId", other, 16, &at)),
@@ -632,13 +646,28 @@ fn convert_span(s: JSpan, at: Location) -> Result<Span, DecodeError> {
         HexId::Bytes(b) if b != [0; 8] => SpanId(b),
         other => return Err(required_id_error("spanId", other, 8, &at)),
     };
-    let parent_span_id = SpanId(optional_id("parentSpanId", s.parent_span_id, &at)?);
+    let parent_span_id = match optional_id("parentSpanId", s.parent_span_id, &at) {
+        Ok(id) => SpanId(id),
+        Err(e) => {
+            report.drop_field("parent_span_id", || e.to_string());
+            SpanId::ZERO
+        }
+    };
     let mut links = Vec::with_capacity(s.links.len());
     for (li, l) in s.links.into_iter().enumerate() {
         let where_ = format!("{at}.links[{li}]");
+        let ids = optional_id("links.traceId", l.trace_id, &where_)
+            .and_then(|t| Ok((t, optional_id("links.spanId", l.span_id, &where_)?)));
+        let (trace_id, span_id) = match ids {
+            Ok(ids) => ids,
+            Err(e) => {
+                report.drop_field("link", || e.to_string());
+                continue;
+            }
+        };
         links.push(Link {
-            trace_id: TraceId(optional_id("links.traceId", l.trace_id, &where_)?),
-            span_id: SpanId(optional_id("links.spanId", l.span_id, &where_)?),
+            trace_id: TraceId(trace_id),
+            span_id: SpanId(span_id),
             trace_state: l.trace_state,
             attributes: l.attributes.0,
             dropped_attributes_count: l.dropped_attributes_count.get(),
@@ -1051,13 +1080,6 @@ mod tests {
     fn attr_value(v: serde_json::Value) -> Result<AnyValue, DecodeError> {
         let span = decode_one(json!({"attributes": [{"key": "k", "value": v}]}))?;
         Ok(span.attributes[0].value.clone())
-    }
-
-    fn invalid_field(err: DecodeError) -> String {
-        match err {
-            DecodeError::Invalid { field, .. } => field,
-            other => panic!("expected Invalid, got {other:?}"),
-        }
     }
 
     #[test]
@@ -1623,13 +1645,41 @@ mod tests {
             ),
         ];
         for (extra, field) in cases {
-            let err = decode_one(extra.clone()).unwrap_err();
+            let mut report = DecodeReport::new();
+            let batch = decode_reported(&span_json(extra.clone()), &mut report).unwrap();
+            let message = &report.messages()[0];
             assert!(
-                err.to_string()
-                    .contains("resourceSpans[0].scopeSpans[0].spans[0]"),
-                "{err}"
+                message.contains("resourceSpans[0].scopeSpans[0].spans[0]"),
+                "{message}"
             );
-            assert_eq!(invalid_field(err), field, "{extra}");
+            assert!(
+                message.starts_with(&format!("invalid {field}:")),
+                "{extra}: {message}"
+            );
+            match field {
+                "traceId" => {
+                    assert!(batch.is_empty(), "{extra}");
+                    assert_eq!(
+                        report.rejected_by_reason(),
+                        &[(crate::reason::INVALID_TRACE_ID, 1)]
+                    );
+                }
+                "spanId" => {
+                    assert!(batch.is_empty(), "{extra}");
+                    assert_eq!(
+                        report.rejected_by_reason(),
+                        &[(crate::reason::INVALID_SPAN_ID, 1)]
+                    );
+                }
+                "parentSpanId" => {
+                    assert!(batch.spans[0].span.is_root(), "{extra}");
+                    assert_eq!(report.dropped_by_field(), &[("parent_span_id", 1)]);
+                }
+                _ => {
+                    assert!(batch.spans[0].span.links.is_empty(), "{extra}");
+                    assert_eq!(report.dropped_by_field(), &[("link", 1)]);
+                }
+            }
         }
         // Links may have absent or zero IDs.
         let s = decode_one(json!({"links": [

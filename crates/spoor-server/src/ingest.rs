@@ -9,14 +9,64 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use spoor_codec::DecodeError;
+use spoor_codec::{DecodeError, DecodeReport, Decoded};
 use spoor_model::SpanBatch;
-use spoor_service::{BatchSink, IngestError, IngestOutcome, RefuseReason, Source};
+use spoor_service::{BatchSink, IngestError, ReceiverMetrics, RefuseReason, Source, WarnLimiter};
 use spoor_storage::StorageError;
 
 use crate::AppState;
 use crate::body::{BodyError, decompress, read_limited};
 use crate::error::{go_http_error, ingest_grpc, storage_status};
+
+/// What a receiver took: the sink accepted the batch; this is what the
+/// decoder left out of it (for OTLP's partial success).
+#[derive(Debug, Default)]
+pub(crate) struct Accepted {
+    pub(crate) report: DecodeReport,
+}
+
+/// Runs a `*_reported` decoder on `input`, keeping its report.
+pub(crate) fn decode_reported<T>(
+    input: T,
+    decode: impl FnOnce(T, &mut DecodeReport) -> Result<SpanBatch, DecodeError>,
+) -> Result<Decoded, DecodeError> {
+    let mut report = DecodeReport::new();
+    let batch = decode(input, &mut report)?;
+    Ok(Decoded { batch, report })
+}
+
+/// One WARN line per this many seconds for dropped spans and fields (the
+/// counters in `/metrics` count every one).
+const REPORT_WARN_INTERVAL_SECS: u64 = 10;
+static REPORT_WARN: WarnLimiter = WarnLimiter::new(REPORT_WARN_INTERVAL_SECS);
+
+/// Counts what a decoder left out in `/metrics`
+/// (`spoor_receiver_spans_rejected_total{receiver,reason}`,
+/// `spoor_receiver_fields_dropped_total{receiver,field}`) and logs it as a
+/// rate-limited WARN.
+pub(crate) fn count_report(counters: &ReceiverMetrics, source: Source, report: &DecodeReport) {
+    if report.is_empty() {
+        return;
+    }
+    for &(reason, n) in report.rejected_by_reason() {
+        counters.spans_rejected(reason, n);
+    }
+    for &(field, n) in report.dropped_by_field() {
+        counters.fields_dropped(field, n);
+    }
+    if let Some(suppressed) = REPORT_WARN.allow() {
+        tracing::warn!(
+            receiver = source.receiver,
+            transport = source.transport,
+            format = source.format,
+            rejected_spans = report.rejected_spans(),
+            dropped_fields = report.dropped_fields(),
+            suppressed_warnings = suppressed,
+            detail = %report.summary(),
+            "accepted a batch with unusable spans or fields left out"
+        );
+    }
+}
 
 /// The message answered when the pipeline is full.
 pub(crate) const OVERLOADED_MESSAGE: &str = "ingest pipeline is full, retry later";
@@ -102,7 +152,8 @@ fn refuse_early(source: Source, state: &AppState, refusal: Refusal) -> Refusal {
 /// Reads an HTTP request body (chunked or not) within
 /// `state.limits.max_request_bytes`, undoes its `Content-Encoding` within
 /// `max_decompressed_bytes` and decodes it with `decode` on the CPU pool,
-/// then hands the batch to `sink`. `Ok` means the sink took the spans.
+/// then hands the batch to `sink`. `Ok` means the sink took the spans; what
+/// the decoder left out is counted ([`count_report`]) and returned.
 pub(crate) async fn ingest_http_body<D>(
     state: &AppState,
     sink: &dyn BatchSink,
@@ -110,9 +161,9 @@ pub(crate) async fn ingest_http_body<D>(
     headers: HeaderMap,
     body: Body,
     decode: D,
-) -> Result<IngestOutcome, Refusal>
+) -> Result<Accepted, Refusal>
 where
-    D: FnOnce(&[u8]) -> Result<SpanBatch, DecodeError> + Send + 'static,
+    D: for<'a> FnOnce(&'a [u8]) -> Result<Decoded, DecodeError> + Send + 'static,
 {
     let raw = read_limited(&headers, body, state.limits.max_request_bytes)
         .await
@@ -123,21 +174,24 @@ where
         .cpu
         .run(move || decompress(&headers, raw, limit).map(|b| decode(&b)))
         .await;
-    let batch = match decoded {
+    let Decoded { batch, report } = match decoded {
         Err(e) => {
             tracing::error!(receiver = source.receiver, error = %e, "decoder task failed");
             return Err(Refusal::Internal(e.to_string()));
         }
         Ok(Err(e)) => return Err(refuse_early(source, state, Refusal::Body(e))),
         Ok(Ok(Err(e))) => return Err(refuse_early(source, state, Refusal::Malformed(e))),
-        Ok(Ok(Ok(batch))) => batch,
+        Ok(Ok(Ok(decoded))) => decoded,
     };
-    Ok(sink.submit(batch, wire_bytes, source).await?)
+    count_report(&state.metrics.receiver(source), source, &report);
+    sink.submit(batch, wire_bytes, source).await?;
+    Ok(Accepted { report })
 }
 
 /// Decodes a gRPC request message (`wire_bytes` long) with `decode` on the
 /// CPU pool and hands the batch to `sink`: `InvalidArgument` when it does not
-/// decode, `RESOURCE_EXHAUSTED` when the pipeline is full.
+/// decode, `RESOURCE_EXHAUSTED` when the pipeline is full. What the decoder
+/// left out is counted ([`count_report`]) and returned.
 pub(crate) async fn ingest_grpc_message<T, D>(
     state: &AppState,
     sink: &dyn BatchSink,
@@ -145,12 +199,12 @@ pub(crate) async fn ingest_grpc_message<T, D>(
     message: T,
     wire_bytes: usize,
     decode: D,
-) -> Result<IngestOutcome, tonic::Status>
+) -> Result<Accepted, tonic::Status>
 where
     T: Send + 'static,
-    D: FnOnce(T) -> Result<SpanBatch, DecodeError> + Send + 'static,
+    D: FnOnce(T) -> Result<Decoded, DecodeError> + Send + 'static,
 {
-    let batch = match state.cpu.run(move || decode(message)).await {
+    let Decoded { batch, report } = match state.cpu.run(move || decode(message)).await {
         Err(e) => {
             tracing::error!(receiver = source.receiver, error = %e, "decoder task failed");
             return Err(tonic::Status::internal(e.to_string()));
@@ -159,9 +213,11 @@ where
             let refusal = refuse_early(source, state, Refusal::Malformed(e));
             return Err(tonic::Status::invalid_argument(refusal.message()));
         }
-        Ok(Ok(batch)) => batch,
+        Ok(Ok(decoded)) => decoded,
     };
+    count_report(&state.metrics.receiver(source), source, &report);
     sink.submit(batch, wire_bytes, source)
         .await
-        .map_err(|e| ingest_grpc(&e))
+        .map_err(|e| ingest_grpc(&e))?;
+    Ok(Accepted { report })
 }

@@ -10,15 +10,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use prost::Message;
-use spoor_codec::DecodeError;
-use spoor_model::SpanBatch;
+use spoor_codec::{DecodeError, DecodeReport, Decoded};
 use spoor_proto::RpcStatus;
 use spoor_proto::otlp_collector::trace_service_server::{TraceService, TraceServiceServer};
-use spoor_proto::otlp_collector::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use spoor_proto::otlp_collector::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use spoor_service::Source;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::{Refusal, ingest_grpc_message, ingest_http_body};
+use crate::ingest::{Refusal, decode_reported, ingest_grpc_message, ingest_http_body};
 use crate::{AppState, ServerError};
 
 const GRPC_SOURCE: Source = Source {
@@ -41,17 +42,21 @@ impl TraceService for OtlpGrpc {
         let req = request.into_inner();
         let wire_bytes = req.encoded_len();
         let state = &self.state;
-        ingest_grpc_message(
+        let accepted = ingest_grpc_message(
             state,
             state.ingester.as_ref(),
             GRPC_SOURCE,
             req,
             wire_bytes,
-            spoor_codec::otlp::from_request,
+            |req| {
+                decode_reported(req, |req, report| {
+                    Ok(spoor_codec::otlp::from_request_reported(req, report))
+                })
+            },
         )
         .await?;
         Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
+            partial_success: partial_success(&accepted.report),
         }))
     }
 }
@@ -111,12 +116,27 @@ impl Format {
         }
     }
 
-    fn decode(self, bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
+    fn decode(self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
         match self {
-            Format::Protobuf => spoor_codec::otlp::decode_request(bytes),
-            Format::Json => spoor_codec::otlp_json::decode(bytes),
+            Format::Protobuf => decode_reported(bytes, spoor_codec::otlp::decode_request_reported),
+            Format::Json => decode_reported(bytes, spoor_codec::otlp_json::decode_reported),
         }
     }
+}
+
+/// OTLP's partial success for what the decoder left out: the spans rejected
+/// and a message naming them and the dropped fields. `None` (a plain
+/// success) when nothing was left out; with only dropped fields,
+/// `rejected_spans` is 0 and the message is a warning, as the OTLP
+/// specification allows.
+fn partial_success(report: &DecodeReport) -> Option<ExportTracePartialSuccess> {
+    if report.is_empty() {
+        return None;
+    }
+    Some(ExportTracePartialSuccess {
+        rejected_spans: i64::try_from(report.rejected_spans()).unwrap_or(i64::MAX),
+        error_message: report.summary(),
+    })
 }
 
 /// google.rpc.Code values used in OTLP/HTTP error bodies.
@@ -173,13 +193,21 @@ async fn export_http(
     let sink = state.ingester.as_ref();
     let decode = move |b: &[u8]| format.decode(b);
     match ingest_http_body(&state, sink, source, headers, body, decode).await {
-        Ok(_) => {
-            let body = match format {
-                Format::Protobuf => ExportTraceServiceResponse {
-                    partial_success: None,
+        Ok(accepted) => {
+            let partial = partial_success(&accepted.report);
+            let body = match (format, partial) {
+                (Format::Protobuf, partial_success) => {
+                    ExportTraceServiceResponse { partial_success }.encode_to_vec()
                 }
-                .encode_to_vec(),
-                Format::Json => b"{}".to_vec(),
+                (Format::Json, None) => b"{}".to_vec(),
+                // OTLP/JSON: lowerCamelCase keys, int64 as a decimal string.
+                (Format::Json, Some(p)) => serde_json::to_vec(&serde_json::json!({
+                    "partialSuccess": {
+                        "rejectedSpans": p.rejected_spans.to_string(),
+                        "errorMessage": p.error_message,
+                    }
+                }))
+                .unwrap_or_default(),
             };
             let mut resp = (StatusCode::OK, body).into_response();
             resp.headers_mut().insert(
@@ -307,6 +335,92 @@ mod tests {
             requests(&state.metrics, Format::Json.source(), "malformed"),
             1.0
         );
+    }
+
+    #[tokio::test]
+    async fn http_answers_partial_success_for_spans_left_out() {
+        let recorder = Recorder::open();
+        let state = state_with(recorder.clone(), Limits::default(), 0);
+        let addr = serve_router(http_router(state.clone())).await;
+        let mut req = spoor_codec::otlp::to_request(&sample_spans("svc", "op", 3));
+        req.resource_spans[0].scope_spans[0].spans[1].span_id = vec![0; 8];
+        req.resource_spans[0].scope_spans[0].spans[2].parent_span_id = vec![1; 3];
+
+        let resp = http(
+            addr,
+            "POST",
+            "/v1/traces",
+            &[PB],
+            &req.encode_to_vec(),
+            Framing::ContentLength,
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let partial = ExportTraceServiceResponse::decode(&resp.body[..])
+            .unwrap()
+            .partial_success
+            .unwrap();
+        assert_eq!(partial.rejected_spans, 1);
+        assert!(
+            partial
+                .error_message
+                .starts_with("1 span rejected, 1 field dropped: invalid spanId"),
+            "{}",
+            partial.error_message
+        );
+        assert_eq!(recorder.batches()[0].0.len(), 2);
+
+        let json = spoor_codec::otlp_json::encode_to_vec(&sample_spans("svc", "op", 1))
+            .iter()
+            .map(|&b| b as char)
+            .collect::<String>()
+            .replace("\"traceId\":\"", "\"traceId\":\"zz");
+        let resp = http(
+            addr,
+            "POST",
+            "/v1/traces",
+            &[JSON],
+            json.as_bytes(),
+            Framing::ContentLength,
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(body["partialSuccess"]["rejectedSpans"], "1", "{body}");
+        assert!(
+            body["partialSuccess"]["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("invalid traceId"),
+            "{body}"
+        );
+
+        let text = state.metrics.render_prometheus();
+        assert!(
+            text.contains(
+                "spoor_receiver_spans_rejected_total{receiver=\"otlp\",transport=\"http\",format=\"protobuf\",reason=\"invalid_span_id\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "spoor_receiver_fields_dropped_total{receiver=\"otlp\",transport=\"http\",format=\"protobuf\",field=\"parent_span_id\"} 1\n"
+        ));
+        assert!(text.contains(
+            "spoor_receiver_spans_rejected_total{receiver=\"otlp\",transport=\"http\",format=\"json\",reason=\"invalid_trace_id\"} 1\n"
+        ));
+        // A clean request is a plain success.
+        let clean = spoor_codec::otlp::encode_request(&sample_spans("svc", "op", 1));
+        let resp = http(
+            addr,
+            "POST",
+            "/v1/traces",
+            &[PB],
+            &clean,
+            Framing::ContentLength,
+        )
+        .await;
+        let r = ExportTraceServiceResponse::decode(&resp.body[..]).unwrap();
+        assert!(r.partial_success.is_none());
     }
 
     #[tokio::test]

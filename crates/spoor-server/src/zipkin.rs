@@ -6,8 +6,10 @@
 //!   `application/x-protobuf`, else JSON);
 //! - `Content-Encoding: gzip`, `deflate` or `zlib`, chunked or not, within
 //!   the request and decompression caps;
-//! - **202 Accepted** with an empty body, or Go's `http.Error` text with
-//!   400 (malformed), 413 (too large), 415 (unknown encoding),
+//! - **202 Accepted** with an empty body, also when spans or fields that
+//!   cannot be used were left out (counted in `/metrics`; Zipkin's protocol
+//!   has no place to say so), or Go's `http.Error` text with
+//!   400 (not parseable at all), 413 (too large), 415 (unknown encoding),
 //!   429 + `Retry-After` (pipeline full) or 5xx (storage).
 
 use std::sync::Arc;
@@ -17,13 +19,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use spoor_codec::DecodeError;
-use spoor_model::SpanBatch;
+use spoor_codec::{DecodeError, Decoded};
 use spoor_service::Source;
 
 use crate::AppState;
 use crate::error::go_http_error;
-use crate::ingest::ingest_http_body;
+use crate::ingest::{decode_reported, ingest_http_body};
 
 /// The four Zipkin payloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,13 +78,21 @@ impl ZipkinFormat {
         }
     }
 
-    /// Decodes a (decompressed) body.
-    pub fn decode(self, body: &[u8]) -> Result<SpanBatch, DecodeError> {
+    /// Decodes a (decompressed) body; a span or field that cannot be used
+    /// is left out and counted in the returned report.
+    pub fn decode(self, body: &[u8]) -> Result<Decoded, DecodeError> {
+        use spoor_codec::zipkin as z;
         match self {
-            ZipkinFormat::V1Json => spoor_codec::zipkin::decode_v1_json(body),
-            ZipkinFormat::V1Thrift => spoor_codec::zipkin::decode_v1_thrift(body),
-            ZipkinFormat::V2Json => spoor_codec::zipkin::decode_v2_json(body),
-            ZipkinFormat::V2Protobuf => spoor_codec::zipkin::decode_v2_proto(body),
+            ZipkinFormat::V1Json => decode_reported(body, |b, r| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+                    .unwrap_or(0);
+                z::decode_v1_json_reported(b, now, r)
+            }),
+            ZipkinFormat::V1Thrift => decode_reported(body, z::decode_v1_thrift_reported),
+            ZipkinFormat::V2Json => decode_reported(body, z::decode_v2_json_reported),
+            ZipkinFormat::V2Protobuf => decode_reported(body, z::decode_v2_proto_reported),
         }
     }
 }
@@ -305,6 +314,56 @@ mod tests {
             .map(|(s, n)| (s.to_string(), n.to_string()))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn a_bad_field_or_span_never_costs_the_batch() {
+        let recorder = Recorder::open();
+        let state = state_with(recorder.clone(), Limits::default(), 0);
+        let addr = serve_router(http_router(state.clone())).await;
+        let body = br#"[
+            {"traceId":"5af7183fb1d4cf5f","id":"1","name":"a","timestamp":1700000000000000,
+             "localEndpoint":{"serviceName":"svc","ipv4":"52.0.0.04"}},
+            {"traceId":"5af7183fb1d4cf5f","id":"0","name":"zero id"},
+            {"traceId":"5af7183fb1d4cf5f","id":"2","name":"b","timestamp":1700000000000000,
+             "kind":"SIDEWAYS","localEndpoint":{"serviceName":"svc"}}
+        ]"#;
+        let reply = post(addr, "/api/v2/spans", &[JSON], body).await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let got = names(&recorder.batches());
+        assert_eq!(
+            got,
+            vec![
+                ("svc".to_string(), "a".to_string()),
+                ("svc".to_string(), "b".to_string())
+            ]
+        );
+        let source = ZipkinFormat::V2Json.source();
+        let m = |name: &str, label: (&str, &str)| {
+            crate::test_support::metric(
+                &state.metrics,
+                name,
+                &[("receiver", "zipkin"), ("format", source.format), label],
+            )
+        };
+        assert_eq!(
+            m("spoor_receiver_fields_dropped_total", ("field", "ipv4")),
+            1.0
+        );
+        assert_eq!(
+            m("spoor_receiver_fields_dropped_total", ("field", "kind")),
+            1.0
+        );
+        assert_eq!(
+            m(
+                "spoor_receiver_spans_rejected_total",
+                ("reason", "invalid_span_id")
+            ),
+            1.0
+        );
+        // Only a body that is not a JSON array at all is refused.
+        let reply = post(addr, "/api/v2/spans", &[JSON], b"{\"not\":\"a list\"}").await;
+        assert_eq!(reply.status, 400);
     }
 
     #[tokio::test]

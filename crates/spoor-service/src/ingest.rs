@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::shared::rewrite_shared;
 pub use crate::telemetry::Source;
-use crate::telemetry::{Metrics, RefuseReason};
+use crate::telemetry::{Metrics, RefuseReason, SkewDirection, WarnLimiter};
 
 /// Settings of the [`Ingester`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +131,8 @@ impl Ingester {
             return Ok(IngestOutcome::default());
         }
 
-        let sanitized_spans = sanitize(&mut batch);
+        let sanitized = sanitize(&mut batch, now_unix_nanos());
+        let sanitized_spans = sanitized.changed;
         if sanitized_spans > 0 {
             tracing::debug!(
                 receiver = source.receiver,
@@ -139,6 +140,7 @@ impl Ingester {
                 "sanitized spans"
             );
         }
+        count_skew(&self.metrics, &sanitized, source.receiver);
 
         match self.writer.write_spans(batch).await {
             Ok(()) => {
@@ -166,6 +168,87 @@ impl Ingester {
     }
 }
 
+/// The current time in Unix nanoseconds (0 before the epoch).
+pub fn now_unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A span starting more than this long before it was received is counted
+/// as far in the past (30 days).
+pub const FAR_PAST_NANOS: u64 = 30 * 24 * 3600 * 1_000_000_000;
+/// A span starting more than this long after it was received is counted as
+/// far in the future (1 hour: more than any plausible clock skew).
+pub const FAR_FUTURE_NANOS: u64 = 3600 * 1_000_000_000;
+
+/// Whether a span starting at `start` is far in the past (`Some(Past)`) or
+/// future (`Some(Future)`) of `now`, by [`FAR_PAST_NANOS`] and
+/// [`FAR_FUTURE_NANOS`].
+pub fn timestamp_skew(start: u64, now: u64) -> Option<SkewDirection> {
+    if start < now.saturating_sub(FAR_PAST_NANOS) {
+        Some(SkewDirection::Past)
+    } else if start > now.saturating_add(FAR_FUTURE_NANOS) {
+        Some(SkewDirection::Future)
+    } else {
+        None
+    }
+}
+
+/// One WARN line per this many seconds for far-off timestamps.
+const SKEW_WARN_INTERVAL_SECS: u64 = 10;
+static SKEW_WARN: WarnLimiter = WarnLimiter::new(SKEW_WARN_INTERVAL_SECS);
+
+/// Counts far-off spans in `spoor_ingest_spans_timestamp_skew_total` and logs
+/// a rate-limited WARN naming one of them.
+pub fn count_skew(metrics: &Metrics, sanitized: &Sanitized, receiver: &str) {
+    if sanitized.far_past > 0 {
+        metrics.timestamp_skew(SkewDirection::Past, sanitized.far_past as u64);
+    }
+    if sanitized.far_future > 0 {
+        metrics.timestamp_skew(SkewDirection::Future, sanitized.far_future as u64);
+    }
+    if let Some(example) = &sanitized.skew_example
+        && let Some(suppressed) = SKEW_WARN.allow()
+    {
+        tracing::warn!(
+            receiver,
+            far_past_spans = sanitized.far_past,
+            far_future_spans = sanitized.far_future,
+            example_trace_id = %example.trace_id,
+            example_span_id = %example.span_id,
+            example_start = %spoor_model::format_rfc3339(example.start_unix_nanos),
+            suppressed_warnings = suppressed,
+            "ingested spans far from the receive time (kept as sent; retention counts from the receive time)"
+        );
+    }
+}
+
+/// A span whose start time is far from its receive time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkewExample {
+    /// Its trace.
+    pub trace_id: spoor_model::TraceId,
+    /// The span.
+    pub span_id: spoor_model::SpanId,
+    /// Its start time, as sent.
+    pub start_unix_nanos: u64,
+}
+
+/// What [`sanitize`] did to a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sanitized {
+    /// Spans (or their resources) changed by a sanitizer.
+    pub changed: usize,
+    /// Spans starting more than [`FAR_PAST_NANOS`] before `now` (not changed).
+    pub far_past: usize,
+    /// Spans starting more than [`FAR_FUTURE_NANOS`] after `now` (not changed).
+    pub far_future: usize,
+    /// The first such span, for the log.
+    pub skew_example: Option<SkewExample>,
+}
+
 /// Placeholder service names, as Jaeger's storage exporter writes them.
 const MISSING_SERVICE_NAME: &str = "missing-service-name";
 const SERVICE_NAME_WRONG_TYPE: &str = "service-name-wrong-type";
@@ -174,7 +257,9 @@ const EMPTY_SERVICE_NAME: &str = "empty-service-name";
 const EMPTY_SPAN_NAME: &str = "empty-span-name";
 
 /// Applies Jaeger's write-path sanitizers (`internal/jptrace/sanitizer`) in
-/// its order, returning how many spans were changed:
+/// its order, received at `now` (Unix nanoseconds). Every receiver and both
+/// targets of `spoor import` run this one function, so the same input gets
+/// the same names on every path (ADR 0015):
 ///
 /// 1. a resource without a string, non-empty `service.name` gets
 ///    `missing-service-name`, `service-name-wrong-type` or `empty-service-name`;
@@ -186,8 +271,12 @@ const EMPTY_SPAN_NAME: &str = "empty-span-name";
 ///    warning in its `@jaeger@warnings` attribute (stored with the span, as
 ///    Jaeger does). Unlike Jaeger, a zero-duration span is left alone: it is
 ///    valid OTLP (an instant), and warning "negative duration" on it would
-///    be false (ADR 0003).
-pub fn sanitize(batch: &mut SpanBatch) -> usize {
+///    be false (ADR 0003);
+/// 5. a span starting more than [`FAR_PAST_NANOS`] before `now` or more
+///    than [`FAR_FUTURE_NANOS`] after it is counted (not changed: a replayed
+///    dataset is legitimately old, and retention counts from the receive
+///    time, not from span timestamps).
+pub fn sanitize(batch: &mut SpanBatch, now: u64) -> Sanitized {
     let records = &mut batch.spans;
     let mut changed = rewrite_shared(
         records,
@@ -216,6 +305,7 @@ pub fn sanitize(batch: &mut SpanBatch) -> usize {
         },
     );
 
+    let mut out = Sanitized::default();
     for (flag, record) in changed.iter_mut().zip(records.iter_mut()) {
         let span = &mut record.span;
         if span.name.is_empty() {
@@ -226,8 +316,28 @@ pub fn sanitize(batch: &mut SpanBatch) -> usize {
             fix_duration(span);
             *flag = true;
         }
+        let start = span.start_time_unix_nano;
+        let far = match timestamp_skew(start, now) {
+            Some(SkewDirection::Past) => {
+                out.far_past += 1;
+                true
+            }
+            Some(SkewDirection::Future) => {
+                out.far_future += 1;
+                true
+            }
+            None => false,
+        };
+        if far && out.skew_example.is_none() {
+            out.skew_example = Some(SkewExample {
+                trace_id: span.trace_id,
+                span_id: span.span_id,
+                start_unix_nanos: start,
+            });
+        }
     }
-    changed.iter().filter(|&&c| c).count()
+    out.changed = changed.iter().filter(|&&c| c).count();
+    out
 }
 
 fn fix_duration(span: &mut Span) {
@@ -317,6 +427,9 @@ mod tests {
     use super::*;
     use spoor_model::{Resource, Scope, SpanRecord};
 
+    /// 2025-05-25T00:00:00Z
+    const NOW: u64 = 1_748_131_200_000_000_000;
+
     fn rec(resource: &Arc<Resource>, name: &str, start: u64, end: u64) -> SpanRecord {
         SpanRecord::new(
             Arc::clone(resource),
@@ -382,7 +495,7 @@ mod tests {
                 rec(&missing, "a", 1, 2),
             ],
         };
-        let changed = sanitize(&mut batch);
+        let changed = sanitize(&mut batch, NOW).changed;
         assert_eq!(changed, 4);
         let names: Vec<&str> = batch.spans.iter().map(|r| r.service_name()).collect();
         assert_eq!(
@@ -414,7 +527,7 @@ mod tests {
         let mut batch = SpanBatch {
             spans: vec![rec(&r, "", 1, 2), rec(&r, "ok", 1, 2)],
         };
-        assert_eq!(sanitize(&mut batch), 1);
+        assert_eq!(sanitize(&mut batch, NOW).changed, 1);
         assert_eq!(batch.spans[0].span.name, "empty-span-name");
         assert_eq!(batch.spans[1].span.name, "ok");
     }
@@ -435,7 +548,7 @@ mod tests {
                 rec(&r, "ok", start, start + 5),
             ],
         };
-        assert_eq!(sanitize(&mut batch), 1);
+        assert_eq!(sanitize(&mut batch, NOW).changed, 1);
         let neg = &batch.spans[0].span;
         assert_eq!(neg.end_time_unix_nano, start + 1);
         assert_eq!(
@@ -454,6 +567,66 @@ mod tests {
         assert!(zero.attributes.is_empty());
         assert!(batch.spans[2].span.attributes.is_empty());
         assert!(batch.spans.iter().all(|r| r.warnings.is_empty()));
+    }
+
+    #[test]
+    fn far_off_start_times_are_counted_not_changed() {
+        let r = res(vec![KeyValue::str("service.name", "svc")]);
+        let hour = 3600 * 1_000_000_000u64;
+        let mut batch = SpanBatch {
+            spans: vec![
+                rec(&r, "epoch", 0, 5),
+                rec(&r, "31 days ago", NOW - 31 * 24 * hour, NOW),
+                rec(&r, "29 days ago", NOW - 29 * 24 * hour, NOW),
+                rec(
+                    &r,
+                    "59 minutes ahead",
+                    NOW + hour - 60_000_000_000,
+                    NOW + hour,
+                ),
+                rec(&r, "2 hours ahead", NOW + 2 * hour, NOW + 3 * hour),
+                rec(&r, "year 2500", u64::MAX - 1, u64::MAX),
+            ],
+        };
+        let before = batch.clone();
+        let out = sanitize(&mut batch, NOW);
+        assert_eq!(out.far_past, 2);
+        assert_eq!(out.far_future, 2);
+        assert_eq!(out.changed, 0);
+        assert_eq!(batch, before, "far-off spans are kept as sent");
+        assert_eq!(out.skew_example.unwrap().start_unix_nanos, 0);
+        // A receive time near the epoch does not underflow.
+        let out = sanitize(&mut batch, 1);
+        assert_eq!(out.far_past, 0);
+        assert_eq!(out.far_future, 5);
+    }
+
+    #[test]
+    fn skew_counts_reach_the_metrics() {
+        let metrics = Metrics::new("test");
+        let r = res(vec![KeyValue::str("service.name", "svc")]);
+        let mut batch = SpanBatch {
+            spans: vec![rec(&r, "old", 1, 2), rec(&r, "now", NOW, NOW + 1)],
+        };
+        let out = sanitize(&mut batch, NOW);
+        count_skew(&metrics, &out, "otlp");
+        let text = metrics.render_prometheus();
+        assert!(
+            text.contains("spoor_ingest_spans_timestamp_skew_total{direction=\"past\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("spoor_ingest_spans_timestamp_skew_total{direction=\"future\"} 0\n"));
+    }
+
+    #[test]
+    fn warn_limiter_allows_one_line_per_interval() {
+        let limiter = WarnLimiter::new(3600);
+        assert_eq!(limiter.allow(), Some(0));
+        assert_eq!(limiter.allow(), None);
+        assert_eq!(limiter.allow(), None);
+        let every = WarnLimiter::new(0);
+        assert_eq!(every.allow(), Some(0));
+        assert_eq!(every.allow(), Some(0));
     }
 
     #[test]

@@ -27,4 +27,7 @@ pub mod telemetry;
 pub use adjust::{AdjustOptions, adjust_trace};
 pub use ingest::{BatchSink, IngestError, IngestOptions, IngestOutcome, Ingester};
 pub use query::{QueryOptions, QueryService, ServiceSummary, TraceSummary};
-pub use telemetry::{ExternalSample, Metrics, QueryMetrics, ReceiverMetrics, RefuseReason, Source};
+pub use telemetry::{
+    ExternalSample, Metrics, QueryMetrics, ReceiverMetrics, RefuseReason, SkewDirection, Source,
+    WarnLimiter,
+};

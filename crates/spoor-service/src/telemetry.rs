@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 /// Where a batch of spans came from; the labels of the receiver series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +73,84 @@ struct ReceiverSeries {
     refused_spans: [AtomicU64; 4],
     requests_ok: AtomicU64,
     requests_refused: [AtomicU64; 4],
+    /// Spans a decoder left out of an accepted request, by reason (a small
+    /// static set of labels; only touched when something was left out).
+    rejected_spans: Mutex<Vec<(&'static str, u64)>>,
+    /// Fields a decoder dropped or replaced, by field label.
+    dropped_fields: Mutex<Vec<(&'static str, u64)>>,
+}
+
+fn add_labelled(counts: &Mutex<Vec<(&'static str, u64)>>, label: &'static str, n: u64) {
+    let mut counts = counts.lock();
+    match counts.iter_mut().find(|(l, _)| *l == label) {
+        Some((_, c)) => *c = c.saturating_add(n),
+        None => counts.push((label, n)),
+    }
+}
+
+/// Which way a span's start time is far from its receive time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkewDirection {
+    /// Older than the past threshold.
+    Past,
+    /// Later than the future threshold.
+    Future,
+}
+
+impl SkewDirection {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkewDirection::Past => "past",
+            SkewDirection::Future => "future",
+        }
+    }
+}
+
+/// Allows one log line per interval and counts the ones it held back.
+/// Const-constructible, so a `static` can hold one.
+#[derive(Debug)]
+pub struct WarnLimiter {
+    interval_secs: u64,
+    /// Unix seconds of the last allowed line plus one (0: never).
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl WarnLimiter {
+    /// A limiter allowing one line per `interval_secs` seconds.
+    pub const fn new(interval_secs: u64) -> Self {
+        WarnLimiter {
+            interval_secs,
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines held back since the last allowed one)` when a line may be
+    /// logged now, `None` when it should be held back.
+    pub fn allow(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if last != 0 && now < last.saturating_add(self.interval_secs) {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        match self
+            .last
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => Some(self.suppressed.swap(0, Ordering::Relaxed)),
+            Err(_) => {
+                self.suppressed.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -105,6 +183,8 @@ type Collector = Box<dyn Fn() -> Vec<ExternalSample> + Send + Sync>;
 pub struct Metrics {
     version: String,
     start_time_seconds: f64,
+    /// Spans ingested far in the past / future (`spoor_ingest_spans_timestamp_skew_total`).
+    timestamp_skew: [AtomicU64; 2],
     receivers: RwLock<HashMap<Source, Arc<ReceiverSeries>>>,
     queries: RwLock<HashMap<&'static str, Arc<QuerySeries>>>,
     collectors: RwLock<Vec<Collector>>,
@@ -142,6 +222,18 @@ impl ReceiverMetrics {
     /// Counts spans that were refused.
     pub fn refused(&self, spans: u64, reason: RefuseReason) {
         self.series.refused_spans[reason.index()].fetch_add(spans, Ordering::Relaxed);
+    }
+
+    /// Counts spans a decoder left out of an accepted request
+    /// (`spoor_receiver_spans_rejected_total{…,reason}`).
+    pub fn spans_rejected(&self, reason: &'static str, spans: u64) {
+        add_labelled(&self.series.rejected_spans, reason, spans);
+    }
+
+    /// Counts fields a decoder dropped or replaced
+    /// (`spoor_receiver_fields_dropped_total{…,field}`).
+    pub fn fields_dropped(&self, field: &'static str, fields: u64) {
+        add_labelled(&self.series.dropped_fields, field, fields);
     }
 
     /// Counts a request that succeeded (`result="ok"`).
@@ -186,6 +278,7 @@ impl Metrics {
         Metrics {
             version: version.into(),
             start_time_seconds,
+            timestamp_skew: [AtomicU64::new(0), AtomicU64::new(0)],
             receivers: RwLock::new(HashMap::new()),
             queries: RwLock::new(HashMap::new()),
             collectors: RwLock::new(Vec::new()),
@@ -195,6 +288,16 @@ impl Metrics {
     /// Adds series read from elsewhere on every render (after Spoor's own).
     pub fn add_collector(&self, collect: impl Fn() -> Vec<ExternalSample> + Send + Sync + 'static) {
         self.collectors.write().push(Box::new(collect));
+    }
+
+    /// Counts spans whose start time is far from their receive time
+    /// (`spoor_ingest_spans_timestamp_skew_total{direction}`).
+    pub fn timestamp_skew(&self, direction: SkewDirection, spans: u64) {
+        let i = match direction {
+            SkewDirection::Past => 0,
+            SkewDirection::Future => 1,
+        };
+        self.timestamp_skew[i].fetch_add(spans, Ordering::Relaxed);
     }
 
     /// The counters of one source, created on first use.
@@ -313,6 +416,55 @@ impl Metrics {
                 labels.push(("result", result));
                 sample(&mut out, name, &labels, &v.to_string());
             }
+        }
+
+        for (name, help, pick) in [
+            (
+                "spoor_receiver_spans_rejected_total",
+                "Spans left out of accepted requests because they cannot be used (e.g. a missing or zero trace or span ID), by reason.",
+                0,
+            ),
+            (
+                "spoor_receiver_fields_dropped_total",
+                "Fields of accepted spans dropped or replaced because they cannot be used (e.g. an address that is not an IP), by field.",
+                1,
+            ),
+        ] {
+            family(&mut out, name, "counter", help);
+            let label = if pick == 0 { "reason" } else { "field" };
+            for (src, s) in &receivers {
+                let mut counts = if pick == 0 {
+                    s.rejected_spans.lock().clone()
+                } else {
+                    s.dropped_fields.lock().clone()
+                };
+                counts.sort_unstable();
+                for (l, v) in counts {
+                    let mut labels = source_labels(src).to_vec();
+                    labels.push((label, l));
+                    sample(&mut out, name, &labels, &v.to_string());
+                }
+            }
+        }
+
+        let name = "spoor_ingest_spans_timestamp_skew_total";
+        family(
+            &mut out,
+            name,
+            "counter",
+            "Spans stored whose start time was far in the past or future of their receive time, by direction.",
+        );
+        for (i, direction) in [SkewDirection::Past, SkewDirection::Future]
+            .into_iter()
+            .enumerate()
+        {
+            let v = self.timestamp_skew[i].load(Ordering::Relaxed);
+            sample(
+                &mut out,
+                name,
+                &[("direction", direction.as_str())],
+                &v.to_string(),
+            );
         }
 
         let name = "spoor_query_duration_seconds";
@@ -687,8 +839,12 @@ mod tests {
     fn empty_registry_still_renders_info() {
         let text = Metrics::new("0.1.0").render_prometheus();
         let (_, samples) = parse(&text);
-        assert_eq!(samples.len(), 2);
+        // build info, start time, and the two timestamp-skew directions.
+        assert_eq!(samples.len(), 4);
         assert!(text.contains("# TYPE spoor_receiver_requests_total counter"));
+        assert!(text.contains("# TYPE spoor_receiver_spans_rejected_total counter"));
+        assert!(text.contains("# TYPE spoor_receiver_fields_dropped_total counter"));
+        assert!(text.contains("spoor_ingest_spans_timestamp_skew_total{direction=\"past\"} 0\n"));
     }
 
     #[test]

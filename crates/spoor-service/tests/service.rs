@@ -498,6 +498,22 @@ async fn ingest_sanitizes_writes_and_counts() {
         ),
         1.0
     );
+    // The spans start at the epoch: far in the past of their receive time,
+    // counted and kept as sent.
+    assert_eq!(
+        metrics_value(
+            &metrics,
+            "spoor_ingest_spans_timestamp_skew_total{direction=\"past\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        metrics_value(
+            &metrics,
+            "spoor_ingest_spans_timestamp_skew_total{direction=\"future\"}"
+        ),
+        0.0
+    );
     assert_eq!(ing.available_bytes(), Some(1 << 20), "budget released");
 }
 

@@ -308,12 +308,20 @@ fn hostile_input_is_refused_and_hurts_nothing() {
     );
     expect_json_error(&reply, 400, "malformed JSON");
 
-    // (3) Well-formed JSON, but a 3-byte trace ID.
+    // (3) Well-formed JSON, but a 3-byte trace ID: the span is left out
+    // alone and the sender told so by OTLP's partial success (ADR 0015).
     let short_id = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"bad"}}]},
         "scopeSpans":[{"spans":[{"traceId":"0a0b0c","spanId":"0102030405060708","name":"x",
         "startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000000001000"}]}]}]}"#;
     let reply = spoor.post(&traces_url, "application/json", short_id, &[]);
-    expect_json_error(&reply, 400, "3-byte trace ID in JSON");
+    assert_eq!(
+        reply.status,
+        200,
+        "3-byte trace ID in JSON: {}",
+        reply.text()
+    );
+    let body = reply.json();
+    assert_eq!(body["partialSuccess"]["rejectedSpans"], "1", "{body}");
 
     // (4) A body over --max-request-bytes, announced and chunked.
     let big = vec![0x0au8; MAX_REQUEST_BYTES + 64 * 1024];
@@ -395,10 +403,11 @@ fn hostile_input_is_refused_and_hurts_nothing() {
             ..ResourceSpans::default()
         }],
     };
-    let status = grpc_export(&spoor.otlp_grpc_endpoint(), request)
-        .expect_err("a 3-byte trace ID must be refused");
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    assert!(!status.message().is_empty(), "{status:?}");
+    let response = common::grpc_export_response(&spoor.otlp_grpc_endpoint(), request)
+        .expect("a span with a 3-byte trace ID is left out alone, not the request");
+    let partial = response.partial_success.expect("a partial success");
+    assert_eq!(partial.rejected_spans, 1, "{partial:?}");
+    assert!(partial.error_message.contains("traceId"), "{partial:?}");
 
     // (8) gRPC: bytes that are not a protobuf message at all.
     let result = grpc_raw_export(
@@ -470,15 +479,25 @@ fn hostile_input_is_refused_and_hurts_nothing() {
         )
     };
     assert!(refused("protobuf", "malformed") >= 1.0, "{metrics}");
-    assert!(refused("json", "malformed") >= 3.0, "{metrics}");
+    assert!(refused("json", "malformed") >= 2.0, "{metrics}");
     assert!(refused("protobuf", "too_large") >= 3.0, "{metrics}");
     assert!(refused("protobuf", "ok") >= 2.0, "{metrics}");
-    let grpc_malformed = metric_sum(
+    let grpc_rejected = metric_sum(
         &metrics,
-        "spoor_receiver_requests_total",
-        &[("transport", "grpc"), ("result", "malformed")],
+        "spoor_receiver_spans_rejected_total",
+        &[("transport", "grpc"), ("reason", "invalid_trace_id")],
     );
-    assert!(grpc_malformed >= 1.0, "{metrics}");
+    assert_eq!(grpc_rejected, 1.0, "{metrics}");
+    let json_rejected = metric_sum(
+        &metrics,
+        "spoor_receiver_spans_rejected_total",
+        &[
+            ("transport", "http"),
+            ("format", "json"),
+            ("reason", "invalid_trace_id"),
+        ],
+    );
+    assert_eq!(json_rejected, 1.0, "{metrics}");
 }
 
 #[test]

@@ -40,7 +40,7 @@ use super::{
     JaegerBatch, JaegerKeyValue, JaegerLog, JaegerProcess, JaegerRef, JaegerSpan, JaegerValue,
     RefType, span_to_jaeger, tags,
 };
-use crate::DecodeError;
+use crate::{DecodeError, DecodeReport, reason};
 
 /// Process tag Jaeger clients use for the host name.
 const HOSTNAME: &str = "hostname";
@@ -83,6 +83,21 @@ pub fn batch_to_model(batch: JaegerBatch) -> Result<SpanBatch, DecodeError> {
 /// docs). Spans with equal processes share one `Arc<Resource>`; spans with
 /// equal scopes share one `Arc<Scope>`.
 pub fn batch_to_model_as(batch: JaegerBatch, wire: JaegerWire) -> Result<SpanBatch, DecodeError> {
+    Ok(batch_to_model_reported(
+        batch,
+        wire,
+        &mut DecodeReport::new(),
+    ))
+}
+
+/// [`batch_to_model_as`], counting in `report` the spans left out: a span
+/// whose trace ID or span ID is zero is dropped alone (Jaeger's collector
+/// refuses the whole batch).
+pub fn batch_to_model_reported(
+    batch: JaegerBatch,
+    wire: JaegerWire,
+    report: &mut DecodeReport,
+) -> SpanBatch {
     let mut resources = ResourceCache::default();
     let mut scopes: HashMap<(String, String), Arc<Scope>> = HashMap::new();
     let default_scope = Arc::new(Scope::default());
@@ -92,16 +107,16 @@ pub fn batch_to_model_as(batch: JaegerBatch, wire: JaegerWire) -> Result<SpanBat
             continue;
         }
         if jspan.trace_id.is_zero() {
-            return Err(DecodeError::invalid(
-                format!("spans[{index}].traceId"),
-                "trace ID is zero",
-            ));
+            report.reject_span(reason::INVALID_TRACE_ID, || {
+                format!("invalid spans[{index}].traceId: trace ID is zero")
+            });
+            continue;
         }
         if jspan.span_id.is_zero() {
-            return Err(DecodeError::invalid(
-                format!("spans[{index}].spanId"),
-                "span ID is zero",
-            ));
+            report.reject_span(reason::INVALID_SPAN_ID, || {
+                format!("invalid spans[{index}].spanId: span ID is zero")
+            });
+            continue;
         }
         let resource = resources.get(&jspan.process, wire);
         let (span, scope_key) = convert_span(jspan, wire);
@@ -120,7 +135,7 @@ pub fn batch_to_model_as(batch: JaegerBatch, wire: JaegerWire) -> Result<SpanBat
         };
         out.push(SpanRecord::new(resource, scope, span));
     }
-    Ok(SpanBatch { spans: out })
+    SpanBatch { spans: out }
 }
 
 /// Groups spans by resource (first-seen order) and maps each to Jaeger's
@@ -1056,28 +1071,42 @@ mod tests {
     }
 
     #[test]
-    fn zero_ids_are_invalid_and_blank_spans_are_skipped() {
+    fn zero_ids_leave_out_the_span_alone_and_blank_spans_are_skipped() {
         let p = process("svc", vec![]);
         let mut sp = span(1, &p);
         sp.trace_id = TraceId::ZERO;
-        let err = batch_to_model(JaegerBatch {
-            process: None,
-            spans: vec![span(2, &p), sp],
-        })
-        .unwrap_err();
+        let mut report = DecodeReport::new();
+        let batch = batch_to_model_reported(
+            JaegerBatch {
+                process: None,
+                spans: vec![span(2, &p), sp],
+            },
+            JaegerWire::Thrift,
+            &mut report,
+        );
+        assert_eq!(batch.spans.len(), 1);
+        assert_eq!(batch.spans[0].span.name, "op2");
         assert_eq!(
-            err.to_string(),
-            "invalid spans[1].traceId: trace ID is zero"
+            report.rejected_by_reason(),
+            &[(reason::INVALID_TRACE_ID, 1)]
+        );
+        assert_eq!(
+            report.messages(),
+            &["invalid spans[1].traceId: trace ID is zero".to_string()]
         );
         let mut sp = span(1, &p);
         sp.span_id = SpanId::ZERO;
-        assert!(
-            batch_to_model(JaegerBatch {
+        let mut report = DecodeReport::new();
+        let batch = batch_to_model_reported(
+            JaegerBatch {
                 process: None,
                 spans: vec![sp],
-            })
-            .is_err()
+            },
+            JaegerWire::Thrift,
+            &mut report,
         );
+        assert!(batch.is_empty());
+        assert_eq!(report.rejected_by_reason(), &[(reason::INVALID_SPAN_ID, 1)]);
         let blank = JaegerSpan {
             trace_id: TraceId::ZERO,
             span_id: SpanId::ZERO,

@@ -72,6 +72,17 @@
 //! before the first `|` as its name instead of failing the whole request.
 //! Trace and span IDs of all zeros are refused in every format, as the OTLP
 //! decoders do, and a v1 span naming itself as parent is a root (as in v2).
+//!
+//! One bad field never costs the request (ADR 0015): the collector and
+//! Jaeger answer 400 for the whole batch, Zipkin's own server ignores an
+//! address it cannot read. Here a span without a usable trace ID or ID is
+//! left out alone, and a field that cannot be used (an address that is not
+//! an IP, an unknown `kind`, a value of the wrong JSON type, an annotation
+//! or link that does not parse, a malformed parent ID, which makes the span
+//! a root) is dropped; both are counted in the
+//! [`DecodeReport`](crate::DecodeReport) of the `*_reported` decoders. Only a
+//! body that is not a JSON array (or protobuf `ListOfSpans`, or Thrift list
+//! of spans) fails the request.
 //! Spans keep their input order (the collector sorts them by
 //! service), and a resource is built from each span's own tags (the collector
 //! uses the first span of each service).
@@ -101,8 +112,11 @@ use std::sync::Arc;
 use spoor_model::{AnyValue, KeyValue, Resource, Scope};
 
 pub use encode::encode_v2_json;
-pub use v1::{decode_v1_json, decode_v1_json_at, decode_v1_thrift};
-pub use v2::{decode_v2_json, decode_v2_proto};
+pub use v1::{
+    decode_v1_json, decode_v1_json_at, decode_v1_json_reported, decode_v1_thrift,
+    decode_v1_thrift_reported,
+};
+pub use v2::{decode_v2_json, decode_v2_json_reported, decode_v2_proto, decode_v2_proto_reported};
 
 /// Boolean span attribute marking a span whose sender gave no start time
 /// (the collector's `zipkin.StartTimeAbsent`). [`encode_v2_json`] leaves the

@@ -15,8 +15,28 @@ use crate::thrift::{BinaryWriter, TType, ThriftWriter};
 const TRACE: &str = "5af7183fb1d4cf5f";
 const TRACE128: &str = "463ac35c9f6413ad48485a3953bb6124";
 
+/// Runs a `*_reported` decoder and turns anything it left out into an error
+/// carrying the report's summary, so that tests can check what was left
+/// out and where (the leniency itself is tested in `lenient_*`).
+fn strict<T>(
+    input: T,
+    decode: impl FnOnce(T, &mut crate::DecodeReport) -> Result<SpanBatch, DecodeError>,
+) -> Result<SpanBatch, DecodeError> {
+    let mut report = crate::DecodeReport::new();
+    let batch = decode(input, &mut report)?;
+    if report.is_empty() {
+        Ok(batch)
+    } else {
+        Err(DecodeError::invalid("report", report.summary()))
+    }
+}
+
+fn v2_bytes(body: &[u8]) -> Result<SpanBatch, DecodeError> {
+    strict(body, decode_v2_json_reported)
+}
+
 fn v2(value: serde_json::Value) -> Result<SpanBatch, DecodeError> {
-    decode_v2_json(&serde_json::to_vec(&value).unwrap())
+    v2_bytes(&serde_json::to_vec(&value).unwrap())
 }
 
 fn v2_one(span: serde_json::Value) -> SpanRecord {
@@ -94,11 +114,23 @@ fn v2_kinds() {
         (json!("CONSUMER"), SpanKind::Consumer),
         (json!("client"), SpanKind::Client),
         (json!(null), SpanKind::Unspecified),
-        (json!("WHATEVER"), SpanKind::Unspecified),
     ] {
         let r = v2_one(json!({"traceId": TRACE, "id": "1", "kind": kind, "timestamp": 1}));
         assert_eq!(r.span.kind, want, "{kind}");
     }
+    // An unknown kind is unspecified, and counted as a dropped field.
+    let e = err_text(v2(
+        json!([{"traceId": TRACE, "id": "1", "kind": "WHATEVER", "timestamp": 1}]),
+    ));
+    assert!(
+        e.contains("span[0].kind: unknown span kind \"WHATEVER\""),
+        "{e}"
+    );
+    let b = decode_v2_json(
+        &serde_json::to_vec(&json!([{"traceId": TRACE, "id": "1", "kind": "WHATEVER"}])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(b.spans[0].span.kind, SpanKind::Unspecified);
     // Absent kind with `span.kind: internal` is internal; the tag is consumed.
     let r = v2_one(json!({"traceId": TRACE, "id": "1", "timestamp": 1,
         "tags": {"span.kind": "internal", "a": "b"}}));
@@ -664,7 +696,7 @@ fn v2_malformed_input_is_a_clear_error() {
         (b"[{\"traceId\":\"1\",\"id\":\"1\"", "invalid JSON"),
     ];
     for (body, want) in cases {
-        let e = decode_v2_json(body).unwrap_err().to_string();
+        let e = v2_bytes(body).unwrap_err().to_string();
         assert!(e.contains(want), "{:?}: {e}", String::from_utf8_lossy(body));
     }
 }
@@ -677,7 +709,7 @@ fn v2_deep_nesting_costs_no_stack() {
     let body = format!("[{{\"traceId\":\"1\",\"id\":\"1\",\"extra\":{deep}}}]");
     assert_eq!(decode_v2_json(body.as_bytes()).unwrap().len(), 1);
     let body = format!("[{{\"traceId\":\"1\",\"id\":\"1\",\"tags\":{{\"k\":{deep}}}}}]");
-    let e = decode_v2_json(body.as_bytes()).unwrap_err().to_string();
+    let e = v2_bytes(body.as_bytes()).unwrap_err().to_string();
     assert!(
         e.contains("span[0].tags[\"k\"]: must be a string, got an array"),
         "{e}"
@@ -748,7 +780,10 @@ fn pb_span() -> pb::Span {
 }
 
 fn proto(spans: Vec<pb::Span>) -> Result<SpanBatch, DecodeError> {
-    decode_v2_proto(&pb::ListOfSpans { spans }.encode_to_vec())
+    strict(
+        pb::ListOfSpans { spans }.encode_to_vec().as_slice(),
+        decode_v2_proto_reported,
+    )
 }
 
 #[test]
@@ -835,7 +870,9 @@ fn go_ip_formatting() {
 const NOW: u64 = 1_234_567_890_000_000_000;
 
 fn v1(value: serde_json::Value) -> Result<SpanBatch, DecodeError> {
-    decode_v1_json_at(&serde_json::to_vec(&value).unwrap(), NOW)
+    strict(serde_json::to_vec(&value).unwrap().as_slice(), |b, r| {
+        decode_v1_json_reported(b, NOW, r)
+    })
 }
 
 fn ep(svc: &str, ipv4: &str, port: u16) -> serde_json::Value {
@@ -1357,7 +1394,8 @@ fn v1_thrift_errors() {
     let mut zero = client_thrift_span();
     zero.trace_id = 0;
     zero.trace_id_high = None;
-    let e = decode_v1_thrift(&thrift_body(&[client_thrift_span(), zero]))
+    let body = thrift_body(&[client_thrift_span(), zero]);
+    let e = strict(body.as_slice(), decode_v1_thrift_reported)
         .unwrap_err()
         .to_string();
     assert!(e.contains("span[1].trace_id"), "{e}");
@@ -1632,4 +1670,155 @@ fn truncated_and_mutated_inputs_never_panic() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// One bad field never costs the batch (ADR 0015).
+
+#[test]
+fn lenient_v2_json_bad_address_is_dropped_and_the_batch_kept() {
+    let mut spans: Vec<serde_json::Value> = (1..=175)
+        .map(|i| {
+            json!({"traceId": TRACE, "id": format!("{i:x}"), "name": "get",
+                "timestamp": 1_700_000_000_000_000u64, "duration": 5,
+                "localEndpoint": {"serviceName": "frontend", "ipv4": "10.0.0.1", "port": 80}})
+        })
+        .collect();
+    spans[17]["localEndpoint"]["ipv4"] = json!("52.0.0.04");
+    let mut report = crate::DecodeReport::new();
+    let batch = decode_v2_json_reported(&serde_json::to_vec(&spans).unwrap(), &mut report).unwrap();
+    assert_eq!(batch.len(), 175);
+    assert_eq!(report.rejected_spans(), 0);
+    assert_eq!(report.dropped_by_field(), &[("ipv4", 1)]);
+    assert!(
+        report.messages()[0].contains("span[17].localEndpoint.ipv4"),
+        "{:?}",
+        report.messages()
+    );
+    let r = &batch.spans[17];
+    assert_eq!(r.service_name(), "frontend");
+    assert!(attr(r, "net.host.ip").is_none());
+    assert_eq!(attr(r, "net.host.port"), Some(&AnyValue::Int(80)));
+    assert_eq!(attr(&batch.spans[16], "net.host.ip"), Some(&s("10.0.0.1")));
+}
+
+#[test]
+fn lenient_v2_json_spans_and_fields_that_cannot_be_used() {
+    let body = json!([
+        {"traceId": TRACE, "id": "1", "name": "ok"},
+        {"traceId": "", "id": "2"},
+        {"traceId": TRACE, "id": "0000000000000000"},
+        {"traceId": "00000000000000000000000000000000", "id": "3"},
+        "not a span",
+        {"traceId": TRACE, "id": "4", "kind": "SIDEWAYS", "parentId": "xyz",
+         "name": 5, "timestamp": -1, "duration": "soon",
+         "localEndpoint": {"serviceName": "svc", "ipv6": "::g", "port": 70000},
+         "remoteEndpoint": "db",
+         "annotations": [{"timestamp": 1, "value": "kept"}, {"timestamp": 1, "value": []}, 3],
+         "tags": {"good": "1", "bad": {"x": 1}, "otlp.link.0": "abc|00f067aa0ba902b7||{}|0"}},
+    ]);
+    let mut report = crate::DecodeReport::new();
+    let batch = decode_v2_json_reported(&serde_json::to_vec(&body).unwrap(), &mut report).unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(
+        report.rejected_by_reason(),
+        &[
+            (crate::reason::INVALID_TRACE_ID, 2),
+            (crate::reason::INVALID_SPAN_ID, 1),
+            (crate::reason::MALFORMED_SPAN, 1),
+        ]
+    );
+    let mut dropped = report.dropped_by_field().to_vec();
+    dropped.sort_unstable();
+    assert_eq!(
+        dropped,
+        vec![
+            ("annotation", 2),
+            ("duration", 1),
+            ("ipv6", 1),
+            ("kind", 1),
+            ("link", 1),
+            ("name", 1),
+            ("parent_id", 1),
+            ("port", 1),
+            ("remote_endpoint", 1),
+            ("tag", 1),
+            ("timestamp", 1),
+        ]
+    );
+    let r = &batch.spans[1];
+    assert_eq!(r.service_name(), "svc");
+    assert_eq!(r.span.name, "");
+    assert_eq!(r.span.kind, SpanKind::Unspecified);
+    assert!(r.span.is_root());
+    assert_eq!(attr(r, START_TIME_ABSENT), Some(&AnyValue::Bool(true)));
+    assert_eq!(r.span.events.len(), 1);
+    assert_eq!(attr(r, "good"), Some(&s("1")));
+    assert!(attr(r, "bad").is_none());
+    assert!(r.span.links.is_empty());
+    // The report-less decoder is just as lenient.
+    assert_eq!(
+        decode_v2_json(&serde_json::to_vec(&body).unwrap())
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn lenient_v2_proto_v1_json_and_v1_thrift_leave_out_one_span() {
+    let mut bad = pb_span();
+    bad.id = vec![0; 8];
+    let mut odd_parent = pb_span();
+    odd_parent.parent_id = vec![1; 3];
+    odd_parent.kind = 9;
+    let mut report = crate::DecodeReport::new();
+    let body = pb::ListOfSpans {
+        spans: vec![pb_span(), bad, odd_parent],
+    }
+    .encode_to_vec();
+    let batch = decode_v2_proto_reported(&body, &mut report).unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(
+        report.rejected_by_reason(),
+        &[(crate::reason::INVALID_SPAN_ID, 1)]
+    );
+    assert_eq!(report.dropped_by_field(), &[("parent_id", 1), ("kind", 1)]);
+
+    let body = json!([
+        {"traceId": TRACE, "id": "0000000000000001", "name": "a"},
+        {"traceId": TRACE, "id": "1"},
+        {"traceId": TRACE, "id": "0000000000000002", "parentId": "12",
+         "annotations": [{"timestamp": "x"}], "binaryAnnotations": [{"key": "k", "value": [1]}, 4]},
+    ]);
+    let mut report = crate::DecodeReport::new();
+    let batch =
+        decode_v1_json_reported(&serde_json::to_vec(&body).unwrap(), NOW, &mut report).unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(
+        report.rejected_by_reason(),
+        &[(crate::reason::INVALID_SPAN_ID, 1)]
+    );
+    assert_eq!(
+        report.dropped_by_field(),
+        &[
+            ("parent_id", 1),
+            ("annotation", 1),
+            ("binary_annotation", 2)
+        ]
+    );
+
+    let mut zero = client_thrift_span();
+    zero.id = 0;
+    let mut report = crate::DecodeReport::new();
+    let batch = decode_v1_thrift_reported(
+        &thrift_body(&[client_thrift_span(), zero, client_thrift_span()]),
+        &mut report,
+    )
+    .unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(
+        report.rejected_by_reason(),
+        &[(crate::reason::INVALID_SPAN_ID, 1)]
+    );
 }

@@ -13,8 +13,9 @@ use spoor_model::{
 
 use super::raw::{self, List, Obj, Raw};
 use super::{Interner, LastWins, START_TIME_ABSENT, ip_bytes_to_string, upsert};
-use crate::DecodeError;
+use crate::report::reason_of;
 use crate::thrift::{BinaryReader, TType, ThriftError, ThriftReader};
+use crate::{DecodeError, DecodeReport, reason};
 
 /// The service name of a v1 span no endpoint names.
 const UNKNOWN_SERVICE: &str = "unknown-service";
@@ -38,6 +39,18 @@ pub fn decode_v1_json(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
 /// them all zeros. Binary annotation values are strings (booleans and
 /// numbers are taken as their text).
 pub fn decode_v1_json_at(bytes: &[u8], now: UnixNanos) -> Result<SpanBatch, DecodeError> {
+    decode_v1_json_reported(bytes, now, &mut DecodeReport::new())
+}
+
+/// [`decode_v1_json_at`], counting what was left out in `report`: the
+/// request fails only when it is not a JSON array; a span without a usable
+/// trace ID or ID is left out alone, and a field of the wrong type (an
+/// annotation, a binary annotation, an endpoint, a parent ID, …) is dropped.
+pub fn decode_v1_json_reported(
+    bytes: &[u8],
+    now: UnixNanos,
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
     let spans = raw::parse_array::<JSpan>(bytes)?;
     let mut interner = Interner::default();
     let scope = Arc::new(Scope::default());
@@ -47,14 +60,16 @@ pub fn decode_v1_json_at(bytes: &[u8], now: UnixNanos) -> Result<SpanBatch, Deco
             Obj::Value(s) => s,
             Obj::Null => continue,
             Obj::Wrong(kind) => {
-                return Err(DecodeError::invalid(
-                    format!("span[{i}]"),
-                    format!("must be an object, got {kind}"),
-                ));
+                report.reject_span(reason::MALFORMED_SPAN, || {
+                    format!("span[{i}]: must be an object, got {kind}")
+                });
+                continue;
             }
         };
-        let v1 = span_from_json(span, i)?;
-        out.push(to_record(v1, Source::Json { now }, &mut interner, &scope));
+        match span_from_json(span, i, report) {
+            Ok(v1) => out.push(to_record(v1, Source::Json { now }, &mut interner, &scope)),
+            Err(e) => report.reject_span(reason_of(&e), || e.to_string()),
+        }
     }
     Ok(SpanBatch { spans: out })
 }
@@ -67,6 +82,16 @@ pub fn decode_v1_json_at(bytes: &[u8], now: UnixNanos) -> Result<SpanBatch, Deco
 /// `I64`, `DOUBLE`; `BYTES` as base64); a value too short for its type
 /// becomes a string saying so, as in the collector.
 pub fn decode_v1_thrift(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
+    decode_v1_thrift_reported(bytes, &mut DecodeReport::new())
+}
+
+/// [`decode_v1_thrift`], counting what was left out in `report`: a span
+/// whose trace ID or ID is zero is left out alone; bytes that are not a
+/// Thrift list of spans fail the request.
+pub fn decode_v1_thrift_reported(
+    bytes: &[u8],
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
     let mut r = BinaryReader::new(bytes);
     let header = r.read_list_begin()?;
     if header.element_type != TType::Struct {
@@ -86,16 +111,16 @@ pub fn decode_v1_thrift(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
         let v1 = read_span(&mut r)
             .map_err(|e| DecodeError::invalid(format!("span[{i}]"), e.to_string()))?;
         if v1.trace_id.is_zero() {
-            return Err(DecodeError::invalid(
-                format!("span[{i}].trace_id"),
-                "must not be all zeros",
-            ));
+            report.reject_span(reason::INVALID_TRACE_ID, || {
+                format!("invalid span[{i}].trace_id: must not be all zeros")
+            });
+            continue;
         }
         if v1.id.is_zero() {
-            return Err(DecodeError::invalid(
-                format!("span[{i}].id"),
-                "must not be all zeros",
-            ));
+            report.reject_span(reason::INVALID_SPAN_ID, || {
+                format!("invalid span[{i}].id: must not be all zeros")
+            });
+            continue;
         }
         out.push(to_record(v1, Source::Thrift, &mut interner, &scope));
     }
@@ -199,7 +224,20 @@ struct JBinary {
     endpoint: Obj<JEndpoint>,
 }
 
-fn span_from_json(s: JSpan, i: usize) -> Result<V1Span, DecodeError> {
+/// The value, or its type's default with the error counted as a dropped
+/// `label` field.
+fn keep<T: Default>(
+    report: &mut DecodeReport,
+    label: &'static str,
+    r: Result<T, DecodeError>,
+) -> T {
+    r.unwrap_or_else(|e| {
+        report.drop_field(label, || e.to_string());
+        T::default()
+    })
+}
+
+fn span_from_json(s: JSpan, i: usize, report: &mut DecodeReport) -> Result<V1Span, DecodeError> {
     let field = |name: &str| format!("span[{i}].{name}");
     let trace_hex = raw::string(s.trace_id, || field("traceId"))?;
     if trace_hex.len() != 16 && trace_hex.len() != 32 {
@@ -217,25 +255,38 @@ fn span_from_json(s: JSpan, i: usize) -> Result<V1Span, DecodeError> {
         ));
     }
     let id = span_id_16(raw::string(s.id, || field("id"))?, || field("id"))?;
-    let parent_hex = raw::string(s.parent_id, || field("parentId"))?;
+    let parent_hex = keep(
+        report,
+        "parent_id",
+        raw::string(s.parent_id, || field("parentId")),
+    );
     let parent_id = if parent_hex.is_empty() {
         SpanId::ZERO
     } else {
-        span_id_16(parent_hex, || field("parentId"))?
+        keep(
+            report,
+            "parent_id",
+            span_id_16(parent_hex, || field("parentId")),
+        )
     };
-    let name = raw::string(s.name, || field("name"))?;
-    let timestamp = raw::int64(&s.timestamp, || field("timestamp"))?;
-    let duration = raw::int64(&s.duration, || field("duration"))?;
+    let name = keep(report, "name", raw::string(s.name, || field("name")));
+    let timestamp = keep(
+        report,
+        "timestamp",
+        raw::int64(&s.timestamp, || field("timestamp")),
+    );
+    let duration = keep(
+        report,
+        "duration",
+        raw::int64(&s.duration, || field("duration")),
+    );
 
     let mut annotations = Vec::new();
     match s.annotations {
         List::Null => {}
-        List::Wrong(kind) => {
-            return Err(DecodeError::invalid(
-                field("annotations"),
-                format!("must be an array, got {kind}"),
-            ));
-        }
+        List::Wrong(kind) => report.drop_field("annotations", || {
+            format!("{}: must be an array, got {kind}", field("annotations"))
+        }),
         List::Items(items) => {
             annotations.reserve(items.len());
             for (ai, a) in items.into_iter().enumerate() {
@@ -244,17 +295,23 @@ fn span_from_json(s: JSpan, i: usize) -> Result<V1Span, DecodeError> {
                     Obj::Value(a) => a,
                     Obj::Null => continue,
                     Obj::Wrong(kind) => {
-                        return Err(DecodeError::invalid(
-                            afield(""),
-                            format!("must be an object, got {kind}"),
-                        ));
+                        report.drop_field("annotation", || {
+                            format!("{}: must be an object, got {kind}", afield(""))
+                        });
+                        continue;
                     }
                 };
-                annotations.push(V1Annotation {
-                    timestamp: raw::int64(&a.timestamp, || afield(".timestamp"))?,
-                    value: raw::string(a.value, || afield(".value"))?,
-                    endpoint: endpoint_from_json(a.endpoint, &|| afield(".endpoint"))?,
-                });
+                let annotation = (|| {
+                    Ok::<_, DecodeError>(V1Annotation {
+                        timestamp: raw::int64(&a.timestamp, || afield(".timestamp"))?,
+                        value: raw::string(a.value, || afield(".value"))?,
+                        endpoint: endpoint_from_json(a.endpoint, &|| afield(".endpoint"))?,
+                    })
+                })();
+                match annotation {
+                    Ok(a) => annotations.push(a),
+                    Err(e) => report.drop_field("annotation", || e.to_string()),
+                }
             }
         }
     }
@@ -262,12 +319,12 @@ fn span_from_json(s: JSpan, i: usize) -> Result<V1Span, DecodeError> {
     let mut binary_annotations = Vec::new();
     match s.binary_annotations {
         List::Null => {}
-        List::Wrong(kind) => {
-            return Err(DecodeError::invalid(
-                field("binaryAnnotations"),
-                format!("must be an array, got {kind}"),
-            ));
-        }
+        List::Wrong(kind) => report.drop_field("binary_annotations", || {
+            format!(
+                "{}: must be an array, got {kind}",
+                field("binaryAnnotations")
+            )
+        }),
         List::Items(items) => {
             binary_annotations.reserve(items.len());
             for (bi, b) in items.into_iter().enumerate() {
@@ -276,20 +333,26 @@ fn span_from_json(s: JSpan, i: usize) -> Result<V1Span, DecodeError> {
                     Obj::Value(b) => b,
                     Obj::Null => continue,
                     Obj::Wrong(kind) => {
-                        return Err(DecodeError::invalid(
-                            bfield(""),
-                            format!("must be an object, got {kind}"),
-                        ));
+                        report.drop_field("binary_annotation", || {
+                            format!("{}: must be an object, got {kind}", bfield(""))
+                        });
+                        continue;
                     }
                 };
-                let key = raw::string(b.key, || bfield(".key"))?;
-                let value = raw::text(b.value, || bfield(".value"))?;
-                binary_annotations.push(V1Binary {
-                    local_component: (key == "lc").then(|| value.clone()),
-                    key,
-                    value: AnyValue::Str(value),
-                    host: endpoint_from_json(b.endpoint, &|| bfield(".endpoint"))?,
-                });
+                let binary = (|| {
+                    let key = raw::string(b.key, || bfield(".key"))?;
+                    let value = raw::text(b.value, || bfield(".value"))?;
+                    Ok::<_, DecodeError>(V1Binary {
+                        local_component: (key == "lc").then(|| value.clone()),
+                        key,
+                        value: AnyValue::Str(value),
+                        host: endpoint_from_json(b.endpoint, &|| bfield(".endpoint"))?,
+                    })
+                })();
+                match binary {
+                    Ok(b) => binary_annotations.push(b),
+                    Err(e) => report.drop_field("binary_annotation", || e.to_string()),
+                }
             }
         }
     }

@@ -15,7 +15,8 @@ use super::{
     ip_bytes_to_string, ip_to_string, is_non_span_key, is_resource_key, json_attributes,
     parse_u32_strict, upsert,
 };
-use crate::DecodeError;
+use crate::report::reason_of;
+use crate::{DecodeError, DecodeReport, reason};
 
 /// Decodes a Zipkin v2 JSON body (`POST /api/v2/spans`): an array of spans.
 ///
@@ -23,6 +24,18 @@ use crate::DecodeError;
 /// to 16; timestamps and durations are microseconds. See the
 /// [module documentation](super) for the mapping.
 pub fn decode_v2_json(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
+    decode_v2_json_reported(bytes, &mut DecodeReport::new())
+}
+
+/// [`decode_v2_json`], counting what was left out in `report`: the request
+/// fails only when it is not a JSON array; a span without a usable trace ID
+/// or ID is left out alone, and a field that cannot be used (an address
+/// that is not an IP, a value of the wrong type, a malformed link tag, …) is
+/// dropped, as Zipkin's own server ignores such fields.
+pub fn decode_v2_json_reported(
+    bytes: &[u8],
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
     let spans = raw::parse_array::<JSpan>(bytes)?;
     let mut interner = Interner::default();
     let mut out = Vec::with_capacity(spans.len());
@@ -31,14 +44,16 @@ pub fn decode_v2_json(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
             Obj::Value(s) => s,
             Obj::Null => continue,
             Obj::Wrong(kind) => {
-                return Err(DecodeError::invalid(
-                    format!("span[{i}]"),
-                    format!("must be an object, got {kind}"),
-                ));
+                report.reject_span(reason::MALFORMED_SPAN, || {
+                    format!("span[{i}]: must be an object, got {kind}")
+                });
+                continue;
             }
         };
-        let z = span_from_json(span, i)?;
-        out.push(to_record(z, i, &mut interner)?);
+        match span_from_json(span, i, report) {
+            Ok(z) => out.push(to_record(z, i, &mut interner, report)),
+            Err(e) => report.reject_span(reason_of(&e), || e.to_string()),
+        }
     }
     Ok(SpanBatch { spans: out })
 }
@@ -50,12 +65,23 @@ pub fn decode_v2_json(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
 /// bytes. As in the collector, a zero timestamp is the Unix epoch (protobuf
 /// cannot tell it from an absent one) and carries no absent-start marker.
 pub fn decode_v2_proto(bytes: &[u8]) -> Result<SpanBatch, DecodeError> {
+    decode_v2_proto_reported(bytes, &mut DecodeReport::new())
+}
+
+/// [`decode_v2_proto`], counting what was left out in `report` (as
+/// [`decode_v2_json_reported`] does).
+pub fn decode_v2_proto_reported(
+    bytes: &[u8],
+    report: &mut DecodeReport,
+) -> Result<SpanBatch, DecodeError> {
     let list = pb::ListOfSpans::decode(bytes).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
     let mut interner = Interner::default();
     let mut out = Vec::with_capacity(list.spans.len());
     for (i, span) in list.spans.into_iter().enumerate() {
-        let z = span_from_proto(span, i)?;
-        out.push(to_record(z, i, &mut interner)?);
+        match span_from_proto(span, i, report) {
+            Ok(z) => out.push(to_record(z, i, &mut interner, report)),
+            Err(e) => report.reject_span(reason_of(&e), || e.to_string()),
+        }
     }
     Ok(SpanBatch { spans: out })
 }
@@ -135,7 +161,20 @@ struct JAnnotation {
     value: Raw,
 }
 
-fn span_from_json(s: JSpan, i: usize) -> Result<ZSpan, DecodeError> {
+/// The value, or its type's default with the error counted as a dropped
+/// `label` field.
+fn keep<T: Default>(
+    report: &mut DecodeReport,
+    label: &'static str,
+    r: Result<T, DecodeError>,
+) -> T {
+    r.unwrap_or_else(|e| {
+        report.drop_field(label, || e.to_string());
+        T::default()
+    })
+}
+
+fn span_from_json(s: JSpan, i: usize, report: &mut DecodeReport) -> Result<ZSpan, DecodeError> {
     let field = |name: &str| format!("span[{i}].{name}");
     let trace_id = match &s.trace_id {
         Raw::Str(h) => TraceId::from_hex(h)
@@ -172,39 +211,59 @@ fn span_from_json(s: JSpan, i: usize) -> Result<ZSpan, DecodeError> {
     let parent_id = match &s.parent_id {
         Raw::Null => SpanId::ZERO,
         Raw::Str(h) if h.is_empty() => SpanId::ZERO,
-        Raw::Str(h) => SpanId::from_hex(h)
-            .map_err(|e| DecodeError::invalid(field("parentId"), e.to_string()))?,
+        Raw::Str(h) => SpanId::from_hex(h).unwrap_or_else(|e| {
+            report.drop_field("parent_id", || format!("{}: {e}", field("parentId")));
+            SpanId::ZERO
+        }),
         other => {
-            return Err(DecodeError::invalid(
-                field("parentId"),
-                format!("must be a hex string, got {}", other.kind()),
-            ));
+            report.drop_field("parent_id", || {
+                format!(
+                    "{}: must be a hex string, got {}",
+                    field("parentId"),
+                    other.kind()
+                )
+            });
+            SpanId::ZERO
         }
     };
-    let name = raw::string(s.name, || field("name"))?;
-    let kind = match raw::string(s.kind, || field("kind"))?
-        .to_ascii_uppercase()
-        .as_str()
-    {
+    let name = keep(report, "name", raw::string(s.name, || field("name")));
+    let kind_name = keep(report, "kind", raw::string(s.kind, || field("kind")));
+    let kind = match kind_name.to_ascii_uppercase().as_str() {
         "CLIENT" => ZKind::Client,
         "SERVER" => ZKind::Server,
         "PRODUCER" => ZKind::Producer,
         "CONSUMER" => ZKind::Consumer,
-        _ => ZKind::Other,
+        "" => ZKind::Other,
+        _ => {
+            report.drop_field("kind", || {
+                format!("{}: unknown span kind {kind_name:?}", field("kind"))
+            });
+            ZKind::Other
+        }
     };
     // Zero means absent, as in zipkin-go.
-    let start = raw::micros_as_nanos(&s.timestamp, || field("timestamp"))?.filter(|&t| t > 0);
-    let duration = raw::micros_as_nanos(&s.duration, || field("duration"))?.unwrap_or(0);
-    let local = endpoint_from_json(s.local_endpoint, i, "localEndpoint")?;
-    let remote = endpoint_from_json(s.remote_endpoint, i, "remoteEndpoint")?;
+    let start = keep(
+        report,
+        "timestamp",
+        raw::micros_as_nanos(&s.timestamp, || field("timestamp")),
+    )
+    .filter(|&t| t > 0);
+    let duration = keep(
+        report,
+        "duration",
+        raw::micros_as_nanos(&s.duration, || field("duration")),
+    )
+    .unwrap_or(0);
+    let local = endpoint_from_json(s.local_endpoint, i, "localEndpoint", report);
+    let remote = endpoint_from_json(s.remote_endpoint, i, "remoteEndpoint", report);
 
     let annotations = match s.annotations {
         List::Null => Vec::new(),
         List::Wrong(kind) => {
-            return Err(DecodeError::invalid(
-                field("annotations"),
-                format!("must be an array, got {kind}"),
-            ));
+            report.drop_field("annotations", || {
+                format!("{}: must be an array, got {kind}", field("annotations"))
+            });
+            Vec::new()
         }
         List::Items(items) => {
             let mut out = Vec::with_capacity(items.len());
@@ -214,17 +273,22 @@ fn span_from_json(s: JSpan, i: usize) -> Result<ZSpan, DecodeError> {
                     Obj::Value(a) => a,
                     Obj::Null => continue,
                     Obj::Wrong(kind) => {
-                        return Err(DecodeError::invalid(
-                            afield(""),
-                            format!("must be an object, got {kind}"),
-                        ));
+                        report.drop_field("annotation", || {
+                            format!("{}: must be an object, got {kind}", afield(""))
+                        });
+                        continue;
                     }
                 };
                 // zipkin-go refuses a missing or zero timestamp; like the
                 // protobuf form, it is taken as the epoch here.
-                let ts = raw::micros_as_nanos(&a.timestamp, || afield(".timestamp"))?.unwrap_or(0);
-                let value = raw::string(a.value, || afield(".value"))?;
-                out.push((ts, value));
+                let annotation = raw::micros_as_nanos(&a.timestamp, || afield(".timestamp"))
+                    .and_then(|ts| {
+                        Ok((ts.unwrap_or(0), raw::string(a.value, || afield(".value"))?))
+                    });
+                match annotation {
+                    Ok(a) => out.push(a),
+                    Err(e) => report.drop_field("annotation", || e.to_string()),
+                }
             }
             out
         }
@@ -233,16 +297,18 @@ fn span_from_json(s: JSpan, i: usize) -> Result<ZSpan, DecodeError> {
     let tags = match s.tags {
         Obj::Null => Vec::new(),
         Obj::Wrong(kind) => {
-            return Err(DecodeError::invalid(
-                field("tags"),
-                format!("must be an object, got {kind}"),
-            ));
+            report.drop_field("tags", || {
+                format!("{}: must be an object, got {kind}", field("tags"))
+            });
+            Vec::new()
         }
         Obj::Value(entries) => {
             let mut pairs = Vec::with_capacity(entries.0.len());
             for (k, v) in entries.0 {
-                let v = raw::text(v, || format!("span[{i}].tags[{k:?}]"))?;
-                pairs.push((k, v));
+                match raw::text(v, || format!("span[{i}].tags[{k:?}]")) {
+                    Ok(v) => pairs.push((k, v)),
+                    Err(e) => report.drop_field("tag", || e.to_string()),
+                }
             }
             dedup_last_wins(pairs)
         }
@@ -263,33 +329,56 @@ fn span_from_json(s: JSpan, i: usize) -> Result<ZSpan, DecodeError> {
     })
 }
 
-fn endpoint_from_json(e: Obj<JEndpoint>, i: usize, which: &str) -> Result<ZEndpoint, DecodeError> {
+fn endpoint_from_json(
+    e: Obj<JEndpoint>,
+    i: usize,
+    which: &str,
+    report: &mut DecodeReport,
+) -> ZEndpoint {
     let field = |name: &str| format!("span[{i}].{which}{name}");
     let e = match e {
-        Obj::Null => return Ok(ZEndpoint::default()),
+        Obj::Null => return ZEndpoint::default(),
         Obj::Wrong(kind) => {
-            return Err(DecodeError::invalid(
-                field(""),
-                format!("must be an object, got {kind}"),
-            ));
+            let label = if which == "localEndpoint" {
+                "local_endpoint"
+            } else {
+                "remote_endpoint"
+            };
+            report.drop_field(label, || {
+                format!("{}: must be an object, got {kind}", field(""))
+            });
+            return ZEndpoint::default();
         }
         Obj::Value(e) => e,
     };
-    let ip = |raw: Raw, name: &str| -> Result<Option<String>, DecodeError> {
-        let s = raw::string(raw, || field(name))?;
+    let mut ip = |raw: Raw, name: &str, label: &'static str| -> Option<String> {
+        let s = keep(report, label, raw::string(raw, || field(name)));
         if s.is_empty() {
-            return Ok(None);
+            return None;
         }
-        s.parse::<std::net::IpAddr>()
-            .map(|ip| Some(ip_to_string(ip)))
-            .map_err(|_| DecodeError::invalid(field(name), format!("is not an IP address: {s:?}")))
+        match s.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(ip_to_string(ip)),
+            Err(_) => {
+                // Zipkin's server ignores an address it cannot read.
+                report.drop_field(label, || {
+                    format!("{}: is not an IP address: {s:?}", field(name))
+                });
+                None
+            }
+        }
     };
-    Ok(ZEndpoint {
-        service_name: raw::string(e.service_name, || field(".serviceName"))?,
-        ipv4: ip(e.ipv4, ".ipv4")?,
-        ipv6: ip(e.ipv6, ".ipv6")?,
-        port: raw::port(&e.port, || field(".port"))?,
-    })
+    let ipv4 = ip(e.ipv4, ".ipv4", "ipv4");
+    let ipv6 = ip(e.ipv6, ".ipv6", "ipv6");
+    ZEndpoint {
+        service_name: keep(
+            report,
+            "service_name",
+            raw::string(e.service_name, || field(".serviceName")),
+        ),
+        ipv4,
+        ipv6,
+        port: keep(report, "port", raw::port(&e.port, || field(".port"))),
+    }
 }
 
 /// Keeps one entry per key: the last value, at the position of the first.
@@ -304,7 +393,7 @@ fn dedup_last_wins(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
 // ---------------------------------------------------------------------------
 // Protobuf.
 
-fn span_from_proto(s: pb::Span, i: usize) -> Result<ZSpan, DecodeError> {
+fn span_from_proto(s: pb::Span, i: usize, report: &mut DecodeReport) -> Result<ZSpan, DecodeError> {
     let field = |name: &str| format!("span[{i}].{name}");
     let trace_id = match s.trace_id.len() {
         16 => TraceId::from_slice(&s.trace_id).unwrap_or_default(),
@@ -335,32 +424,42 @@ fn span_from_proto(s: pb::Span, i: usize) -> Result<ZSpan, DecodeError> {
     let parent_id = if s.parent_id.is_empty() {
         SpanId::ZERO
     } else {
-        SpanId::from_slice(&s.parent_id).map_err(|_| {
-            DecodeError::invalid(
-                field("parent_id"),
-                format!("must be empty or 8 bytes, got {}", s.parent_id.len()),
-            )
-        })?
+        SpanId::from_slice(&s.parent_id).unwrap_or_else(|_| {
+            report.drop_field("parent_id", || {
+                format!(
+                    "{}: must be empty or 8 bytes, got {}",
+                    field("parent_id"),
+                    s.parent_id.len()
+                )
+            });
+            SpanId::ZERO
+        })
     };
     let kind = match s.kind {
         1 => ZKind::Client,
         2 => ZKind::Server,
         3 => ZKind::Producer,
         4 => ZKind::Consumer,
-        _ => ZKind::Other,
+        0 => ZKind::Other,
+        n => {
+            report.drop_field("kind", || {
+                format!("{}: unknown span kind {n}", field("kind"))
+            });
+            ZKind::Other
+        }
     };
     let micros = |us: u64, name: &str| {
         us.checked_mul(1000)
             .ok_or_else(|| DecodeError::invalid(field(name), format!("is out of range: {us}")))
     };
-    let start = Some(micros(s.timestamp, "timestamp")?);
-    let duration = micros(s.duration, "duration")?;
+    let start = Some(keep(report, "timestamp", micros(s.timestamp, "timestamp")));
+    let duration = keep(report, "duration", micros(s.duration, "duration"));
     let mut annotations = Vec::with_capacity(s.annotations.len());
     for (ai, a) in s.annotations.into_iter().enumerate() {
-        annotations.push((
-            micros(a.timestamp, &format!("annotations[{ai}].timestamp"))?,
-            a.value,
-        ));
+        match micros(a.timestamp, &format!("annotations[{ai}].timestamp")) {
+            Ok(ts) => annotations.push((ts, a.value)),
+            Err(e) => report.drop_field("annotation", || e.to_string()),
+        }
     }
     // A protobuf map has no order; sort for deterministic output.
     let mut tags: Vec<(String, String)> = s.tags.into_iter().collect();
@@ -412,7 +511,7 @@ impl Tags {
     }
 }
 
-fn to_record(z: ZSpan, i: usize, interner: &mut Interner) -> Result<SpanRecord, DecodeError> {
+fn to_record(z: ZSpan, i: usize, interner: &mut Interner, report: &mut DecodeReport) -> SpanRecord {
     let mut tags = Tags(z.tags);
 
     // Resource: the local service plus resource-convention tags.
@@ -489,8 +588,10 @@ fn to_record(z: ZSpan, i: usize, interner: &mut Interner) -> Result<SpanRecord, 
         let Some(value) = tags.remove(&key) else {
             break;
         };
-        if let Some(link) = link_from_tag(&value, i, &key)? {
-            links.push(link);
+        match link_from_tag(&value, i, &key) {
+            Ok(Some(link)) => links.push(link),
+            Ok(None) => {}
+            Err(e) => report.drop_field("link", || e.to_string()),
         }
     }
 
@@ -567,7 +668,7 @@ fn to_record(z: ZSpan, i: usize, interner: &mut Interner) -> Result<SpanRecord, 
         status,
         ..Span::default()
     };
-    Ok(SpanRecord::new(resource, scope, span))
+    SpanRecord::new(resource, scope, span)
 }
 
 /// The collector's status names, plus the upper-case ones the OpenTelemetry
@@ -619,8 +720,8 @@ fn event_from_annotation(time: u64, value: &str) -> Event {
 }
 
 /// An `otlp.link.N` tag: `traceId|spanId|traceState|{json attributes}|dropped`.
-/// Fewer than five parts is no link; anything malformed fails the span, as
-/// in the collector.
+/// Fewer than five parts is no link; a malformed one is dropped and counted
+/// (the collector fails the request).
 fn link_from_tag(value: &str, i: usize, key: &str) -> Result<Option<Link>, DecodeError> {
     let parts: Vec<&str> = value.splitn(4, '|').collect();
     let [trace, span, state, rest] = parts[..] else {

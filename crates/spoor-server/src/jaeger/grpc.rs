@@ -11,7 +11,7 @@ use spoor_proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
 use spoor_service::Source;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::ingest_grpc_message;
+use crate::ingest::{decode_reported, ingest_grpc_message};
 use crate::{AppState, ServerError};
 
 /// The metric labels of `PostSpans`.
@@ -42,7 +42,13 @@ impl CollectorService for JaegerCollector {
             GRPC_SOURCE,
             req,
             wire_bytes,
-            spoor_codec::jaeger_proto::from_post_spans,
+            |req| {
+                decode_reported(req, |req, report| {
+                    Ok(spoor_codec::jaeger_proto::from_post_spans_reported(
+                        req, report,
+                    ))
+                })
+            },
         )
         .await?;
         Ok(tonic::Response::new(PostSpansResponse {}))
@@ -133,20 +139,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_spans_are_invalid_argument_and_hurt_nothing() {
+    async fn a_bad_span_is_left_out_alone_and_counted() {
         let recorder = Recorder::open();
         let state = state_with(recorder.clone(), Limits::default(), 0);
         let (addr, _shutdown) = start(state.clone()).await;
         let mut client = client(addr).await;
-        let mut req = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 1));
+        let mut req = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 2));
         req.batch.as_mut().unwrap().spans[0].trace_id = vec![1, 2, 3];
-        let status = client.post_spans(req).await.unwrap_err();
-        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-        assert!(!status.message().is_empty());
-        assert_eq!(requests(&state.metrics, GRPC_SOURCE, "malformed"), 1.0);
-        let ok = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 1));
-        client.post_spans(ok).await.unwrap();
-        assert_eq!(recorder.batches().len(), 1);
+        client.post_spans(req).await.unwrap();
+        let batches = recorder.batches();
+        assert_eq!(
+            names(&batches),
+            vec![("svc".to_string(), "op-1".to_string())]
+        );
+        assert_eq!(requests(&state.metrics, GRPC_SOURCE, "ok"), 1.0);
+        assert_eq!(
+            crate::test_support::metric(
+                &state.metrics,
+                "spoor_receiver_spans_rejected_total",
+                &[
+                    ("receiver", "jaeger"),
+                    ("transport", "grpc"),
+                    ("reason", "invalid_trace_id")
+                ]
+            ),
+            1.0
+        );
     }
 
     #[tokio::test]

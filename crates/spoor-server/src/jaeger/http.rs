@@ -14,7 +14,7 @@ use spoor_service::{RefuseReason, Source};
 
 use crate::AppState;
 use crate::error::go_http_error;
-use crate::ingest::{Refusal, ingest_http_body};
+use crate::ingest::{Refusal, decode_reported, ingest_http_body};
 
 /// The metric labels of `POST /api/traces`.
 pub const HTTP_SOURCE: Source = Source {
@@ -54,7 +54,8 @@ async fn post_traces(
         );
         return go_http_error(StatusCode::BAD_REQUEST, html_escape(&message).into_bytes());
     }
-    let decode = spoor_codec::jaeger_thrift::decode_batch_binary;
+    let decode =
+        |b: &[u8]| decode_reported(b, spoor_codec::jaeger_thrift::decode_batch_binary_reported);
     let sink = state.ingester.as_ref();
     match ingest_http_body(&state, sink, HTTP_SOURCE, headers, body, decode).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),

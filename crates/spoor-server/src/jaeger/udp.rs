@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use spoor_codec::DecodeError;
-use spoor_model::SpanBatch;
+use spoor_codec::{DecodeError, Decoded};
 use spoor_service::{BatchSink, IngestError, Metrics, ReceiverMetrics, RefuseReason, Source};
 use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::ingest::{count_report, decode_reported};
 use crate::{CpuPool, ServerError, UdpConfig};
 
 /// The Thrift protocol a UDP port speaks.
@@ -50,13 +50,17 @@ impl ThriftProtocol {
         }
     }
 
-    /// Decodes one `Agent.emitBatch` datagram.
-    pub fn decode(self, packet: &[u8]) -> Result<SpanBatch, DecodeError> {
+    /// Decodes one `Agent.emitBatch` datagram; spans with zero IDs are
+    /// left out and counted in the returned report.
+    pub fn decode(self, packet: &[u8]) -> Result<Decoded, DecodeError> {
+        use spoor_codec::jaeger_thrift as jt;
         match self {
             ThriftProtocol::Compact => {
-                spoor_codec::jaeger_thrift::decode_emit_batch_compact(packet)
+                decode_reported(packet, jt::decode_emit_batch_compact_reported)
             }
-            ThriftProtocol::Binary => spoor_codec::jaeger_thrift::decode_emit_batch_binary(packet),
+            ThriftProtocol::Binary => {
+                decode_reported(packet, jt::decode_emit_batch_binary_reported)
+            }
         }
     }
 }
@@ -189,7 +193,10 @@ impl Port {
             }
         };
         let batch = match decoded {
-            Ok(batch) => batch,
+            Ok(Decoded { batch, report }) => {
+                count_report(&self.counters, self.source, &report);
+                batch
+            }
             Err(e) => {
                 self.drop_packet(RefuseReason::Malformed, peer, len, &e);
                 return;

@@ -157,6 +157,11 @@ struct Totals {
     refused: u64,
     recovered: u64,
     without_service: u64,
+    /// What the decoders left out (spans without usable IDs, unusable fields).
+    left_out: spoor_codec::DecodeReport,
+    /// Spans starting far before / after the import time (ADR 0015).
+    far_past: u64,
+    far_future: u64,
     traces: HashSet<TraceId>,
     bytes_read: u64,
 }
@@ -264,6 +269,20 @@ async fn run(args: ImportArgs) -> Result<()> {
             totals.without_service, args.unknown_service
         ));
     }
+    if !totals.left_out.is_empty() {
+        summary.push_str(&format!(
+            "\n{} spans were left out (no usable trace or span ID) and {} unusable fields dropped: {}",
+            totals.left_out.rejected_spans(),
+            totals.left_out.dropped_fields(),
+            totals.left_out.summary()
+        ));
+    }
+    if totals.far_past > 0 || totals.far_future > 0 {
+        summary.push_str(&format!(
+            "\n{} spans start more than 30 days in the past and {} more than 1 hour in the future: kept as recorded; search them with a time range that covers them",
+            totals.far_past, totals.far_future
+        ));
+    }
     if totals.refused > 0 {
         summary.push_str(&format!(
             "\n{} spans were refused by the receiver",
@@ -307,6 +326,8 @@ enum Piece {
     Jaeger(jaeger::JaegerStats),
     /// Bytes read so far from the file.
     Read(u64),
+    /// What a decoder left out.
+    Report(spoor_codec::DecodeReport),
 }
 
 async fn import_file(
@@ -331,13 +352,20 @@ async fn import_file(
     while let Some(piece) = rx.recv().await {
         match piece {
             Piece::Read(n) => totals.bytes_read = base_read + n,
+            Piece::Report(r) => totals.left_out.merge(r),
             Piece::Jaeger(s) => {
                 totals.recovered += s.recovered;
                 totals.without_service += s.without_service;
             }
             Piece::Batch(batch) => {
+                let now = spoor_service::ingest::now_unix_nanos();
                 for r in &batch.spans {
                     totals.traces.insert(r.span.trace_id);
+                    match spoor_service::ingest::timestamp_skew(r.span.start_time_unix_nano, now) {
+                        Some(spoor_service::SkewDirection::Past) => totals.far_past += 1,
+                        Some(spoor_service::SkewDirection::Future) => totals.far_future += 1,
+                        None => {}
+                    }
                 }
                 let n = batch.spans.len() as u64;
                 match write(sink, batch).await {
@@ -461,6 +489,22 @@ impl Batcher<'_> {
         self.send(Piece::Batch(SpanBatch { spans }))
     }
 
+    /// Runs a `*_reported` decoder, sending what it left out to the summary.
+    fn decode(
+        &self,
+        decode: impl FnOnce(
+            &mut spoor_codec::DecodeReport,
+        ) -> Result<SpanBatch, spoor_codec::DecodeError>,
+    ) -> Result<SpanBatch, spoor_codec::DecodeError> {
+        let mut report = spoor_codec::DecodeReport::new();
+        let batch = decode(&mut report)?;
+        if !report.is_empty() {
+            // Only fails when the import stopped, which the next send reports.
+            let _ = self.send(Piece::Report(report));
+        }
+        Ok(batch)
+    }
+
     fn send(&self, piece: Piece) -> Result<()> {
         self.tx
             .blocking_send(piece)
@@ -511,7 +555,8 @@ fn read_file(
                 doc.extend_from_slice(group);
                 doc.extend_from_slice(b"]}");
                 group.clear();
-                out.add(spoor_codec::otlp_json::decode(&doc).context("invalid OTLP/JSON")?)
+                let batch = out.decode(|r| spoor_codec::otlp_json::decode_reported(&doc, r));
+                out.add(batch.context("invalid OTLP/JSON")?)
             };
             while let Some(element) = elements.next_element()? {
                 if !group.is_empty() {
@@ -557,10 +602,9 @@ fn read_file(
                     }
                     group.extend_from_slice(&payload);
                     if group.len() >= DECODE_GROUP_BYTES {
-                        out.add(
-                            spoor_codec::otlp::decode_request(&group)
-                                .context("invalid OTLP protobuf")?,
-                        )?;
+                        let batch =
+                            out.decode(|r| spoor_codec::otlp::decode_request_reported(&group, r));
+                        out.add(batch.context("invalid OTLP protobuf")?)?;
                         group.clear();
                         out.send(Piece::Read(read))?;
                     }
@@ -573,9 +617,8 @@ fn read_file(
                 bail!("the protobuf input ends in the middle of a field");
             }
             if !group.is_empty() {
-                out.add(
-                    spoor_codec::otlp::decode_request(&group).context("invalid OTLP protobuf")?,
-                )?;
+                let batch = out.decode(|r| spoor_codec::otlp::decode_request_reported(&group, r));
+                out.add(batch.context("invalid OTLP protobuf")?)?;
             }
             out.send(Piece::Read(read))?;
         }
@@ -593,9 +636,12 @@ fn read_file(
                 doc.push(b']');
                 group.clear();
                 let batch = if version == 1 {
-                    spoor_codec::zipkin::decode_v1_json(&doc).context("invalid Zipkin v1 JSON")?
+                    let now = spoor_service::ingest::now_unix_nanos();
+                    out.decode(|r| spoor_codec::zipkin::decode_v1_json_reported(&doc, now, r))
+                        .context("invalid Zipkin v1 JSON")?
                 } else {
-                    spoor_codec::zipkin::decode_v2_json(&doc).context("invalid Zipkin v2 JSON")?
+                    out.decode(|r| spoor_codec::zipkin::decode_v2_json_reported(&doc, r))
+                        .context("invalid Zipkin v2 JSON")?
                 };
                 out.add(batch)
             };
@@ -641,6 +687,9 @@ async fn write(sink: &Sink, batch: SpanBatch) -> Result<u64> {
     match sink {
         Sink::Otlp(otlp) => otlp.send(&batch).await,
         Sink::Engine(engine) => {
+            // The same write-path sanitizers as every receiver (ADR 0015).
+            let mut batch = batch;
+            spoor_service::ingest::sanitize(&mut batch, spoor_service::ingest::now_unix_nanos());
             let n = batch.spans.len() as u64;
             let mut delay = Duration::from_millis(50);
             for _ in 0..20 {

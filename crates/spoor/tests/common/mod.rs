@@ -385,6 +385,25 @@ pub fn grpc_export(
     })
 }
 
+/// Sends one OTLP `Export` over gRPC and returns the response (with its
+/// partial success) or the status.
+pub fn grpc_export_response(
+    endpoint: &str,
+    request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+) -> Result<
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+    tonic::Status,
+> {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let endpoint = endpoint.to_string();
+    runtime().block_on(async move {
+        let mut client = TraceServiceClient::connect(endpoint)
+            .await
+            .map_err(|e| tonic::Status::unavailable(format!("cannot connect: {e}")))?;
+        client.export(request).await.map(|r| r.into_inner())
+    })
+}
+
 /// A trace ID in a canonical form: 32 lowercase hex digits (Jaeger prints
 /// 16 when the high half is zero; OTLP always 32).
 pub fn canonical_trace_id(id: &str) -> String {
