@@ -9,14 +9,18 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use bytes::Bytes;
 use spoor_codec::DecodeError;
 use spoor_model::SpanBatch;
-use spoor_service::{BatchSink, IngestError, IngestOutcome, RefuseReason, Source};
-use spoor_storage::StorageError;
+use spoor_service::{
+    BatchSink, BudgetError, IngestError, IngestOutcome, RefuseReason, Reservation, Source,
+};
+use spoor_storage::{StorageError, StorageErrorKind};
 
-use crate::AppState;
-use crate::body::{BodyError, decompress, read_limited};
-use crate::error::{go_http_error, ingest_grpc, storage_status};
+use crate::admission::{AdmitError, SpanCounter, admit, check_spans};
+use crate::body::{BodyError, content_encoding, decompress_reserved, read_reserved};
+use crate::error::{go_http_error, overload_grpc, storage_grpc, storage_status};
+use crate::{AppState, Limits};
 
 /// The message answered when the pipeline is full.
 pub(crate) const OVERLOADED_MESSAGE: &str = "ingest pipeline is full, retry later";
@@ -24,14 +28,18 @@ pub(crate) const OVERLOADED_MESSAGE: &str = "ingest pipeline is full, retry late
 /// Why a request's spans were not taken.
 #[derive(Debug)]
 pub(crate) enum Refusal {
-    /// The body could not be read, was too large, or was badly compressed
-    /// (400, 413 or 415).
+    /// The body could not be read, was too large, was badly compressed
+    /// (400, 413 or 415), or did not fit the memory budget (429 or 413).
     Body(BodyError),
     /// The payload did not decode (400).
     Malformed(DecodeError),
+    /// Too many spans (413), or the decoded spans do not fit the memory
+    /// budget (429 or 413).
+    Admit(AdmitError),
     /// The pipeline is full; the sender should retry (429 + `Retry-After`).
     Overloaded,
-    /// Storage failed to write the spans (503 or 500).
+    /// Storage failed to write the spans (503 + `Retry-After` when it is
+    /// unavailable, else 500).
     Storage(StorageError),
     /// The CPU pool failed to run the decoder (500).
     Internal(String),
@@ -43,28 +51,84 @@ impl Refusal {
         match self {
             Refusal::Body(e) => e.status(),
             Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
-            Refusal::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Admit(AdmitError::Budget(BudgetError::Busy)) | Refusal::Overloaded => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Refusal::Admit(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Storage(e) => storage_status(e),
             Refusal::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Whether the sender should retry later (`Retry-After`, `RetryInfo`).
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            Refusal::Body(BodyError::Budget(BudgetError::Busy))
+            | Refusal::Admit(AdmitError::Budget(BudgetError::Busy))
+            | Refusal::Overloaded => true,
+            Refusal::Storage(e) => e.kind == StorageErrorKind::Unavailable,
+            _ => false,
         }
     }
 
     /// A message for the sender.
     pub(crate) fn message(&self) -> String {
         match self {
+            Refusal::Body(BodyError::Budget(BudgetError::Busy))
+            | Refusal::Admit(AdmitError::Budget(BudgetError::Busy))
+            | Refusal::Overloaded => OVERLOADED_MESSAGE.to_string(),
             Refusal::Body(e) => e.to_string(),
             Refusal::Malformed(e) => e.to_string(),
-            Refusal::Overloaded => OVERLOADED_MESSAGE.to_string(),
+            Refusal::Admit(e) => e.to_string(),
             Refusal::Storage(e) => e.message.clone(),
             Refusal::Internal(m) => m.clone(),
         }
     }
 
-    /// Go's `http.Error` with `message`, plus `Retry-After` when overloaded:
-    /// how the Jaeger and Zipkin HTTP receivers answer.
+    /// How the refusal is counted.
+    fn reason(&self) -> RefuseReason {
+        match self {
+            Refusal::Body(e) => e.reason(),
+            Refusal::Admit(AdmitError::Budget(BudgetError::Busy)) | Refusal::Overloaded => {
+                RefuseReason::Overloaded
+            }
+            Refusal::Admit(_) => RefuseReason::TooLarge,
+            Refusal::Storage(e) if e.kind == StorageErrorKind::Unavailable => {
+                RefuseReason::Overloaded
+            }
+            Refusal::Storage(_) => RefuseReason::StorageError,
+            Refusal::Malformed(_) | Refusal::Internal(_) => RefuseReason::Malformed,
+        }
+    }
+
+    /// The gRPC status answering this refusal, as the OTLP specification
+    /// asks: throttling is `RESOURCE_EXHAUSTED` and storage that cannot write
+    /// right now `UNAVAILABLE`, both with `RetryInfo`; what can never succeed
+    /// (too large, too many spans, malformed) is `INVALID_ARGUMENT`, which no
+    /// client retries.
+    pub(crate) fn grpc_status(&self, retry_after_secs: u32) -> tonic::Status {
+        match self {
+            Refusal::Storage(e) if e.kind == StorageErrorKind::Unavailable => overload_grpc(
+                tonic::Code::Unavailable,
+                e.message.clone(),
+                retry_after_secs,
+            ),
+            Refusal::Storage(e) => storage_grpc(e),
+            _ if self.is_retryable() => overload_grpc(
+                tonic::Code::ResourceExhausted,
+                self.message(),
+                retry_after_secs,
+            ),
+            Refusal::Internal(m) => tonic::Status::internal(m.clone()),
+            _ => tonic::Status::invalid_argument(self.message()),
+        }
+    }
+
+    /// Go's `http.Error` with `message`, plus `Retry-After` when the sender
+    /// should retry: how the Jaeger and Zipkin HTTP receivers answer.
     pub(crate) fn plain_text(&self, message: &str, retry_after_secs: u32) -> Response {
         let mut resp = go_http_error(self.status(), message.as_bytes().to_vec());
-        if matches!(self, Refusal::Overloaded) {
+        if self.is_retryable() {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
@@ -83,10 +147,7 @@ impl From<IngestError> for Refusal {
 
 /// Counts and logs a refusal that happened before the sink saw the batch.
 fn refuse_early(source: Source, state: &AppState, refusal: Refusal) -> Refusal {
-    let reason = match &refusal {
-        Refusal::Body(e) => e.reason(),
-        _ => RefuseReason::Malformed,
-    };
+    let reason = refusal.reason();
     state.metrics.receiver(source).request_refused(reason);
     tracing::debug!(
         receiver = source.receiver,
@@ -99,69 +160,124 @@ fn refuse_early(source: Source, state: &AppState, refusal: Refusal) -> Refusal {
     refusal
 }
 
+/// A request's payload as received, with the memory reserved for it.
+pub(crate) struct Payload {
+    /// The bytes as received (possibly compressed).
+    pub raw: Bytes,
+    /// The `Content-Encoding` / `grpc-encoding` to undo (`""` = none).
+    pub encoding: String,
+    /// Holds at least `raw`'s bytes.
+    pub reservation: Reservation,
+}
+
+/// On the CPU pool: inflates `payload` into reserved memory, counts and
+/// caps its spans and reserves their estimated memory, then decodes it.
+/// Returns the batch with the reservation to hold until it is written.
+fn inflate_admit_decode<D>(
+    payload: Payload,
+    limits: Limits,
+    counter: SpanCounter,
+    decode: D,
+) -> Result<(SpanBatch, Reservation), Refusal>
+where
+    D: FnOnce(&[u8]) -> Result<SpanBatch, DecodeError>,
+{
+    let Payload {
+        raw,
+        encoding,
+        mut reservation,
+    } = payload;
+    let wire = raw.len();
+    let compressed = !matches!(encoding.as_str(), "" | "identity");
+    let plain = decompress_reserved(
+        &encoding,
+        raw,
+        limits.max_decompressed_bytes,
+        &mut reservation,
+    )
+    .map_err(Refusal::Body)?;
+    if compressed {
+        // The compressed bytes are gone.
+        reservation.shrink_to(reservation.bytes().saturating_sub(wire));
+    }
+    let estimate = admit(
+        &plain,
+        counter,
+        limits.max_spans_per_request,
+        &mut reservation,
+    )
+    .map_err(Refusal::Admit)?;
+    let batch = decode(&plain).map_err(Refusal::Malformed)?;
+    check_spans(batch.len(), limits.max_spans_per_request).map_err(Refusal::Admit)?;
+    drop(plain);
+    // From here on only the decoded spans are held.
+    reservation.shrink_to(estimate);
+    Ok((batch, reservation))
+}
+
+/// Inflates, admits and decodes `payload` on the CPU pool and hands the
+/// batch to `sink`, counting refusals that happen before the sink.
+pub(crate) async fn ingest_payload<D>(
+    state: &AppState,
+    sink: &dyn BatchSink,
+    source: Source,
+    payload: Payload,
+    counter: SpanCounter,
+    decode: D,
+) -> Result<IngestOutcome, Refusal>
+where
+    D: FnOnce(&[u8]) -> Result<SpanBatch, DecodeError> + Send + 'static,
+{
+    let wire_bytes = payload.raw.len();
+    let limits = state.limits;
+    let decoded = state
+        .cpu
+        .run(move || inflate_admit_decode(payload, limits, counter, decode))
+        .await;
+    let (batch, reservation) = match decoded {
+        Err(e) => {
+            tracing::error!(receiver = source.receiver, error = %e, "decoder task failed");
+            return Err(Refusal::Internal(e.to_string()));
+        }
+        Ok(Err(refusal)) => return Err(refuse_early(source, state, refusal)),
+        Ok(Ok(decoded)) => decoded,
+    };
+    Ok(sink
+        .submit_reserved(batch, reservation, wire_bytes, source)
+        .await?)
+}
+
 /// Reads an HTTP request body (chunked or not) within
-/// `state.limits.max_request_bytes`, undoes its `Content-Encoding` within
-/// `max_decompressed_bytes` and decodes it with `decode` on the CPU pool,
-/// then hands the batch to `sink`. `Ok` means the sink took the spans.
+/// `state.limits.max_request_bytes`, reserving it from the memory budget
+/// before reading it (429 without reading when the budget is full), undoes
+/// its `Content-Encoding` within `max_decompressed_bytes` and the budget,
+/// caps and reserves its spans, and decodes it with `decode` on the CPU
+/// pool, then hands the batch to `sink`. `Ok` means the sink took the spans.
 pub(crate) async fn ingest_http_body<D>(
     state: &AppState,
     sink: &dyn BatchSink,
     source: Source,
     headers: HeaderMap,
     body: Body,
+    counter: SpanCounter,
     decode: D,
 ) -> Result<IngestOutcome, Refusal>
 where
     D: FnOnce(&[u8]) -> Result<SpanBatch, DecodeError> + Send + 'static,
 {
-    let raw = read_limited(&headers, body, state.limits.max_request_bytes)
-        .await
-        .map_err(|e| refuse_early(source, state, Refusal::Body(e)))?;
-    let wire_bytes = raw.len();
-    let limit = state.limits.max_decompressed_bytes;
-    let decoded = state
-        .cpu
-        .run(move || decompress(&headers, raw, limit).map(|b| decode(&b)))
-        .await;
-    let batch = match decoded {
-        Err(e) => {
-            tracing::error!(receiver = source.receiver, error = %e, "decoder task failed");
-            return Err(Refusal::Internal(e.to_string()));
-        }
-        Ok(Err(e)) => return Err(refuse_early(source, state, Refusal::Body(e))),
-        Ok(Ok(Err(e))) => return Err(refuse_early(source, state, Refusal::Malformed(e))),
-        Ok(Ok(Ok(batch))) => batch,
+    let mut reservation = state.ingester.budget().empty();
+    let raw = read_reserved(
+        &headers,
+        body,
+        state.limits.max_request_bytes,
+        &mut reservation,
+    )
+    .await
+    .map_err(|e| refuse_early(source, state, Refusal::Body(e)))?;
+    let payload = Payload {
+        raw,
+        encoding: content_encoding(&headers),
+        reservation,
     };
-    Ok(sink.submit(batch, wire_bytes, source).await?)
-}
-
-/// Decodes a gRPC request message (`wire_bytes` long) with `decode` on the
-/// CPU pool and hands the batch to `sink`: `InvalidArgument` when it does not
-/// decode, `RESOURCE_EXHAUSTED` when the pipeline is full.
-pub(crate) async fn ingest_grpc_message<T, D>(
-    state: &AppState,
-    sink: &dyn BatchSink,
-    source: Source,
-    message: T,
-    wire_bytes: usize,
-    decode: D,
-) -> Result<IngestOutcome, tonic::Status>
-where
-    T: Send + 'static,
-    D: FnOnce(T) -> Result<SpanBatch, DecodeError> + Send + 'static,
-{
-    let batch = match state.cpu.run(move || decode(message)).await {
-        Err(e) => {
-            tracing::error!(receiver = source.receiver, error = %e, "decoder task failed");
-            return Err(tonic::Status::internal(e.to_string()));
-        }
-        Ok(Err(e)) => {
-            let refusal = refuse_early(source, state, Refusal::Malformed(e));
-            return Err(tonic::Status::invalid_argument(refusal.message()));
-        }
-        Ok(Ok(batch)) => batch,
-    };
-    sink.submit(batch, wire_bytes, source)
-        .await
-        .map_err(|e| ingest_grpc(&e))
+    ingest_payload(state, sink, source, payload, counter, decode).await
 }

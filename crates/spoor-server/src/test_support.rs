@@ -112,6 +112,10 @@ impl BatchSink for RecordingSink {
     }
 }
 
+/// A memory budget with room for one small request whose spans are counted
+/// before decoding (its bytes plus one span's decoded estimate), not for two.
+pub const ONE_SMALL_REQUEST: usize = 1800;
+
 /// An app state whose ingester writes into `recorder`.
 pub fn state_with(
     recorder: Arc<Recorder>,
