@@ -133,6 +133,7 @@ pub fn decompress_reserved(
             limit,
             "gzip",
             reservation,
+            gzip_size_hint(&body),
         ),
         "deflate" | "zlib" => {
             // HTTP "deflate" is zlib-wrapped, but some senders send raw deflate.
@@ -142,6 +143,7 @@ pub fn decompress_reserved(
                 limit,
                 "deflate",
                 reservation,
+                None,
             ) {
                 Ok(b) => Ok(b),
                 Err(BodyError::Corrupt { .. }) => {
@@ -151,6 +153,7 @@ pub fn decompress_reserved(
                         limit,
                         "deflate",
                         reservation,
+                        None,
                     )
                 }
                 Err(e) => Err(e),
@@ -162,7 +165,11 @@ pub fn decompress_reserved(
                     encoding: "zstd",
                     message: e.to_string(),
                 })?;
-            read_capped(decoder, limit, "zstd", reservation)
+            let hint = zstd::zstd_safe::get_frame_content_size(&body)
+                .ok()
+                .flatten()
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            read_capped(decoder, limit, "zstd", reservation, hint)
         }
         other => Err(BodyError::UnsupportedEncoding(other.to_string())),
     }
@@ -181,13 +188,39 @@ pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
 /// Bytes inflated (and reserved) per step.
 const INFLATE_STEP: usize = 64 << 10;
 
+/// The size a gzip body declares for its last member (`ISIZE`, the
+/// uncompressed length modulo 2³²): a lower bound of the inflated size.
+fn gzip_size_hint(body: &[u8]) -> Option<usize> {
+    let tail: [u8; 4] = body.get(body.len().checked_sub(4)?..)?.try_into().ok()?;
+    (body.len() >= 18).then(|| u32::from_le_bytes(tail) as usize)
+}
+
+/// Inflates `reader` within `limit` bytes, reserving memory before it is
+/// written. `at_least` is a lower bound of the inflated size declared by
+/// the payload (gzip's `ISIZE`, zstd's frame content size): beyond the
+/// limit or the whole budget it refuses at once, without inflating
+/// anything.
+///
+/// The buffer is allocated once with room for the declared size, or for
+/// `limit` bytes when none is declared (address space only: pages become
+/// resident as they are written, and are reserved just before), and is
+/// reallocated at most once, when the declared size was a lie.
 fn read_capped(
     mut reader: impl Read,
     limit: usize,
     encoding: &'static str,
     reservation: &mut Reservation,
+    at_least: Option<usize>,
 ) -> Result<Bytes, BodyError> {
-    let mut out: Vec<u8> = Vec::new();
+    let mut reserved = 0usize;
+    if let Some(n) = at_least {
+        if n > limit {
+            return Err(BodyError::DecompressedTooLarge(limit));
+        }
+        reservation.grow(n).map_err(BodyError::Budget)?;
+        reserved = n;
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(at_least.unwrap_or(limit));
     let mut step = vec![0u8; INFLATE_STEP];
     loop {
         let n = match reader.read(&mut step) {
@@ -205,13 +238,20 @@ fn read_capped(
         if len > limit {
             return Err(BodyError::DecompressedTooLarge(limit));
         }
-        if len > out.capacity() {
-            // Grow by half, reserving the new capacity before allocating it.
-            let cap = (out.capacity() + out.capacity() / 2).max(len).min(limit);
+        if len > reserved {
+            let want = (len + INFLATE_STEP).min(limit);
             reservation
-                .grow(cap - out.capacity())
+                .grow(want - reserved)
                 .map_err(BodyError::Budget)?;
-            out.reserve_exact(cap - out.len());
+            reserved = want;
+        }
+        if len > out.capacity() {
+            // The declared size was wrong: move to a buffer with room for
+            // the limit. The copy is reserved while both buffers live.
+            let old = out.len();
+            reservation.grow(old).map_err(BodyError::Budget)?;
+            out.reserve_exact(limit - old);
+            reservation.shrink_to(reservation.bytes() - old);
         }
         out.extend_from_slice(&step[..n]);
     }
