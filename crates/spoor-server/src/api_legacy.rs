@@ -552,3 +552,48 @@ mod stream_tests {
         assert_eq!(chunks.concat(), whole);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod limit_tests {
+    use std::time::Duration;
+
+    use crate::QueryLimits;
+    use crate::test_support::{Framing, http, serve_router, state_with_query_limits};
+
+    #[tokio::test]
+    async fn saturated_heavy_queries_answer_503_and_light_ones_still_answer() {
+        let state = state_with_query_limits(QueryLimits {
+            max_limit: 100,
+            max_concurrent: 1,
+            queue_timeout: Duration::from_millis(50),
+        });
+        let addr = serve_router(crate::query_router(state.clone())).await;
+        let get = |path: &'static str| http(addr, "GET", path, &[], b"", Framing::ContentLength);
+
+        let over = get("/api/traces?service=a&limit=101").await;
+        assert_eq!(over.status, 400, "{}", over.text());
+        assert!(over.text().contains("maximum of 100"), "{}", over.text());
+        assert_eq!(get("/api/traces?service=a&limit=100").await.status, 200);
+
+        // Every heavy slot taken: searches, trace fetches and exports wait
+        // for the queue timeout, then 503 + Retry-After.
+        let held = state.heavy_query_slot().await.unwrap();
+        for path in [
+            "/api/traces?service=a",
+            "/api/traces/0000000000000001",
+            "/api/v3/traces/00000000000000000000000000000001",
+            "/api/export?service=a",
+        ] {
+            let busy = get(path).await;
+            assert_eq!(busy.status, 503, "{path}: {}", busy.text());
+            assert_eq!(busy.header("retry-after"), Some("1"), "{path}");
+        }
+        // Light queries do not queue.
+        let started = std::time::Instant::now();
+        assert_eq!(get("/api/services").await.status, 200);
+        assert!(started.elapsed() < Duration::from_millis(50));
+        drop(held);
+        assert_eq!(get("/api/traces?service=a").await.status, 200);
+    }
+}

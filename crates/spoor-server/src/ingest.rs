@@ -281,3 +281,68 @@ where
     };
     ingest_payload(state, sink, source, payload, counter, decode).await
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::error::{GrpcStatusDetails, RETRY_INFO_TYPE_URL, RetryInfo};
+
+    fn retry_secs(status: &tonic::Status) -> Option<i64> {
+        let details = GrpcStatusDetails::decode(status.details()).ok()?;
+        let any = details
+            .details
+            .iter()
+            .find(|a| a.type_url == RETRY_INFO_TYPE_URL)?;
+        Some(RetryInfo::decode(&any.value[..]).ok()?.retry_delay?.seconds)
+    }
+
+    #[test]
+    fn refusals_map_to_otlp_retryable_and_permanent_codes() {
+        let unavailable = Refusal::Storage(StorageError::new(
+            StorageErrorKind::Unavailable,
+            "disk full",
+        ));
+        let s = unavailable.grpc_status(3);
+        assert_eq!(s.code(), tonic::Code::Unavailable);
+        assert_eq!(retry_secs(&s), Some(3));
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(unavailable.is_retryable());
+        assert_eq!(unavailable.reason(), RefuseReason::Overloaded);
+
+        for busy in [
+            Refusal::Overloaded,
+            Refusal::Body(BodyError::Budget(BudgetError::Busy)),
+            Refusal::Admit(AdmitError::Budget(BudgetError::Busy)),
+        ] {
+            let s = busy.grpc_status(1);
+            assert_eq!(s.code(), tonic::Code::ResourceExhausted);
+            assert_eq!(retry_secs(&s), Some(1));
+            assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(busy.reason(), RefuseReason::Overloaded);
+        }
+
+        for permanent in [
+            Refusal::Admit(AdmitError::TooManySpans { spans: 9, max: 8 }),
+            Refusal::Body(BodyError::TooLarge(8)),
+            Refusal::Body(BodyError::DecompressedTooLarge(8)),
+            Refusal::Body(BodyError::Budget(BudgetError::Exceeds {
+                needed: 9,
+                capacity: 8,
+            })),
+        ] {
+            let s = permanent.grpc_status(1);
+            assert_eq!(s.code(), tonic::Code::InvalidArgument, "{permanent:?}");
+            assert_eq!(retry_secs(&s), None);
+            assert_eq!(permanent.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            assert!(!permanent.is_retryable());
+            assert_eq!(permanent.reason(), RefuseReason::TooLarge);
+        }
+
+        let internal = Refusal::Storage(StorageError::new(StorageErrorKind::Internal, "bug"));
+        assert_eq!(internal.grpc_status(1).code(), tonic::Code::Internal);
+        assert_eq!(internal.reason(), RefuseReason::StorageError);
+    }
+}

@@ -143,6 +143,28 @@ pub fn state_with(
     Arc::new(AppState::new(query, ingester, metrics, &config))
 }
 
+/// An app state with these query limits (and no ingest budget).
+pub fn state_with_query_limits(query_limits: crate::QueryLimits) -> Arc<AppState> {
+    let metrics = Arc::new(Metrics::new("test"));
+    let ingester = Arc::new(Ingester::new(
+        Recorder::open(),
+        metrics.clone(),
+        IngestOptions {
+            max_bytes_in_flight: 0,
+        },
+    ));
+    let query = Arc::new(QueryService::new(
+        Arc::new(MemoryStore::new(10)),
+        None,
+        QueryOptions::default(),
+    ));
+    let config = ServerConfig {
+        query_limits,
+        ..ServerConfig::default()
+    };
+    Arc::new(AppState::new(query, ingester, metrics, &config))
+}
+
 /// Serves `router` on an ephemeral loopback port for the rest of the test.
 pub async fn serve_router(router: axum::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
