@@ -558,8 +558,8 @@ fn a_large_trace_is_streamed_with_bounded_memory() {
     let r = spoor.get(&spoor.query(&format!("/api/traces/{id}")));
     assert_eq!(r.json()["data"][0]["spans"].as_array().unwrap().len(), N);
     assert!(
-        peak <= before + 640 * MIB,
-        "peak RSS {} MiB > {} MiB before + 640 MiB",
+        peak <= before + 256 * MIB,
+        "peak RSS {} MiB > {} MiB before + 256 MiB",
         peak / MIB,
         before / MIB
     );
