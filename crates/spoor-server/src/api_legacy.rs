@@ -296,6 +296,14 @@ async fn search(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Ap
     let started = Instant::now();
     let params = QueryParams::parse(q.as_deref());
     let req = parse_search(&params)?;
+    let max = state.query_limits.max_limit;
+    if max > 0 && req.query.limit > max {
+        return Err(LegacyApiError::bad_request(format!(
+            "invalid parameter: limit {} exceeds the maximum of {max} (--query-max-limit)",
+            req.query.limit
+        )));
+    }
+    let _slot = state.heavy_query_slot().await?;
     let mut errors = Vec::new();
     let traces = if req.trace_ids.is_empty() {
         let result = state.query.find_traces_partial(&req.query, req.raw).await;
@@ -342,16 +350,27 @@ async fn get_trace(
         end: parse_micros(&params, "end")?,
     };
     let raw = parse_raw(&params)?;
+    let slot = state.heavy_query_slot().await?;
     let result = state.query.get_trace_partial(query, raw).await;
     observe(&state, "get_trace", started, result.is_ok());
     let partial = result?;
     match partial.value {
         Some(trace) => {
-            let envelope = partial.warnings.into_iter().map(skipped_data).fold(
-                Envelope::ok(vec![trace_to_ui(&trace)], 0),
-                Envelope::with_error,
-            );
-            Ok(respond(&envelope, &params))
+            let ui = trace_to_ui(&trace);
+            drop(trace);
+            if ui.spans.len() <= STREAM_CHUNK_SPANS
+                || params.pretty()
+                || !partial.warnings.is_empty()
+            {
+                let envelope = partial
+                    .warnings
+                    .into_iter()
+                    .map(skipped_data)
+                    .fold(Envelope::ok(vec![ui], 0), Envelope::with_error);
+                Ok(respond(&envelope, &params))
+            } else {
+                Ok(stream_ui_trace(ui, slot))
+            }
         }
         None if !partial.warnings.is_empty() => Err(LegacyApiError {
             status: StatusCode::NOT_FOUND,
@@ -368,6 +387,71 @@ async fn get_trace(
 /// response still carries everything that could be read.
 fn skipped_data(warning: String) -> ApiError {
     ApiError::new(Some(206), warning)
+}
+
+/// Spans encoded per chunk of a streamed trace response.
+pub(crate) const STREAM_CHUNK_SPANS: usize = 1000;
+
+/// The chunks of `{"data":[<trace>],"total":0,…}` for one large trace,
+/// byte for byte what [`gojson::to_vec`] writes for the whole envelope,
+/// encoded `STREAM_CHUNK_SPANS` spans at a time so that the answer is never
+/// held whole in memory.
+fn ui_trace_chunks(ui: UiTrace) -> impl Iterator<Item = Bytes> {
+    let UiTrace {
+        trace_id,
+        spans,
+        processes,
+        warnings,
+    } = ui;
+    let mut head = b"{\"data\":[{\"traceID\":".to_vec();
+    head.extend_from_slice(&gojson::to_vec(&trace_id, false));
+    head.extend_from_slice(b",\"spans\":[");
+    let mut spans = spans.into_iter().peekable();
+    let mut first = true;
+    let body = std::iter::from_fn(move || {
+        spans.peek()?;
+        let mut out = Vec::new();
+        for span in spans.by_ref().take(STREAM_CHUNK_SPANS) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&gojson::to_vec(&span, false));
+        }
+        Some(Bytes::from(out))
+    });
+    let tail = std::iter::once_with(move || {
+        let mut out = b"],\"processes\":".to_vec();
+        out.extend_from_slice(&gojson::to_vec(&processes, false));
+        out.extend_from_slice(b",\"warnings\":");
+        out.extend_from_slice(&gojson::to_vec(&warnings, false));
+        out.extend_from_slice(b"}],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}");
+        Bytes::from(out)
+    });
+    std::iter::once(Bytes::from(head)).chain(body).chain(tail)
+}
+
+/// A streamed JSON answer of `chunks`, holding `slot` until it is written.
+pub(crate) fn stream_json<I>(chunks: I, slot: Option<tokio::sync::OwnedSemaphorePermit>) -> Response
+where
+    I: Iterator<Item = Bytes> + Send + 'static,
+{
+    let stream = futures::stream::unfold((chunks, slot), |(mut chunks, slot)| async move {
+        let chunk = chunks.next()?;
+        // Encoding is CPU work: let other tasks run between chunks.
+        tokio::task::yield_now().await;
+        Some((Ok::<Bytes, std::convert::Infallible>(chunk), (chunks, slot)))
+    });
+    let mut resp = Response::new(axum::body::Body::from_stream(stream));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn stream_ui_trace(ui: UiTrace, slot: Option<tokio::sync::OwnedSemaphorePermit>) -> Response {
+    stream_json(ui_trace_chunks(ui), slot)
 }
 
 async fn archive(Path(trace_id): Path<String>) -> ApiResult {
@@ -475,4 +559,72 @@ async fn dependencies(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery)
         })
         .collect();
     Ok(respond(&Envelope::ok(links, 0), &params))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod stream_tests {
+    use super::*;
+    use crate::test_support::sample_spans;
+
+    #[test]
+    fn a_streamed_trace_is_byte_for_byte_the_whole_envelope() {
+        let spans = sample_spans("svc", "op", 2 * STREAM_CHUNK_SPANS + 7);
+        let trace = Trace {
+            trace_id: spans[0].span.trace_id,
+            spans,
+            warnings: vec!["w".into()],
+        };
+        let ui = trace_to_ui(&trace);
+        let whole = gojson::to_vec(&Envelope::ok(vec![ui.clone()], 0), false);
+        let chunks: Vec<Bytes> = ui_trace_chunks(ui).collect();
+        assert_eq!(chunks.len(), 5, "head, three chunks of spans, tail");
+        assert!(chunks.iter().all(|c| c.len() < whole.len() / 2));
+        assert_eq!(chunks.concat(), whole);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod limit_tests {
+    use std::time::Duration;
+
+    use crate::QueryLimits;
+    use crate::test_support::{Framing, http, serve_router, state_with_query_limits};
+
+    #[tokio::test]
+    async fn saturated_heavy_queries_answer_503_and_light_ones_still_answer() {
+        let state = state_with_query_limits(QueryLimits {
+            max_limit: 100,
+            max_concurrent: 1,
+            queue_timeout: Duration::from_millis(50),
+        });
+        let addr = serve_router(crate::query_router(state.clone())).await;
+        let get = |path: &'static str| http(addr, "GET", path, &[], b"", Framing::ContentLength);
+
+        let over = get("/api/traces?service=a&limit=101").await;
+        assert_eq!(over.status, 400, "{}", over.text());
+        assert!(over.text().contains("maximum of 100"), "{}", over.text());
+        assert_eq!(get("/api/traces?service=a&limit=100").await.status, 200);
+
+        // Every heavy slot taken: searches, trace fetches and exports wait
+        // for the queue timeout, then 503 + Retry-After.
+        let held = state.heavy_query_slot().await.unwrap();
+        for path in [
+            "/api/traces?service=a",
+            "/api/traces/0000000000000001",
+            "/api/v3/traces/00000000000000000000000000000001",
+            "/api/export?service=a",
+        ] {
+            let busy = get(path).await;
+            assert_eq!(busy.status, 503, "{path}: {}", busy.text());
+            assert_eq!(busy.header("retry-after"), Some("1"), "{path}");
+        }
+        // Light queries do not queue.
+        let started = std::time::Instant::now();
+        assert_eq!(get("/api/services").await.status, 200);
+        assert!(started.elapsed() < Duration::from_millis(50));
+        drop(held);
+        assert_eq!(get("/api/traces?service=a").await.status, 200);
+    }
 }

@@ -11,6 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
+use bytes::Bytes;
 use serde::Serialize;
 use spoor_codec::gojson;
 use spoor_model::{AnyValue, SpanKind, SpanRecord, Trace};
@@ -18,6 +19,7 @@ use spoor_service::TraceSummary;
 use spoor_storage::{GetTraceQuery, OperationQuery, TagFilter, TraceQuery};
 
 use crate::AppState;
+use crate::api_legacy::{STREAM_CHUNK_SPANS, stream_json};
 use crate::error::{V3ApiError, json_response};
 use crate::params::{
     QueryParams, parse_api_time, parse_go_bool, parse_non_negative_duration, parse_trace_id,
@@ -108,6 +110,7 @@ fn traces_response(
     mut traces: Vec<Trace>,
     warnings: Vec<String>,
     params: &QueryParams,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> V3Result {
     if traces.iter().all(|t| t.spans.is_empty()) {
         let mut message = "No traces found".to_owned();
@@ -121,11 +124,46 @@ fn traces_response(
     for t in &mut traces {
         spans.append(&mut t.spans);
     }
-    let mut body = serde_json::json!({ "result": spoor_codec::otlp_json::encode(&spans) });
-    if let Some(error) = partial_error(warnings) {
-        body["error"] = error;
+    drop(traces);
+    if spans.len() <= STREAM_CHUNK_SPANS || params.pretty() || !warnings.is_empty() {
+        let mut body = serde_json::json!({ "result": spoor_codec::otlp_json::encode(&spans) });
+        if let Some(error) = partial_error(warnings) {
+            body["error"] = error;
+        }
+        return Ok(ok(&body, params));
     }
-    Ok(ok(&body, params))
+    Ok(stream_json(otlp_chunks(spans), slot))
+}
+
+/// `{"result":{"resourceSpans":[…]}}` encoded `STREAM_CHUNK_SPANS` spans at
+/// a time (each chunk's resource and scope groups are their own
+/// `resourceSpans` entries, which OTLP readers merge), so that a large
+/// trace's answer is never built whole.
+fn otlp_chunks(spans: Vec<SpanRecord>) -> impl Iterator<Item = Bytes> {
+    let mut pos = 0;
+    let mut first = true;
+    let body = std::iter::from_fn(move || {
+        if pos >= spans.len() {
+            return None;
+        }
+        let end = (pos + STREAM_CHUNK_SPANS).min(spans.len());
+        let value = spoor_codec::otlp_json::encode(&spans[pos..end]);
+        pos = end;
+        let mut out = Vec::new();
+        if let Some(groups) = value.get("resourceSpans").and_then(|v| v.as_array()) {
+            for group in groups {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(&gojson::to_vec(group, false));
+            }
+        }
+        Some(Bytes::from(out))
+    });
+    std::iter::once(Bytes::from_static(b"{\"result\":{\"resourceSpans\":["))
+        .chain(body)
+        .chain(std::iter::once(Bytes::from_static(b"]}}")))
 }
 
 /// The `error` member of a 200 answer that holds only part of the data:
@@ -174,6 +212,7 @@ async fn get_trace(
         end: parse_time(&params, &["endTime", "end_time"])?,
     };
     let raw = parse_bool(&params, &["rawTraces", "raw_traces"])?;
+    let slot = state.heavy_query_slot().await?;
     let result = state.query.get_trace_partial(query, raw).await;
     state
         .metrics
@@ -184,6 +223,7 @@ async fn get_trace(
         partial.value.into_iter().collect(),
         partial.warnings,
         &params,
+        slot,
     )
 }
 
@@ -281,10 +321,24 @@ fn parse_find(params: &QueryParams) -> Result<V3Search, V3ApiError> {
     })
 }
 
+/// Refuses a search depth above `--query-max-limit`.
+fn check_depth(state: &AppState, search: &V3Search) -> Result<(), V3ApiError> {
+    let max = state.query_limits.max_limit;
+    if max > 0 && search.query.limit > max {
+        return Err(V3ApiError::bad_request(format!(
+            "query.searchDepth {} exceeds the maximum of {max} (--query-max-limit)",
+            search.query.limit
+        )));
+    }
+    Ok(())
+}
+
 async fn find_traces(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> V3Result {
     let started = Instant::now();
     let params = QueryParams::parse(q.as_deref());
     let search = parse_find(&params)?;
+    check_depth(&state, &search)?;
+    let slot = state.heavy_query_slot().await?;
     let result = state
         .query
         .find_traces_partial(&search.query, search.raw)
@@ -294,7 +348,7 @@ async fn find_traces(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) 
         .query("v3_find_traces")
         .observe(started.elapsed(), result.is_ok());
     let partial = result?;
-    traces_response(partial.value, partial.warnings, &params)
+    traces_response(partial.value, partial.warnings, &params, slot)
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -369,6 +423,8 @@ async fn find_trace_summaries(
     let started = Instant::now();
     let params = QueryParams::parse(q.as_deref());
     let search = parse_find(&params)?;
+    // Summaries are small: no maximum depth, but a heavy-query slot.
+    let _slot = state.heavy_query_slot().await?;
     let result = state
         .query
         .find_trace_summaries_partial(&search.query)
@@ -390,4 +446,30 @@ async fn find_trace_summaries(
         },
         &params,
     ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod stream_tests {
+    use super::*;
+    use crate::test_support::sample_spans;
+
+    #[test]
+    fn a_streamed_trace_holds_every_span_in_valid_otlp_json() {
+        let n = 2 * STREAM_CHUNK_SPANS + 7;
+        let chunks: Vec<Bytes> = otlp_chunks(sample_spans("svc", "op", n)).collect();
+        assert_eq!(chunks.len(), 5);
+        let body = chunks.concat();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let groups = v["result"]["resourceSpans"].as_array().unwrap();
+        let spans: usize = groups
+            .iter()
+            .flat_map(|g| g["scopeSpans"].as_array().unwrap())
+            .map(|s| s["spans"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(spans, n);
+        // Re-decoded as an OTLP request: the same spans.
+        let inner = serde_json::to_vec(&v["result"]).unwrap();
+        assert_eq!(spoor_codec::otlp_json::decode(&inner).unwrap().len(), n);
+    }
 }

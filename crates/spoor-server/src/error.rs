@@ -27,14 +27,105 @@ pub fn storage_grpc(err: &StorageError) -> tonic::Status {
     }
 }
 
-/// gRPC status for an ingest failure.
-pub fn ingest_grpc(err: &IngestError) -> tonic::Status {
+/// gRPC status for an ingest failure: overload and unavailable storage
+/// carry `RetryInfo` (OTLP clients retry only then).
+pub fn ingest_grpc(err: &IngestError, retry_after_secs: u32) -> tonic::Status {
     match err {
-        IngestError::Overloaded => {
-            tonic::Status::resource_exhausted("ingest pipeline is full, retry later")
-        }
+        IngestError::Overloaded => overload_grpc(
+            tonic::Code::ResourceExhausted,
+            "ingest pipeline is full, retry later".into(),
+            retry_after_secs,
+        ),
+        IngestError::Storage(e) if e.kind == StorageErrorKind::Unavailable => overload_grpc(
+            tonic::Code::Unavailable,
+            e.message.clone(),
+            retry_after_secs,
+        ),
         IngestError::Storage(e) => storage_grpc(e),
     }
+}
+
+/// `google.rpc.Status`, as carried in the `grpc-status-details-bin` trailer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GrpcStatusDetails {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<spoor_proto::prost_types::Any>,
+}
+
+/// `google.rpc.RetryInfo`: how long the client should wait before retrying.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<spoor_proto::prost_types::Duration>,
+}
+
+/// The type URL of [`RetryInfo`] in status details.
+pub const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// A retryable gRPC status (`RESOURCE_EXHAUSTED` or `UNAVAILABLE`) whose
+/// details hold `google.rpc.RetryInfo` with a delay of `retry_after_secs`,
+/// as the OTLP specification's throttling asks.
+pub fn overload_grpc(code: tonic::Code, message: String, retry_after_secs: u32) -> tonic::Status {
+    use prost::Message;
+    let retry = RetryInfo {
+        retry_delay: Some(spoor_proto::prost_types::Duration {
+            seconds: i64::from(retry_after_secs),
+            nanos: 0,
+        }),
+    };
+    let details = GrpcStatusDetails {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![spoor_proto::prost_types::Any {
+            type_url: RETRY_INFO_TYPE_URL.into(),
+            value: retry.encode_to_vec(),
+        }],
+    };
+    tonic::Status::with_details(code, message, details.encode_to_vec().into())
+}
+
+/// Every slot for heavy queries stayed busy for the queue timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryBusy;
+
+/// The message answered when heavy queries are saturated.
+pub const QUERY_BUSY_MESSAGE: &str =
+    "too many heavy queries (searches, trace fetches, exports) are running; retry later";
+
+/// `Retry-After` (seconds) on the query API's 503 answers.
+pub const QUERY_RETRY_AFTER_SECS: u32 = 1;
+
+impl From<QueryBusy> for LegacyApiError {
+    fn from(_: QueryBusy) -> Self {
+        LegacyApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            msg: QUERY_BUSY_MESSAGE.into(),
+        }
+    }
+}
+
+impl From<QueryBusy> for V3ApiError {
+    fn from(_: QueryBusy) -> Self {
+        V3ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: QUERY_BUSY_MESSAGE.into(),
+        }
+    }
+}
+
+/// Adds `Retry-After` to a 503 answer: the query is worth retrying.
+fn retry_after_on_503(mut resp: Response) -> Response {
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(QUERY_RETRY_AFTER_SECS),
+        );
+    }
+    resp
 }
 
 /// An error answered the way Jaeger's `/api/*` handlers answer: Go's
@@ -93,7 +184,7 @@ pub fn go_http_error(status: StatusCode, body: Vec<u8>) -> Response {
 impl IntoResponse for LegacyApiError {
     fn into_response(self) -> Response {
         let env = Envelope::<()>::error(i32::from(self.status.as_u16()), self.msg);
-        go_http_error(self.status, gojson::to_vec(&env, false))
+        retry_after_on_503(go_http_error(self.status, gojson::to_vec(&env, false)))
     }
 }
 
@@ -156,7 +247,7 @@ impl IntoResponse for V3ApiError {
                 message: &self.message,
             },
         };
-        go_http_error(self.status, gojson::to_vec(&body, false))
+        retry_after_on_503(go_http_error(self.status, gojson::to_vec(&body, false)))
     }
 }
 

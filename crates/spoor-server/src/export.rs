@@ -662,6 +662,8 @@ async fn export(
 ) -> Result<Response, LegacyApiError> {
     let params = QueryParams::parse(q.as_deref());
     let format = parse_format(&params)?;
+    // Held until the whole export is streamed.
+    let slot = state.heavy_query_slot().await?;
     let mut pager = pager_from_query(state.query.clone(), q.as_deref().unwrap_or(""))?;
     // The first page is read before answering, so that a bad query or a
     // storage failure is still an HTTP error rather than a cut body.
@@ -686,8 +688,8 @@ async fn export(
         started: Instant::now(),
     };
     let head = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(head)) });
-    let rest = futures::stream::unfold(streaming, |mut s| async move {
-        s.next_chunk().await.map(|chunk| (chunk, s))
+    let rest = futures::stream::unfold((streaming, slot), |(mut s, slot)| async move {
+        s.next_chunk().await.map(|chunk| (chunk, (s, slot)))
     });
     let body = Body::from_stream(futures::StreamExt::chain(head, rest));
     let mut resp = Response::new(body);

@@ -12,6 +12,7 @@
 //! ([`error`]).
 
 pub mod admin;
+mod admission;
 pub mod agent;
 pub mod api_legacy;
 pub mod api_metrics;
@@ -20,6 +21,7 @@ mod body;
 mod cpu;
 pub mod error;
 pub mod export;
+mod grpc_ingest;
 mod ingest;
 pub mod jaeger;
 pub mod net;
@@ -52,13 +54,48 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Largest body after decompression, in bytes.
     pub max_decompressed_bytes: usize,
+    /// Most spans accepted in one request (`0` = no cap).
+    pub max_spans_per_request: usize,
 }
+
+/// Default of [`Limits::max_spans_per_request`]: a full 16 MiB request of
+/// realistic spans (150 bytes and more each) holds about 100,000 spans, far
+/// more than any SDK or collector batch (512 and 8,192 by default).
+pub const DEFAULT_MAX_SPANS_PER_REQUEST: usize = 100_000;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
+            max_spans_per_request: DEFAULT_MAX_SPANS_PER_REQUEST,
+        }
+    }
+}
+
+/// Bounds on the query server's working memory.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    /// Largest `limit` a search may ask for; beyond it the search is
+    /// refused with 400 (`0` = no maximum).
+    pub max_limit: usize,
+    /// Heavy queries (searches, trace fetches, exports) running at once
+    /// (`0` = unlimited); further ones wait up to `queue_timeout`.
+    pub max_concurrent: usize,
+    /// How long a heavy query waits for a slot before 503 + `Retry-After`.
+    pub queue_timeout: std::time::Duration,
+}
+
+/// Default of [`QueryLimits::max_limit`]: the largest choice of Jaeger UI's
+/// "Limit Results" field.
+pub const DEFAULT_QUERY_MAX_LIMIT: usize = 1500;
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_limit: DEFAULT_QUERY_MAX_LIMIT,
+            max_concurrent: 8,
+            queue_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -82,6 +119,8 @@ pub struct ServerConfig {
     pub query_http_addr: Option<SocketAddr>,
     pub admin_http_addr: Option<SocketAddr>,
     pub limits: Limits,
+    /// Bounds on the query server's working memory.
+    pub query_limits: QueryLimits,
     pub udp: UdpConfig,
     /// URL prefix of the query server and UI (`/` or `/jaeger`).
     pub base_path: String,
@@ -121,6 +160,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub cpu: CpuPool,
     pub limits: Limits,
+    /// Bounds on the query server's working memory.
+    pub query_limits: QueryLimits,
+    /// Slots for heavy queries (`None` = unlimited).
+    pub heavy_queries: Option<Arc<tokio::sync::Semaphore>>,
     /// How the UDP receivers queue and decode datagrams.
     pub udp: UdpConfig,
     /// Answers remote sampling requests (HTTP 5778, gRPC 5779 and 14250).
@@ -148,6 +191,12 @@ impl AppState {
             metrics,
             cpu: CpuPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             limits: config.limits,
+            query_limits: config.query_limits,
+            heavy_queries: (config.query_limits.max_concurrent > 0).then(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    config.query_limits.max_concurrent,
+                ))
+            }),
             udp: config.udp,
             sampling: Arc::new(spoor_service::sampling::SamplingProvider::with_defaults(
                 spoor_service::sampling::SamplingOptions::default(),
@@ -169,6 +218,29 @@ impl AppState {
     ) -> Self {
         self.sampling = provider;
         self
+    }
+
+    /// A slot for a heavy query (search, trace fetch, export), waiting up to
+    /// `query_limits.queue_timeout` for one; held until the answer is
+    /// written. `None` when heavy queries are not limited.
+    pub async fn heavy_query_slot(
+        &self,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, error::QueryBusy> {
+        let Some(sem) = &self.heavy_queries else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.query_limits.queue_timeout, sem.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => {
+                tracing::debug!(
+                    max_concurrent = self.query_limits.max_concurrent,
+                    "heavy query refused: all slots busy"
+                );
+                Err(error::QueryBusy)
+            }
+        }
     }
 
     /// Whether all listeners are up and the server is not shutting down.

@@ -12,14 +12,15 @@ use axum::routing::post;
 use prost::Message;
 use spoor_codec::{DecodeError, DecodeReport, Decoded};
 use spoor_proto::RpcStatus;
-use spoor_proto::otlp_collector::trace_service_server::{TraceService, TraceServiceServer};
-use spoor_proto::otlp_collector::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use spoor_proto::otlp_collector::trace_service_server::TraceServiceServer;
+use spoor_proto::otlp_collector::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use spoor_service::Source;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 
-use crate::ingest::{Refusal, decode_reported, ingest_grpc_message, ingest_http_body};
+use crate::admission::{OTLP_JSON, OTLP_PROTOBUF, SpanCounter};
+use crate::grpc_ingest::{GrpcIngest, IngestMethod};
+use crate::ingest::{Accepted, Refusal, decode_reported, ingest_http_body};
 use crate::{AppState, ServerError};
 
 const GRPC_SOURCE: Source = Source {
@@ -28,36 +29,25 @@ const GRPC_SOURCE: Source = Source {
     format: "protobuf",
 };
 
-/// The gRPC `TraceService`.
-pub struct OtlpGrpc {
-    state: Arc<AppState>,
-}
+/// The gRPC `TraceService/Export` method, served through the receivers'
+/// admission ([`crate::grpc_ingest`]).
+pub struct OtlpExport;
 
-#[tonic::async_trait]
-impl TraceService for OtlpGrpc {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let req = request.into_inner();
-        let wire_bytes = req.encoded_len();
-        let state = &self.state;
-        let accepted = ingest_grpc_message(
-            state,
-            state.ingester.as_ref(),
-            GRPC_SOURCE,
-            req,
-            wire_bytes,
-            |req| {
-                decode_reported(req, |req, report| {
-                    Ok(spoor_codec::otlp::from_request_reported(req, report))
-                })
-            },
-        )
-        .await?;
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
+impl IngestMethod for OtlpExport {
+    const SERVICE: &'static str = <TraceServiceServer<()> as NamedService>::NAME;
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    const SOURCE: Source = GRPC_SOURCE;
+    const COUNTER: SpanCounter = OTLP_PROTOBUF;
+    type Response = ExportTraceServiceResponse;
+
+    fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+        decode_reported(bytes, spoor_codec::otlp::decode_request_reported)
+    }
+
+    fn respond(accepted: &Accepted) -> ExportTraceServiceResponse {
+        ExportTraceServiceResponse {
             partial_success: partial_success(&accepted.report),
-        }))
+        }
     }
 }
 
@@ -68,14 +58,9 @@ pub async fn serve_grpc(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let listener = listener.into();
-    let limit = state.limits.max_request_bytes;
-    let svc = TraceServiceServer::new(OtlpGrpc { state })
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-        .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
     listener
         .grpc_server()
-        .add_service(svc)
+        .add_service(GrpcIngest::<OtlpExport>::new(state))
         .serve_with_incoming_shutdown(listener.grpc_incoming(), shutdown.cancelled_owned())
         .await
         .map_err(|e| ServerError::Serve {
@@ -192,7 +177,11 @@ async fn export_http(
     let source = format.source();
     let sink = state.ingester.as_ref();
     let decode = move |b: &[u8]| format.decode(b);
-    match ingest_http_body(&state, sink, source, headers, body, decode).await {
+    let counter = match format {
+        Format::Protobuf => OTLP_PROTOBUF,
+        Format::Json => OTLP_JSON,
+    };
+    match ingest_http_body(&state, sink, source, headers, body, counter, decode).await {
         Ok(accepted) => {
             let partial = partial_success(&accepted.report);
             let body = match (format, partial) {
@@ -219,10 +208,11 @@ async fn export_http(
         Err(refusal) => {
             let status = refusal.status();
             let code = match &refusal {
-                Refusal::Body(_) if status == StatusCode::PAYLOAD_TOO_LARGE => {
-                    CODE_RESOURCE_EXHAUSTED
+                _ if status == StatusCode::PAYLOAD_TOO_LARGE => CODE_RESOURCE_EXHAUSTED,
+                _ if status == StatusCode::TOO_MANY_REQUESTS => CODE_RESOURCE_EXHAUSTED,
+                Refusal::Body(_) | Refusal::Malformed(_) | Refusal::Admit(_) => {
+                    CODE_INVALID_ARGUMENT
                 }
-                Refusal::Body(_) | Refusal::Malformed(_) => CODE_INVALID_ARGUMENT,
                 Refusal::Overloaded => CODE_RESOURCE_EXHAUSTED,
                 Refusal::Storage(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
                     CODE_UNAVAILABLE
@@ -230,7 +220,9 @@ async fn export_http(
                 Refusal::Storage(_) | Refusal::Internal(_) => CODE_INTERNAL,
             };
             let mut resp = status_body(format, status, code, refusal.message());
-            if matches!(refusal, Refusal::Overloaded) {
+            // Throttling per the OTLP specification: 429 or 503 with
+            // `Retry-After`.
+            if refusal.is_retryable() {
                 resp.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(state.retry_after_secs),
@@ -247,8 +239,8 @@ mod tests {
     use super::*;
     use crate::Limits;
     use crate::test_support::{
-        Framing, Recorder, eventually, gzip, http, names, requests, sample_spans, serve_router,
-        state_with,
+        Framing, ONE_SMALL_REQUEST, Recorder, eventually, gzip, http, names, requests,
+        sample_spans, serve_router, state_with,
     };
 
     const PB: (&str, &str) = ("Content-Type", "application/x-protobuf");
@@ -260,6 +252,7 @@ mod tests {
         let limits = Limits {
             max_request_bytes: 4096,
             max_decompressed_bytes: 8192,
+            ..Limits::default()
         };
         let state = state_with(recorder.clone(), limits, 0);
         let addr = serve_router(http_router(state.clone())).await;
@@ -426,7 +419,7 @@ mod tests {
     #[tokio::test]
     async fn http_overload_answers_429_with_retry_after() {
         let recorder = Recorder::gated();
-        let state = state_with(recorder.clone(), Limits::default(), 1);
+        let state = state_with(recorder.clone(), Limits::default(), ONE_SMALL_REQUEST);
         let addr = serve_router(http_router(state.clone())).await;
         let body = spoor_codec::otlp::encode_request(&sample_spans("svc", "op", 1));
         let first = {

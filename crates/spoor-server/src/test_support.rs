@@ -112,6 +112,10 @@ impl BatchSink for RecordingSink {
     }
 }
 
+/// A memory budget with room for one small request whose spans are counted
+/// before decoding (its bytes plus one span's decoded estimate), not for two.
+pub const ONE_SMALL_REQUEST: usize = 1800;
+
 /// An app state whose ingester writes into `recorder`.
 pub fn state_with(
     recorder: Arc<Recorder>,
@@ -134,6 +138,28 @@ pub fn state_with(
     let config = ServerConfig {
         limits,
         retry_after_secs: 7,
+        ..ServerConfig::default()
+    };
+    Arc::new(AppState::new(query, ingester, metrics, &config))
+}
+
+/// An app state with these query limits (and no ingest budget).
+pub fn state_with_query_limits(query_limits: crate::QueryLimits) -> Arc<AppState> {
+    let metrics = Arc::new(Metrics::new("test"));
+    let ingester = Arc::new(Ingester::new(
+        Recorder::open(),
+        metrics.clone(),
+        IngestOptions {
+            max_bytes_in_flight: 0,
+        },
+    ));
+    let query = Arc::new(QueryService::new(
+        Arc::new(MemoryStore::new(10)),
+        None,
+        QueryOptions::default(),
+    ));
+    let config = ServerConfig {
+        query_limits,
         ..ServerConfig::default()
     };
     Arc::new(AppState::new(query, ingester, metrics, &config))

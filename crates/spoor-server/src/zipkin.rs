@@ -23,6 +23,7 @@ use spoor_codec::{DecodeError, Decoded};
 use spoor_service::Source;
 
 use crate::AppState;
+use crate::admission::{SpanCounter, ZIPKIN_JSON, ZIPKIN_PROTOBUF};
 use crate::error::go_http_error;
 use crate::ingest::{decode_reported, ingest_http_body};
 
@@ -120,8 +121,14 @@ async fn post_spans(
     }
     let format = ZipkinFormat::select(uri.path(), headers.get(header::CONTENT_TYPE));
     let decode = move |b: &[u8]| format.decode(b);
+    let counter = match format {
+        ZipkinFormat::V1Json | ZipkinFormat::V2Json => ZIPKIN_JSON,
+        ZipkinFormat::V2Protobuf => ZIPKIN_PROTOBUF,
+        ZipkinFormat::V1Thrift => SpanCounter::Unknown,
+    };
     let sink = state.ingester.as_ref();
-    match ingest_http_body(&state, sink, format.source(), headers, body, decode).await {
+    let source = format.source();
+    match ingest_http_body(&state, sink, source, headers, body, counter, decode).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(refusal) => refusal.plain_text(&refusal.message(), state.retry_after_secs),
     }
@@ -138,8 +145,8 @@ mod tests {
     use super::*;
     use crate::Limits;
     use crate::test_support::{
-        Framing, Recorder, Reply, gzip, http, names, requests, sample_spans, serve_router,
-        state_with, zlib,
+        Framing, ONE_SMALL_REQUEST, Recorder, Reply, gzip, http, names, requests, sample_spans,
+        serve_router, state_with, zlib,
     };
 
     const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -235,6 +242,7 @@ mod tests {
         Limits {
             max_request_bytes: 4096,
             max_decompressed_bytes: 8192,
+            ..Limits::default()
         }
     }
 
@@ -465,7 +473,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_pipeline_answers_429_with_retry_after() {
         let recorder = Recorder::gated();
-        let state = state_with(recorder.clone(), limits(), 1);
+        let state = state_with(recorder.clone(), limits(), ONE_SMALL_REQUEST);
         let addr = serve_router(http_router(state.clone())).await;
         let first =
             tokio::spawn(async move { post(addr, "/api/v2/spans", &[JSON], &v2_json("a")).await });

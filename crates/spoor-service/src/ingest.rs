@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use spoor_model::{AnyValue, KeyValue, Span, SpanBatch, keys};
-use spoor_storage::{SpanWriter, StorageError};
-use tokio::sync::Semaphore;
+use spoor_storage::{SpanWriter, StorageError, StorageErrorKind};
 
+use crate::budget::{MemoryBudget, Reservation};
 use crate::shared::rewrite_shared;
 pub use crate::telemetry::Source;
 use crate::telemetry::{Metrics, RefuseReason, SkewDirection, WarnLimiter};
@@ -48,15 +48,13 @@ pub enum IngestError {
 pub struct Ingester {
     writer: Arc<dyn SpanWriter>,
     metrics: Arc<Metrics>,
-    budget: Option<Arc<Semaphore>>,
-    max_permits: u32,
+    budget: MemoryBudget,
 }
 
 impl std::fmt::Debug for Ingester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ingester")
-            .field("max_bytes_in_flight", &self.max_permits)
-            .field("available_bytes", &self.available_bytes())
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -64,25 +62,22 @@ impl std::fmt::Debug for Ingester {
 impl Ingester {
     /// An ingester writing to `writer` and counting into `metrics`.
     pub fn new(writer: Arc<dyn SpanWriter>, metrics: Arc<Metrics>, opts: IngestOptions) -> Self {
-        // Semaphore permits are acquired in u32 units and a semaphore holds at
-        // most `Semaphore::MAX_PERMITS`.
-        let max = opts
-            .max_bytes_in_flight
-            .min(u32::MAX as usize)
-            .min(Semaphore::MAX_PERMITS);
-        let max_permits = u32::try_from(max).unwrap_or(u32::MAX);
-        let budget = (max_permits > 0).then(|| Arc::new(Semaphore::new(max_permits as usize)));
         Ingester {
             writer,
             metrics,
-            budget,
-            max_permits,
+            budget: MemoryBudget::new(opts.max_bytes_in_flight),
         }
     }
 
     /// Bytes of the budget not in use right now (`None` when unlimited).
     pub fn available_bytes(&self) -> Option<usize> {
-        self.budget.as_ref().map(|s| s.available_permits())
+        self.budget.available()
+    }
+
+    /// The memory budget receivers reserve request bodies, decompressed
+    /// bytes and decoded spans from before they read, inflate or decode.
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.budget
     }
 
     /// Admits `batch` (which arrived as `wire_bytes` bytes), sanitizes it and
@@ -93,39 +88,51 @@ impl Ingester {
     /// the request's result in [`Metrics`].
     pub async fn submit(
         &self,
-        mut batch: SpanBatch,
+        batch: SpanBatch,
         wire_bytes: usize,
         source: Source,
     ) -> Result<IngestOutcome, IngestError> {
         let counters = self.metrics.receiver(source);
         let spans = batch.len();
-        let _permit = match &self.budget {
-            None => None,
-            Some(budget) => {
-                // At least one permit, so that even empty payloads are admitted
-                // only while there is room.
-                let want = u32::try_from(wire_bytes.max(1))
-                    .unwrap_or(u32::MAX)
-                    .min(self.max_permits);
-                match Arc::clone(budget).try_acquire_many_owned(want) {
-                    Ok(permit) => Some(permit),
-                    Err(_) => {
-                        counters.refused(spans as u64, RefuseReason::Overloaded);
-                        counters.request_refused(RefuseReason::Overloaded);
-                        tracing::debug!(
-                            receiver = source.receiver,
-                            transport = source.transport,
-                            format = source.format,
-                            spans,
-                            wire_bytes,
-                            "ingest refused: pipeline full"
-                        );
-                        return Err(IngestError::Overloaded);
-                    }
-                }
+        let reservation = match self.budget.reserve_clamped(wire_bytes) {
+            Ok(r) => r,
+            Err(_) => {
+                counters.refused(spans as u64, RefuseReason::Overloaded);
+                counters.request_refused(RefuseReason::Overloaded);
+                tracing::debug!(
+                    receiver = source.receiver,
+                    transport = source.transport,
+                    format = source.format,
+                    spans,
+                    wire_bytes,
+                    "ingest refused: pipeline full"
+                );
+                return Err(IngestError::Overloaded);
             }
         };
+        self.write(batch, reservation, source).await
+    }
 
+    /// Sanitizes and writes `batch`, whose memory the caller already reserved
+    /// from [`Ingester::budget`] (released when the write returned).
+    pub async fn submit_reserved(
+        &self,
+        batch: SpanBatch,
+        reservation: Reservation,
+        source: Source,
+    ) -> Result<IngestOutcome, IngestError> {
+        self.write(batch, reservation, source).await
+    }
+
+    async fn write(
+        &self,
+        mut batch: SpanBatch,
+        reservation: Reservation,
+        source: Source,
+    ) -> Result<IngestOutcome, IngestError> {
+        let _reservation = reservation;
+        let counters = self.metrics.receiver(source);
+        let spans = batch.len();
         if batch.is_empty() {
             counters.request_ok();
             return Ok(IngestOutcome::default());
@@ -152,8 +159,15 @@ impl Ingester {
                 })
             }
             Err(err) => {
-                counters.refused(spans as u64, RefuseReason::StorageError);
-                counters.request_refused(RefuseReason::StorageError);
+                // Storage that cannot take writes right now (busy, disk full,
+                // closing) is overload: the sender is told to retry.
+                let reason = if err.kind == StorageErrorKind::Unavailable {
+                    RefuseReason::Overloaded
+                } else {
+                    RefuseReason::StorageError
+                };
+                counters.refused(spans as u64, reason);
+                counters.request_refused(reason);
                 tracing::warn!(
                     receiver = source.receiver,
                     transport = source.transport,
@@ -407,6 +421,20 @@ pub trait BatchSink: Send + Sync + 'static {
         wire_bytes: usize,
         source: Source,
     ) -> Result<IngestOutcome, IngestError>;
+
+    /// Accepts a batch whose memory the receiver already reserved (held until
+    /// the batch is taken care of).
+    async fn submit_reserved(
+        &self,
+        batch: SpanBatch,
+        reservation: Reservation,
+        wire_bytes: usize,
+        source: Source,
+    ) -> Result<IngestOutcome, IngestError> {
+        let result = self.submit(batch, wire_bytes, source).await;
+        drop(reservation);
+        result
+    }
 }
 
 #[async_trait::async_trait]
@@ -418,6 +446,16 @@ impl BatchSink for Ingester {
         source: Source,
     ) -> Result<IngestOutcome, IngestError> {
         Ingester::submit(self, batch, wire_bytes, source).await
+    }
+
+    async fn submit_reserved(
+        &self,
+        batch: SpanBatch,
+        reservation: Reservation,
+        _wire_bytes: usize,
+        source: Source,
+    ) -> Result<IngestOutcome, IngestError> {
+        Ingester::submit_reserved(self, batch, reservation, source).await
     }
 }
 

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod adjust;
+pub mod budget;
 pub mod forward;
 pub mod ingest;
 pub mod metrics;
@@ -25,6 +26,7 @@ mod shared;
 pub mod telemetry;
 
 pub use adjust::{AdjustOptions, adjust_trace};
+pub use budget::{BudgetError, MemoryBudget, Reservation};
 pub use ingest::{BatchSink, IngestError, IngestOptions, IngestOutcome, Ingester};
 pub use query::{QueryOptions, QueryService, ServiceSummary, TraceSummary};
 pub use telemetry::{

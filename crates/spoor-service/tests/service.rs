@@ -608,13 +608,22 @@ async fn ingest_reports_storage_errors() {
         IngestError::Storage(e) => assert_eq!(e.kind, StorageErrorKind::Unavailable),
         other => panic!("unexpected {other:?}"),
     }
+    // Storage that cannot write right now is overload (the sender retries),
+    // not a storage error (issue 12).
     let labels = r#"{receiver="otlp",transport="http",format="protobuf""#;
+    assert_eq!(
+        metrics_value(
+            &metrics,
+            &format!("spoor_receiver_refused_spans_total{labels},reason=\"overloaded\"}}")
+        ),
+        2.0
+    );
     assert_eq!(
         metrics_value(
             &metrics,
             &format!("spoor_receiver_refused_spans_total{labels},reason=\"storage_error\"}}")
         ),
-        2.0
+        0.0
     );
 }
 

@@ -140,9 +140,13 @@ pub struct RunArgs {
     #[arg(long, env = "SPOOR_MAX_DECOMPRESSED_BYTES", value_name = "BYTES")]
     pub max_decompressed_bytes: Option<usize>,
 
-    /// Bytes of requests being ingested at once; beyond it senders are told to retry [default: 268435456]
+    /// The ingest memory budget: bytes of request bodies, their decompressed bytes and their decoded spans held at once; beyond it senders are told to retry (429 / RESOURCE_EXHAUSTED with a retry delay) [default: 268435456]
     #[arg(long, env = "SPOOR_MAX_BYTES_IN_FLIGHT", value_name = "BYTES")]
     pub max_bytes_in_flight: Option<usize>,
+
+    /// Most spans accepted in one request; 0 = no cap [default: 100000]
+    #[arg(long, env = "SPOOR_MAX_SPANS_PER_REQUEST", value_name = "N")]
+    pub max_spans_per_request: Option<usize>,
 
     /// URL prefix of the query server and UI, e.g. `/jaeger` [default: /]
     #[arg(long, env = "SPOOR_BASE_PATH", value_name = "PATH")]
@@ -207,6 +211,18 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub receiver_allowed_origins: Vec<String>,
+
+    /// Largest `limit` a trace search may ask for; larger ones are refused with 400; 0 = no maximum [default: 1500]
+    #[arg(long, env = "SPOOR_QUERY_MAX_LIMIT", value_name = "N")]
+    pub query_max_limit: Option<usize>,
+
+    /// Heavy queries (searches, trace fetches, exports) running at once; 0 = unlimited [default: 8]
+    #[arg(long, env = "SPOOR_QUERY_MAX_CONCURRENT", value_name = "N")]
+    pub query_max_concurrent: Option<usize>,
+
+    /// How long a heavy query waits for a slot before 503 + Retry-After, a Go duration [default: 10s]
+    #[arg(long, env = "SPOOR_QUERY_QUEUE_TIMEOUT", value_name = "DURATION")]
+    pub query_queue_timeout: Option<String>,
 
     /// Log filter, e.g. `info` or `spoor=debug,info` [default: info]
     #[arg(long, env = "SPOOR_LOG", value_name = "FILTER")]
@@ -312,6 +328,7 @@ pub struct FileIngest {
     pub max_request_bytes: Option<usize>,
     pub max_decompressed_bytes: Option<usize>,
     pub max_bytes_in_flight: Option<usize>,
+    pub max_spans_per_request: Option<usize>,
     pub udp_queue_size: Option<usize>,
     pub udp_workers: Option<usize>,
     pub udp_max_packet_bytes: Option<usize>,
@@ -325,6 +342,9 @@ pub struct FileQuery {
     pub ui_menu_links: Option<Vec<FileMenuLink>>,
     pub max_clock_skew_adjust: Option<String>,
     pub max_trace_size: Option<usize>,
+    pub query_max_limit: Option<usize>,
+    pub query_max_concurrent: Option<usize>,
+    pub query_queue_timeout: Option<String>,
 }
 
 /// One `query.ui_menu_links` entry.
@@ -427,11 +447,15 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub max_bytes_in_flight: usize,
+    pub max_spans_per_request: usize,
     pub base_path: String,
     /// Extra links in the web UI's menu.
     pub ui_menu_links: Vec<spoor_server::ui::MenuLink>,
     pub max_clock_skew_adjust_nanos: u64,
     pub max_trace_size: usize,
+    pub query_max_limit: usize,
+    pub query_max_concurrent: usize,
+    pub query_queue_timeout_nanos: u64,
     pub log: String,
     pub log_json: bool,
     /// Timeouts, connection limit, Host and Origin checks of TCP listeners
@@ -585,6 +609,17 @@ impl Config {
         if skew_nanos < 0 {
             bail!("max_clock_skew_adjust must not be negative");
         }
+        let queue_timeout = args
+            .query_queue_timeout
+            .clone()
+            .or(file.query.query_queue_timeout)
+            .unwrap_or_else(|| "10s".into());
+        let queue_timeout_nanos = spoor_model::parse_go_duration(&queue_timeout)
+            .map_err(anyhow::Error::msg)
+            .context("invalid query_queue_timeout")?;
+        if queue_timeout_nanos < 0 {
+            bail!("query_queue_timeout must not be negative");
+        }
         let log_format = args
             .log_format
             .clone()
@@ -661,6 +696,10 @@ impl Config {
                     .unwrap_or(256 << 20),
                 "max_bytes_in_flight",
             )?,
+            max_spans_per_request: args
+                .max_spans_per_request
+                .or(file.ingest.max_spans_per_request)
+                .unwrap_or(spoor_server::DEFAULT_MAX_SPANS_PER_REQUEST),
             base_path: args
                 .base_path
                 .clone()
@@ -672,6 +711,15 @@ impl Config {
                 .max_trace_size
                 .or(file.query.max_trace_size)
                 .unwrap_or(0),
+            query_max_limit: args
+                .query_max_limit
+                .or(file.query.query_max_limit)
+                .unwrap_or(spoor_server::DEFAULT_QUERY_MAX_LIMIT),
+            query_max_concurrent: args
+                .query_max_concurrent
+                .or(file.query.query_max_concurrent)
+                .unwrap_or(8),
+            query_queue_timeout_nanos: queue_timeout_nanos as u64,
             log: args
                 .log
                 .clone()

@@ -293,6 +293,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         limits: Limits {
             max_request_bytes: config.max_request_bytes,
             max_decompressed_bytes: config.max_decompressed_bytes,
+            max_spans_per_request: config.max_spans_per_request,
+        },
+        query_limits: spoor_server::QueryLimits {
+            max_limit: config.query_max_limit,
+            max_concurrent: config.query_max_concurrent,
+            queue_timeout: Duration::from_nanos(config.query_queue_timeout_nanos),
         },
         base_path: config.base_path.clone(),
         retry_after_secs: 1,

@@ -142,7 +142,9 @@ struct Snapshot {
 fn snapshot(s: &Spoor) -> Snapshot {
     let end = now_micros() + 3_600_000_000;
     let (status, body) = s.get_json(&format!(
-        "/api/traces?start=1&end={end}&limit=1000000&raw=true"
+        // Every trace: the tests load at most 41, and 1500 is the largest
+        // limit a search may ask for by default (--query-max-limit).
+        "/api/traces?start=1&end={end}&limit=1500&raw=true"
     ));
     assert_eq!(status, 200, "{body}");
     let mut ui = BTreeMap::new();

@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use prost::Message;
-use spoor_proto::jaeger::api_v2::collector_service_server::{
-    CollectorService, CollectorServiceServer,
-};
-use spoor_proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
+use spoor_codec::{DecodeError, Decoded};
+use spoor_proto::jaeger::api_v2::PostSpansResponse;
+use spoor_proto::jaeger::api_v2::collector_service_server::CollectorServiceServer;
 use spoor_service::Source;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 
-use crate::ingest::{decode_reported, ingest_grpc_message};
+use crate::admission::{JAEGER_PROTOBUF, SpanCounter};
+use crate::grpc_ingest::{GrpcIngest, IngestMethod};
+use crate::ingest::{Accepted, decode_reported};
 use crate::{AppState, ServerError};
 
 /// The metric labels of `PostSpans`.
@@ -21,48 +22,31 @@ pub const GRPC_SOURCE: Source = Source {
     format: "protobuf",
 };
 
-/// The gRPC `CollectorService`: decodes `PostSpans` batches (the service on
-/// the batch's process or on each span's) and hands them to the ingester.
-pub struct JaegerCollector {
-    state: Arc<AppState>,
-}
+/// The gRPC `CollectorService/PostSpans` method (the service on the batch's
+/// process or on each span's), served through the receivers' admission
+/// ([`crate::grpc_ingest`]).
+pub struct JaegerPostSpans;
 
-#[tonic::async_trait]
-impl CollectorService for JaegerCollector {
-    async fn post_spans(
-        &self,
-        request: tonic::Request<PostSpansRequest>,
-    ) -> Result<tonic::Response<PostSpansResponse>, tonic::Status> {
-        let req = request.into_inner();
-        let wire_bytes = req.encoded_len();
-        let state = &self.state;
-        ingest_grpc_message(
-            state,
-            state.ingester.as_ref(),
-            GRPC_SOURCE,
-            req,
-            wire_bytes,
-            |req| {
-                decode_reported(req, |req, report| {
-                    Ok(spoor_codec::jaeger_proto::from_post_spans_reported(
-                        req, report,
-                    ))
-                })
-            },
-        )
-        .await?;
-        Ok(tonic::Response::new(PostSpansResponse {}))
+impl IngestMethod for JaegerPostSpans {
+    const SERVICE: &'static str = <CollectorServiceServer<()> as NamedService>::NAME;
+    const PATH: &'static str = "/jaeger.api_v2.CollectorService/PostSpans";
+    const SOURCE: Source = GRPC_SOURCE;
+    const COUNTER: SpanCounter = JAEGER_PROTOBUF;
+    type Response = PostSpansResponse;
+
+    fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+        decode_reported(bytes, spoor_codec::jaeger_proto::decode_post_spans_reported)
+    }
+
+    fn respond(_accepted: &Accepted) -> PostSpansResponse {
+        PostSpansResponse {}
     }
 }
 
-/// The `CollectorService` server: gzip and zstd requests accepted, messages
-/// capped at `state.limits.max_request_bytes`.
-pub fn collector_service(state: Arc<AppState>) -> CollectorServiceServer<JaegerCollector> {
-    let limit = state.limits.max_request_bytes;
-    CollectorServiceServer::new(JaegerCollector { state })
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-        .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit)
+/// The `CollectorService` server: gzip, deflate and zstd requests accepted,
+/// messages capped at `state.limits.max_request_bytes`.
+pub fn collector_service(state: Arc<AppState>) -> GrpcIngest<JaegerPostSpans> {
+    GrpcIngest::new(state)
 }
 
 /// Serves Jaeger gRPC on `listener` until `shutdown`: `CollectorService`
@@ -97,7 +81,9 @@ mod tests {
 
     use super::*;
     use crate::Limits;
-    use crate::test_support::{Recorder, eventually, names, requests, sample_spans, state_with};
+    use crate::test_support::{
+        ONE_SMALL_REQUEST, Recorder, eventually, names, requests, sample_spans, state_with,
+    };
 
     async fn start(state: Arc<AppState>) -> (SocketAddr, CancellationToken) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -170,7 +156,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_pipeline_is_resource_exhausted() {
         let recorder = Recorder::gated();
-        let state = state_with(recorder.clone(), Limits::default(), 1);
+        let state = state_with(recorder.clone(), Limits::default(), ONE_SMALL_REQUEST);
         let (addr, _shutdown) = start(state.clone()).await;
         let req = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 1));
         let first = {
@@ -198,7 +184,7 @@ mod tests {
         let (addr, _shutdown) = start(state).await;
         let req = spoor_codec::jaeger_proto::to_post_spans(&sample_spans("svc", "op", 50));
         let status = client(addr).await.post_spans(req).await.unwrap_err();
-        assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use axum::routing::post;
 use spoor_service::{RefuseReason, Source};
 
 use crate::AppState;
+use crate::admission::SpanCounter;
 use crate::error::go_http_error;
 use crate::ingest::{Refusal, decode_reported, ingest_http_body};
 
@@ -57,7 +58,8 @@ async fn post_traces(
     let decode =
         |b: &[u8]| decode_reported(b, spoor_codec::jaeger_thrift::decode_batch_binary_reported);
     let sink = state.ingester.as_ref();
-    match ingest_http_body(&state, sink, HTTP_SOURCE, headers, body, decode).await {
+    let counter = SpanCounter::Unknown;
+    match ingest_http_body(&state, sink, HTTP_SOURCE, headers, body, counter, decode).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(refusal) => {
             let message = match &refusal {
@@ -65,7 +67,7 @@ async fn post_traces(
                 Refusal::Storage(_) | Refusal::Internal(_) => {
                     format!("Cannot submit Jaeger batch: {}", refusal.message())
                 }
-                Refusal::Body(_) | Refusal::Overloaded => refusal.message(),
+                Refusal::Body(_) | Refusal::Admit(_) | Refusal::Overloaded => refusal.message(),
             };
             refusal.plain_text(&html_escape(&message), state.retry_after_secs)
         }
@@ -166,6 +168,7 @@ mod tests {
         Limits {
             max_request_bytes: 4096,
             max_decompressed_bytes: 8192,
+            ..Limits::default()
         }
     }
 
@@ -302,9 +305,12 @@ mod tests {
     #[tokio::test]
     async fn a_full_pipeline_answers_429_with_retry_after() {
         let recorder = Recorder::gated();
-        let state = state_with(recorder.clone(), limits(), 1);
-        let addr = serve_router(http_router(state.clone())).await;
         let valid = body("svc", 1);
+        // Room for one request: its bytes plus the decoded estimate (Thrift
+        // spans are not counted before decoding), not for two.
+        let one = valid.len() * (1 + crate::admission::DECODED_BYTES_FACTOR);
+        let state = state_with(recorder.clone(), limits(), one + valid.len());
+        let addr = serve_router(http_router(state.clone())).await;
         let first = {
             let valid = valid.clone();
             tokio::spawn(async move {

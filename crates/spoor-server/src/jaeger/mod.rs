@@ -10,6 +10,6 @@ pub mod grpc;
 pub mod http;
 pub mod udp;
 
-pub use grpc::{JaegerCollector, collector_service, serve_grpc};
+pub use grpc::{JaegerPostSpans, collector_service, serve_grpc};
 pub use http::http_router;
 pub use udp::{ThriftProtocol, serve_udp};

@@ -222,6 +222,27 @@ impl Spoor {
         }
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's resident memory now (`VmRSS`) and its peak (`VmHWM`), in bytes.
+    pub fn rss(&self) -> (u64, u64) {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        let field = |name: &str| -> u64 {
+            let line = text.lines().find(|l| l.starts_with(name)).expect(name);
+            let kib: u64 = line[name.len()..]
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("a number of kB");
+            kib * 1024
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
     /// Everything the binary wrote to stderr so far.
     pub fn log(&self) -> String {
         let mut text = String::new();
@@ -230,11 +251,6 @@ impl Spoor {
             .reopen()
             .and_then(|mut f| f.read_to_string(&mut text));
         text
-    }
-
-    /// The process ID of the binary.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Open file descriptors of the binary (Linux: entries of `/proc/PID/fd`).
