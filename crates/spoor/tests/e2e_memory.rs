@@ -392,6 +392,11 @@ fn retry_delay(status: &tonic::Status) -> Option<i64> {
 
 /// Sends raw bytes as the message of an OTLP `Export` call.
 fn grpc_raw_export(endpoint: &str, message: Vec<u8>) -> tonic::Status {
+    grpc_raw_export_with(endpoint, message, false)
+}
+
+/// Same, gzip-compressed when `gzip`.
+fn grpc_raw_export_with(endpoint: &str, message: Vec<u8>, gzip: bool) -> tonic::Status {
     use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
     struct Raw;
@@ -433,6 +438,9 @@ fn grpc_raw_export(endpoint: &str, message: Vec<u8>) -> tonic::Status {
             .await
             .unwrap();
         let mut grpc = tonic::client::Grpc::new(channel);
+        if gzip {
+            grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
         grpc.ready().await.unwrap();
         let path = http::uri::PathAndQuery::from_static(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -460,6 +468,20 @@ fn grpc_refusals_use_the_otlp_status_codes() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("exceeds"), "{status:?}");
     assert_eq!(retry_delay(&status), None);
+
+    // A gzip bomb (60 MB of zeros): Spoor inflates gRPC messages itself,
+    // within the budget; more than the whole budget is INVALID_ARGUMENT.
+    let (_, peak_before) = spoor.rss();
+    let status = grpc_raw_export_with(&endpoint, vec![0u8; 60_000_000], true);
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("budget"), "{status:?}");
+    let (_, peak) = spoor.rss();
+    assert!(
+        peak <= peak_before + SLACK,
+        "gRPC bomb: peak RSS {} MiB, {} MiB before",
+        peak / MIB,
+        peak_before / MIB
+    );
 
     // Overloaded: RESOURCE_EXHAUSTED *with* RetryInfo; HTTP 429 + Retry-After.
     let mut hold = open_post(spoor.otlp_http, 1_048_000);
