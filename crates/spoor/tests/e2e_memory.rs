@@ -586,3 +586,55 @@ fn a_large_trace_is_streamed_with_bounded_memory() {
         before / MIB
     );
 }
+
+#[test]
+fn chunked_bodies_are_reserved_frame_by_frame() {
+    // 12 chunked bodies of 6 MiB each (no Content-Length), held open without
+    // their last chunk, under a 16 MiB budget: each frame is reserved before
+    // it is buffered, so the bodies that do not fit are refused mid-way.
+    let spoor = Spoor::start(&["--max-bytes-in-flight", "16777216"]);
+    let (before, _) = spoor.rss();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut streams = Vec::new();
+    for _ in 0..12 {
+        let mut s = TcpStream::connect(spoor.otlp_http).unwrap();
+        let head = format!(
+            "POST /v1/traces HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n",
+            spoor.otlp_http
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        for _ in 0..6 {
+            let frame = format!("{:x}\r\n", chunk.len());
+            if s.write_all(frame.as_bytes()).is_err()
+                || s.write_all(&chunk).is_err()
+                || s.write_all(b"\r\n").is_err()
+            {
+                break;
+            }
+        }
+        streams.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut refused = 0;
+    for s in &mut streams {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        if let Some((code, text)) = read_status(s) {
+            assert_eq!(code, 429, "{text}");
+            refused += 1;
+        }
+    }
+    let (_, peak) = spoor.rss();
+    eprintln!(
+        "chunked bodies (12 × 6 MiB): budget 16 MiB, RSS before {} MiB, peak {} MiB; {refused} refused",
+        before / MIB,
+        peak / MIB
+    );
+    assert!(refused >= 9, "{refused} refused");
+    assert!(
+        peak <= before + 16 * MIB + SLACK,
+        "peak RSS {} MiB > {} MiB before + 16 MiB budget + 64 MiB",
+        peak / MIB,
+        before / MIB
+    );
+}
