@@ -303,7 +303,7 @@ async fn search(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Ap
             req.query.limit
         )));
     }
-    let _slot = state.heavy_query_slot().await?;
+    let slot = state.heavy_query_slot().await?;
     let mut errors = Vec::new();
     let traces = if req.trace_ids.is_empty() {
         let result = state.query.find_traces_partial(&req.query, req.raw).await;
@@ -329,11 +329,52 @@ async fn search(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Ap
         observe(&state, "get_traces", started, true);
         found
     };
+    let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
+    if spans > STREAM_CHUNK_SPANS && !params.pretty() {
+        return Ok(stream_json(search_chunks(traces, errors), slot));
+    }
     let data: Vec<UiTrace> = traces.iter().map(trace_to_ui).collect();
     let envelope = errors
         .into_iter()
         .fold(Envelope::ok(data, 0), Envelope::with_error);
     Ok(respond(&envelope, &params))
+}
+
+/// The chunks of a search answer, byte for byte what [`gojson::to_vec`]
+/// writes for the whole envelope: each trace is converted to Jaeger UI's
+/// form and encoded when its chunk is due (about `STREAM_CHUNK_SPANS` spans
+/// a chunk), so the answer is never held whole in memory.
+fn search_chunks(traces: Vec<Trace>, errors: Vec<ApiError>) -> impl Iterator<Item = Bytes> {
+    let mut traces = traces.into_iter().peekable();
+    let mut first = true;
+    let body = std::iter::from_fn(move || {
+        traces.peek()?;
+        let mut out = Vec::new();
+        let mut spans = 0;
+        while spans < STREAM_CHUNK_SPANS {
+            let Some(trace) = traces.next() else { break };
+            spans += trace.spans.len().max(1);
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&gojson::to_vec(&trace_to_ui(&trace), false));
+        }
+        Some(Bytes::from(out))
+    });
+    let tail = std::iter::once_with(move || {
+        let errors = errors
+            .into_iter()
+            .fold(Envelope::ok((), 0), Envelope::with_error)
+            .errors;
+        let mut out = b"],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":".to_vec();
+        out.extend_from_slice(&gojson::to_vec(&errors, false));
+        out.push(b'}');
+        Bytes::from(out)
+    });
+    std::iter::once(Bytes::from_static(b"{\"data\":["))
+        .chain(body)
+        .chain(tail)
 }
 
 async fn get_trace(
@@ -581,6 +622,35 @@ mod stream_tests {
         assert_eq!(chunks.len(), 5, "head, three chunks of spans, tail");
         assert!(chunks.iter().all(|c| c.len() < whole.len() / 2));
         assert_eq!(chunks.concat(), whole);
+    }
+
+    #[test]
+    fn a_streamed_search_is_byte_for_byte_the_whole_envelope() {
+        let traces: Vec<Trace> = (0..5)
+            .map(|i| {
+                let spans = sample_spans(&format!("svc-{i}"), "op", 400 + i);
+                Trace {
+                    trace_id: spans[0].span.trace_id,
+                    spans,
+                    warnings: Vec::new(),
+                }
+            })
+            .collect();
+        let errors = vec![ApiError::trace_not_found("00000000000000ff")];
+        let data: Vec<UiTrace> = traces.iter().map(trace_to_ui).collect();
+        let whole = gojson::to_vec(
+            &errors
+                .clone()
+                .into_iter()
+                .fold(Envelope::ok(data, 0), Envelope::with_error),
+            false,
+        );
+        let chunks: Vec<Bytes> = search_chunks(traces.clone(), errors).collect();
+        assert_eq!(chunks.len(), 4, "head, two chunks of traces, tail");
+        assert_eq!(chunks.concat(), whole);
+        let none: Vec<Bytes> = search_chunks(traces.clone(), Vec::new()).collect();
+        let data: Vec<UiTrace> = traces.iter().map(trace_to_ui).collect();
+        assert_eq!(none.concat(), gojson::to_vec(&Envelope::ok(data, 0), false));
     }
 }
 

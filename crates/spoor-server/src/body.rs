@@ -6,7 +6,7 @@ use std::io::Read;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use spoor_service::{BudgetError, RefuseReason, Reservation};
 
@@ -83,7 +83,7 @@ pub async fn read_reserved(
             .grow(usize::try_from(len).unwrap_or(limit))
             .map_err(BodyError::Budget)?;
     }
-    let mut buf = BytesMut::with_capacity(declared.map_or(0, |l| l as usize));
+    let mut buf: Vec<u8> = Vec::with_capacity(declared.map_or(0, |l| l as usize));
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
@@ -93,12 +93,19 @@ pub async fn read_reserved(
         if buf.len() + data.len() > limit {
             return Err(BodyError::TooLarge(limit));
         }
-        if declared.is_none() {
-            reservation.grow(data.len()).map_err(BodyError::Budget)?;
+        let len = buf.len() + data.len();
+        if declared.is_none() && len > buf.capacity() {
+            // Grow by half, reserving the new buffer (and the old one while
+            // it is copied) before allocating it.
+            let old = buf.capacity();
+            let cap = (old + old / 2).max(len).min(limit);
+            reservation.grow(cap).map_err(BodyError::Budget)?;
+            buf.reserve_exact(cap - buf.len());
+            reservation.shrink_to(reservation.bytes() - old);
         }
         buf.extend_from_slice(&data);
     }
-    Ok(buf.freeze())
+    Ok(Bytes::from(buf))
 }
 
 /// The `Content-Encoding` of a request, lower-cased (`""` when absent).

@@ -4,7 +4,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use spoor_codec::gojson;
 use spoor_codec::jaeger::Envelope;
-use spoor_service::IngestError;
 use spoor_storage::{StorageError, StorageErrorKind};
 
 /// HTTP status for a storage failure.
@@ -24,24 +23,6 @@ pub fn storage_grpc(err: &StorageError) -> tonic::Status {
         StorageErrorKind::Unavailable => tonic::Status::unavailable(err.message.clone()),
         StorageErrorKind::Unsupported => tonic::Status::unimplemented(err.message.clone()),
         StorageErrorKind::Internal => tonic::Status::internal(err.message.clone()),
-    }
-}
-
-/// gRPC status for an ingest failure: overload and unavailable storage
-/// carry `RetryInfo` (OTLP clients retry only then).
-pub fn ingest_grpc(err: &IngestError, retry_after_secs: u32) -> tonic::Status {
-    match err {
-        IngestError::Overloaded => overload_grpc(
-            tonic::Code::ResourceExhausted,
-            "ingest pipeline is full, retry later".into(),
-            retry_after_secs,
-        ),
-        IngestError::Storage(e) if e.kind == StorageErrorKind::Unavailable => overload_grpc(
-            tonic::Code::Unavailable,
-            e.message.clone(),
-            retry_after_secs,
-        ),
-        IngestError::Storage(e) => storage_grpc(e),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The write path: admission by bytes in flight, Jaeger's write-path
+//! The write path: admission into the memory budget, Jaeger's write-path
 //! sanitizers, and a synchronous write to storage.
 
 use std::sync::Arc;
@@ -14,10 +14,13 @@ use crate::telemetry::{Metrics, RefuseReason, SkewDirection, WarnLimiter};
 /// Settings of the [`Ingester`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngestOptions {
-    /// The most bytes (as received on the wire) of batches being sanitized and
-    /// written at once. A batch that does not fit is refused at once, never
-    /// queued. A batch larger than the whole budget takes the whole budget.
-    /// `0` means unlimited. Values are capped at `u32::MAX` (4 GiB).
+    /// The ingest memory budget ([`MemoryBudget`], ADR 0017): receivers
+    /// reserve request bodies, their inflated bytes and their decoded spans
+    /// from it before reading, inflating or decoding, and hand the
+    /// reservation to [`Ingester::submit_reserved`]; [`Ingester::submit`]
+    /// reserves the wire bytes itself (a batch larger than the whole budget
+    /// then takes the whole budget). What does not fit is refused at once,
+    /// never queued. `0` means unlimited. Capped at `u32::MAX` (4 GiB).
     pub max_bytes_in_flight: usize,
 }
 

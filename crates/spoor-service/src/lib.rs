@@ -1,8 +1,9 @@
 //! Spoor's protocol-neutral service layer.
 //!
-//! - [`ingest`]: the write path. [`Ingester`] bounds memory by bytes in
-//!   flight, applies Jaeger's write-path sanitizers and writes to storage,
-//!   acknowledging only once the write returned.
+//! - [`ingest`]: the write path. [`Ingester`] holds the ingest memory budget
+//!   ([`budget`]: receivers reserve bodies, inflated bytes and decoded spans
+//!   before allocating them), applies Jaeger's write-path sanitizers and
+//!   writes to storage, acknowledging only once the write returned.
 //! - [`query`]: the read path. [`QueryService`] fetches and searches traces,
 //!   truncates oversized traces, runs Jaeger's query-time adjusters
 //!   ([`adjust`]) unless raw data was asked for, computes trace summaries and

@@ -919,6 +919,37 @@ mod tests {
     }
 
     #[test]
+    fn memory_and_query_limits_have_defaults_and_flags() {
+        let c = Config::merge(&RunArgs::default(), FileConfig::default_v1()).unwrap();
+        assert_eq!(c.max_spans_per_request, 100_000);
+        assert_eq!(c.query_max_limit, 1500);
+        assert_eq!(c.query_max_concurrent, 8);
+        assert_eq!(c.query_queue_timeout_nanos, 10_000_000_000);
+        let args = RunArgs {
+            max_spans_per_request: Some(10),
+            query_max_limit: Some(0),
+            query_max_concurrent: Some(2),
+            query_queue_timeout: Some("250ms".into()),
+            ..RunArgs::default()
+        };
+        let c = Config::merge(&args, FileConfig::default_v1()).unwrap();
+        assert_eq!(
+            (
+                c.max_spans_per_request,
+                c.query_max_limit,
+                c.query_max_concurrent
+            ),
+            (10, 0, 2)
+        );
+        assert_eq!(c.query_queue_timeout_nanos, 250_000_000);
+        let bad = RunArgs {
+            query_queue_timeout: Some("-1s".into()),
+            ..RunArgs::default()
+        };
+        assert!(Config::merge(&bad, FileConfig::default_v1()).is_err());
+    }
+
+    #[test]
     fn the_engine_is_the_default_storage() {
         let c = Config::merge(&RunArgs::default(), FileConfig::default_v1()).unwrap();
         assert_eq!(

@@ -252,6 +252,18 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             )
         }
     };
+    let largest_request = config
+        .max_decompressed_bytes
+        .saturating_add(config.max_spans_per_request.saturating_mul(1024));
+    if config.max_bytes_in_flight < largest_request {
+        tracing::warn!(
+            max_bytes_in_flight = config.max_bytes_in_flight,
+            max_decompressed_bytes = config.max_decompressed_bytes,
+            max_spans_per_request = config.max_spans_per_request,
+            "the ingest memory budget is smaller than the largest request it may have to hold \
+             (max_decompressed_bytes + 1 KiB per span): such requests are refused with 413 (ADR 0017)"
+        );
+    }
     let ingester = Arc::new(Ingester::new(
         writer,
         metrics.clone(),

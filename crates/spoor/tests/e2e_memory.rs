@@ -392,6 +392,11 @@ fn retry_delay(status: &tonic::Status) -> Option<i64> {
 
 /// Sends raw bytes as the message of an OTLP `Export` call.
 fn grpc_raw_export(endpoint: &str, message: Vec<u8>) -> tonic::Status {
+    grpc_raw_export_with(endpoint, message, false)
+}
+
+/// Same, gzip-compressed when `gzip`.
+fn grpc_raw_export_with(endpoint: &str, message: Vec<u8>, gzip: bool) -> tonic::Status {
     use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
     struct Raw;
@@ -433,6 +438,9 @@ fn grpc_raw_export(endpoint: &str, message: Vec<u8>) -> tonic::Status {
             .await
             .unwrap();
         let mut grpc = tonic::client::Grpc::new(channel);
+        if gzip {
+            grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
         grpc.ready().await.unwrap();
         let path = http::uri::PathAndQuery::from_static(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -460,6 +468,20 @@ fn grpc_refusals_use_the_otlp_status_codes() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("exceeds"), "{status:?}");
     assert_eq!(retry_delay(&status), None);
+
+    // A gzip bomb (60 MB of zeros): Spoor inflates gRPC messages itself,
+    // within the budget; more than the whole budget is INVALID_ARGUMENT.
+    let (_, peak_before) = spoor.rss();
+    let status = grpc_raw_export_with(&endpoint, vec![0u8; 60_000_000], true);
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("budget"), "{status:?}");
+    let (_, peak) = spoor.rss();
+    assert!(
+        peak <= peak_before + SLACK,
+        "gRPC bomb: peak RSS {} MiB, {} MiB before",
+        peak / MIB,
+        peak_before / MIB
+    );
 
     // Overloaded: RESOURCE_EXHAUSTED *with* RetryInfo; HTTP 429 + Retry-After.
     let mut hold = open_post(spoor.otlp_http, 1_048_000);
@@ -560,6 +582,58 @@ fn a_large_trace_is_streamed_with_bounded_memory() {
     assert!(
         peak <= before + 256 * MIB,
         "peak RSS {} MiB > {} MiB before + 256 MiB",
+        peak / MIB,
+        before / MIB
+    );
+}
+
+#[test]
+fn chunked_bodies_are_reserved_frame_by_frame() {
+    // 12 chunked bodies of 6 MiB each (no Content-Length), held open without
+    // their last chunk, under a 16 MiB budget: each frame is reserved before
+    // it is buffered, so the bodies that do not fit are refused mid-way.
+    let spoor = Spoor::start(&["--max-bytes-in-flight", "16777216"]);
+    let (before, _) = spoor.rss();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut streams = Vec::new();
+    for _ in 0..12 {
+        let mut s = TcpStream::connect(spoor.otlp_http).unwrap();
+        let head = format!(
+            "POST /v1/traces HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n",
+            spoor.otlp_http
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        for _ in 0..6 {
+            let frame = format!("{:x}\r\n", chunk.len());
+            if s.write_all(frame.as_bytes()).is_err()
+                || s.write_all(&chunk).is_err()
+                || s.write_all(b"\r\n").is_err()
+            {
+                break;
+            }
+        }
+        streams.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut refused = 0;
+    for s in &mut streams {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        if let Some((code, text)) = read_status(s) {
+            assert_eq!(code, 429, "{text}");
+            refused += 1;
+        }
+    }
+    let (_, peak) = spoor.rss();
+    eprintln!(
+        "chunked bodies (12 × 6 MiB): budget 16 MiB, RSS before {} MiB, peak {} MiB; {refused} refused",
+        before / MIB,
+        peak / MIB
+    );
+    assert!(refused >= 9, "{refused} refused");
+    assert!(
+        peak <= before + 16 * MIB + SLACK,
+        "peak RSS {} MiB > {} MiB before + 16 MiB budget + 64 MiB",
         peak / MIB,
         before / MIB
     );

@@ -170,6 +170,16 @@ mod tests {
         .await;
         let status = client(addr).await.post_spans(req).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        // With RetryInfo: OTLP-style clients retry only then.
+        use prost::Message;
+        let details = crate::error::GrpcStatusDetails::decode(status.details()).unwrap();
+        assert_eq!(
+            details.details[0].type_url,
+            crate::error::RETRY_INFO_TYPE_URL
+        );
+        let info = crate::error::RetryInfo::decode(&details.details[0].value[..]).unwrap();
+        assert_eq!(info.retry_delay.unwrap().seconds, 7);
+        assert_eq!(requests(&state.metrics, GRPC_SOURCE, "overloaded"), 1.0);
         recorder.release(1);
         first.await.unwrap().unwrap();
     }
