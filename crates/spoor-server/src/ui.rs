@@ -144,11 +144,6 @@ async fn base_slash(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let path = req.uri().path().trim_start_matches('/');
-    if !is_app_page(path) && spoor_ui::get(path).is_none() {
-        // The whole path, base path included (nesting strips it), in the message.
-        return not_found(&format!("{}{}", state.base_path, req.uri().path()));
-    }
     // The UI is read-only: a POST here is a client pointed at the wrong port,
     // and must not look like success.
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -156,6 +151,11 @@ async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return resp;
+    }
+    let path = req.uri().path().trim_start_matches('/');
+    if !is_app_page(path) && spoor_ui::get(path).is_none() {
+        // The whole path, base path included (nesting strips it), in the message.
+        return not_found(&format!("{}{}", state.base_path, req.uri().path()));
     }
     if !path.is_empty()
         && let Some(asset) = spoor_ui::get(path)
@@ -591,18 +591,16 @@ mod tests {
             "/search",
             "/",
         ] {
-            for method in [Method::GET, Method::POST] {
-                let (status, headers, body) = get(&router, method.clone(), path).await;
-                assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
-                assert_eq!(header(&headers, "content-type"), Some("application/json"));
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                assert_eq!(v["data"], serde_json::Value::Null, "{body}");
-                assert_eq!(v["errors"][0]["code"], 404, "{body}");
-                assert!(
-                    v["errors"][0]["msg"].as_str().unwrap().contains(path),
-                    "{body}"
-                );
-            }
+            let (status, headers, body) = get(&router, Method::GET, path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(header(&headers, "content-type"), Some("application/json"));
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["data"], serde_json::Value::Null, "{body}");
+            assert_eq!(v["errors"][0]["code"], 404, "{body}");
+            assert!(
+                v["errors"][0]["msg"].as_str().unwrap().contains(path),
+                "{body}"
+            );
         }
         let (status, headers, _) = get(&router, Method::POST, "/jaeger/search").await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
