@@ -391,6 +391,37 @@ fn a_slow_reader_that_keeps_reading_gets_its_whole_answer() {
 }
 
 #[test]
+fn a_request_in_flight_is_not_closed_as_idle() {
+    let spoor = Spoor::start(&[
+        "--idle-timeout",
+        "1s",
+        "--header-timeout",
+        "1s",
+        "--body-timeout",
+        "10s",
+    ]);
+    let body = zipkin_span("0000000000000000000000000000510e", "slow-body");
+    let mut s = TcpStream::connect(spoor.zipkin).unwrap();
+    s.write_all(
+        format!(
+            "POST /api/v2/spans HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // The body arrives well after the idle and header timeouts, within the
+    // body timeout.
+    std::thread::sleep(Duration::from_millis(2500));
+    s.write_all(body.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 202"), "{text:?}");
+}
+
+#[test]
 fn a_never_ending_chunked_body_is_cut_by_the_body_timeout() {
     let spoor = Spoor::start(&["--body-timeout", "2s"]);
     for (addr, path, ct) in [
