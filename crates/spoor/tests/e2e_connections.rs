@@ -391,6 +391,37 @@ fn a_slow_reader_that_keeps_reading_gets_its_whole_answer() {
 }
 
 #[test]
+fn a_request_in_flight_is_not_closed_as_idle() {
+    let spoor = Spoor::start(&[
+        "--idle-timeout",
+        "1s",
+        "--header-timeout",
+        "1s",
+        "--body-timeout",
+        "10s",
+    ]);
+    let body = zipkin_span("0000000000000000000000000000510e", "slow-body");
+    let mut s = TcpStream::connect(spoor.zipkin).unwrap();
+    s.write_all(
+        format!(
+            "POST /api/v2/spans HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // The body arrives well after the idle and header timeouts, within the
+    // body timeout.
+    std::thread::sleep(Duration::from_millis(2500));
+    s.write_all(body.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 202"), "{text:?}");
+}
+
+#[test]
 fn a_never_ending_chunked_body_is_cut_by_the_body_timeout() {
     let spoor = Spoor::start(&["--body-timeout", "2s"]);
     for (addr, path, ct) in [
@@ -767,4 +798,56 @@ fn cors_on_the_query_api() {
             .to_ascii_lowercase()
             .contains("access-control-allow-origin")
     );
+}
+
+#[test]
+fn shutdown_closes_idle_connections_and_lets_requests_finish() {
+    let mut spoor = Spoor::start(&[]);
+    // An idle keep-alive connection, a silent one and a request whose body
+    // is still arriving when SIGTERM comes.
+    let mut idle = TcpStream::connect(spoor.query_http).unwrap();
+    idle.write_all(b"GET /api/services HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let _silent = TcpStream::connect(spoor.admin_http).unwrap();
+    let body = zipkin_span("000000000000000000000000005d0e11", "shutdown");
+    let mut pending = TcpStream::connect(spoor.zipkin).unwrap();
+    pending
+        .write_all(
+            format!(
+                "POST /api/v2/spans HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let finisher = std::thread::spawn(move || {
+        // The rest of the body arrives after shutdown began.
+        std::thread::sleep(Duration::from_millis(500));
+        pending.write_all(body.as_bytes()).unwrap();
+        pending
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = pending.read(&mut buf).unwrap_or(0);
+        tx.send(String::from_utf8_lossy(&buf[..n]).into_owned())
+            .unwrap();
+    });
+    let start = Instant::now();
+    let status = spoor.terminate(Duration::from_secs(15));
+    let answer = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    finisher.join().unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 202"),
+        "the request in flight must be answered: {answer:?}"
+    );
+    let status = status.unwrap_or_else(|| panic!("spoor did not stop:\n{}", spoor.log()));
+    assert!(status.success(), "{status:?}\n{}", spoor.log());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "stopping took {:?}",
+        start.elapsed()
+    );
+    assert!(closed_within(&idle, Duration::from_secs(1)));
 }

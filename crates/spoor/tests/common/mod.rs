@@ -343,6 +343,23 @@ fn into_reply(resp: reqwest::blocking::Response) -> Reply {
 }
 
 impl Spoor {
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kills the process with SIGKILL (no shutdown, no flush) and waits for it.
     pub fn sigkill(&mut self) {
         let _ = self.child.kill();
