@@ -64,6 +64,15 @@ impl DecodeReport {
         self.note(message);
     }
 
+    /// Records `n` fields dropped under one `field` label with one message.
+    pub fn drop_fields(&mut self, field: &'static str, n: u64, message: impl FnOnce() -> String) {
+        if n == 0 {
+            return;
+        }
+        bump(&mut self.dropped, field, n);
+        self.note(message);
+    }
+
     fn note(&mut self, message: impl FnOnce() -> String) {
         if self.messages.len() < MAX_MESSAGES {
             let mut m = message();
