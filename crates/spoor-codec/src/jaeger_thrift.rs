@@ -9,7 +9,9 @@
 //!
 //! Structs are read field by field as Apache Thrift's Go code reads them: an
 //! unknown field, or a known field of an unexpected type, is skipped; a
-//! required field that never came makes the payload invalid. Decoded batches
+//! required field that never came makes the payload invalid, except a
+//! span's trace and span IDs: without them the span alone is left out
+//! (counted in the [`DecodeReport`] of the `*_reported` decoders). Decoded batches
 //! go through [`crate::jaeger::batch_to_model`] (the Thrift rules). The
 //! `read_*` functions stop at Jaeger's own model ([`JaegerBatch`]) for
 //! callers that forward batches rather than store them.
@@ -381,10 +383,13 @@ fn read_span<R: ThriftReader>(r: &mut R) -> Result<JaegerSpan, ThriftError> {
     }
     r.read_struct_end()?;
 
-    let trace_id = TraceId::from_halves(
-        require(trace_id_high, "Span.traceIdHigh")? as u64,
-        require(trace_id_low, "Span.traceIdLow")? as u64,
-    );
+    // A span without its required IDs cannot be used, but it is not a reason
+    // to lose its batch (ADR 0015): zero IDs make the mapping leave it out
+    // alone, counted.
+    let trace_id = match (trace_id_high, trace_id_low) {
+        (Some(high), Some(low)) => TraceId::from_halves(high as u64, low as u64),
+        _ => TraceId::ZERO,
+    };
     let parent = require(parent_span_id, "Span.parentSpanId")? as u64;
     // parentSpanId takes priority over references (contrib's Thrift
     // translator): it becomes a leading CHILD_OF reference, unless the
@@ -401,7 +406,7 @@ fn read_span<R: ThriftReader>(r: &mut R) -> Result<JaegerSpan, ThriftError> {
     }
     Ok(JaegerSpan {
         trace_id,
-        span_id: SpanId::from_u64(require(span_id, "Span.spanId")? as u64),
+        span_id: SpanId::from_u64(span_id.unwrap_or(0) as u64),
         operation_name: require(operation_name, "Span.operationName")?,
         references,
         flags: require(flags, "Span.flags")? as u32,
@@ -960,10 +965,18 @@ mod tests {
     #[test]
     fn missing_required_fields_are_errors() {
         decode_batch_binary(&span_without(0)).unwrap();
+        // Without its IDs a span is left out alone, counted.
+        for (field, why) in [
+            (1, crate::reason::INVALID_TRACE_ID),
+            (2, crate::reason::INVALID_TRACE_ID),
+            (3, crate::reason::INVALID_SPAN_ID),
+        ] {
+            let mut report = DecodeReport::new();
+            let batch = decode_batch_binary_reported(&span_without(field), &mut report).unwrap();
+            assert!(batch.is_empty(), "field {field}");
+            assert_eq!(report.rejected_by_reason(), &[(why, 1)], "field {field}");
+        }
         for (field, name) in [
-            (1, "Span.traceIdLow"),
-            (2, "Span.traceIdHigh"),
-            (3, "Span.spanId"),
             (4, "Span.parentSpanId"),
             (5, "Span.operationName"),
             (7, "Span.flags"),

@@ -60,8 +60,17 @@ pub fn decode_reported(bytes: &[u8], report: &mut DecodeReport) -> Result<SpanBa
             "expected a JSON object with \"resourceSpans\"".into(),
         ));
     }
-    let req: JRequest =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
+    BAD_VALUES.with(|c| c.set(0));
+    let req: Result<JRequest, _> = serde_json::from_slice(bytes);
+    let bad_values = BAD_VALUES.with(|c| c.replace(0));
+    let req = req.map_err(|e| DecodeError::Json(e.to_string()))?;
+    if bad_values > 0 {
+        report.drop_fields("attribute_value", bad_values, || {
+            format!(
+                "{bad_values} attribute value(s) of the wrong form (e.g. an intValue that is not an integer) kept as empty values"
+            )
+        });
+    }
     Ok(convert(req, report))
 }
 
@@ -296,14 +305,18 @@ impl<'de> Deserialize<'de> for JValue {
                 while let Some(field) = map.next_key::<ValueField>()? {
                     let v = match field {
                         ValueField::StringValue => {
-                            map.next_value::<Option<String>>()?.map(AnyValue::Str)
+                            lenient::<Option<String>, _>(&mut map)?.map(AnyValue::Str)
                         }
                         ValueField::BoolValue => {
-                            map.next_value::<Option<bool>>()?.map(AnyValue::Bool)
+                            lenient::<Option<bool>, _>(&mut map)?.map(AnyValue::Bool)
                         }
-                        ValueField::IntValue => map.next_value::<I64>()?.0.map(AnyValue::Int),
-                        ValueField::DoubleValue => map.next_value::<F64>()?.0.map(AnyValue::Double),
-                        ValueField::BytesValue => map.next_value::<Bytes>()?.0.map(AnyValue::Bytes),
+                        ValueField::IntValue => lenient::<I64, _>(&mut map)?.0.map(AnyValue::Int),
+                        ValueField::DoubleValue => {
+                            lenient::<F64, _>(&mut map)?.0.map(AnyValue::Double)
+                        }
+                        ValueField::BytesValue => {
+                            lenient::<Bytes, _>(&mut map)?.0.map(AnyValue::Bytes)
+                        }
                         ValueField::ArrayValue => map
                             .next_value::<Option<JArrayValue>>()?
                             .map(|a| AnyValue::Array(a.values.into_iter().map(|v| v.0).collect())),
@@ -324,6 +337,30 @@ impl<'de> Deserialize<'de> for JValue {
         }
         d.deserialize_any(V)
     }
+}
+
+thread_local! {
+    /// Scalar attribute values of the wrong form seen by the decode running
+    /// on this thread (decoding is synchronous: [`decode_reported`] resets
+    /// and reads it around one `serde_json` call).
+    static BAD_VALUES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Reads the next map value as `T`; a value of the wrong form (`"12x"` as an
+/// `intValue`, bad base64, …) reads as `T::default()` (absent) and is counted
+/// in [`BAD_VALUES`] instead of failing the whole document. The value is
+/// buffered as a scalar `serde_json::Value` first; a nested value there is
+/// of the wrong form anyway.
+fn lenient<'de, T, A>(map: &mut A) -> Result<T, A::Error>
+where
+    T: serde::de::DeserializeOwned + Default,
+    A: MapAccess<'de>,
+{
+    let raw: serde_json::Value = map.next_value()?;
+    Ok(T::deserialize(raw).unwrap_or_else(|_| {
+        BAD_VALUES.with(|c| c.set(c.get().saturating_add(1)));
+        T::default()
+    }))
 }
 
 /// Implements `Deserialize` for a newtype over `Option<$t>` that accepts a
@@ -1703,7 +1740,9 @@ mod tests {
 
     #[test]
     fn malformed_values_are_json_errors() {
-        let bad = [
+        // A scalar value of the wrong form is kept as an empty value and
+        // counted, not a reason to lose the document (ADR 0015).
+        let dropped = [
             json!({"bytesValue": "not base64!"}),
             json!({"bytesValue": 12}),
             json!({"intValue": "12x"}),
@@ -1714,6 +1753,30 @@ mod tests {
             json!({"doubleValue": ""}),
             json!({"boolValue": "true"}),
             json!({"stringValue": 5}),
+            json!({"stringValue": "ok", "intValue": "x"}),
+        ];
+        for v in dropped {
+            let doc = span_json(json!({"attributes": [
+                {"key": "bad", "value": v.clone()},
+                {"key": "good", "value": {"intValue": "7"}}
+            ]}));
+            let mut report = DecodeReport::new();
+            let batch = decode_reported(&doc, &mut report).unwrap();
+            let attrs = &batch.spans[0].span.attributes;
+            let want = if v.get("stringValue") == Some(&json!("ok")) {
+                AnyValue::Str("ok".into())
+            } else {
+                AnyValue::Empty
+            };
+            assert_eq!(attrs[0].value, want, "{v}");
+            assert_eq!(attrs[1].value, AnyValue::Int(7), "{v}");
+            assert_eq!(report.dropped_by_field(), &[("attribute_value", 1)], "{v}");
+        }
+        // The count is per decode, not per thread.
+        let mut report = DecodeReport::new();
+        decode_reported(&span_json(json!({})), &mut report).unwrap();
+        assert!(report.is_empty());
+        let bad = [
             json!({"arrayValue": [1]}),
             json!({"kvlistValue": {"values": {}}}),
             json!("just a string"),

@@ -14,6 +14,9 @@
 /// At most this many messages are kept for the sender and the logs.
 pub const MAX_MESSAGES: usize = 8;
 
+/// A message longer than this many bytes is cut (it may quote hostile input).
+pub const MAX_MESSAGE_BYTES: usize = 200;
+
 /// Why a whole span was left out.
 pub mod reason {
     /// The trace ID is missing, all zeros, or not a valid ID.
@@ -61,9 +64,27 @@ impl DecodeReport {
         self.note(message);
     }
 
+    /// Records `n` fields dropped under one `field` label with one message.
+    pub fn drop_fields(&mut self, field: &'static str, n: u64, message: impl FnOnce() -> String) {
+        if n == 0 {
+            return;
+        }
+        bump(&mut self.dropped, field, n);
+        self.note(message);
+    }
+
     fn note(&mut self, message: impl FnOnce() -> String) {
         if self.messages.len() < MAX_MESSAGES {
-            self.messages.push(message());
+            let mut m = message();
+            if m.len() > MAX_MESSAGE_BYTES {
+                let mut cut = MAX_MESSAGE_BYTES;
+                while !m.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                m.truncate(cut);
+                m.push('…');
+            }
+            self.messages.push(m);
         } else {
             self.more_messages += 1;
         }
@@ -191,6 +212,15 @@ mod tests {
         total.merge(r);
         assert_eq!(total.rejected_spans(), 2);
         assert_eq!(total.dropped_by_field(), &[("ipv4", 20), ("kind", 2)]);
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let mut r = DecodeReport::new();
+        r.drop_field("ipv4", || format!("span[0].ipv4: {}", "é".repeat(1000)));
+        let m = &r.messages()[0];
+        assert!(m.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8(), "{}", m.len());
+        assert!(m.ends_with('…'));
     }
 
     #[test]

@@ -108,13 +108,13 @@ pub fn batch_to_model_reported(
         }
         if jspan.trace_id.is_zero() {
             report.reject_span(reason::INVALID_TRACE_ID, || {
-                format!("invalid spans[{index}].traceId: trace ID is zero")
+                format!("invalid spans[{index}].traceId: trace ID is zero or missing")
             });
             continue;
         }
         if jspan.span_id.is_zero() {
             report.reject_span(reason::INVALID_SPAN_ID, || {
-                format!("invalid spans[{index}].spanId: span ID is zero")
+                format!("invalid spans[{index}].spanId: span ID is zero or missing")
             });
             continue;
         }
@@ -1092,7 +1092,7 @@ mod tests {
         );
         assert_eq!(
             report.messages(),
-            &["invalid spans[1].traceId: trace ID is zero".to_string()]
+            &["invalid spans[1].traceId: trace ID is zero or missing".to_string()]
         );
         let mut sp = span(1, &p);
         sp.span_id = SpanId::ZERO;

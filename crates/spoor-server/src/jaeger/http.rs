@@ -208,6 +208,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_span_with_a_zero_id_is_left_out_alone() {
+        let recorder = Recorder::open();
+        let state = state_with(recorder.clone(), limits(), 0);
+        let addr = serve_router(http_router(state.clone())).await;
+        let mut spans = sample_spans("svc", "op", 2);
+        spans[0].span.span_id = spoor_model::SpanId::ZERO;
+        let mut bodies = spoor_codec::jaeger_thrift::encode_spans_binary(&spans);
+        let reply = http(
+            addr,
+            "POST",
+            "/api/traces",
+            &[THRIFT],
+            &bodies.remove(0),
+            Framing::ContentLength,
+        )
+        .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        assert_eq!(
+            names(&recorder.batches()),
+            vec![("svc".to_string(), "op-1".to_string())]
+        );
+        assert_eq!(
+            crate::test_support::metric(
+                &state.metrics,
+                "spoor_receiver_spans_rejected_total",
+                &[
+                    ("receiver", "jaeger"),
+                    ("transport", "http"),
+                    ("reason", "invalid_span_id")
+                ]
+            ),
+            1.0
+        );
+    }
+
+    #[tokio::test]
     async fn bad_requests_get_jaegers_answers() {
         let recorder = Recorder::open();
         let state = state_with(recorder.clone(), limits(), 0);

@@ -456,6 +456,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_span_with_a_zero_trace_id_is_left_out_alone_and_counted() {
+        for protocol in [ThriftProtocol::Compact, ThriftProtocol::Binary] {
+            let h = Harness::start(protocol, UdpConfig::default(), Recorder::open()).await;
+            let mut spans = sample_spans("udp-svc", "op", 2);
+            spans[1].span.trace_id = spoor_model::TraceId::ZERO;
+            let batch = &spoor_codec::jaeger::model_to_jaeger_batches(&spans)[0];
+            let packet = match protocol {
+                ThriftProtocol::Compact => {
+                    spoor_codec::jaeger_thrift::encode_emit_batch_compact(batch)
+                }
+                ThriftProtocol::Binary => {
+                    spoor_codec::jaeger_thrift::encode_emit_batch_binary(batch)
+                }
+            };
+            h.send(&packet).await;
+            eventually("batch recorded", || h.recorder.batches().len() == 1).await;
+            assert_eq!(
+                names(&h.recorder.batches()),
+                vec![("udp-svc".to_string(), "op-0".to_string())]
+            );
+            assert_eq!(h.dropped("malformed"), 0.0);
+            assert_eq!(
+                crate::test_support::metric(
+                    &h.metrics,
+                    "spoor_receiver_spans_rejected_total",
+                    &[
+                        ("format", protocol.source().format),
+                        ("reason", "invalid_trace_id")
+                    ]
+                ),
+                1.0
+            );
+            h.stop().await;
+        }
+    }
+
+    #[tokio::test]
     async fn garbage_and_oversize_packets_are_counted_and_the_next_one_gets_through() {
         let h = Harness::start(
             ThriftProtocol::Compact,
