@@ -74,11 +74,16 @@ pub(crate) fn prepare_local(root: &Path, quarantine: &Path) -> Result<u64, Engin
             }
             continue;
         }
-        let empty = std::fs::read_dir(&path)
-            .map_err(|e| EngineError::io("list", &path, e))?
-            .next()
-            .is_none();
-        if marker.exists() || empty {
+        // The object store stages each file as `<name>#<n>` before renaming
+        // it; a folder holding nothing else never got past its marker.
+        let mut holds_data = false;
+        for e in std::fs::read_dir(&path).map_err(|e| EngineError::io("list", &path, e))? {
+            let e = e.map_err(|e| EngineError::io("list", &path, e))?;
+            if !e.file_name().to_string_lossy().contains('#') {
+                holds_data = true;
+            }
+        }
+        if marker.exists() || !holds_data {
             tracing::warn!(block = %path.display(), "removing an incomplete block (its write never finished)");
             std::fs::remove_dir_all(&path).map_err(|e| EngineError::io("remove", &path, e))?;
             continue;

@@ -427,6 +427,11 @@ async fn the_write_protocol_tells_unfinished_writes_from_damaged_blocks() {
     std::fs::write(blocks.join(&ids[1]).join("WRITING"), b"").unwrap();
     std::fs::remove_file(blocks.join(&ids[1]).join("meta.json")).unwrap();
 
+    // A crash while the marker itself was being written: only a staging file.
+    let staged = blocks.join("00000000000000000002-0000");
+    std::fs::create_dir_all(&staged).unwrap();
+    std::fs::write(staged.join("WRITING#1"), b"").unwrap();
+
     let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     let stats = engine.stats();
     assert_eq!(
@@ -434,6 +439,7 @@ async fn the_write_protocol_tells_unfinished_writes_from_damaged_blocks() {
         (2, 0),
         "{stats:?}"
     );
+    assert!(!staged.exists());
     assert!(!blocks.join(&ids[0]).join("WRITING").exists());
     assert!(!blocks.join(&ids[1]).exists());
     assert!(!dir.join("quarantine").exists());
