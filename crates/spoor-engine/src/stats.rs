@@ -83,8 +83,8 @@ pub struct EngineStats {
     pub block_spans: u64,
     /// Memory held by the blocks' trace indexes and Bloom filters, roughly.
     pub block_index_bytes: u64,
-    /// Blocks found at open in a format this build does not read (left in
-    /// place, logged).
+    /// Blocks found at open in a format this build does not read, or that
+    /// failed to read for a reason other than damage (left in place, logged).
     pub blocks_unreadable: u64,
     /// Damaged blocks set aside at open (no or unreadable `meta.json`,
     /// damaged index files): moved to `<data_dir>/quarantine` with a local
@@ -185,7 +185,7 @@ impl EngineStats {
             (
                 "spoor_engine_blocks_unreadable_total",
                 "counter",
-                "Blocks of an unsupported format found at start and left in place.",
+                "Blocks found at start in an unsupported format, or unreadable for a reason other than damage (an I/O error); left in place.",
                 self.blocks_unreadable,
             ),
             (
