@@ -74,11 +74,16 @@ pub(crate) fn prepare_local(root: &Path, quarantine: &Path) -> Result<u64, Engin
             }
             continue;
         }
-        let empty = std::fs::read_dir(&path)
-            .map_err(|e| EngineError::io("list", &path, e))?
-            .next()
-            .is_none();
-        if marker.exists() || empty {
+        // The object store stages each file as `<name>#<n>` before renaming
+        // it; a folder holding nothing else never got past its marker.
+        let mut holds_data = false;
+        for e in std::fs::read_dir(&path).map_err(|e| EngineError::io("list", &path, e))? {
+            let e = e.map_err(|e| EngineError::io("list", &path, e))?;
+            if !e.file_name().to_string_lossy().contains('#') {
+                holds_data = true;
+            }
+        }
+        if marker.exists() || !holds_data {
             tracing::warn!(block = %path.display(), "removing an incomplete block (its write never finished)");
             std::fs::remove_dir_all(&path).map_err(|e| EngineError::io("remove", &path, e))?;
             continue;
@@ -122,6 +127,13 @@ async fn set_aside(
     tracing::error!(block = %id, reason = why, "a block is damaged; skipping it (left in place)");
 }
 
+/// Skips a block that cannot be read now for a reason that is not proven
+/// damage (a newer format, an I/O error); it stays in place for the next start.
+fn skip_unreadable(id: &str, e: &EngineError, stats: &Stats) {
+    tracing::error!(block = %id, error = %e, "cannot read a block; skipping it (left in place)");
+    stats.blocks_unreadable.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Loads every complete block of the store. With a local store (`local`:
 /// the blocks root and the quarantine folder) damaged blocks (unreadable
 /// `meta.json`, damaged index, Bloom filter or edges) are moved to
@@ -129,7 +141,8 @@ async fn set_aside(
 /// without `meta.json` in another store is removed only when it holds the
 /// `WRITING` marker and is older than an hour (another process may still
 /// be writing it). Blocks replaced by a compacted block are deleted. Blocks
-/// of a newer format are left in place and counted as unreadable.
+/// of a newer format, or that fail to read for a reason that is not proven
+/// damage (an I/O error), are left in place and counted as unreadable.
 pub(crate) async fn load_blocks(
     store: &BlockStore,
     stats: &Stats,
@@ -155,13 +168,11 @@ pub(crate) async fn load_blocks(
                     }
                 }
             }
-            Err(e @ EngineError::UnsupportedVersion { .. }) => {
-                tracing::error!(block = %id, error = %e, "a block of an unsupported format; skipping it (left in place)");
-                stats.blocks_unreadable.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
+            Err(e @ EngineError::Damaged { .. }) => {
                 set_aside(&id, &e.to_string(), quarantine, root, stats).await;
             }
+            // A newer format, or an I/O error that may pass: never moved.
+            Err(e) => skip_unreadable(&id, &e, stats),
         }
     }
     let mut loaded = Vec::with_capacity(metas.len());
@@ -169,7 +180,10 @@ pub(crate) async fn load_blocks(
         let id = meta.id.clone();
         match Block::load(store, meta).await {
             Ok(block) => loaded.push(Arc::new(block)),
-            Err(e) => set_aside(&id, &e.to_string(), quarantine, root, stats).await,
+            Err(e @ EngineError::Damaged { .. }) => {
+                set_aside(&id, &e.to_string(), quarantine, root, stats).await;
+            }
+            Err(e) => skip_unreadable(&id, &e, stats),
         }
     }
     // A compacted block supersedes its sources once it is readable; sources

@@ -65,6 +65,8 @@ async fn data_stamped_long_ago_is_kept_for_the_retention_after_it_arrives() {
     let epoch = stamped(1, 2, 2, 1_000);
     engine.write_spans(year_old.clone()).await.unwrap();
     engine.write_spans(epoch.clone()).await.unwrap();
+    let stats = engine.stats();
+    assert_eq!((stats.spans_far_past, stats.spans_far_future), (5, 0));
     engine.cut().await.unwrap();
     let meta = &engine.blocks()[0];
     assert_eq!(meta.format_version, 3);
@@ -106,6 +108,8 @@ async fn a_span_stamped_in_the_far_future_does_not_keep_its_block_alive() {
     batch.spans[2].span.start_time_unix_nano = year_2500;
     batch.spans[2].span.end_time_unix_nano = year_2500 + 1_000;
     engine.write_spans(batch.clone()).await.unwrap();
+    let stats = engine.stats();
+    assert_eq!((stats.spans_far_past, stats.spans_far_future), (0, 1));
     engine.cut().await.unwrap();
     assert_eq!(engine.blocks()[0].max_end_unix_nano, year_2500 + 1_000);
     // Two hours later another batch arrives, into its own block.
@@ -423,6 +427,11 @@ async fn the_write_protocol_tells_unfinished_writes_from_damaged_blocks() {
     std::fs::write(blocks.join(&ids[1]).join("WRITING"), b"").unwrap();
     std::fs::remove_file(blocks.join(&ids[1]).join("meta.json")).unwrap();
 
+    // A crash while the marker itself was being written: only a staging file.
+    let staged = blocks.join("00000000000000000002-0000");
+    std::fs::create_dir_all(&staged).unwrap();
+    std::fs::write(staged.join("WRITING#1"), b"").unwrap();
+
     let engine = Engine::open(common::quiet_config(&dir)).await.unwrap();
     let stats = engine.stats();
     assert_eq!(
@@ -430,6 +439,7 @@ async fn the_write_protocol_tells_unfinished_writes_from_damaged_blocks() {
         (2, 0),
         "{stats:?}"
     );
+    assert!(!staged.exists());
     assert!(!blocks.join(&ids[0]).join("WRITING").exists());
     assert!(!blocks.join(&ids[1]).exists());
     assert!(!dir.join("quarantine").exists());

@@ -216,11 +216,13 @@ impl BlockStore {
 
     pub(crate) async fn get(&self, block: &str, file: &str) -> Result<Bytes, EngineError> {
         let path = Self::path(block, file);
-        let result = self
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| store_err(block, &format!("reading {file}"), e))?;
+        let result = self.store.get(&path).await.map_err(|e| match e {
+            // A file `meta.json` lists is gone: the block is damaged.
+            e @ object_store::Error::NotFound { .. } => {
+                damaged_err(block, format!("reading {file}: {e}"))
+            }
+            e => store_err(block, &format!("reading {file}"), e),
+        })?;
         result
             .bytes()
             .await
@@ -324,8 +326,8 @@ impl BlockStore {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(store_err(block, "reading meta.json", e)),
         };
-        let meta: BlockMeta =
-            serde_json::from_slice(&bytes).map_err(|e| store_err(block, "parsing meta.json", e))?;
+        let meta: BlockMeta = serde_json::from_slice(&bytes)
+            .map_err(|e| damaged_err(block, format!("parsing meta.json: {e}")))?;
         if meta.format_version < OLDEST_READABLE_VERSION || meta.format_version > FORMAT_VERSION {
             return Err(EngineError::UnsupportedVersion {
                 what: format!("block {block}"),
@@ -333,17 +335,15 @@ impl BlockStore {
             });
         }
         if meta.format_version >= 3 && meta.files.keys().any(|f| !meta.checksums.contains_key(f)) {
-            return Err(store_err(
+            return Err(damaged_err(
                 block,
-                "meta.json",
-                "a format 3 block must record a checksum for every file",
+                "meta.json of a format 3 block lacks a checksum for some of its files",
             ));
         }
         if meta.id != block {
-            return Err(store_err(
+            return Err(damaged_err(
                 block,
-                "meta.json",
-                format!("names block {}", meta.id),
+                format!("meta.json names block {}", meta.id),
             ));
         }
         Ok(Some(meta))
@@ -402,6 +402,15 @@ impl std::fmt::Debug for Block {
             .field("id", &self.meta.id)
             .field("spans", &self.meta.spans)
             .finish_non_exhaustive()
+    }
+}
+
+/// The block's stored bytes are not what was written (they fail to decode
+/// or contradict `meta.json`): the block is damaged.
+fn damaged_err(block: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Damaged {
+        block: block.to_owned(),
+        message: e.to_string(),
     }
 }
 
@@ -486,14 +495,14 @@ impl Block {
     pub(crate) async fn load(store: &BlockStore, meta: BlockMeta) -> Result<Block, EngineError> {
         let id = meta.id.clone();
         let index = store.get_verified(&meta, files::INDEX).await?;
-        let index = TraceIndex::from_bytes(&index).map_err(|e| block_err(&id, e))?;
+        let index = TraceIndex::from_bytes(&index).map_err(|e| damaged_err(&id, e))?;
         let bloom = store.get_verified(&meta, files::BLOOM).await?;
-        let bloom = TraceBloom::from_bytes(&bloom).map_err(|e| block_err(&id, e))?;
+        let bloom = TraceBloom::from_bytes(&bloom).map_err(|e| damaged_err(&id, e))?;
         if index.rows() != meta.spans || index.len() as u64 != meta.traces {
-            return Err(block_err(&id, "the trace index does not match meta.json"));
+            return Err(damaged_err(&id, "the trace index does not match meta.json"));
         }
         let edges = store.get_verified(&meta, files::EDGES).await?;
-        let edges = BlockEdges::from_bytes(&edges).map_err(|e| block_err(&id, e))?;
+        let edges = BlockEdges::from_bytes(&edges).map_err(|e| damaged_err(&id, e))?;
         Ok(Block::new(meta, index, bloom, edges))
     }
 
