@@ -308,8 +308,6 @@ struct Shared {
     wake: Notify,
     closing: AtomicBool,
     block_counter: AtomicU64,
-    /// When far-from-arrival timestamps were last logged (Unix nanoseconds).
-    far_warned: AtomicU64,
     /// Blocks no longer readable (compacted or expired) whose files are
     /// deleted once no query holds them.
     graveyard: Mutex<Vec<Arc<Block>>>,
@@ -325,16 +323,7 @@ impl Shared {
         }
         mem.active.note_ingest(now);
         let mut added = 0;
-        let (mut past, mut future) = (0u64, 0u64);
         for batch in batches {
-            for r in &batch.spans {
-                let start = r.span.start_time_unix_nano;
-                if start < now.saturating_sub(FAR_FROM_INGEST) {
-                    past += 1;
-                } else if start > now.saturating_add(FAR_FROM_INGEST) {
-                    future += 1;
-                }
-            }
             added += mem.active.insert_batch(batch);
         }
         let active = mem.active.bytes();
@@ -343,38 +332,8 @@ impl Shared {
         self.stats
             .spans_written
             .fetch_add(added as u64, Ordering::Relaxed);
-        if past + future > 0 {
-            self.note_far_spans(now, past, future);
-        }
         if active >= self.config.head_cut_bytes {
             self.wake.notify_one();
-        }
-    }
-
-    /// Counts spans stamped more than a day before or after they arrived,
-    /// and says so in the log at most once a minute. They are stored like
-    /// any other (retention counts from arrival); the warning is for the
-    /// operator who did not expect such timestamps.
-    fn note_far_spans(&self, now: u64, past: u64, future: u64) {
-        let total_past = self.stats.spans_far_past.fetch_add(past, Ordering::Relaxed) + past;
-        let total_future = self
-            .stats
-            .spans_far_future
-            .fetch_add(future, Ordering::Relaxed)
-            + future;
-        let last = self.far_warned.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 60_000_000_000
-            && self
-                .far_warned
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::warn!(
-                far_past_spans = total_past,
-                far_future_spans = total_future,
-                "received spans stamped more than a day before or after their arrival \
-                 (kept: retention counts from arrival, not from span timestamps)"
-            );
         }
     }
 
@@ -407,9 +366,6 @@ impl Shared {
         (format!("{now:020}-{:04}", n % 10_000), now)
     }
 }
-
-/// Spans stamped further than this from their arrival are counted and logged.
-const FAR_FROM_INGEST: u64 = 24 * 3_600 * 1_000_000_000;
 
 fn now_nanos() -> u64 {
     SystemTime::now()
@@ -515,7 +471,6 @@ impl Engine {
             wake: Notify::new(),
             closing: AtomicBool::new(false),
             block_counter: AtomicU64::new(0),
-            far_warned: AtomicU64::new(0),
             graveyard: Mutex::new(Vec::new()),
         });
         {

@@ -15,8 +15,6 @@ pub struct Stats {
     pub(crate) wal_corrupt_segments: AtomicU64,
     pub(crate) wal_replayed_records: AtomicU64,
     pub(crate) spans_written: AtomicU64,
-    pub(crate) spans_far_past: AtomicU64,
-    pub(crate) spans_far_future: AtomicU64,
     pub(crate) writes_rejected_busy: AtomicU64,
     pub(crate) blocks_cut: AtomicU64,
     pub(crate) cut_errors: AtomicU64,
@@ -54,11 +52,6 @@ pub struct EngineStats {
     pub wal_replayed_records: u64,
     /// New spans that reached the head (identical rewrites excluded).
     pub spans_written: u64,
-    /// Spans received stamped more than a day before their arrival (kept;
-    /// retention counts from arrival).
-    pub spans_far_past: u64,
-    /// Spans received stamped more than a day after their arrival (kept).
-    pub spans_far_future: u64,
     /// Writes refused because memory for recent spans was full.
     pub writes_rejected_busy: u64,
     /// Blocks cut from the head.
@@ -115,18 +108,6 @@ impl EngineStats {
                 "counter",
                 "New spans that reached the engine's head.",
                 self.spans_written,
-            ),
-            (
-                "spoor_engine_spans_far_past_total",
-                "counter",
-                "Spans received stamped more than a day before their arrival (kept: retention counts from arrival).",
-                self.spans_far_past,
-            ),
-            (
-                "spoor_engine_spans_far_future_total",
-                "counter",
-                "Spans received stamped more than a day after their arrival (kept: retention counts from arrival).",
-                self.spans_far_future,
             ),
             (
                 "spoor_engine_wal_truncations_total",
@@ -249,8 +230,6 @@ impl Stats {
             wal_corrupt_segments: get(&self.wal_corrupt_segments),
             wal_replayed_records: get(&self.wal_replayed_records),
             spans_written: get(&self.spans_written),
-            spans_far_past: get(&self.spans_far_past),
-            spans_far_future: get(&self.spans_far_future),
             writes_rejected_busy: get(&self.writes_rejected_busy),
             blocks_cut: get(&self.blocks_cut),
             cut_errors: get(&self.cut_errors),
