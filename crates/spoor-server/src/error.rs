@@ -27,14 +27,62 @@ pub fn storage_grpc(err: &StorageError) -> tonic::Status {
     }
 }
 
-/// gRPC status for an ingest failure.
-pub fn ingest_grpc(err: &IngestError) -> tonic::Status {
+/// gRPC status for an ingest failure. Storage that cannot take writes right
+/// now (a full disk, memory for recent spans full) answers `UNAVAILABLE`
+/// with a `google.rpc.RetryInfo` of `retry_after_secs`, which OTLP exporters
+/// honour as "retry later".
+pub fn ingest_grpc(err: &IngestError, retry_after_secs: u32) -> tonic::Status {
     match err {
         IngestError::Overloaded => {
             tonic::Status::resource_exhausted("ingest pipeline is full, retry later")
         }
+        IngestError::Storage(e) if e.kind == StorageErrorKind::Unavailable => {
+            unavailable_with_retry_info(&e.message, retry_after_secs)
+        }
         IngestError::Storage(e) => storage_grpc(e),
     }
+}
+
+/// `google.rpc.Status` with details, as carried in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct StatusWithDetails {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<spoor_proto::prost_types::Any>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<spoor_proto::prost_types::Duration>,
+}
+
+/// `UNAVAILABLE` with a `RetryInfo` detail asking to retry after `secs`.
+pub fn unavailable_with_retry_info(message: &str, secs: u32) -> tonic::Status {
+    use prost::Message as _;
+    let retry = RetryInfo {
+        retry_delay: Some(spoor_proto::prost_types::Duration {
+            seconds: i64::from(secs),
+            nanos: 0,
+        }),
+    };
+    let details = StatusWithDetails {
+        code: tonic::Code::Unavailable as i32,
+        message: message.to_owned(),
+        details: vec![spoor_proto::prost_types::Any {
+            type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+            value: retry.encode_to_vec(),
+        }],
+    };
+    tonic::Status::with_details(
+        tonic::Code::Unavailable,
+        message.to_owned(),
+        bytes::Bytes::from(details.encode_to_vec()),
+    )
 }
 
 /// An error answered the way Jaeger's `/api/*` handlers answer: Go's

@@ -60,11 +60,22 @@ impl Refusal {
         }
     }
 
+    /// Whether the sender should retry later: the pipeline is full, or
+    /// storage cannot take writes right now (e.g. a full disk). Answered with
+    /// `Retry-After`.
+    pub(crate) fn retry_later(&self) -> bool {
+        match self {
+            Refusal::Overloaded => true,
+            Refusal::Storage(e) => e.kind == spoor_storage::StorageErrorKind::Unavailable,
+            _ => false,
+        }
+    }
+
     /// Go's `http.Error` with `message`, plus `Retry-After` when overloaded:
     /// how the Jaeger and Zipkin HTTP receivers answer.
     pub(crate) fn plain_text(&self, message: &str, retry_after_secs: u32) -> Response {
         let mut resp = go_http_error(self.status(), message.as_bytes().to_vec());
-        if matches!(self, Refusal::Overloaded) {
+        if self.retry_later() {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
@@ -163,5 +174,5 @@ where
     };
     sink.submit(batch, wire_bytes, source)
         .await
-        .map_err(|e| ingest_grpc(&e))
+        .map_err(|e| ingest_grpc(&e, state.retry_after_secs))
 }

@@ -128,6 +128,8 @@ pub struct AppState {
     pub ui: ui::UiConfig,
     pub started_at: SystemTime,
     ready: AtomicBool,
+    /// The storage backend's health (`/status`, `/ready`), when it reports one.
+    pub storage: Option<Arc<dyn spoor_storage::StorageStatus>>,
 }
 
 impl AppState {
@@ -152,6 +154,7 @@ impl AppState {
             ui: config.ui.clone(),
             started_at: SystemTime::now(),
             ready: AtomicBool::new(false),
+            storage: None,
         }
     }
 
@@ -162,6 +165,12 @@ impl AppState {
         provider: Arc<dyn spoor_service::sampling::StrategyProvider>,
     ) -> Self {
         self.sampling = provider;
+        self
+    }
+
+    /// The same state reporting `status`'s health on `/status` and `/ready`.
+    pub fn with_storage_status(mut self, status: Arc<dyn spoor_storage::StorageStatus>) -> Self {
+        self.storage = Some(status);
         self
     }
 

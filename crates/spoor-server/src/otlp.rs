@@ -204,7 +204,7 @@ async fn export_http(
                 Refusal::Storage(_) | Refusal::Internal(_) => CODE_INTERNAL,
             };
             let mut resp = status_body(format, status, code, refusal.message());
-            if matches!(refusal, Refusal::Overloaded) {
+            if refusal.retry_later() {
                 resp.headers_mut().insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(state.retry_after_secs),

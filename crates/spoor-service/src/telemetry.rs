@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
+use spoor_storage::{StorageMetricKind, StorageStatus};
 
 /// Where a batch of spans came from; the labels of the receiver series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,6 +92,8 @@ pub struct Metrics {
     start_time_seconds: f64,
     receivers: RwLock<HashMap<Source, Arc<ReceiverSeries>>>,
     queries: RwLock<HashMap<&'static str, Arc<QuerySeries>>>,
+    /// The storage backend's own series, when it reports any.
+    storage: RwLock<Option<Arc<dyn StorageStatus>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -171,6 +174,7 @@ impl Metrics {
             start_time_seconds,
             receivers: RwLock::new(HashMap::new()),
             queries: RwLock::new(HashMap::new()),
+            storage: RwLock::new(None),
         }
     }
 
@@ -195,6 +199,11 @@ impl Metrics {
         }
         let series = Arc::clone(self.queries.write().entry(endpoint).or_default());
         QueryMetrics { series }
+    }
+
+    /// Renders the storage backend's own series (health and counters) too.
+    pub fn set_storage_status(&self, status: Arc<dyn StorageStatus>) {
+        *self.storage.write() = Some(status);
     }
 
     /// Every series in the Prometheus text exposition format 0.0.4, families
@@ -351,6 +360,17 @@ impl Metrics {
                     &[("endpoint", endpoint), ("result", result)],
                     &v.to_string(),
                 );
+            }
+        }
+        let storage = self.storage.read().clone();
+        if let Some(status) = storage {
+            for m in status.metrics() {
+                let kind = match m.kind {
+                    StorageMetricKind::Counter => "counter",
+                    StorageMetricKind::Gauge => "gauge",
+                };
+                family(&mut out, m.name, kind, m.help);
+                sample(&mut out, m.name, &[], &m.value.to_string());
             }
         }
         out
@@ -660,6 +680,43 @@ mod tests {
         let (_, samples) = parse(&text);
         assert_eq!(samples.len(), 2);
         assert!(text.contains("# TYPE spoor_receiver_requests_total counter"));
+    }
+
+    #[test]
+    fn renders_the_storage_backends_series() {
+        struct Fake;
+        impl StorageStatus for Fake {
+            fn health(&self) -> spoor_storage::StorageHealth {
+                spoor_storage::StorageHealth::writable()
+            }
+            fn metrics(&self) -> Vec<spoor_storage::StorageMetric> {
+                vec![
+                    spoor_storage::StorageMetric {
+                        name: "spoor_engine_wal_skipped_bytes_total",
+                        help: "Skipped.",
+                        kind: StorageMetricKind::Counter,
+                        value: 42,
+                    },
+                    spoor_storage::StorageMetric {
+                        name: "spoor_engine_writable",
+                        help: "Writable.",
+                        kind: StorageMetricKind::Gauge,
+                        value: 0,
+                    },
+                ]
+            }
+        }
+        let m = Metrics::new("t");
+        m.set_storage_status(Arc::new(Fake));
+        let text = m.render_prometheus();
+        let (_, samples) = parse(&text);
+        assert_eq!(
+            value(&samples, "spoor_engine_wal_skipped_bytes_total", &[]),
+            42.0
+        );
+        assert_eq!(value(&samples, "spoor_engine_writable", &[]), 0.0);
+        assert!(text.contains("# TYPE spoor_engine_writable gauge\n"));
+        assert!(text.contains("# TYPE spoor_engine_wal_skipped_bytes_total counter\n"));
     }
 
     #[test]
