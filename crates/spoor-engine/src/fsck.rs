@@ -125,29 +125,125 @@ pub async fn check(data_dir: &Path, repair: bool) -> Result<FsckReport, EngineEr
         .map_err(join_err)??;
     let quarantine = data_dir.join(QUARANTINE_DIR);
     let mut report = FsckReport::default();
+    let (blocks, covered) = if blocks_dir.is_dir() {
+        check_blocks(&blocks_dir, &quarantine, repair).await?
+    } else {
+        (Vec::new(), 0)
+    };
     if wal_dir.is_dir() {
         let (wal, q) = (wal_dir.clone(), quarantine.clone());
-        let segments = tokio::task::spawn_blocking(move || check_wal(&wal, &q, repair))
+        let segments = tokio::task::spawn_blocking(move || check_wal(&wal, &q, repair, covered))
             .await
             .map_err(join_err)??;
         report.files.extend(segments);
     }
-    if blocks_dir.is_dir() {
-        report
-            .files
-            .extend(check_blocks(&blocks_dir, &quarantine, repair).await?);
-    }
+    report.files.extend(blocks);
     drop(lock);
     Ok(report)
+}
+
+/// Segments an older Spoor renamed `<seq>.wal.corrupt` (a damaged header)
+/// and never replayed.
+fn legacy_corrupt_segments(wal_dir: &Path) -> Result<Vec<(u64, PathBuf)>, EngineError> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(wal_dir).map_err(|e| EngineError::io("list", wal_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| EngineError::io("list", wal_dir, e))?;
+        let name = entry.file_name();
+        if let Some(seq) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".wal.corrupt"))
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            out.push((seq, entry.path()));
+        }
+    }
+    out.sort_unstable_by_key(|(seq, _)| *seq);
+    Ok(out)
+}
+
+/// Checks a segment an older Spoor set aside; with `repair`, writes its
+/// valid records to a new segment numbered after every other one (so the
+/// next start replays them; identical spans are stored once) and moves the
+/// file to the quarantine folder.
+fn check_legacy(path: &Path, next_seq: &mut u64, quarantine: &Path, repair: bool) -> FileReport {
+    let mut file = FileReport::new(FileKind::WalSegment, path.to_path_buf());
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            file.problems.push(format!("cannot be read: {e}"));
+            return file;
+        }
+    };
+    let mut payloads: Vec<Range<usize>> = Vec::new();
+    let scan = wal::scan_segment(&bytes, |payload, _| payloads.push(payload));
+    file.records = scan.records;
+    file.spans = scan.spans;
+    file.damaged_bytes = scan.damaged_bytes();
+    file.problems.push(format!(
+        "set aside by an older Spoor and never replayed; {} record(s) recoverable",
+        scan.records
+    ));
+    if repair {
+        let result = (|| {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let mut written = None;
+            if !payloads.is_empty() {
+                let target = wal::segment_path(dir, *next_seq);
+                let records: Vec<&[u8]> = payloads.iter().map(|r| &bytes[r.clone()]).collect();
+                wal::write_segment_file(&target, &records)?;
+                *next_seq += 1;
+                written = Some(target);
+            }
+            std::fs::create_dir_all(quarantine)
+                .map_err(|e| EngineError::io("create", quarantine, e))?;
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("segment.wal.corrupt");
+            let aside = free_path(quarantine, &format!("wal-{name}"));
+            rename(path, &aside)?;
+            wal::sync_dir(dir)?;
+            wal::sync_dir(quarantine)?;
+            Ok::<_, EngineError>(match written {
+                Some(t) => format!(
+                    "its {} record(s) written to {} (replayed at the next start); original moved to {}",
+                    payloads.len(),
+                    t.display(),
+                    aside.display()
+                ),
+                None => format!("no valid record; moved to {}", aside.display()),
+            })
+        })();
+        match result {
+            Ok(what) => file.repaired = Some(what),
+            Err(e) => file.repair_error = Some(e.to_string()),
+        }
+    }
+    file
 }
 
 fn check_wal(
     wal_dir: &Path,
     quarantine: &Path,
     repair: bool,
+    covered: u64,
 ) -> Result<Vec<FileReport>, EngineError> {
     let mut out = Vec::new();
-    for (seq, path) in wal::list_segments(wal_dir)? {
+    let segments = wal::list_segments(wal_dir)?;
+    let legacy = legacy_corrupt_segments(wal_dir)?;
+    let mut next_seq = segments
+        .iter()
+        .chain(&legacy)
+        .map(|(seq, _)| *seq)
+        .max()
+        .unwrap_or(0)
+        .max(covered)
+        + 1;
+    for (_, path) in &legacy {
+        out.push(check_legacy(path, &mut next_seq, quarantine, repair));
+    }
+    for (seq, path) in segments {
         let mut file = FileReport::new(FileKind::WalSegment, path.clone());
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -235,11 +331,13 @@ fn repair_segment(
     ))
 }
 
+/// Checks every block; returns the reports and the highest WAL sequence
+/// number a readable block covers.
 async fn check_blocks(
     blocks_dir: &Path,
     quarantine: &Path,
     repair: bool,
-) -> Result<Vec<FileReport>, EngineError> {
+) -> Result<(Vec<FileReport>, u64), EngineError> {
     let local = object_store::local::LocalFileSystem::new_with_prefix(blocks_dir).map_err(|e| {
         EngineError::Block {
             block: "*".into(),
@@ -260,11 +358,13 @@ async fn check_blocks(
     }
     ids.sort();
     let mut out = Vec::new();
+    let mut covered = 0;
     for id in ids {
         let folder = blocks_dir.join(&id);
         let mut file = FileReport::new(FileKind::Block, folder.clone());
-        if let Err(problem) = check_block(&store, &id, &mut file).await {
-            file.problems.push(problem);
+        match check_block(&store, &id, &mut file).await {
+            Ok(wal_seq) => covered = covered.max(wal_seq),
+            Err(problem) => file.problems.push(problem),
         }
         if repair && !file.is_ok() {
             let moved = (|| {
@@ -283,11 +383,12 @@ async fn check_blocks(
         }
         out.push(file);
     }
-    Ok(out)
+    Ok((out, covered))
 }
 
-/// Opens a block and reads every span of it through the normal reader.
-async fn check_block(store: &BlockStore, id: &str, file: &mut FileReport) -> Result<(), String> {
+/// Opens a block and reads every span of it through the normal reader;
+/// returns the last WAL segment it covers.
+async fn check_block(store: &BlockStore, id: &str, file: &mut FileReport) -> Result<u64, String> {
     let meta = match store.read_meta(id).await {
         Ok(Some(meta)) => meta,
         Ok(None) => {
@@ -299,6 +400,7 @@ async fn check_block(store: &BlockStore, id: &str, file: &mut FileReport) -> Res
         Err(e) => return Err(format!("{} cannot be read: {e}", files::META)),
     };
     let expected = meta.spans;
+    let wal_seq = meta.wal_seq;
     let block = Block::load(store, meta)
         .await
         .map_err(|e| format!("cannot be opened: {e}"))?;
@@ -315,7 +417,7 @@ async fn check_block(store: &BlockStore, id: &str, file: &mut FileReport) -> Res
             files::META
         ));
     }
-    Ok(())
+    Ok(wal_seq)
 }
 
 #[cfg(test)]
@@ -360,6 +462,38 @@ mod tests {
         let report = check(&dir, false).await.unwrap();
         assert_eq!(report.damaged(), 0, "{report:?}");
         assert_eq!(report.files[0].records, 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn recovers_a_segment_an_older_spoor_set_aside() {
+        let dir = temp_dir("fsck-legacy");
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).unwrap();
+        let batch = rich_batch();
+        let path = write_records(&wal_dir, 2, &[&batch, &batch]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 0xff;
+        let legacy = wal_dir.join(format!("{:020}.wal.corrupt", 2));
+        std::fs::write(&legacy, &bytes).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        write_records(&wal_dir, 5, &[&batch]);
+
+        let report = check(&dir, false).await.unwrap();
+        assert_eq!(report.unrepaired(), 1);
+        assert!(report.files[0].problems[0].contains("2 record(s) recoverable"));
+        let report = check(&dir, true).await.unwrap();
+        assert_eq!(report.unrepaired(), 0, "{report:?}");
+        assert!(!legacy.exists());
+        // Written after every other segment, so the next start replays it.
+        let (batches, scan) = wal::read_segment_file(&wal::segment_path(&wal_dir, 6)).unwrap();
+        assert!(scan.is_clean());
+        assert_eq!(batches.len(), 2);
+        assert!(
+            dir.join("quarantine")
+                .join(format!("wal-{:020}.wal.corrupt", 2))
+                .exists()
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

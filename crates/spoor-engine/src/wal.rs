@@ -643,9 +643,9 @@ pub fn replay_segment(
     Ok(())
 }
 
-/// Writes a clean version 2 segment holding `payloads` (record payloads, in
-/// order) to `path` (fsynced).
-pub fn write_segment_file(path: &Path, payloads: &[&[u8]]) -> Result<(), EngineError> {
+/// The bytes of a clean version 2 segment holding `payloads` (record
+/// payloads, in order).
+pub fn encode_segment(payloads: &[&[u8]]) -> Vec<u8> {
     let mut out = header().to_vec();
     for payload in payloads {
         let at = out.len();
@@ -654,6 +654,13 @@ pub fn write_segment_file(path: &Path, payloads: &[&[u8]]) -> Result<(), EngineE
         frame_payload_in_place(&mut out[at..]);
         seal_frame(&mut out[at..], at as u64);
     }
+    out
+}
+
+/// Writes a clean version 2 segment holding `payloads` (record payloads, in
+/// order) to `path` (fsynced).
+pub fn write_segment_file(path: &Path, payloads: &[&[u8]]) -> Result<(), EngineError> {
+    let out = encode_segment(payloads);
     let written = File::create(path).and_then(|mut f| {
         f.write_all(&out)?;
         f.sync_all()
