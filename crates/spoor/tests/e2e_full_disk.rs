@@ -129,11 +129,13 @@ fn a_full_disk_refuses_ingest_as_overload_and_writes_resume_when_space_returns()
         }
     };
     let data: PathBuf = tmpfs.path().join("data");
+    // Blocks are cut a second after the first span, so a cut fails on the
+    // full disk too and must be retried.
     let spoor = Spoor::start(&[
         "--data-dir",
         data.to_str().unwrap(),
         "--block-cut-age",
-        "1h",
+        "1s",
     ]);
     let url = spoor.otlp_http_url("/v1/traces");
     let post = |n: u64| spoor.post(&url, "application/x-protobuf", request(n), &[]);
@@ -206,6 +208,18 @@ fn a_full_disk_refuses_ingest_as_overload_and_writes_resume_when_space_returns()
         metric(&metrics, "spoor_engine_unwritable_episodes_total"),
         1.0
     );
+    let cut_failed = common::poll_until(Duration::from_secs(10), || {
+        (metric(&spoor.metrics(), "spoor_engine_block_cut_errors_total") >= 1.0).then_some(())
+    });
+    assert!(
+        cut_failed.is_some(),
+        "no block cut was tried on the full disk"
+    );
+    assert_eq!(
+        metric(&spoor.metrics(), "spoor_engine_block_cut_failing"),
+        1.0
+    );
+    assert!(found(&spoor, 0), "acknowledged data stays queryable");
 
     // Space returns: readiness recovers by itself, with no write to try.
     std::fs::remove_file(&filler).unwrap();
@@ -218,6 +232,19 @@ fn a_full_disk_refuses_ingest_as_overload_and_writes_resume_when_space_returns()
     let status = spoor.get(&spoor.admin("/status"));
     assert_eq!(status.json()["storage"]["writable"], true);
     assert_eq!(metric(&spoor.metrics(), "spoor_engine_writable"), 1.0);
+    // The failed cut is retried by itself.
+    let cut = common::poll_until(Duration::from_secs(40), || {
+        let m = spoor.metrics();
+        (metric(&m, "spoor_engine_blocks") >= 1.0
+            && metric(&m, "spoor_engine_block_cut_failing") == 0.0)
+            .then_some(())
+    });
+    assert!(
+        cut.is_some(),
+        "the block cut was not retried:\n{}",
+        spoor.metrics()
+    );
+    assert!(found(&spoor, 0) && found(&spoor, 4));
     drop(spoor);
 
     // The WAL was left consistent: a restart replays it with no damage.
