@@ -209,7 +209,7 @@ fn a_full_disk_refuses_ingest_as_overload_and_writes_resume_when_space_returns()
         1.0
     );
     let cut_failed = common::poll_until(Duration::from_secs(10), || {
-        (metric(&spoor.metrics(), "spoor_engine_block_cut_errors_total") >= 1.0).then_some(())
+        (metric(&spoor.metrics(), "spoor_engine_cut_errors_total") >= 1.0).then_some(())
     });
     assert!(
         cut_failed.is_some(),
