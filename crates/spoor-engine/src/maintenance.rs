@@ -460,6 +460,25 @@ async fn probe_if_unwritable(shared: &Shared) {
     }
 }
 
+/// Waits `backoff` before retrying a failed cut, probing the WAL meanwhile
+/// (so readiness recovers as soon as space returns); returns early when the
+/// engine closes or becomes writable again.
+async fn wait_for_retry(shared: &Shared, backoff: Duration) {
+    let until = Instant::now() + backoff;
+    let was_unwritable = shared.stats.unwritable.lock().is_some();
+    while Instant::now() < until && !shared.closing.load(Ordering::Relaxed) {
+        let step = shared
+            .config
+            .maintenance_interval
+            .min(until.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(step).await;
+        probe_if_unwritable(shared).await;
+        if was_unwritable && shared.stats.unwritable.lock().is_none() {
+            break;
+        }
+    }
+}
+
 fn cut_due(shared: &Shared) -> bool {
     let mem = shared.mem.read();
     !mem.frozen.is_empty()
@@ -492,7 +511,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     shared.stats.cut_failing.store(true, Ordering::Relaxed);
                     backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
                     tracing::error!(error = %e, retry_in_s = backoff.as_secs(), "cutting a block failed");
-                    tokio::time::sleep(backoff).await;
+                    wait_for_retry(&shared, backoff).await;
                     continue;
                 }
             }
