@@ -1,5 +1,5 @@
 //! The storage engine's WAL record payload decoder: never panics on any
-//! bytes (a corrupt record must be an error, replay truncates there), and
+//! bytes (a corrupt record must be an error; replay skips it), and
 //! whatever decodes re-encodes to a fixed point.
 #![no_main]
 

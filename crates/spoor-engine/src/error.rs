@@ -35,6 +35,10 @@ pub enum EngineError {
     /// The engine was closed, or its writer stopped after an unrecoverable error.
     #[error("the storage engine is closed: {0}")]
     Closed(String),
+    /// The engine cannot write to its data directory right now (a full disk,
+    /// a quota, an I/O error); writes resume by themselves once it can.
+    #[error("the storage engine cannot write to disk, retry later: {0}")]
+    Unwritable(String),
     /// Memory for recent spans is full until the next block is cut.
     #[error("the storage engine is busy: {0}")]
     Busy(String),
@@ -60,7 +64,9 @@ impl EngineError {
 impl From<EngineError> for StorageError {
     fn from(e: EngineError) -> Self {
         let kind = match &e {
-            EngineError::Busy(_) | EngineError::Closed(_) => StorageErrorKind::Unavailable,
+            EngineError::Busy(_) | EngineError::Closed(_) | EngineError::Unwritable(_) => {
+                StorageErrorKind::Unavailable
+            }
             _ => StorageErrorKind::Internal,
         };
         StorageError::new(kind, e.to_string())

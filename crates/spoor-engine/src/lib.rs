@@ -6,7 +6,9 @@
 //!
 //! - a write-ahead log ([`wal`]): every batch is appended and fsynced, with
 //!   group commit, before `write_spans` returns; the log is replayed on open
-//!   and a torn tail is truncated, never fatal;
+//!   damaged records are skipped and set aside (replay resynchronises on
+//!   the next valid record), a torn tail is truncated, never fatal; a full
+//!   disk makes writes fail with a retryable error until space returns;
 //! - a head: recent spans in memory, grouped by trace and indexed
 //!   by service and operation, searchable as soon as they are acknowledged;
 //!   its memory is bounded in bytes (writes beyond the bound are refused as
@@ -33,17 +35,19 @@
 //! <data_dir>/LOCK            exclusive lock held while an engine is open
 //! <data_dir>/wal/<seq>.wal   write-ahead log segments
 //! <data_dir>/blocks/<id>/    blocks (when blocks are stored locally)
-//! <data_dir>/quarantine/<id>/ damaged blocks set aside, never deleted
+//! <data_dir>/quarantine/     damaged blocks (<id>/) and damaged WAL bytes set aside, never deleted
 //! ```
 
 pub mod block;
 pub mod bloom;
 mod error;
+pub mod fsck;
 mod head;
 mod maintenance;
 mod reader;
 pub mod record;
 mod stats;
+mod status;
 pub mod wal;
 
 use std::collections::HashSet;
@@ -124,6 +128,19 @@ impl std::fmt::Debug for Clock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Clock({})", self.now_nanos())
     }
+}
+
+/// Whether the engine can take writes ([`Engine::health`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineHealth {
+    /// Writes can be taken now.
+    pub writable: bool,
+    /// The engine was closed (or is closing).
+    pub closed: bool,
+    /// Why it cannot write (the last write error), when it cannot.
+    pub reason: Option<String>,
+    /// The last attempt to cut a block failed (it is retried).
+    pub cut_failing: bool,
 }
 
 /// Engine settings. [`EngineConfig::new`] gives the defaults.
@@ -244,7 +261,7 @@ impl EngineConfig {
     }
 
     fn quarantine_dir(&self) -> PathBuf {
-        self.data_dir.join("quarantine")
+        self.data_dir.join(wal::QUARANTINE_DIR)
     }
 }
 
@@ -391,7 +408,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn lock_data_dir(dir: &Path) -> Result<File, EngineError> {
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<File, EngineError> {
     let path = dir.join("LOCK");
     let file = File::options()
         .create(true)
@@ -498,7 +515,7 @@ impl Engine {
             )
         })
         .await
-        .map_err(join_err)??;
+        .map_err(join_err)?;
         let (tx, rx) = mpsc::channel(config.wal_queue);
         let thread = std::thread::Builder::new()
             .name("spoor-wal".into())
@@ -523,6 +540,9 @@ impl Engine {
             head_bytes,
             truncated_segments = report.truncated_segments,
             truncated_bytes = report.truncated_bytes,
+            damaged_ranges = report.damaged_ranges,
+            skipped_bytes = report.skipped_bytes,
+            damaged_headers = report.damaged_headers,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "storage engine opened"
         );
@@ -550,6 +570,23 @@ impl Engine {
         s.block_spans = mem.blocks.iter().map(|b| b.meta.spans).sum();
         s.block_index_bytes = mem.blocks.iter().map(|b| b.memory_bytes() as u64).sum();
         s
+    }
+
+    /// Whether the engine can take writes now, and if not, why.
+    pub fn health(&self) -> EngineHealth {
+        let closed =
+            self.shared.closing.load(Ordering::Relaxed) || self.shared.wal_tx.lock().is_none();
+        let unwritable = self.shared.stats.unwritable.lock().clone();
+        EngineHealth {
+            writable: !closed && unwritable.is_none(),
+            closed,
+            reason: if closed {
+                Some("the storage engine is closed".into())
+            } else {
+                unwritable
+            },
+            cut_failing: self.shared.stats.cut_failing.load(Ordering::Relaxed),
+        }
     }
 
     /// The metadata of every readable block, newest first.

@@ -220,6 +220,8 @@ pub(crate) async fn replay_wal(
         .map_err(join_err)??;
     let mut report = ReplayReport::default();
     let mut head = Head::default();
+    let newest = segments.last().map(|(seq, _)| *seq);
+    let quarantine = shared.config.quarantine_dir();
     for (seq, path) in segments {
         if seq <= covered {
             std::fs::remove_file(&path).map_err(|e| EngineError::io("remove", &path, e))?;
@@ -227,6 +229,8 @@ pub(crate) async fn replay_wal(
         }
         let stats = Arc::clone(&shared.stats);
         let now = shared.config.clock.now_nanos();
+        let quarantine = quarantine.clone();
+        let is_newest = Some(seq) == newest;
         let (h, r) = tokio::task::spawn_blocking(move || {
             let mut report = report;
             let mut head = head;
@@ -234,9 +238,17 @@ pub(crate) async fn replay_wal(
             // record in it arrived later (and none after now).
             let received = segment_written(&path).map_or(now, |t| t.min(now));
             let before = head.span_count();
-            wal::replay_segment(seq, &path, &stats, &mut report, |batch| {
-                head.insert_batch(batch);
-            })?;
+            wal::replay_segment(
+                seq,
+                &path,
+                is_newest,
+                &quarantine,
+                &stats,
+                &mut report,
+                |batch| {
+                    head.insert_batch(batch);
+                },
+            )?;
             if head.span_count() > before {
                 head.note_ingest(received);
             }
@@ -585,6 +597,40 @@ pub(crate) async fn reap(shared: &Shared) {
     }
 }
 
+/// While the WAL cannot write, asks the writer to check whether it can
+/// again, so the engine becomes writable (and ready) with no write to try.
+async fn probe_if_unwritable(shared: &Shared) {
+    if shared.stats.unwritable.lock().is_none() {
+        return;
+    }
+    let Ok(tx) = shared.sender() else {
+        return;
+    };
+    let (done, wait) = tokio::sync::oneshot::channel();
+    if tx.send(wal::Request::Probe { done }).await.is_ok() {
+        let _ = wait.await;
+    }
+}
+
+/// Waits `backoff` before retrying a failed cut, probing the WAL meanwhile
+/// (so readiness recovers as soon as space returns); returns early when the
+/// engine closes or becomes writable again.
+async fn wait_for_retry(shared: &Shared, backoff: Duration) {
+    let until = Instant::now() + backoff;
+    let was_unwritable = shared.stats.unwritable.lock().is_some();
+    while Instant::now() < until && !shared.closing.load(Ordering::Relaxed) {
+        let step = shared
+            .config
+            .maintenance_interval
+            .min(until.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(step).await;
+        probe_if_unwritable(shared).await;
+        if was_unwritable && shared.stats.unwritable.lock().is_none() {
+            break;
+        }
+    }
+}
+
 fn cut_due(shared: &Shared) -> bool {
     let mem = shared.mem.read();
     !mem.frozen.is_empty()
@@ -605,14 +651,19 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if shared.closing.load(Ordering::Relaxed) {
             break;
         }
+        probe_if_unwritable(&shared).await;
         if cut_due(&shared) {
             match cut(&shared).await {
-                Ok(_) => backoff = Duration::ZERO,
+                Ok(_) => {
+                    backoff = Duration::ZERO;
+                    shared.stats.cut_failing.store(false, Ordering::Relaxed);
+                }
                 Err(e) => {
                     shared.stats.cut_errors.fetch_add(1, Ordering::Relaxed);
+                    shared.stats.cut_failing.store(true, Ordering::Relaxed);
                     backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
                     tracing::error!(error = %e, retry_in_s = backoff.as_secs(), "cutting a block failed");
-                    tokio::time::sleep(backoff).await;
+                    wait_for_retry(&shared, backoff).await;
                     continue;
                 }
             }

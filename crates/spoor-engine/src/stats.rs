@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use parking_lot::Mutex;
+
 /// Live counters, updated with relaxed atomics.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -12,7 +14,16 @@ pub struct Stats {
     pub(crate) wal_segments_created: AtomicU64,
     pub(crate) wal_truncations: AtomicU64,
     pub(crate) wal_truncated_bytes: AtomicU64,
-    pub(crate) wal_corrupt_segments: AtomicU64,
+    pub(crate) wal_damaged_headers: AtomicU64,
+    pub(crate) wal_damaged_ranges: AtomicU64,
+    pub(crate) wal_skipped_bytes: AtomicU64,
+    pub(crate) quarantined_files: AtomicU64,
+    pub(crate) quarantine_errors: AtomicU64,
+    pub(crate) unwritable_episodes: AtomicU64,
+    /// Why the WAL cannot write right now (`None` when it can).
+    pub(crate) unwritable: Mutex<Option<String>>,
+    /// The last cut attempt failed.
+    pub(crate) cut_failing: std::sync::atomic::AtomicBool,
     pub(crate) wal_replayed_records: AtomicU64,
     pub(crate) spans_written: AtomicU64,
     pub(crate) writes_rejected_busy: AtomicU64,
@@ -42,12 +53,23 @@ pub struct EngineStats {
     pub wal_write_errors: u64,
     /// WAL segments started after the first.
     pub wal_segments_created: u64,
-    /// Torn or corrupt WAL tails truncated during replay.
+    /// Torn WAL tails (of the newest segment) cut off during replay, after
+    /// their bytes were set aside in the quarantine folder.
     pub wal_truncations: u64,
     /// Bytes cut off by those truncations.
     pub wal_truncated_bytes: u64,
-    /// WAL segments set aside because their header was damaged.
-    pub wal_corrupt_segments: u64,
+    /// WAL segments whose header was damaged (records recovered by scanning).
+    pub wal_damaged_headers: u64,
+    /// Damaged byte ranges skipped during replay (set aside in the quarantine folder).
+    pub wal_damaged_ranges: u64,
+    /// Bytes in those ranges.
+    pub wal_skipped_bytes: u64,
+    /// Files written to the quarantine folder.
+    pub quarantined_files: u64,
+    /// Damaged data that could not be set aside (left in place).
+    pub quarantine_errors: u64,
+    /// Times the engine became unable to write (a full disk, a quota, I/O errors).
+    pub unwritable_episodes: u64,
     /// Records replayed from the WAL at open.
     pub wal_replayed_records: u64,
     /// New spans that reached the head (identical rewrites excluded).
@@ -120,12 +142,6 @@ impl EngineStats {
                 "counter",
                 "Bytes cut off by WAL truncations during replay.",
                 self.wal_truncated_bytes,
-            ),
-            (
-                "spoor_engine_wal_corrupt_segments_total",
-                "counter",
-                "WAL segments set aside because their header was damaged.",
-                self.wal_corrupt_segments,
             ),
             (
                 "spoor_engine_wal_write_errors_total",
@@ -227,7 +243,12 @@ impl Stats {
             wal_segments_created: get(&self.wal_segments_created),
             wal_truncations: get(&self.wal_truncations),
             wal_truncated_bytes: get(&self.wal_truncated_bytes),
-            wal_corrupt_segments: get(&self.wal_corrupt_segments),
+            wal_damaged_headers: get(&self.wal_damaged_headers),
+            wal_damaged_ranges: get(&self.wal_damaged_ranges),
+            wal_skipped_bytes: get(&self.wal_skipped_bytes),
+            quarantined_files: get(&self.quarantined_files),
+            quarantine_errors: get(&self.quarantine_errors),
+            unwritable_episodes: get(&self.unwritable_episodes),
             wal_replayed_records: get(&self.wal_replayed_records),
             spans_written: get(&self.spans_written),
             writes_rejected_busy: get(&self.writes_rejected_busy),

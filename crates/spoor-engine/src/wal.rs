@@ -5,37 +5,54 @@
 //!
 //! The log is a directory of segments named `<seq>.wal` (`seq` a 20-digit,
 //! zero-padded, increasing number). A segment is a 16-byte header followed by
-//! records:
+//! records. This build writes version 2 and reads versions 1 and 2:
 //!
 //! ```text
-//! header := magic "SPOORWAL" | version:u32le (=1) | crc32(magic ‖ version):u32le
-//! record := length:u32le | crc32(length ‖ payload):u32le | payload[length]
-//! payload := type:u8 (1 = span batch) | body (see `record.rs`, itself versioned)
+//! header    := magic "SPOORWAL" | version:u32le | crc32(magic ‖ version):u32le
+//! record v2 := magic "SWRC" | length:u32le | crc32(payload):u32le
+//!              | crc32(magic ‖ length ‖ payload crc ‖ offset:u64le):u32le | payload[length]
+//! record v1 := length:u32le | crc32(length ‖ payload):u32le | payload[length]
+//! payload   := type:u8 (1 = span batch) | body (see `record.rs`, itself versioned)
 //! ```
+//!
+//! Version 2's record magic and frame checksum (which also covers the
+//! record's own file offset) let replay find the next record after damage
+//! without trusting anything the damage may have changed; see "Replay".
 //!
 //! # Writing: group commit
 //!
 //! One writer thread owns the open segment. Callers send it an already
 //! framed record; the thread takes every request waiting in its queue (up to
-//! a byte budget) as one group, writes the group with one `write`, calls
-//! `sync_data` once, hands the group's batches to the head, and only then
-//! acknowledges each caller. A segment that grows past its size limit is
-//! sealed and a new one is started. A failed write or fsync fails the whole
-//! group and moves the writer to a fresh segment, so any partial bytes stay
-//! at the tail of the old one; if no new segment can be created the writer
-//! refuses further writes.
+//! a byte budget) as one group, seals each record's frame with its offset,
+//! writes the group with one `write`, calls `sync_data` once, hands the
+//! group's batches to the head, and only then acknowledges each caller. A
+//! segment that grows past its size limit is sealed and a new one is started.
+//!
+//! A failed write (a full disk, a quota, an I/O error) fails the whole group
+//! with [`EngineError::Unwritable`], cuts the partial bytes off again (or, if
+//! that fails too, or the fsync failed, abandons the segment and starts a new
+//! one at the next write), and marks the engine unwritable. The next write,
+//! or the background probe ([`Request::Probe`]), tries again: writes resume
+//! by themselves once space returns.
 //!
 //! # Replay
 //!
-//! On open, every segment is read in order. Reading a segment stops at the
-//! first record that is short, longer than the bytes left, fails its CRC or
-//! does not decode; the segment is truncated there, the event is logged and
-//! counted, and replay goes on with the next segment. A segment whose header
-//! is damaged is renamed to `<seq>.wal.corrupt` and skipped. Nothing in
-//! replay is fatal except failing to read or truncate a file at all.
+//! On open, every segment is read in order ([`scan_segment`]). A record that
+//! is cut short, fails a checksum or does not decode is skipped: reading
+//! resynchronises on the next valid record (for version 2 the next position
+//! holding the record magic and a valid frame checksum whose record is
+//! valid; when the damaged record's own frame is intact, its extent is
+//! skipped exactly, so nothing inside it is ever taken for a record). The
+//! damaged bytes are copied to `<data_dir>/quarantine/wal-<seq>-<offset>.bin`,
+//! logged and counted; the segment itself is left as it is, except a damaged
+//! tail of the newest segment (the torn write of a crash), which is cut off
+//! once its bytes are safely set aside. A segment whose header is damaged is
+//! scanned for records the same way. A file shorter than a header holding a
+//! prefix of the header (a crash right after the file was created) is
+//! removed. Nothing in replay is fatal except failing to read a file at all.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,29 +61,43 @@ use spoor_model::SpanBatch;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::EngineError;
-use crate::record::{RecordError, decode_batch, encode_batch};
+use crate::record::{BATCH_VERSION, RecordError, decode_batch, encode_batch};
 use crate::stats::Stats;
 
 /// Segment file magic.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"SPOORWAL";
-/// The segment format version this build writes and reads.
-pub const SEGMENT_VERSION: u32 = 1;
+/// The segment format version this build writes.
+pub const SEGMENT_VERSION: u32 = 2;
+/// The oldest segment format version this build reads.
+pub const SEGMENT_VERSION_V1: u32 = 1;
 /// Size of a segment header.
 pub const HEADER_LEN: usize = 16;
-/// Size of a record's frame (length and CRC).
-pub const FRAME_LEN: usize = 8;
+/// Magic that starts every version 2 record.
+pub const RECORD_MAGIC: &[u8; 4] = b"SWRC";
+/// Size of a version 2 record's frame (magic, length, payload CRC, frame CRC).
+pub const FRAME_LEN: usize = 16;
+/// Size of a version 1 record's frame (length and CRC).
+pub const FRAME_LEN_V1: usize = 8;
 /// Largest record payload accepted (on write and on replay).
 pub const MAX_RECORD_BYTES: usize = 1 << 30;
 /// Payload type of a span batch.
 pub const RECORD_SPAN_BATCH: u8 = 1;
 
-fn header() -> [u8; HEADER_LEN] {
+/// Name of the folder (under the data directory) holding damaged bytes set aside.
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+fn header_for(version: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(SEGMENT_MAGIC);
-    h[8..12].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&version.to_le_bytes());
     let crc = crc32fast::hash(&h[..12]);
     h[12..].copy_from_slice(&crc.to_le_bytes());
     h
+}
+
+/// The header of a segment written by this build.
+pub fn header() -> [u8; HEADER_LEN] {
+    header_for(SEGMENT_VERSION)
 }
 
 /// The path of segment `seq` in `dir`.
@@ -74,19 +105,47 @@ pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.wal"))
 }
 
-/// Frames a span batch as one WAL record (length, CRC, payload).
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+fn frame_crc(frame12: &[u8], offset: u64) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(frame12);
+    h.update(&offset.to_le_bytes());
+    h.finalize()
+}
+
+/// Frames a span batch as one version 2 WAL record. The frame checksum is
+/// left for [`seal_frame`], which needs the record's offset in its segment.
 pub fn frame_batch(batch: &SpanBatch) -> Vec<u8> {
     let mut out = vec![0u8; FRAME_LEN];
     out.push(RECORD_SPAN_BATCH);
     encode_batch(batch, &mut out);
-    let len = (out.len() - FRAME_LEN) as u32;
-    out[..4].copy_from_slice(&len.to_le_bytes());
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&out[..4]);
-    hasher.update(&out[FRAME_LEN..]);
-    let crc = hasher.finalize();
-    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    frame_payload_in_place(&mut out);
     out
+}
+
+/// Fills magic, length and payload CRC of a record whose payload follows
+/// `FRAME_LEN` reserved bytes.
+fn frame_payload_in_place(out: &mut [u8]) {
+    let len = (out.len() - FRAME_LEN) as u32;
+    let crc = crc32fast::hash(&out[FRAME_LEN..]);
+    out[..4].copy_from_slice(RECORD_MAGIC);
+    out[4..8].copy_from_slice(&len.to_le_bytes());
+    out[8..12].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Writes the frame checksum of a version 2 record that will start at
+/// `offset` in its segment.
+pub fn seal_frame(record: &mut [u8], offset: u64) {
+    if record.len() < FRAME_LEN {
+        return;
+    }
+    let crc = frame_crc(&record[..12], offset);
+    record[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Segments in `dir`, sorted by sequence number.
@@ -110,11 +169,333 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, EngineError> {
     Ok(out)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), EngineError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), EngineError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| EngineError::io("fsync directory", dir, e))
 }
+
+// ------------------------------------------------------------------ scanning
+
+/// The record framing of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Version 1: length and CRC.
+    V1,
+    /// Version 2: magic, length, payload CRC and an offset-bound frame CRC.
+    V2,
+}
+
+/// A damaged byte range of a segment: no valid record starts in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// First damaged byte (file offset).
+    pub start: u64,
+    /// One past the last damaged byte.
+    pub end: u64,
+    /// What was wrong at `start`.
+    pub reason: String,
+}
+
+impl Damage {
+    /// Bytes in the range.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether the range is empty (never, for reported damage).
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// What reading one segment found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentScan {
+    /// The file's length.
+    pub len: u64,
+    /// The framing its records use (`None` when nothing was readable).
+    pub framing: Option<Framing>,
+    /// The header is damaged (records were found by scanning the body).
+    pub header_damaged: bool,
+    /// The file is shorter than a header and holds a prefix of one: created
+    /// but never written (a crash right after rotation).
+    pub unfinished: bool,
+    /// Valid records.
+    pub records: u64,
+    /// Spans in those records.
+    pub spans: u64,
+    /// Damaged ranges, in file order, none adjacent to another.
+    pub damage: Vec<Damage>,
+}
+
+impl SegmentScan {
+    /// Damaged bytes in all.
+    pub fn damaged_bytes(&self) -> u64 {
+        self.damage.iter().map(Damage::len).sum()
+    }
+
+    /// Whether the segment holds nothing damaged.
+    pub fn is_clean(&self) -> bool {
+        self.damage.is_empty() && !self.header_damaged
+    }
+}
+
+enum Probe {
+    Valid {
+        end: usize,
+        batch: SpanBatch,
+    },
+    /// Not a valid record; `extent` is where it ends when its frame can be
+    /// trusted that far.
+    Bad {
+        extent: Option<usize>,
+        reason: String,
+    },
+}
+
+fn decode_payload(payload: &[u8]) -> Result<SpanBatch, RecordError> {
+    match payload.split_first() {
+        Some((&RECORD_SPAN_BATCH, body)) => decode_batch(body),
+        Some((&other, _)) => Err(RecordError::UnknownTag { tag: other, at: 0 }),
+        None => Err(RecordError::Truncated(0)),
+    }
+}
+
+/// Whether a version 2 record frame starts at `pos` (magic and frame CRC).
+fn frame_ok_v2(bytes: &[u8], pos: usize) -> bool {
+    bytes.len() - pos >= FRAME_LEN
+        && &bytes[pos..pos + 4] == RECORD_MAGIC
+        && frame_crc(&bytes[pos..pos + 12], pos as u64) == u32_at(bytes, pos + 12)
+}
+
+fn probe(bytes: &[u8], pos: usize, framing: Framing) -> Probe {
+    let rest = bytes.len() - pos;
+    let bad = |extent, reason: String| Probe::Bad { extent, reason };
+    let (frame, len) = match framing {
+        Framing::V2 => {
+            if rest < FRAME_LEN {
+                return bad(None, "a record frame is cut short".into());
+            }
+            if &bytes[pos..pos + 4] != RECORD_MAGIC {
+                return bad(None, "no record magic where a record should start".into());
+            }
+            if !frame_ok_v2(bytes, pos) {
+                return bad(None, "a record frame fails its checksum".into());
+            }
+            (FRAME_LEN, u32_at(bytes, pos + 4) as usize)
+        }
+        Framing::V1 => {
+            if rest < FRAME_LEN_V1 {
+                return bad(None, "a record frame is cut short".into());
+            }
+            (FRAME_LEN_V1, u32_at(bytes, pos) as usize)
+        }
+    };
+    if len > MAX_RECORD_BYTES || len > rest - frame {
+        return bad(
+            None,
+            format!("a record claims {len} bytes, more than are left"),
+        );
+    }
+    let end = pos + frame + len;
+    let payload = &bytes[pos + frame..end];
+    let crc_ok = match framing {
+        Framing::V2 => crc32fast::hash(payload) == u32_at(bytes, pos + 8),
+        Framing::V1 => {
+            let mut h = crc32fast::Hasher::new();
+            h.update(&bytes[pos..pos + 4]);
+            h.update(payload);
+            h.finalize() == u32_at(bytes, pos + 4)
+        }
+    };
+    if !crc_ok {
+        return bad(Some(end), "a record fails its checksum".into());
+    }
+    match decode_payload(payload) {
+        Ok(batch) => Probe::Valid { end, batch },
+        Err(e) => bad(Some(end), format!("a record does not decode: {e}")),
+    }
+}
+
+/// The first position at or after `from` where a valid record starts.
+/// For version 1 (no record magic) candidates are filtered by length and the
+/// payload's first two bytes, and the bytes checksummed are limited by
+/// `budget`; `None` when nothing (or nothing within the budget) was found.
+fn resync(bytes: &[u8], from: usize, framing: Framing, budget: &mut u64) -> Option<usize> {
+    let n = bytes.len();
+    match framing {
+        Framing::V2 => {
+            let mut q = from;
+            while q + FRAME_LEN <= n {
+                if bytes[q] == RECORD_MAGIC[0]
+                    && frame_ok_v2(bytes, q)
+                    && matches!(probe(bytes, q, framing), Probe::Valid { .. })
+                {
+                    return Some(q);
+                }
+                q += 1;
+            }
+            None
+        }
+        Framing::V1 => {
+            let mut q = from;
+            while q + FRAME_LEN_V1 + 2 <= n {
+                let len = u32_at(bytes, q) as usize;
+                if (2..=MAX_RECORD_BYTES).contains(&len)
+                    && len <= n - q - FRAME_LEN_V1
+                    && bytes[q + FRAME_LEN_V1] == RECORD_SPAN_BATCH
+                    && bytes[q + FRAME_LEN_V1 + 1] == BATCH_VERSION
+                {
+                    if *budget < len as u64 {
+                        return None;
+                    }
+                    *budget -= len as u64;
+                    if matches!(probe(bytes, q, framing), Probe::Valid { .. }) {
+                        return Some(q);
+                    }
+                }
+                q += 1;
+            }
+            None
+        }
+    }
+}
+
+/// Reads one segment's bytes: calls `apply(payload, batch)` for every valid
+/// record, in order (`payload` is the record payload's range in `bytes`), skipping damaged ranges (see the module
+/// documentation). Never fails and never panics.
+pub fn scan_segment(
+    bytes: &[u8],
+    mut apply: impl FnMut(std::ops::Range<usize>, SpanBatch),
+) -> SegmentScan {
+    let n = bytes.len();
+    let mut scan = SegmentScan {
+        len: n as u64,
+        ..SegmentScan::default()
+    };
+    if n < HEADER_LEN
+        && (header_for(SEGMENT_VERSION).starts_with(bytes)
+            || header_for(SEGMENT_VERSION_V1).starts_with(bytes))
+    {
+        scan.unfinished = true;
+        return scan;
+    }
+    // Resynchronising on version 1 records checksums candidates; bound the work.
+    let mut budget = 4 * n as u64 + (1 << 20);
+    let start = if n >= HEADER_LEN && bytes[..HEADER_LEN] == header_for(SEGMENT_VERSION) {
+        scan.framing = Some(Framing::V2);
+        HEADER_LEN
+    } else if n >= HEADER_LEN && bytes[..HEADER_LEN] == header_for(SEGMENT_VERSION_V1) {
+        scan.framing = Some(Framing::V1);
+        HEADER_LEN
+    } else {
+        scan.header_damaged = true;
+        let found = resync(bytes, 0, Framing::V2, &mut budget)
+            .map(|q| (q, Framing::V2))
+            .or_else(|| resync(bytes, 0, Framing::V1, &mut budget).map(|q| (q, Framing::V1)));
+        match found {
+            Some((q, framing)) => {
+                scan.framing = Some(framing);
+                if q > 0 {
+                    scan.damage.push(Damage {
+                        start: 0,
+                        end: q as u64,
+                        reason: "the segment header is damaged".into(),
+                    });
+                }
+                q
+            }
+            None => {
+                scan.damage.push(Damage {
+                    start: 0,
+                    end: n as u64,
+                    reason: "the segment header is damaged and no valid record was found".into(),
+                });
+                return scan;
+            }
+        }
+    };
+    let Some(framing) = scan.framing else {
+        return scan;
+    };
+    let mut pos = start;
+    while pos < n {
+        match probe(bytes, pos, framing) {
+            Probe::Valid { end, batch } => {
+                let frame = if framing == Framing::V2 {
+                    FRAME_LEN
+                } else {
+                    FRAME_LEN_V1
+                };
+                scan.records += 1;
+                scan.spans += batch.len() as u64;
+                apply(pos + frame..end, batch);
+                pos = end;
+            }
+            Probe::Bad { extent, reason } => {
+                let next = match (framing, extent) {
+                    (_, Some(e)) if e >= n => None,
+                    // The frame checksum vouches for the extent: resume after it.
+                    (Framing::V2, Some(e)) => resync(bytes, e, framing, &mut budget),
+                    (Framing::V1, Some(e))
+                        if matches!(probe(bytes, e, framing), Probe::Valid { .. }) =>
+                    {
+                        Some(e)
+                    }
+                    _ => resync(bytes, pos + 1, framing, &mut budget),
+                };
+                let end = next.unwrap_or(n);
+                match scan.damage.last_mut() {
+                    Some(last) if last.end == pos as u64 => last.end = end as u64,
+                    _ => scan.damage.push(Damage {
+                        start: pos as u64,
+                        end: end as u64,
+                        reason,
+                    }),
+                }
+                pos = end;
+            }
+        }
+    }
+    scan
+}
+
+// ------------------------------------------------------------------ quarantine
+
+/// Copies `bytes` to `<quarantine>/<name>` (fsynced, with the folder) unless
+/// a file of that name and size is already there. Returns the path and
+/// whether a new file was written.
+pub(crate) fn quarantine_bytes(
+    quarantine: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(PathBuf, bool), EngineError> {
+    let path = quarantine.join(name);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+        return Ok((path, false));
+    }
+    std::fs::create_dir_all(quarantine).map_err(|e| EngineError::io("create", quarantine, e))?;
+    let tmp = quarantine.join(format!("{name}.tmp"));
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(EngineError::io("write", &tmp, e));
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| EngineError::io("rename", &tmp, e))?;
+    sync_dir(quarantine)?;
+    Ok((path, true))
+}
+
+/// The quarantine file name of damaged bytes of segment `seq` at `offset`.
+pub fn quarantine_name(seq: u64, offset: u64) -> String {
+    format!("wal-{seq:020}-{offset}.bin")
+}
+
+// ------------------------------------------------------------------ replay
 
 /// What replay found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,144 +506,166 @@ pub struct ReplayReport {
     pub records: u64,
     /// Spans replayed.
     pub spans: u64,
-    /// Segments whose tail was cut off.
+    /// Segments whose torn tail was cut off.
     pub truncated_segments: u64,
-    /// Bytes cut off.
+    /// Bytes cut off (and set aside in the quarantine folder).
     pub truncated_bytes: u64,
-    /// Segments set aside because their header was damaged.
-    pub corrupt_segments: u64,
+    /// Damaged ranges skipped (set aside in the quarantine folder).
+    pub damaged_ranges: u64,
+    /// Bytes in those ranges.
+    pub skipped_bytes: u64,
+    /// Segments whose header was damaged (their records were found by scanning).
+    pub damaged_headers: u64,
     /// The highest segment sequence number seen (0 when none).
     pub last_seq: u64,
 }
 
-/// Why reading a segment's records stopped early.
-enum Tail {
-    Short,
-    TooLong(usize),
-    BadCrc,
-    Undecodable(RecordError),
-}
-
-impl std::fmt::Display for Tail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Tail::Short => f.write_str("a record frame is cut short"),
-            Tail::TooLong(len) => write!(f, "a record claims {len} bytes, more than are left"),
-            Tail::BadCrc => f.write_str("a record fails its CRC"),
-            Tail::Undecodable(e) => write!(f, "a record does not decode: {e}"),
-        }
-    }
-}
-
-/// Reads one segment's records, calling `apply` for each; returns the offset
-/// of the end of the last good record and why reading stopped early, if it did.
-fn read_segment(bytes: &[u8], mut apply: impl FnMut(SpanBatch)) -> (usize, Option<Tail>) {
-    let mut pos = HEADER_LEN;
-    while pos < bytes.len() {
-        if bytes.len() - pos < FRAME_LEN {
-            return (pos, Some(Tail::Short));
-        }
-        let mut len_bytes = [0u8; 4];
-        len_bytes.copy_from_slice(&bytes[pos..pos + 4]);
-        let len = u32::from_le_bytes(len_bytes) as usize;
-        if len > MAX_RECORD_BYTES || len > bytes.len() - pos - FRAME_LEN {
-            return (pos, Some(Tail::TooLong(len)));
-        }
-        let mut crc_bytes = [0u8; 4];
-        crc_bytes.copy_from_slice(&bytes[pos + 4..pos + 8]);
-        let payload = &bytes[pos + FRAME_LEN..pos + FRAME_LEN + len];
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&len_bytes);
-        hasher.update(payload);
-        if hasher.finalize() != u32::from_le_bytes(crc_bytes) {
-            return (pos, Some(Tail::BadCrc));
-        }
-        let batch = match payload.split_first() {
-            Some((&RECORD_SPAN_BATCH, body)) => decode_batch(body),
-            Some((&other, _)) => Err(RecordError::UnknownTag { tag: other, at: 0 }),
-            None => Err(RecordError::Truncated(0)),
-        };
-        match batch {
-            Ok(batch) => apply(batch),
-            Err(e) => return (pos, Some(Tail::Undecodable(e))),
-        }
-        pos += FRAME_LEN + len;
-    }
-    (pos, None)
-}
-
 /// Replays every segment in `dir` in order, calling `apply(seq, batch)` for
-/// each record, and repairs damaged tails (see the module documentation).
+/// each record, and setting damaged bytes aside in `quarantine` (see the
+/// module documentation).
 pub fn replay(
     dir: &Path,
+    quarantine: &Path,
     stats: &Stats,
     mut apply: impl FnMut(u64, SpanBatch),
 ) -> Result<ReplayReport, EngineError> {
     let mut report = ReplayReport::default();
-    for (seq, path) in list_segments(dir)? {
-        replay_segment(seq, &path, stats, &mut report, |batch| apply(seq, batch))?;
+    let segments = list_segments(dir)?;
+    let newest = segments.last().map(|(seq, _)| *seq);
+    for (seq, path) in segments {
+        replay_segment(
+            seq,
+            &path,
+            Some(seq) == newest,
+            quarantine,
+            stats,
+            &mut report,
+            |batch| apply(seq, batch),
+        )?;
     }
     Ok(report)
 }
 
-/// Replays one segment, calling `apply` for each record, repairing a damaged
-/// tail and adding what it found to `report`.
+/// Replays one segment, calling `apply` for each record, setting damaged
+/// bytes aside in `quarantine`, cutting off a damaged tail when the segment
+/// is the `newest`, and adding what it found to `report`.
 pub fn replay_segment(
     seq: u64,
     path: &Path,
+    newest: bool,
+    quarantine: &Path,
     stats: &Stats,
     report: &mut ReplayReport,
     mut apply: impl FnMut(SpanBatch),
 ) -> Result<(), EngineError> {
     report.last_seq = report.last_seq.max(seq);
     let bytes = std::fs::read(path).map_err(|e| EngineError::io("read", path, e))?;
-    if bytes.len() < HEADER_LEN || bytes[..HEADER_LEN] != header() {
-        if bytes.len() < HEADER_LEN && header().starts_with(&bytes) {
-            // Created but never written: a crash right after rotation.
-            tracing::warn!(segment = %path.display(), bytes = bytes.len(), "removing an unfinished WAL segment");
-            std::fs::remove_file(path).map_err(|e| EngineError::io("remove", path, e))?;
-            return Ok(());
-        }
-        let aside = path.with_extension("wal.corrupt");
-        tracing::error!(segment = %path.display(), moved_to = %aside.display(), "WAL segment header is damaged; setting the segment aside");
-        std::fs::rename(path, &aside).map_err(|e| EngineError::io("rename", path, e))?;
-        report.corrupt_segments += 1;
-        stats.wal_corrupt_segments.fetch_add(1, Ordering::Relaxed);
+    let scan = scan_segment(&bytes, |_, batch| apply(batch));
+    if scan.unfinished {
+        // Created but never written: a crash right after rotation.
+        tracing::warn!(segment = %path.display(), bytes = bytes.len(), "removing an unfinished WAL segment");
+        std::fs::remove_file(path).map_err(|e| EngineError::io("remove", path, e))?;
         return Ok(());
     }
     report.segments += 1;
-    let mut records = 0u64;
-    let (good, tail) = read_segment(&bytes, |batch| {
-        records += 1;
-        report.spans += batch.len() as u64;
-        apply(batch);
-    });
-    report.records += records;
+    report.records += scan.records;
+    report.spans += scan.spans;
     stats
         .wal_replayed_records
-        .fetch_add(records, Ordering::Relaxed);
-    if let Some(tail) = tail {
-        let cut = (bytes.len() - good) as u64;
-        tracing::warn!(
+        .fetch_add(scan.records, Ordering::Relaxed);
+    if scan.header_damaged {
+        report.damaged_headers += 1;
+        stats.wal_damaged_headers.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
             segment = %path.display(),
-            offset = good,
-            truncated_bytes = cut,
-            reason = %tail,
-            "WAL segment has a torn or corrupt tail; truncating it"
+            records_recovered = scan.records,
+            spans_recovered = scan.spans,
+            "WAL segment header is damaged; recovered its records by scanning"
         );
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| EngineError::io("open", path, e))?;
-        file.set_len(good as u64)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| EngineError::io("truncate", path, e))?;
-        report.truncated_segments += 1;
-        report.truncated_bytes += cut;
-        stats.wal_truncations.fetch_add(1, Ordering::Relaxed);
-        stats.wal_truncated_bytes.fetch_add(cut, Ordering::Relaxed);
+    }
+    let last = scan.damage.len().saturating_sub(1);
+    for (i, d) in scan.damage.iter().enumerate() {
+        let range = &bytes[d.start as usize..d.end as usize];
+        let name = quarantine_name(seq, d.start);
+        let saved = match quarantine_bytes(quarantine, &name, range) {
+            Ok((aside, new)) => {
+                if new {
+                    stats.quarantined_files.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(aside)
+            }
+            Err(e) => {
+                stats.quarantine_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(segment = %path.display(), offset = d.start, bytes = d.len(), error = %e, "cannot set damaged WAL bytes aside; leaving them in place");
+                None
+            }
+        };
+        let torn = newest && i == last && d.end == scan.len && !scan.header_damaged;
+        if torn && let Some(aside) = &saved {
+            tracing::warn!(
+                segment = %path.display(),
+                offset = d.start,
+                truncated_bytes = d.len(),
+                reason = %d.reason,
+                saved_to = %aside.display(),
+                "WAL segment has a torn tail; truncating it"
+            );
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| EngineError::io("open", path, e))?;
+            file.set_len(d.start)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| EngineError::io("truncate", path, e))?;
+            report.truncated_segments += 1;
+            report.truncated_bytes += d.len();
+            stats.wal_truncations.fetch_add(1, Ordering::Relaxed);
+            stats
+                .wal_truncated_bytes
+                .fetch_add(d.len(), Ordering::Relaxed);
+        } else {
+            tracing::error!(
+                segment = %path.display(),
+                offset = d.start,
+                skipped_bytes = d.len(),
+                reason = %d.reason,
+                saved_to = %saved.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                "skipped damaged bytes in a WAL segment"
+            );
+            report.damaged_ranges += 1;
+            report.skipped_bytes += d.len();
+            stats.wal_damaged_ranges.fetch_add(1, Ordering::Relaxed);
+            stats
+                .wal_skipped_bytes
+                .fetch_add(d.len(), Ordering::Relaxed);
+        }
     }
     Ok(())
+}
+
+/// The bytes of a clean version 2 segment holding `payloads` (record
+/// payloads, in order).
+pub fn encode_segment(payloads: &[&[u8]]) -> Vec<u8> {
+    let mut out = header().to_vec();
+    for payload in payloads {
+        let at = out.len();
+        out.resize(at + FRAME_LEN, 0);
+        out.extend_from_slice(payload);
+        frame_payload_in_place(&mut out[at..]);
+        seal_frame(&mut out[at..], at as u64);
+    }
+    out
+}
+
+/// Writes a clean version 2 segment holding `payloads` (record payloads, in
+/// order) to `path` (fsynced).
+pub fn write_segment_file(path: &Path, payloads: &[&[u8]]) -> Result<(), EngineError> {
+    let out = encode_segment(payloads);
+    let written = File::create(path).and_then(|mut f| {
+        f.write_all(&out)?;
+        f.sync_all()
+    });
+    written.map_err(|e| EngineError::io("write", path, e))
 }
 
 /// Deletes every segment with a sequence number at most `max_seq`.
@@ -281,6 +684,8 @@ pub fn delete_segments_through(dir: &Path, max_seq: u64) -> Result<usize, Engine
     Ok(removed)
 }
 
+// ------------------------------------------------------------------ writing
+
 /// The open segment.
 struct Segment {
     seq: u64,
@@ -297,10 +702,17 @@ impl Segment {
             .create_new(true)
             .open(&path)
             .map_err(|e| EngineError::io("create", &path, e))?;
-        file.write_all(&header())
+        let written = file
+            .write_all(&header())
             .and_then(|()| file.sync_all())
-            .map_err(|e| EngineError::io("write", &path, e))?;
-        sync_dir(dir)?;
+            .map_err(|e| EngineError::io("write", &path, e))
+            .and_then(|()| sync_dir(dir));
+        if let Err(e) = written {
+            // At most a header prefix: nothing to keep.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(Segment {
             seq,
             path,
@@ -333,6 +745,10 @@ pub enum Request {
         then: Box<dyn FnOnce() + Send>,
         done: oneshot::Sender<Result<(), EngineError>>,
     },
+    /// While the log is unwritable: check whether it can write again (open a
+    /// segment if none is open, write and fsync a probe file); answers
+    /// whether it is writable now.
+    Probe { done: oneshot::Sender<bool> },
 }
 
 /// Configuration of the writer thread.
@@ -347,11 +763,12 @@ pub struct WriterConfig {
 /// The WAL writer (runs on its own thread; see [`Writer::run`]).
 pub struct Writer {
     config: WriterConfig,
-    segment: Segment,
+    /// `None` after a failure left no usable segment; the next write opens
+    /// segment `next_seq`.
+    segment: Option<Segment>,
+    next_seq: u64,
     apply: ApplyFn,
     stats: Arc<Stats>,
-    /// Set when the writer can no longer write safely.
-    poisoned: Option<String>,
     buf: Vec<u8>,
 }
 
@@ -360,22 +777,29 @@ struct Pending {
     ack: oneshot::Sender<Result<(), EngineError>>,
 }
 
+/// Bytes written by the writability probe.
+const PROBE_BYTES: usize = 256 << 10;
+/// The probe file's name in the WAL folder (not a segment: no `.wal` suffix).
+const PROBE_FILE: &str = "write-probe.tmp";
+
 impl Writer {
-    /// Opens a new segment at `config.next_seq`.
-    pub fn new(
-        config: WriterConfig,
-        apply: ApplyFn,
-        stats: Arc<Stats>,
-    ) -> Result<Self, EngineError> {
-        let segment = Segment::create(&config.dir, config.next_seq)?;
-        Ok(Writer {
+    /// Opens a new segment at `config.next_seq`. If that fails, the writer
+    /// still starts, unwritable, and retries at the next write or probe.
+    pub fn new(config: WriterConfig, apply: ApplyFn, stats: Arc<Stats>) -> Self {
+        let next_seq = config.next_seq;
+        let mut writer = Writer {
             config,
-            segment,
+            segment: None,
+            next_seq,
             apply,
             stats,
-            poisoned: None,
             buf: Vec::new(),
-        })
+        };
+        if let Err(e) = writer.open_segment() {
+            tracing::error!(error = %e, "cannot start a WAL segment; writes are refused until it can");
+            writer.set_unwritable(&e);
+        }
+        writer
     }
 
     /// Serves requests until every sender is gone.
@@ -392,13 +816,12 @@ impl Writer {
             match request {
                 Request::Append { record, batch, ack } => {
                     self.buf.clear();
-                    self.buf.extend_from_slice(&record);
-                    let mut group = vec![Pending { batch, ack }];
+                    let mut group = Vec::new();
+                    self.push(record, batch, ack, &mut group);
                     while self.buf.len() < self.config.group_bytes {
                         match rx.try_recv() {
                             Ok(Request::Append { record, batch, ack }) => {
-                                self.buf.extend_from_slice(&record);
-                                group.push(Pending { batch, ack });
+                                self.push(record, batch, ack, &mut group);
                             }
                             Ok(other) => {
                                 next = Some(other);
@@ -410,53 +833,115 @@ impl Writer {
                     self.commit(group);
                 }
                 Request::Rotate { then, done } => {
-                    let result = self.rotate().inspect(|&sealed| then(sealed));
-                    let _ = done.send(result);
+                    let sealed = self.rotate();
+                    then(sealed);
+                    let _ = done.send(Ok(sealed));
                 }
                 Request::Reset { then, done } => {
                     let result = self.reset().map(|()| then());
                     let _ = done.send(result);
                 }
+                Request::Probe { done } => {
+                    let _ = done.send(self.probe());
+                }
             }
         }
-        tracing::debug!(segment = %self.segment.path.display(), "WAL writer stopped");
+        tracing::debug!(next_seq = self.next_seq, "WAL writer stopped");
+    }
+
+    /// Adds a record to the group buffer, sealing its frame with the offset
+    /// it will have (assuming the open segment, or a fresh one).
+    fn push(
+        &mut self,
+        mut record: Vec<u8>,
+        batch: SpanBatch,
+        ack: oneshot::Sender<Result<(), EngineError>>,
+        group: &mut Vec<Pending>,
+    ) {
+        let base = self.segment.as_ref().map_or(HEADER_LEN as u64, |s| s.len);
+        seal_frame(&mut record, base + self.buf.len() as u64);
+        self.buf.extend_from_slice(&record);
+        group.push(Pending { batch, ack });
+    }
+
+    fn set_unwritable(&self, e: &EngineError) {
+        let mut state = self.stats.unwritable.lock();
+        if state.is_none() {
+            self.stats
+                .unwritable_episodes
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        *state = Some(e.to_string());
+    }
+
+    fn set_writable(&self) {
+        let mut state = self.stats.unwritable.lock();
+        if let Some(why) = state.take() {
+            tracing::info!(was = %why, "the write-ahead log can write again");
+        }
+    }
+
+    fn open_segment(&mut self) -> Result<(), EngineError> {
+        let segment = Segment::create(&self.config.dir, self.next_seq)?;
+        self.next_seq = segment.seq + 1;
+        self.segment = Some(segment);
+        Ok(())
+    }
+
+    fn reject(&self, group: Vec<Pending>, e: &EngineError) {
+        self.stats.wal_write_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, spans = group.iter().map(|p| p.batch.len()).sum::<usize>(), "WAL write failed; the group is rejected");
+        self.set_unwritable(e);
+        let message = e.to_string();
+        for p in group {
+            let _ = p.ack.send(Err(EngineError::Unwritable(message.clone())));
+        }
     }
 
     fn commit(&mut self, group: Vec<Pending>) {
-        if let Some(why) = &self.poisoned {
-            for p in group {
-                let _ = p.ack.send(Err(EngineError::Closed(why.clone())));
-            }
+        // Frames were sealed for a fresh segment's offsets when none is open.
+        if self.segment.is_none()
+            && let Err(e) = self.open_segment()
+        {
+            self.reject(group, &e);
             return;
         }
-        let path = &self.segment.path;
-        let written = self
-            .segment
+        let Some(segment) = self.segment.as_mut() else {
+            return;
+        };
+        let path = segment.path.clone();
+        let before = segment.len;
+        let written = segment
             .file
             .write_all(&self.buf)
-            .map_err(|e| EngineError::io("write", path, e))
+            .map_err(|e| (false, EngineError::io("write", &path, e)))
             .and_then(|()| {
-                self.segment
+                segment
                     .file
                     .sync_data()
-                    .map_err(|e| EngineError::io("fsync", path, e))
+                    .map_err(|e| (true, EngineError::io("fsync", &path, e)))
             });
-        if let Err(e) = written {
-            tracing::error!(error = %e, spans = group.iter().map(|p| p.batch.len()).sum::<usize>(), "WAL write failed; the group is rejected");
-            self.stats.wal_write_errors.fetch_add(1, Ordering::Relaxed);
-            let message = e.to_string();
-            for p in group {
-                let _ = p.ack.send(Err(EngineError::Closed(message.clone())));
+        if let Err((fsync_failed, e)) = written {
+            // Cut the partial group off so the segment stays a clean run of
+            // records. After a failed fsync the file's state is unknown:
+            // abandon it (replay reads what it holds) and start afresh.
+            // The file position must move back too, or the next write
+            // would leave a hole where the partial bytes were.
+            let cut = segment
+                .file
+                .set_len(before)
+                .and_then(|()| segment.file.seek(SeekFrom::Start(before)))
+                .and_then(|_| segment.file.sync_all());
+            if fsync_failed || cut.is_err() {
+                tracing::warn!(segment = %path.display(), "abandoning the WAL segment after a failed write");
+                self.segment = None;
             }
-            // Leave the partial bytes at the tail of this segment (replay cuts
-            // them off) and continue in a fresh one.
-            if let Err(e) = self.start_next_segment() {
-                tracing::error!(error = %e, "cannot start a new WAL segment; refusing further writes");
-                self.poisoned = Some(format!("the write-ahead log failed: {e}"));
-            }
+            self.reject(group, &e);
             return;
         }
-        self.segment.len += self.buf.len() as u64;
+        segment.len += self.buf.len() as u64;
+        let full = segment.len >= self.config.segment_bytes;
+        self.set_writable();
         self.stats.wal_groups.fetch_add(1, Ordering::Relaxed);
         self.stats
             .wal_records
@@ -470,59 +955,86 @@ impl Writer {
         for ack in acks {
             let _ = ack.send(Ok(()));
         }
-        if self.segment.len >= self.config.segment_bytes
-            && let Err(e) = self.start_next_segment()
-        {
-            // Not fatal: keep appending to the current segment and retry later.
-            tracing::warn!(error = %e, "cannot rotate the WAL segment");
+        if full {
+            self.start_next_segment();
         }
     }
 
-    fn start_next_segment(&mut self) -> Result<u64, EngineError> {
-        let sealed = self.segment.seq;
-        self.segment = Segment::create(&self.config.dir, sealed + 1)?;
-        self.stats
-            .wal_segments_created
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(sealed)
+    /// Seals the open segment and tries to open the next; returns the sealed
+    /// sequence number (every record so far is in it or before it).
+    fn start_next_segment(&mut self) -> u64 {
+        let sealed = match self.segment.take() {
+            Some(s) => s.seq,
+            None => self.next_seq.saturating_sub(1),
+        };
+        match self.open_segment() {
+            Ok(()) => {
+                self.stats
+                    .wal_segments_created
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // Not fatal: the next write opens it.
+                tracing::warn!(error = %e, "cannot start a new WAL segment; retrying at the next write");
+            }
+        }
+        sealed
     }
 
-    fn rotate(&mut self) -> Result<u64, EngineError> {
-        if let Some(why) = &self.poisoned {
-            return Err(EngineError::Closed(why.clone()));
-        }
+    fn rotate(&mut self) -> u64 {
         self.start_next_segment()
     }
 
+    fn probe(&mut self) -> bool {
+        if self.stats.unwritable.lock().is_none() {
+            return true;
+        }
+        let path = self.config.dir.join(PROBE_FILE);
+        let result = (|| {
+            if self.segment.is_none() {
+                self.open_segment()?;
+            }
+            let written = File::create(&path).and_then(|mut f| {
+                f.write_all(&vec![0u8; PROBE_BYTES])?;
+                f.sync_all()
+            });
+            let _ = std::fs::remove_file(&path);
+            written.map_err(|e| EngineError::io("write", &path, e))
+        })();
+        match result {
+            Ok(()) => {
+                self.set_writable();
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the write-ahead log still cannot write");
+                self.set_unwritable(&e);
+                false
+            }
+        }
+    }
+
     fn reset(&mut self) -> Result<(), EngineError> {
-        let next = self.segment.seq + 1;
+        self.segment = None;
         for (_, path) in list_segments(&self.config.dir)? {
             std::fs::remove_file(&path).map_err(|e| EngineError::io("remove", &path, e))?;
         }
-        self.segment = Segment::create(&self.config.dir, next)?;
-        self.poisoned = None;
-        Ok(())
+        self.open_segment()
     }
 }
 
-/// Reads a segment's header and records without repairing anything
-/// (diagnostics and tests): returns the batches and whether the tail is clean.
-pub fn read_segment_file(path: &Path) -> Result<(Vec<SpanBatch>, bool), EngineError> {
+/// Reads a segment without repairing anything (diagnostics and tests):
+/// returns the batches and what scanning found.
+pub fn read_segment_file(path: &Path) -> Result<(Vec<SpanBatch>, SegmentScan), EngineError> {
     let bytes = std::fs::read(path).map_err(|e| EngineError::io("read", path, e))?;
-    if bytes.len() < HEADER_LEN || bytes[..HEADER_LEN] != header() {
-        return Err(EngineError::UnsupportedVersion {
-            what: format!("WAL segment {}", path.display()),
-            version: 0,
-        });
-    }
     let mut batches = Vec::new();
-    let (_, tail) = read_segment(&bytes, |b| batches.push(b));
-    Ok((batches, tail.is_none()))
+    let scan = scan_segment(&bytes, |_, b| batches.push(b));
+    Ok((batches, scan))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::record::tests::rich_batch;
 
@@ -539,31 +1051,63 @@ mod tests {
         dir
     }
 
-    fn write_segment(dir: &Path, seq: u64, records: &[Vec<u8>]) -> PathBuf {
+    /// Writes segment `seq` holding `batches` as version 2 records.
+    pub(crate) fn write_records(dir: &Path, seq: u64, batches: &[&SpanBatch]) -> PathBuf {
+        let records: Vec<Vec<u8>> = batches.iter().map(|b| frame_batch(b)).collect();
+        let payloads: Vec<&[u8]> = records.iter().map(|r| &r[FRAME_LEN..]).collect();
         let path = segment_path(dir, seq);
-        let mut bytes = header().to_vec();
-        for r in records {
-            bytes.extend_from_slice(r);
+        write_segment_file(&path, &payloads).unwrap();
+        path
+    }
+
+    /// Writes segment `seq` in the version 1 format.
+    fn write_v1(dir: &Path, seq: u64, batches: &[&SpanBatch]) -> PathBuf {
+        let mut bytes = header_for(SEGMENT_VERSION_V1).to_vec();
+        for b in batches {
+            let mut payload = vec![RECORD_SPAN_BATCH];
+            encode_batch(b, &mut payload);
+            let len = (payload.len() as u32).to_le_bytes();
+            let mut h = crc32fast::Hasher::new();
+            h.update(&len);
+            h.update(&payload);
+            bytes.extend_from_slice(&len);
+            bytes.extend_from_slice(&h.finalize().to_le_bytes());
+            bytes.extend_from_slice(&payload);
         }
+        let path = segment_path(dir, seq);
         std::fs::write(&path, bytes).unwrap();
         path
     }
 
-    fn replay_all(dir: &Path) -> (ReplayReport, Vec<(u64, SpanBatch)>) {
+    fn replay_all(dir: &Path) -> (ReplayReport, Vec<(u64, SpanBatch)>, Stats) {
         let stats = Stats::default();
         let mut out = Vec::new();
-        let report = replay(dir, &stats, |seq, b| out.push((seq, b))).unwrap();
-        (report, out)
+        let report = replay(dir, &dir.join("q"), &stats, |seq, b| out.push((seq, b))).unwrap();
+        (report, out, stats)
+    }
+
+    fn numbered(n: u64) -> SpanBatch {
+        let mut b = rich_batch();
+        for r in &mut b.spans {
+            r.span.name = format!("span {n}");
+        }
+        b
+    }
+
+    fn names(batches: &[(u64, SpanBatch)]) -> Vec<String> {
+        batches
+            .iter()
+            .map(|(_, b)| b.spans[0].span.name.clone())
+            .collect()
     }
 
     #[test]
     fn records_replay_in_order_across_segments() {
         let dir = temp_dir("wal-order");
         let batch = rich_batch();
-        let record = frame_batch(&batch);
-        write_segment(&dir, 1, &[record.clone(), record.clone()]);
-        write_segment(&dir, 3, std::slice::from_ref(&record));
-        let (report, batches) = replay_all(&dir);
+        write_records(&dir, 1, &[&batch, &batch]);
+        write_records(&dir, 3, &[&batch]);
+        let (report, batches, _) = replay_all(&dir);
         assert_eq!(report.segments, 2);
         assert_eq!(report.records, 3);
         assert_eq!(report.spans, 9);
@@ -578,57 +1122,197 @@ mod tests {
     }
 
     #[test]
-    fn every_torn_tail_is_truncated_and_earlier_records_survive() {
+    fn every_torn_tail_is_saved_aside_and_truncated_and_earlier_records_survive() {
         let batch = rich_batch();
-        let record = frame_batch(&batch);
-        let full_len = HEADER_LEN + 2 * record.len();
+        let record_len = frame_batch(&batch).len();
+        let full_len = HEADER_LEN + 2 * record_len;
         // Cut the second record at every possible length.
-        for keep in 0..record.len() {
+        for keep in 0..record_len {
             let dir = temp_dir("wal-torn");
-            let path = write_segment(&dir, 7, &[record.clone(), record[..keep].to_vec()]);
-            let (report, batches) = replay_all(&dir);
+            let path = write_records(&dir, 7, &[&batch, &batch]);
+            let whole = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &whole[..full_len - record_len + keep]).unwrap();
+            let (report, batches, stats) = replay_all(&dir);
             assert_eq!(batches.len(), 1, "keep {keep}");
             let cut = u64::from(keep > 0);
             assert_eq!(report.truncated_segments, cut, "keep {keep}");
             assert_eq!(report.truncated_bytes, keep as u64);
+            assert_eq!((report.damaged_ranges, report.skipped_bytes), (0, 0));
+            assert_eq!(stats.quarantined_files.load(Ordering::Relaxed), cut);
             assert_eq!(
                 std::fs::metadata(&path).unwrap().len(),
-                (full_len - record.len()) as u64
+                (full_len - record_len) as u64
             );
+            if keep > 0 {
+                let aside = dir
+                    .join("q")
+                    .join(quarantine_name(7, (full_len - record_len) as u64));
+                assert_eq!(
+                    std::fs::read(aside).unwrap(),
+                    &whole[full_len - record_len..full_len - record_len + keep]
+                );
+            }
             // A second replay finds a clean segment.
-            let (report, batches) = replay_all(&dir);
+            let (report, batches, _) = replay_all(&dir);
             assert_eq!((report.truncated_segments, batches.len()), (0, 1));
             std::fs::remove_dir_all(dir).unwrap();
         }
     }
 
     #[test]
-    fn corrupt_records_and_headers_are_reported_not_fatal() {
-        let batch = rich_batch();
-        let record = frame_batch(&batch);
-        let dir = temp_dir("wal-corrupt");
-        // A flipped payload byte in the second record fails its CRC.
-        let mut bad = record.clone();
-        let last = bad.len() - 1;
-        bad[last] ^= 1;
-        write_segment(&dir, 1, &[record.clone(), bad, record.clone()]);
-        // Garbage instead of a header.
-        std::fs::write(segment_path(&dir, 2), b"not a wal segment at all").unwrap();
-        // A header cut short by a crash during creation.
-        std::fs::write(segment_path(&dir, 3), &header()[..5]).unwrap();
-        // A length that points past the end.
-        let mut long = record.clone();
-        long[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        write_segment(&dir, 4, &[record.clone(), long]);
-        let stats = Stats::default();
+    fn a_flipped_byte_anywhere_loses_only_the_record_it_hits() {
+        let batches: Vec<SpanBatch> = (0..5).map(numbered).collect();
+        let refs: Vec<&SpanBatch> = batches.iter().collect();
+        let dir = temp_dir("wal-flip");
+        let path = write_records(&dir, 1, &refs);
+        write_records(&dir, 2, &[&numbered(9)]);
+        let clean = std::fs::read(&path).unwrap();
+        let record_len = frame_batch(&batches[0]).len();
+        // Every byte of the middle record (frame and payload), one at a time.
+        let first = HEADER_LEN + 2 * record_len;
+        for at in (first..first + record_len)
+            .step_by(7)
+            .chain([first, first + 4, first + 12])
+        {
+            let mut bytes = clean.clone();
+            bytes[at] ^= 0x5a;
+            std::fs::write(&path, &bytes).unwrap();
+            let (report, replayed, stats) = replay_all(&dir);
+            assert_eq!(
+                names(&replayed),
+                ["span 0", "span 1", "span 3", "span 4", "span 9"],
+                "flip at {at}"
+            );
+            assert_eq!(report.damaged_ranges, 1, "flip at {at}");
+            assert_eq!(report.skipped_bytes, record_len as u64, "flip at {at}");
+            assert_eq!(report.truncated_segments, 0);
+            assert_eq!(
+                stats.wal_skipped_bytes.load(Ordering::Relaxed),
+                record_len as u64
+            );
+            // Set aside, and the segment itself left alone.
+            let aside = dir.join("q").join(quarantine_name(1, first as u64));
+            assert_eq!(
+                std::fs::read(&aside).unwrap(),
+                &bytes[first..first + record_len]
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), bytes);
+            std::fs::remove_dir_all(dir.join("q")).unwrap();
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn garbage_between_records_is_skipped() {
+        let dir = temp_dir("wal-garbage");
+        let path = write_records(&dir, 1, &[&numbered(0)]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Garbage that even holds the record magic, then a valid record at
+        // the offset it lands on.
+        let garbage = b"SWRC garbage SWRC\0\0\0\0 more";
+        bytes.extend_from_slice(garbage);
+        let at = bytes.len();
+        let mut record = frame_batch(&numbered(1));
+        seal_frame(&mut record, at as u64);
+        bytes.extend_from_slice(&record);
+        std::fs::write(&path, &bytes).unwrap();
+        let (report, replayed, _) = replay_all(&dir);
+        assert_eq!(names(&replayed), ["span 0", "span 1"]);
+        assert_eq!(report.skipped_bytes, garbage.len() as u64);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_record_copied_to_another_offset_is_not_taken() {
+        // The frame checksum covers the offset: a valid record embedded at
+        // another position (e.g. inside a span attribute) is not a record.
+        let mut bytes = header().to_vec();
+        let mut record = frame_batch(&numbered(0));
+        seal_frame(&mut record, 1000);
+        bytes.extend_from_slice(&record);
         let mut n = 0;
-        let report = replay(&dir, &stats, |_, _| n += 1).unwrap();
-        assert_eq!(n, 2);
-        assert_eq!(report.truncated_segments, 2);
-        assert_eq!(report.corrupt_segments, 1);
-        assert_eq!(stats.wal_truncations.load(Ordering::Relaxed), 2);
-        assert!(dir.join(format!("{:020}.wal.corrupt", 2)).exists());
+        let scan = scan_segment(&bytes, |_, _| n += 1);
+        assert_eq!((n, scan.damage.len()), (0, 1));
+    }
+
+    #[test]
+    fn a_damaged_header_hides_nothing() {
+        let batches: Vec<SpanBatch> = (0..3).map(numbered).collect();
+        let refs: Vec<&SpanBatch> = batches.iter().collect();
+        for (name, damage) in [
+            (
+                "flip",
+                &(|b: &mut Vec<u8>| b[3] ^= 1) as &dyn Fn(&mut Vec<u8>),
+            ),
+            ("zeroed", &|b: &mut Vec<u8>| b[..HEADER_LEN].fill(0)),
+            ("garbage", &|b: &mut Vec<u8>| {
+                b[..HEADER_LEN].copy_from_slice(b"not a wal segmen")
+            }),
+        ] {
+            for v1 in [false, true] {
+                let dir = temp_dir("wal-header");
+                let path = if v1 {
+                    write_v1(&dir, 4, &refs)
+                } else {
+                    write_records(&dir, 4, &refs)
+                };
+                let mut bytes = std::fs::read(&path).unwrap();
+                damage(&mut bytes);
+                std::fs::write(&path, &bytes).unwrap();
+                let (report, replayed, stats) = replay_all(&dir);
+                assert_eq!(
+                    names(&replayed),
+                    ["span 0", "span 1", "span 2"],
+                    "{name} v1={v1}"
+                );
+                assert_eq!(report.damaged_headers, 1);
+                assert_eq!(report.skipped_bytes, HEADER_LEN as u64);
+                assert_eq!(stats.wal_damaged_headers.load(Ordering::Relaxed), 1);
+                assert!(path.exists(), "the segment stays where it is");
+                assert!(dir.join("q").join(quarantine_name(4, 0)).exists());
+                std::fs::remove_dir_all(dir).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn version_1_segments_replay_and_resynchronise() {
+        let batches: Vec<SpanBatch> = (0..4).map(numbered).collect();
+        let refs: Vec<&SpanBatch> = batches.iter().collect();
+        let dir = temp_dir("wal-v1");
+        let path = write_v1(&dir, 1, &refs);
+        write_records(&dir, 2, &[&numbered(9)]);
+        let (_, replayed, _) = replay_all(&dir);
+        assert_eq!(
+            names(&replayed),
+            ["span 0", "span 1", "span 2", "span 3", "span 9"]
+        );
+        // Damage the second record's length: resynchronise on the third.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let record_len = (bytes.len() - HEADER_LEN) / 4;
+        bytes[HEADER_LEN + record_len + 1] ^= 0x10;
+        std::fs::write(&path, &bytes).unwrap();
+        let (report, replayed, _) = replay_all(&dir);
+        assert_eq!(names(&replayed), ["span 0", "span 2", "span 3", "span 9"]);
+        assert_eq!(report.skipped_bytes, record_len as u64);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unfinished_segments_are_removed_and_hopeless_ones_kept() {
+        let dir = temp_dir("wal-unfinished");
+        std::fs::write(segment_path(&dir, 3), &header()[..5]).unwrap();
+        std::fs::write(segment_path(&dir, 4), b"not a wal segment at all").unwrap();
+        write_records(&dir, 5, &[&numbered(0)]);
+        let (report, replayed, _) = replay_all(&dir);
+        assert_eq!(replayed.len(), 1);
         assert!(!segment_path(&dir, 3).exists());
+        assert!(segment_path(&dir, 4).exists(), "never deleted");
+        assert_eq!(report.damaged_headers, 1);
+        assert_eq!(
+            std::fs::read(dir.join("q").join(quarantine_name(4, 0))).unwrap(),
+            b"not a wal segment at all"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -647,8 +1331,7 @@ mod tests {
             },
             Box::new(move |batches| sink.lock().push(batches.len())),
             Arc::clone(&stats),
-        )
-        .unwrap();
+        );
         let (tx, rx) = mpsc::channel(64);
         let batch = rich_batch();
         // Queue 20 appends before the thread starts, so they form groups.
@@ -686,16 +1369,17 @@ mod tests {
         let segments = list_segments(&dir).unwrap();
         assert!(segments.len() >= 2, "{segments:?}");
         assert_eq!(segments.last().unwrap().0, sealed + 1);
-        let (report, batches) = replay_all(&dir);
+        let (report, batches, _) = replay_all(&dir);
         assert_eq!((report.records, batches.len()), (20, 20));
         assert_eq!(report.truncated_segments, 0);
+        assert_eq!(report.damaged_ranges, 0);
         assert_eq!(
             delete_segments_through(&dir, sealed).unwrap(),
             segments.len() - 1
         );
         assert_eq!(list_segments(&dir).unwrap().len(), 1);
-        let (clean_batches, clean) = read_segment_file(&segment_path(&dir, sealed + 1)).unwrap();
-        assert!(clean && clean_batches.is_empty());
+        let (clean_batches, scan) = read_segment_file(&segment_path(&dir, sealed + 1)).unwrap();
+        assert!(scan.is_clean() && clean_batches.is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

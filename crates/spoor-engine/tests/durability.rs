@@ -154,7 +154,16 @@ async fn a_data_directory_is_used_by_one_engine_at_a_time() {
 async fn a_closed_engine_refuses_writes_as_unavailable() {
     let dir = common::temp_dir("closed");
     let engine = Engine::open(EngineConfig::new(&dir)).await.unwrap();
+    let health = engine.health();
+    assert!(health.writable && !health.closed, "{health:?}");
     engine.close().await.unwrap();
+    let health = engine.health();
+    assert!(!health.writable && health.closed, "{health:?}");
+    let closed = spoor_storage::StorageStatus::metrics(&engine)
+        .into_iter()
+        .find(|m| m.name == "spoor_engine_closed")
+        .unwrap();
+    assert_eq!(closed.value, 1);
     let err = engine
         .write_spans(common::numbered_batch(0, 0, 1))
         .await
@@ -196,6 +205,8 @@ async fn memory_is_bounded_while_blocks_cannot_be_written_and_nothing_is_lost() 
     let stats = engine.stats();
     assert!(stats.writes_rejected_busy >= 1);
     assert!(stats.cut_errors >= 1, "{stats:?}");
+    assert!(engine.health().cut_failing);
+    assert!(engine.health().writable, "the WAL still writes");
     assert_eq!(stats.blocks, 0);
     assert!(stats.head_bytes >= 64 * 1024);
     assert!(stats.head_bytes < 2 * 64 * 1024, "{stats:?}");

@@ -1,5 +1,11 @@
-//! The admin server: health (`GET /status`, also `/` and `/health`) and
-//! Prometheus metrics (`GET /metrics`).
+//! The admin server: liveness and health (`GET /status`, also `/` and
+//! `/health`), readiness (`GET /ready`) and Prometheus metrics (`GET /metrics`).
+//!
+//! `/status` answers 200 while the process serves (it says whether storage
+//! can write, but does not fail for it: restarting does not free a disk);
+//! `/ready` answers 503 until the listeners are up, while storage cannot
+//! write (a full disk) and during shutdown, so a load balancer or a
+//! Kubernetes readiness probe sends traffic elsewhere meanwhile.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -20,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(status))
         .route("/status", get(status))
         .route("/health", get(status))
+        .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -33,7 +40,85 @@ struct Health {
 }
 
 async fn status(State(state): State<Arc<AppState>>) -> Response {
-    health_response(state.started_at, state.is_ready())
+    let resp = health_response(state.started_at, state.is_ready());
+    let Some(storage) = &state.storage else {
+        return resp;
+    };
+    // Jaeger's body, plus whether storage can write.
+    let code = resp.status();
+    let health = storage.health();
+    let since = state
+        .started_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let uptime = SystemTime::now()
+        .duration_since(state.started_at)
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000);
+    let body = HealthWithStorage {
+        status: if code == StatusCode::OK {
+            "Server available"
+        } else {
+            "Server not available"
+        },
+        up_since: format_rfc3339(since),
+        uptime: format_duration_go(uptime),
+        storage: StorageBody {
+            writable: health.writable,
+            reason: health.reason,
+        },
+    };
+    json_response(code, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthWithStorage {
+    status: &'static str,
+    up_since: String,
+    uptime: String,
+    storage: StorageBody,
+}
+
+#[derive(Serialize)]
+struct StorageBody {
+    writable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// `GET /ready`: 200 `{"ready":true}` when spans can be taken, else 503 with
+/// the reason.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let reason = if !state.is_ready() {
+        Some("the server is starting or shutting down".to_string())
+    } else {
+        state.storage.as_ref().and_then(|s| {
+            let h = s.health();
+            (!h.writable).then(|| {
+                format!(
+                    "storage cannot write: {}",
+                    h.reason.unwrap_or_else(|| "unknown".into())
+                )
+            })
+        })
+    };
+    let code = if reason.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        ready: reason.is_none(),
+        reason,
+    };
+    json_response(code, serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// The health answer (`/status`) of a process started at `started_at`:

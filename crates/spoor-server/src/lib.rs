@@ -176,6 +176,8 @@ pub struct AppState {
     /// Connection protection of the TCP listeners and its counters.
     pub net: Arc<net::NetState>,
     ready: AtomicBool,
+    /// The storage backend's health (`/status`, `/ready`), when it reports one.
+    pub storage: Option<Arc<dyn spoor_storage::StorageStatus>>,
 }
 
 impl AppState {
@@ -207,6 +209,7 @@ impl AppState {
             started_at: SystemTime::now(),
             net: Arc::new(net::NetState::new(config.net.clone())),
             ready: AtomicBool::new(false),
+            storage: None,
         }
     }
 
@@ -241,6 +244,12 @@ impl AppState {
                 Err(error::QueryBusy)
             }
         }
+    }
+
+    /// The same state reporting `status`'s health on `/status` and `/ready`.
+    pub fn with_storage_status(mut self, status: Arc<dyn spoor_storage::StorageStatus>) -> Self {
+        self.storage = Some(status);
+        self
     }
 
     /// Whether all listeners are up and the server is not shutting down.

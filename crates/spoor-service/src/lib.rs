@@ -31,6 +31,5 @@ pub use budget::{BudgetError, MemoryBudget, Reservation};
 pub use ingest::{BatchSink, IngestError, IngestOptions, IngestOutcome, Ingester};
 pub use query::{QueryOptions, QueryService, ServiceSummary, TraceSummary};
 pub use telemetry::{
-    ExternalSample, Metrics, QueryMetrics, ReceiverMetrics, RefuseReason, SkewDirection, Source,
-    WarnLimiter,
+    Metrics, QueryMetrics, ReceiverMetrics, RefuseReason, SkewDirection, Source, WarnLimiter,
 };

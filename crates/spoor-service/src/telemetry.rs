@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
+use spoor_storage::{StorageMetricKind, StorageStatus};
 
 /// Where a batch of spans came from; the labels of the receiver series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -163,22 +164,6 @@ struct QuerySeries {
     error: AtomicU64,
 }
 
-/// One unlabelled series read from another component (the storage
-/// engine's counters, say) each time the metrics are rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExternalSample {
-    /// The metric name, e.g. `spoor_engine_blocks_damaged_total`.
-    pub name: &'static str,
-    /// `"counter"` or `"gauge"`.
-    pub kind: &'static str,
-    /// The HELP text.
-    pub help: &'static str,
-    /// The value now.
-    pub value: u64,
-}
-
-type Collector = Box<dyn Fn() -> Vec<ExternalSample> + Send + Sync>;
-
 /// The registry. Create one per process and share it as `Arc<Metrics>`.
 pub struct Metrics {
     version: String,
@@ -187,7 +172,8 @@ pub struct Metrics {
     timestamp_skew: [AtomicU64; 2],
     receivers: RwLock<HashMap<Source, Arc<ReceiverSeries>>>,
     queries: RwLock<HashMap<&'static str, Arc<QuerySeries>>>,
-    collectors: RwLock<Vec<Collector>>,
+    /// The storage backend's own series, when it reports any.
+    storage: RwLock<Option<Arc<dyn StorageStatus>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -281,13 +267,8 @@ impl Metrics {
             timestamp_skew: [AtomicU64::new(0), AtomicU64::new(0)],
             receivers: RwLock::new(HashMap::new()),
             queries: RwLock::new(HashMap::new()),
-            collectors: RwLock::new(Vec::new()),
+            storage: RwLock::new(None),
         }
-    }
-
-    /// Adds series read from elsewhere on every render (after Spoor's own).
-    pub fn add_collector(&self, collect: impl Fn() -> Vec<ExternalSample> + Send + Sync + 'static) {
-        self.collectors.write().push(Box::new(collect));
     }
 
     /// Counts spans whose start time is far from their receive time
@@ -321,6 +302,11 @@ impl Metrics {
         }
         let series = Arc::clone(self.queries.write().entry(endpoint).or_default());
         QueryMetrics { series }
+    }
+
+    /// Renders the storage backend's own series (health and counters) too.
+    pub fn set_storage_status(&self, status: Arc<dyn StorageStatus>) {
+        *self.storage.write() = Some(status);
     }
 
     /// Every series in the Prometheus text exposition format 0.0.4, families
@@ -528,10 +514,15 @@ impl Metrics {
                 );
             }
         }
-        for collect in self.collectors.read().iter() {
-            for s in collect() {
-                family(&mut out, s.name, s.kind, s.help);
-                sample(&mut out, s.name, &[], &s.value.to_string());
+        let storage = self.storage.read().clone();
+        if let Some(status) = storage {
+            for m in status.metrics() {
+                let kind = match m.kind {
+                    StorageMetricKind::Counter => "counter",
+                    StorageMetricKind::Gauge => "gauge",
+                };
+                family(&mut out, m.name, kind, m.help);
+                sample(&mut out, m.name, &[], &m.value.to_string());
             }
         }
         out
@@ -845,6 +836,43 @@ mod tests {
         assert!(text.contains("# TYPE spoor_receiver_spans_rejected_total counter"));
         assert!(text.contains("# TYPE spoor_receiver_fields_dropped_total counter"));
         assert!(text.contains("spoor_ingest_spans_timestamp_skew_total{direction=\"past\"} 0\n"));
+    }
+
+    #[test]
+    fn renders_the_storage_backends_series() {
+        struct Fake;
+        impl StorageStatus for Fake {
+            fn health(&self) -> spoor_storage::StorageHealth {
+                spoor_storage::StorageHealth::writable()
+            }
+            fn metrics(&self) -> Vec<spoor_storage::StorageMetric> {
+                vec![
+                    spoor_storage::StorageMetric {
+                        name: "spoor_engine_wal_skipped_bytes_total",
+                        help: "Skipped.",
+                        kind: StorageMetricKind::Counter,
+                        value: 42,
+                    },
+                    spoor_storage::StorageMetric {
+                        name: "spoor_engine_writable",
+                        help: "Writable.",
+                        kind: StorageMetricKind::Gauge,
+                        value: 0,
+                    },
+                ]
+            }
+        }
+        let m = Metrics::new("t");
+        m.set_storage_status(Arc::new(Fake));
+        let text = m.render_prometheus();
+        let (_, samples) = parse(&text);
+        assert_eq!(
+            value(&samples, "spoor_engine_wal_skipped_bytes_total", &[]),
+            42.0
+        );
+        assert_eq!(value(&samples, "spoor_engine_writable", &[]), 0.0);
+        assert!(text.contains("# TYPE spoor_engine_writable gauge\n"));
+        assert!(text.contains("# TYPE spoor_engine_wal_skipped_bytes_total counter\n"));
     }
 
     #[test]

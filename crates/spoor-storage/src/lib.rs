@@ -11,6 +11,7 @@ pub mod filter;
 pub mod memory;
 pub mod metrics;
 mod query;
+mod status;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -28,6 +29,7 @@ pub use query::{
     Capabilities, FoundTrace, GetTraceQuery, Operation, OperationQuery, SYNTHESIZED_TAGS,
     TagFilter, TraceQuery, is_synthesized_tag, matches_span,
 };
+pub use status::{StorageHealth, StorageMetric, StorageMetricKind, StorageStatus};
 
 /// Accepts spans for storage.
 #[async_trait]

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod bench;
 pub mod config;
 pub mod export;
+pub mod fsck;
 pub mod import;
 pub mod tracegen;
 
@@ -77,6 +78,15 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Import Jaeger JSON, OTLP or Zipkin files into a running Spoor or a data directory (see docs/export.md)
     Import(import::ImportArgs),
+    /// Check a stopped Spoor's data directory (WAL segments and blocks) and, with --repair, repair it (see docs/operations.md)
+    ///
+    /// Reads every WAL segment and every block; prints OK or DAMAGED (what
+    /// and where) per file and a summary. With --repair, damaged WAL
+    /// segments are rewritten with only their valid records and unreadable
+    /// blocks are moved aside; the originals go to DIR/quarantine/ (nothing
+    /// is deleted). Refuses a directory a running Spoor holds. Exit status 1
+    /// when damage was found and not repaired.
+    Fsck(fsck::FsckArgs),
 }
 
 /// Entry point shared by `main` and tests.
@@ -87,6 +97,7 @@ pub fn main_with_args(cli: Cli) -> Result<()> {
         Some(Command::Agent(args)) => return agent::main(args),
         Some(Command::Export(args)) => return export::main(args),
         Some(Command::Import(args)) => return import::main(args),
+        Some(Command::Fsck(args)) => return fsck::main(args),
         None => {}
     }
     let config = Config::load(&cli.run)?;
@@ -230,20 +241,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 "storage: engine"
             );
             engine = Some(store.clone());
-            let counters = store.clone();
-            metrics.add_collector(move || {
-                counters
-                    .stats()
-                    .series()
-                    .into_iter()
-                    .map(|(name, kind, help, value)| spoor_service::ExternalSample {
-                        name,
-                        kind,
-                        help,
-                        value,
-                    })
-                    .collect()
-            });
+            metrics.set_storage_status(store.clone());
             (
                 store.clone() as Arc<dyn spoor_storage::SpanWriter>,
                 store.clone() as Arc<dyn spoor_storage::TraceReader>,
@@ -335,9 +333,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     )
     .await
     .context("cannot load the sampling strategies")?;
-    let state = Arc::new(
-        AppState::new(query, ingester, metrics, &server_config).with_sampling(sampling.clone()),
-    );
+    let mut state =
+        AppState::new(query, ingester, metrics, &server_config).with_sampling(sampling.clone());
+    if let Some(engine) = &engine {
+        state = state.with_storage_status(engine.clone());
+    }
+    let state = Arc::new(state);
     let bound = spoor_server::bind_all(&server_config).await?;
     let token = CancellationToken::new();
     tokio::spawn(sampling.run_reloader(token.clone().cancelled_owned()));
