@@ -352,7 +352,6 @@ pub struct Writer {
     stats: Arc<Stats>,
     /// Set when the writer can no longer write safely.
     poisoned: Option<String>,
-    buf: Vec<u8>,
 }
 
 struct Pending {
@@ -374,7 +373,6 @@ impl Writer {
             apply,
             stats,
             poisoned: None,
-            buf: Vec::new(),
         })
     }
 
@@ -391,13 +389,17 @@ impl Writer {
             };
             match request {
                 Request::Append { record, batch, ack } => {
-                    self.buf.clear();
-                    self.buf.extend_from_slice(&record);
+                    // The records are written one after the other, not
+                    // copied into one buffer: a group can be megabytes, and
+                    // a buffer would keep its largest size for good.
+                    let mut bytes = record.len();
+                    let mut records = vec![record];
                     let mut group = vec![Pending { batch, ack }];
-                    while self.buf.len() < self.config.group_bytes {
+                    while bytes < self.config.group_bytes {
                         match rx.try_recv() {
                             Ok(Request::Append { record, batch, ack }) => {
-                                self.buf.extend_from_slice(&record);
+                                bytes += record.len();
+                                records.push(record);
                                 group.push(Pending { batch, ack });
                             }
                             Ok(other) => {
@@ -407,7 +409,7 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    self.commit(group);
+                    self.commit(&records, group);
                 }
                 Request::Rotate { then, done } => {
                     let result = self.rotate().inspect(|&sealed| then(sealed));
@@ -422,7 +424,7 @@ impl Writer {
         tracing::debug!(segment = %self.segment.path.display(), "WAL writer stopped");
     }
 
-    fn commit(&mut self, group: Vec<Pending>) {
+    fn commit(&mut self, records: &[Vec<u8>], group: Vec<Pending>) {
         if let Some(why) = &self.poisoned {
             for p in group {
                 let _ = p.ack.send(Err(EngineError::Closed(why.clone())));
@@ -430,10 +432,10 @@ impl Writer {
             return;
         }
         let path = &self.segment.path;
-        let written = self
-            .segment
-            .file
-            .write_all(&self.buf)
+        let len: usize = records.iter().map(Vec::len).sum();
+        let written = records
+            .iter()
+            .try_for_each(|r| self.segment.file.write_all(r))
             .map_err(|e| EngineError::io("write", path, e))
             .and_then(|()| {
                 self.segment
@@ -456,14 +458,14 @@ impl Writer {
             }
             return;
         }
-        self.segment.len += self.buf.len() as u64;
+        self.segment.len += len as u64;
         self.stats.wal_groups.fetch_add(1, Ordering::Relaxed);
         self.stats
             .wal_records
             .fetch_add(group.len() as u64, Ordering::Relaxed);
         self.stats
             .wal_bytes
-            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+            .fetch_add(len as u64, Ordering::Relaxed);
         let (batches, acks): (Vec<SpanBatch>, Vec<_>) =
             group.into_iter().map(|p| (p.batch, p.ack)).unzip();
         (self.apply)(batches);
