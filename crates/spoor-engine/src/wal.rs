@@ -86,6 +86,9 @@ pub const RECORD_SPAN_BATCH: u8 = 1;
 /// Name of the folder (under the data directory) holding damaged bytes set aside.
 pub const QUARANTINE_DIR: &str = "quarantine";
 
+/// Capacity the group-commit buffer keeps between groups.
+const RETAINED_GROUP_BUFFER: usize = 256 << 10;
+
 fn header_for(version: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(SEGMENT_MAGIC);
@@ -815,7 +818,10 @@ impl Writer {
             };
             match request {
                 Request::Append { record, batch, ack } => {
+                    // A group can be megabytes: a buffer keeping its largest
+                    // size for good would hold that memory while idle.
                     self.buf.clear();
+                    self.buf.shrink_to(RETAINED_GROUP_BUFFER);
                     let mut group = Vec::new();
                     self.push(record, batch, ack, &mut group);
                     while self.buf.len() < self.config.group_bytes {

@@ -12,7 +12,7 @@
 //! ([`error`]).
 
 pub mod admin;
-mod admission;
+pub mod admission;
 pub mod agent;
 pub mod api_legacy;
 pub mod api_metrics;

@@ -250,16 +250,22 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             )
         }
     };
+    // The plain bytes, plus the decoded spans' reservation (ADR 0017).
     let largest_request = config
         .max_decompressed_bytes
-        .saturating_add(config.max_spans_per_request.saturating_mul(1024));
+        .saturating_mul(1 + spoor_server::admission::DECODED_CONTENT_FACTOR)
+        .saturating_add(
+            config
+                .max_spans_per_request
+                .saturating_mul(spoor_server::admission::DECODED_SPAN_BYTES),
+        );
     if config.max_bytes_in_flight < largest_request {
         tracing::warn!(
             max_bytes_in_flight = config.max_bytes_in_flight,
             max_decompressed_bytes = config.max_decompressed_bytes,
             max_spans_per_request = config.max_spans_per_request,
             "the ingest memory budget is smaller than the largest request it may have to hold \
-             (max_decompressed_bytes + 1 KiB per span): such requests are refused with 413 (ADR 0017)"
+             (twice max_decompressed_bytes + 1 KiB per span): such requests are refused with 413 (ADR 0017)"
         );
     }
     let ingester = Arc::new(Ingester::new(

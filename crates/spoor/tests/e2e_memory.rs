@@ -638,3 +638,16 @@ fn chunked_bodies_are_reserved_frame_by_frame() {
         before / MIB
     );
 }
+
+/// ADR 0012 (amendment): the binary runs with mimalloc's purge delay at 0
+/// unless the operator set it, so freed pages go back to the OS at once.
+#[test]
+fn the_binary_runs_with_mimallocs_purge_delay_at_zero() {
+    let spoor = Spoor::start(&[]);
+    let environ = std::fs::read(format!("/proc/{}/environ", spoor.pid())).unwrap();
+    let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
+    assert!(
+        vars.contains(&b"MIMALLOC_PURGE_DELAY=0".as_slice()),
+        "the server process does not run with MIMALLOC_PURGE_DELAY=0"
+    );
+}
