@@ -64,6 +64,15 @@ impl DecodeReport {
         self.note(message);
     }
 
+    /// The value of `r`, or its type's default with the error recorded as a
+    /// dropped `field`.
+    pub fn keep<T: Default>(&mut self, field: &'static str, r: Result<T, crate::DecodeError>) -> T {
+        r.unwrap_or_else(|e| {
+            self.drop_field(field, || e.to_string());
+            T::default()
+        })
+    }
+
     /// Records `n` fields dropped under one `field` label with one message.
     pub fn drop_fields(&mut self, field: &'static str, n: u64, message: impl FnOnce() -> String) {
         if n == 0 {

@@ -202,24 +202,7 @@ fn gzip_bombs_are_refused_within_the_budget() {
     let (before, _) = spoor.rss();
     let bomb = gzip(&vec![0u8; 60_000_000]);
     let url = spoor.otlp_http_url("/v1/traces");
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..24)
-            .map(|_| {
-                let (bomb, url) = (bomb.clone(), url.clone());
-                scope.spawn(move || {
-                    reqwest::blocking::Client::new()
-                        .post(&url)
-                        .header("Content-Type", "application/x-protobuf")
-                        .header("Content-Encoding", "gzip")
-                        .body(bomb)
-                        .send()
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let statuses = post_gzip_concurrently(&url, &bomb, 24);
     let (_, peak) = spoor.rss();
     eprintln!(
         "gzip bombs ({} KB → 60 MB, ×24): budget 16 MiB, RSS before {} MiB, peak {} MiB; statuses {statuses:?}",
@@ -242,35 +225,10 @@ fn gzip_bombs_are_refused_within_the_budget() {
     liar[n - 4..].copy_from_slice(&1000u32.to_le_bytes());
     // Alone, a lying bomb inflates until it needs more than the whole
     // budget: 413, never retried.
-    let alone = reqwest::blocking::Client::new()
-        .post(&url)
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "gzip")
-        .body(liar.clone())
-        .send()
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0);
-    assert_eq!(alone, 413, "a lying bomb alone");
+    assert_eq!(post_gzip(&url, &liar), 413, "a lying bomb alone");
     // Together they share the budget: each is refused, 413 or (when the
     // others hold the budget) 429, and memory stays bounded.
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..24)
-            .map(|_| {
-                let (liar, url) = (liar.clone(), url.clone());
-                scope.spawn(move || {
-                    reqwest::blocking::Client::new()
-                        .post(&url)
-                        .header("Content-Type", "application/x-protobuf")
-                        .header("Content-Encoding", "gzip")
-                        .body(liar)
-                        .send()
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let statuses = post_gzip_concurrently(&url, &liar, 24);
     let (_, peak) = spoor.rss();
     eprintln!(
         "lying gzip bombs (×24): budget 16 MiB, RSS before {} MiB, peak {} MiB; statuses {statuses:?}",
@@ -662,4 +620,27 @@ fn the_binary_runs_with_mimallocs_purge_delay_at_zero() {
         vars.contains(&b"MIMALLOC_PURGE_DELAY=0".as_slice()),
         "the server process does not run with MIMALLOC_PURGE_DELAY=0"
     );
+}
+
+/// POSTs `body` as gzip-encoded OTLP protobuf; the status, or 0 when the
+/// connection failed.
+fn post_gzip(url: &str, body: &[u8]) -> u16 {
+    reqwest::blocking::Client::new()
+        .post(url)
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "gzip")
+        .body(body.to_vec())
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// [`post_gzip`] from `n` threads at once; their statuses.
+fn post_gzip_concurrently(url: &str, body: &[u8], n: usize) -> Vec<u16> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| scope.spawn(|| post_gzip(url, body)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
 }

@@ -224,19 +224,6 @@ struct JBinary {
     endpoint: Obj<JEndpoint>,
 }
 
-/// The value, or its type's default with the error counted as a dropped
-/// `label` field.
-fn keep<T: Default>(
-    report: &mut DecodeReport,
-    label: &'static str,
-    r: Result<T, DecodeError>,
-) -> T {
-    r.unwrap_or_else(|e| {
-        report.drop_field(label, || e.to_string());
-        T::default()
-    })
-}
-
 fn span_from_json(s: JSpan, i: usize, report: &mut DecodeReport) -> Result<V1Span, DecodeError> {
     let field = |name: &str| format!("span[{i}].{name}");
     let trace_hex = raw::string(s.trace_id, || field("traceId"))?;
@@ -255,31 +242,15 @@ fn span_from_json(s: JSpan, i: usize, report: &mut DecodeReport) -> Result<V1Spa
         ));
     }
     let id = span_id_16(raw::string(s.id, || field("id"))?, || field("id"))?;
-    let parent_hex = keep(
-        report,
-        "parent_id",
-        raw::string(s.parent_id, || field("parentId")),
-    );
+    let parent_hex = report.keep("parent_id", raw::string(s.parent_id, || field("parentId")));
     let parent_id = if parent_hex.is_empty() {
         SpanId::ZERO
     } else {
-        keep(
-            report,
-            "parent_id",
-            span_id_16(parent_hex, || field("parentId")),
-        )
+        report.keep("parent_id", span_id_16(parent_hex, || field("parentId")))
     };
-    let name = keep(report, "name", raw::string(s.name, || field("name")));
-    let timestamp = keep(
-        report,
-        "timestamp",
-        raw::int64(&s.timestamp, || field("timestamp")),
-    );
-    let duration = keep(
-        report,
-        "duration",
-        raw::int64(&s.duration, || field("duration")),
-    );
+    let name = report.keep("name", raw::string(s.name, || field("name")));
+    let timestamp = report.keep("timestamp", raw::int64(&s.timestamp, || field("timestamp")));
+    let duration = report.keep("duration", raw::int64(&s.duration, || field("duration")));
 
     let mut annotations = Vec::new();
     match s.annotations {

@@ -161,19 +161,6 @@ struct JAnnotation {
     value: Raw,
 }
 
-/// The value, or its type's default with the error counted as a dropped
-/// `label` field.
-fn keep<T: Default>(
-    report: &mut DecodeReport,
-    label: &'static str,
-    r: Result<T, DecodeError>,
-) -> T {
-    r.unwrap_or_else(|e| {
-        report.drop_field(label, || e.to_string());
-        T::default()
-    })
-}
-
 fn span_from_json(s: JSpan, i: usize, report: &mut DecodeReport) -> Result<ZSpan, DecodeError> {
     let field = |name: &str| format!("span[{i}].{name}");
     let trace_id = match &s.trace_id {
@@ -226,8 +213,8 @@ fn span_from_json(s: JSpan, i: usize, report: &mut DecodeReport) -> Result<ZSpan
             SpanId::ZERO
         }
     };
-    let name = keep(report, "name", raw::string(s.name, || field("name")));
-    let kind_name = keep(report, "kind", raw::string(s.kind, || field("kind")));
+    let name = report.keep("name", raw::string(s.name, || field("name")));
+    let kind_name = report.keep("kind", raw::string(s.kind, || field("kind")));
     let kind = match kind_name.to_ascii_uppercase().as_str() {
         "CLIENT" => ZKind::Client,
         "SERVER" => ZKind::Server,
@@ -242,18 +229,18 @@ fn span_from_json(s: JSpan, i: usize, report: &mut DecodeReport) -> Result<ZSpan
         }
     };
     // Zero means absent, as in zipkin-go.
-    let start = keep(
-        report,
-        "timestamp",
-        raw::micros_as_nanos(&s.timestamp, || field("timestamp")),
-    )
-    .filter(|&t| t > 0);
-    let duration = keep(
-        report,
-        "duration",
-        raw::micros_as_nanos(&s.duration, || field("duration")),
-    )
-    .unwrap_or(0);
+    let start = report
+        .keep(
+            "timestamp",
+            raw::micros_as_nanos(&s.timestamp, || field("timestamp")),
+        )
+        .filter(|&t| t > 0);
+    let duration = report
+        .keep(
+            "duration",
+            raw::micros_as_nanos(&s.duration, || field("duration")),
+        )
+        .unwrap_or(0);
     let local = endpoint_from_json(s.local_endpoint, i, "localEndpoint", report);
     let remote = endpoint_from_json(s.remote_endpoint, i, "remoteEndpoint", report);
 
@@ -352,7 +339,7 @@ fn endpoint_from_json(
         Obj::Value(e) => e,
     };
     let mut ip = |raw: Raw, name: &str, label: &'static str| -> Option<String> {
-        let s = keep(report, label, raw::string(raw, || field(name)));
+        let s = report.keep(label, raw::string(raw, || field(name)));
         if s.is_empty() {
             return None;
         }
@@ -370,14 +357,13 @@ fn endpoint_from_json(
     let ipv4 = ip(e.ipv4, ".ipv4", "ipv4");
     let ipv6 = ip(e.ipv6, ".ipv6", "ipv6");
     ZEndpoint {
-        service_name: keep(
-            report,
+        service_name: report.keep(
             "service_name",
             raw::string(e.service_name, || field(".serviceName")),
         ),
         ipv4,
         ipv6,
-        port: keep(report, "port", raw::port(&e.port, || field(".port"))),
+        port: report.keep("port", raw::port(&e.port, || field(".port"))),
     }
 }
 
@@ -452,8 +438,8 @@ fn span_from_proto(s: pb::Span, i: usize, report: &mut DecodeReport) -> Result<Z
         us.checked_mul(1000)
             .ok_or_else(|| DecodeError::invalid(field(name), format!("is out of range: {us}")))
     };
-    let start = Some(keep(report, "timestamp", micros(s.timestamp, "timestamp")));
-    let duration = keep(report, "duration", micros(s.duration, "duration"));
+    let start = Some(report.keep("timestamp", micros(s.timestamp, "timestamp")));
+    let duration = report.keep("duration", micros(s.duration, "duration"));
     let mut annotations = Vec::with_capacity(s.annotations.len());
     for (ai, a) in s.annotations.into_iter().enumerate() {
         match micros(a.timestamp, &format!("annotations[{ai}].timestamp")) {
