@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::Spoor;
+use common::{Spoor, metric_value};
 use spoor_model::{KeyValue, Resource, Scope, Span, SpanId, SpanKind, SpanRecord, TraceId};
 
 /// A tmpfs mounted for the test, unmounted on drop.
@@ -88,12 +88,6 @@ fn request(n: u64) -> Vec<u8> {
 fn found(spoor: &Spoor, n: u64) -> bool {
     let (status, _) = spoor.get_json(&format!("/api/traces/{}?raw=true", trace_id(n).to_hex()));
     status == 200
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
 /// Writes zeros to `path` until the file system is full.
@@ -202,21 +196,21 @@ fn a_full_disk_refuses_ingest_as_overload_and_writes_resume_when_space_returns()
         status.text()
     );
     let metrics = spoor.metrics();
-    assert_eq!(metric(&metrics, "spoor_engine_writable"), 0.0);
-    assert!(metric(&metrics, "spoor_engine_wal_write_errors_total") >= 1.0);
+    assert_eq!(metric_value(&metrics, "spoor_engine_writable"), 0.0);
+    assert!(metric_value(&metrics, "spoor_engine_wal_write_errors_total") >= 1.0);
     assert_eq!(
-        metric(&metrics, "spoor_engine_unwritable_episodes_total"),
+        metric_value(&metrics, "spoor_engine_unwritable_episodes_total"),
         1.0
     );
     let cut_failed = common::poll_until(Duration::from_secs(10), || {
-        (metric(&spoor.metrics(), "spoor_engine_cut_errors_total") >= 1.0).then_some(())
+        (metric_value(&spoor.metrics(), "spoor_engine_cut_errors_total") >= 1.0).then_some(())
     });
     assert!(
         cut_failed.is_some(),
         "no block cut was tried on the full disk"
     );
     assert_eq!(
-        metric(&spoor.metrics(), "spoor_engine_block_cut_failing"),
+        metric_value(&spoor.metrics(), "spoor_engine_block_cut_failing"),
         1.0
     );
     assert!(found(&spoor, 0), "acknowledged data stays queryable");
@@ -231,12 +225,12 @@ fn a_full_disk_refuses_ingest_as_overload_and_writes_resume_when_space_returns()
     assert!(found(&spoor, 0) && found(&spoor, 4));
     let status = spoor.get(&spoor.admin("/status"));
     assert_eq!(status.json()["storage"]["writable"], true);
-    assert_eq!(metric(&spoor.metrics(), "spoor_engine_writable"), 1.0);
+    assert_eq!(metric_value(&spoor.metrics(), "spoor_engine_writable"), 1.0);
     // The failed cut is retried by itself.
     let cut = common::poll_until(Duration::from_secs(40), || {
         let m = spoor.metrics();
-        (metric(&m, "spoor_engine_blocks") >= 1.0
-            && metric(&m, "spoor_engine_block_cut_failing") == 0.0)
+        (metric_value(&m, "spoor_engine_blocks") >= 1.0
+            && metric_value(&m, "spoor_engine_block_cut_failing") == 0.0)
             .then_some(())
     });
     assert!(
@@ -257,8 +251,11 @@ fn a_full_disk_refuses_ingest_as_overload_and_writes_resume_when_space_returns()
     assert!(found(&spoor, 0) && found(&spoor, 4));
     let metrics = spoor.metrics();
     assert_eq!(
-        metric(&metrics, "spoor_engine_wal_damaged_ranges_total"),
+        metric_value(&metrics, "spoor_engine_wal_damaged_ranges_total"),
         0.0
     );
-    assert_eq!(metric(&metrics, "spoor_engine_wal_truncations_total"), 0.0);
+    assert_eq!(
+        metric_value(&metrics, "spoor_engine_wal_truncations_total"),
+        0.0
+    );
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Spoor, poll_until, with_params};
+use common::{Spoor, metric_value, poll_until, with_params};
 use serde_json::{Value, json};
 
 const SECOND: u64 = 1_000_000_000;
@@ -67,13 +67,6 @@ fn post(spoor: &Spoor, body: &Value) {
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
-/// The value of an unlabelled series in the Prometheus text.
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no series {name} in\n{text}"))
-}
-
 /// Span IDs of a trace fetched through `/api/traces/{id}`, or `None` on 404.
 fn span_ids(spoor: &Spoor, trace: u64) -> Option<BTreeSet<String>> {
     let (status, body) = spoor.get_json(&format!("/api/traces/{}", trace_hex(trace)));
@@ -108,7 +101,8 @@ fn data_stamped_long_ago_is_kept_for_the_retention_after_it_arrives() {
     post(&spoor, &request("replayed", 3, &[(1, now), (2, year_2500)]));
     // Past a block cut and several retention sweeps.
     poll_until(Duration::from_secs(20), || {
-        (metric(&spoor.metrics(), "spoor_engine_blocks_cut_total") >= 1).then_some(())
+        ((metric_value(&spoor.metrics(), "spoor_engine_blocks_cut_total") as u64) >= 1)
+            .then_some(())
     })
     .expect("a block is cut");
     std::thread::sleep(Duration::from_secs(3).saturating_sub(posted.elapsed()));
@@ -122,7 +116,7 @@ fn data_stamped_long_ago_is_kept_for_the_retention_after_it_arrives() {
         assert!(!ids.is_empty());
     }
     assert_eq!(
-        metric(&spoor.metrics(), "spoor_engine_blocks_expired_total"),
+        (metric_value(&spoor.metrics(), "spoor_engine_blocks_expired_total") as u64),
         0
     );
     let (status, body) = get_url(
@@ -149,7 +143,7 @@ fn data_stamped_long_ago_is_kept_for_the_retention_after_it_arrives() {
     })
     .unwrap_or_else(|| panic!("the data outlived the retention:\n{}", spoor.metrics()));
     assert!(posted.elapsed() >= Duration::from_secs(6));
-    assert!(metric(&spoor.metrics(), "spoor_engine_blocks_expired_total") >= 1);
+    assert!((metric_value(&spoor.metrics(), "spoor_engine_blocks_expired_total") as u64) >= 1);
 }
 
 /// A Spoor on `dir` that cuts a block a second.
@@ -299,12 +293,12 @@ fn damaged_block_answers_with_healthy_data_and_a_warning(flip: bool) {
     // /metrics counts the damaged block and the reads that skipped it.
     let text = spoor.metrics();
     assert_eq!(
-        metric(&text, "spoor_engine_blocks_damaged_total"),
+        (metric_value(&text, "spoor_engine_blocks_damaged_total") as u64),
         1,
         "{text}"
     );
     assert!(
-        metric(&text, "spoor_engine_damaged_block_reads_total") >= 3,
+        (metric_value(&text, "spoor_engine_damaged_block_reads_total") as u64) >= 3,
         "{text}"
     );
     // The damaged data is kept on disk.
@@ -338,7 +332,7 @@ fn a_block_without_meta_json_is_quarantined_at_start_not_deleted() {
     assert!(!blocks[0].exists());
     let text = spoor.metrics();
     assert_eq!(
-        metric(&text, "spoor_engine_blocks_quarantined_total"),
+        (metric_value(&text, "spoor_engine_blocks_quarantined_total") as u64),
         1,
         "{text}"
     );

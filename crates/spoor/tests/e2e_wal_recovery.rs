@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::Spoor;
+use common::{Spoor, metric_value};
 use spoor_model::{KeyValue, Resource, Scope, Span, SpanId, SpanKind, SpanRecord, TraceId};
 
 const TRACES: u64 = 40;
@@ -99,12 +99,6 @@ fn found(spoor: &Spoor, n: u64) -> bool {
     status == 200 && body["data"][0]["spans"].as_array().map_or(0, Vec::len) == 3
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
-
 fn quarantined(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("quarantine"))
         .map(|rd| {
@@ -154,19 +148,22 @@ fn a_flipped_byte_mid_segment_loses_only_the_record_it_hits() {
     );
     let metrics = spoor.metrics();
     assert_eq!(
-        metric(&metrics, "spoor_engine_wal_damaged_ranges_total"),
+        metric_value(&metrics, "spoor_engine_wal_damaged_ranges_total"),
         1.0
     );
-    let skipped = metric(&metrics, "spoor_engine_wal_skipped_bytes_total");
+    let skipped = metric_value(&metrics, "spoor_engine_wal_skipped_bytes_total");
     assert!(
         skipped > 3_000.0 && skipped < 10_000.0,
         "one record: {skipped}"
     );
     assert_eq!(
-        metric(&metrics, "spoor_engine_quarantined_files_total"),
+        metric_value(&metrics, "spoor_engine_quarantined_files_total"),
         1.0
     );
-    assert_eq!(metric(&metrics, "spoor_engine_wal_truncations_total"), 0.0);
+    assert_eq!(
+        metric_value(&metrics, "spoor_engine_wal_truncations_total"),
+        0.0
+    );
     assert!(
         spoor
             .log()
@@ -202,11 +199,11 @@ fn a_damaged_segment_header_hides_none_of_its_spans() {
     assert!(missing.is_empty(), "lost {missing:?}");
     let metrics = spoor.metrics();
     assert_eq!(
-        metric(&metrics, "spoor_engine_wal_damaged_headers_total"),
+        metric_value(&metrics, "spoor_engine_wal_damaged_headers_total"),
         1.0
     );
     assert_eq!(
-        metric(&metrics, "spoor_engine_wal_skipped_bytes_total"),
+        metric_value(&metrics, "spoor_engine_wal_skipped_bytes_total"),
         16.0
     );
     assert!(segment.exists(), "never renamed away");
@@ -251,7 +248,7 @@ fn fsck_reports_refuses_a_running_directory_and_repairs() {
     assert_eq!((0..TRACES).filter(|&n| found(&spoor, n)).count(), 39);
     let metrics = spoor.metrics();
     assert_eq!(
-        metric(&metrics, "spoor_engine_wal_damaged_ranges_total"),
+        metric_value(&metrics, "spoor_engine_wal_damaged_ranges_total"),
         0.0
     );
     // A directory in use is refused.
