@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Issue 12's memory attacks against a spoor binary, printing its RSS (BENCHMARKS.md,
-"Memory under attack"). Usage: memory-attacks.py BIN BUDGET_BYTES|default held|bomb|tiny|trace|search
+"Memory under attack"). Usage: memory-attacks.py BIN BUDGET_BYTES|default held|bomb|tiny|trace|search|flood
+flood: 32 keep-alive senders post valid 1,000-span OTLP requests (10 attributes per span) as fast
+as they are answered for FLOOD_SECONDS (default 40); RSS is sampled every 100 ms.
 Starts BIN on loopback ports 27001-27011 with a temporary data directory."""
 import socket, subprocess, sys, time, os, gzip, threading, urllib.request, urllib.error, shutil, tempfile
 BIN=sys.argv[1]; BUDGET=sys.argv[2]; ATTACK=sys.argv[3]
@@ -91,6 +93,42 @@ if ATTACK=='search':
         except urllib.error.HTTPError as e: codes.append(e.code)
     ts=[threading.Thread(target=get,args=(q+'/api/traces?service=big&limit=100000',)) for i in range(3)]
     [t.start() for t in ts]; [t.join() for t in ts]
+if ATTACK=='flood':
+    import http.client
+    def vint(n):
+        o=b''
+        while True:
+            b=n&0x7f; n>>=7
+            if n: o+=bytes([b|0x80])
+            else: return o+bytes([b])
+    def fld(num, payload): return vint(num<<3|2)+vint(len(payload))+payload
+    def fx(num, v): return vint(num<<3|1)+v.to_bytes(8,'little')
+    def kv(k, v): return fld(1, k)+fld(2, fld(1, v))
+    res=fld(1, fld(1, kv(b'service.name', b'flood'))+fld(1, kv(b'host.name', b'flood-host-1')))
+    def body(seq):
+        t0=time.time_ns()
+        spans=b''.join(fld(2, fld(1,(seq*1000+i//10+1).to_bytes(16,'big'))+fld(2,(i+1).to_bytes(8,'big'))
+            +fld(5,b'GET /api/v1/orders/%d' % (i%20))+fx(7,t0+i*1000)+fx(8,t0+i*1000+2500000)
+            +b''.join(fld(9, kv(b'attr.key.%d' % a, b'value-%d-%d' % (a, i%50))) for a in range(10))) for i in range(1000))
+        return fld(1, res+fld(2, spans))
+    bodies=[body(s) for s in range(8)]
+    secs=float(os.environ.get('FLOOD_SECONDS','40'))
+    stop=time.time()+secs; peak_sample=[0]
+    def sender(k):
+        c=http.client.HTTPConnection('127.0.0.1', base+2, timeout=60); n=0
+        while time.time()<stop:
+            try:
+                c.request('POST','/v1/traces',body=bodies[(k+n)%8],headers={'Content-Type':'application/x-protobuf'})
+                r=c.getresponse(); r.read(); codes.append(r.status)
+                if r.status!=200: time.sleep(float(r.getheader('Retry-After') or '0.1'))
+            except Exception as e:
+                codes.append(type(e).__name__); c.close(); c=http.client.HTTPConnection('127.0.0.1', base+2, timeout=60)
+            n+=1
+    ts=[threading.Thread(target=sender,args=(k,)) for k in range(32)]
+    [t.start() for t in ts]
+    while any(t.is_alive() for t in ts):
+        peak_sample[0]=max(peak_sample[0], rss()[0]); time.sleep(0.1)
+    print(f'flood: {len(bodies[0])} B per request, {sum(1 for c in codes if c==200)*1000} spans acknowledged in {secs:.0f} s')
 now,peak=rss()
 from collections import Counter
 print(f'{ATTACK}: budget {BUDGET}: RSS before {before} MiB, after {now} MiB, peak {peak} MiB; answers {dict(Counter(codes))}')

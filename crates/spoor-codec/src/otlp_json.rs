@@ -1089,7 +1089,12 @@ mod tests {
     use serde_json::json;
     use spoor_model::keys;
 
-    const CONFORMANCE: &str = "/work/shared/conformance/jaeger";
+    fn conformance() -> String {
+        spoor_storage::conformance::conformance_dir()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .display()
+            .to_string()
+    }
 
     fn span_json(extra: serde_json::Value) -> Vec<u8> {
         let mut span = json!({
@@ -1121,7 +1126,8 @@ mod tests {
 
     #[test]
     fn encodes_jaeger_get_trace_snapshot_exactly() {
-        let text = std::fs::read_to_string(format!("{CONFORMANCE}/api-v3/GetTrace.json")).unwrap();
+        let text =
+            std::fs::read_to_string(format!("{}/api-v3/GetTrace.json", conformance())).unwrap();
         let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
         let span = Span {
             trace_id: TraceId::from_halves(0, 1),
@@ -1149,7 +1155,7 @@ mod tests {
 
     #[test]
     fn decodes_every_jaeger_storage_fixture() {
-        let mut files: Vec<_> = std::fs::read_dir(format!("{CONFORMANCE}/storage/traces"))
+        let mut files: Vec<_> = std::fs::read_dir(format!("{}/storage/traces", conformance()))
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
@@ -1168,7 +1174,8 @@ mod tests {
         assert!(total >= 32, "{total}");
 
         let load = |name: &str| {
-            decode(&std::fs::read(format!("{CONFORMANCE}/storage/traces/{name}")).unwrap()).unwrap()
+            decode(&std::fs::read(format!("{}/storage/traces/{name}", conformance())).unwrap())
+                .unwrap()
         };
 
         let example = load("example_trace.json");

@@ -31,14 +31,9 @@ use tower::ServiceExt as _;
 const JAEGER_DEFAULT: f64 = 0.001;
 
 fn fixture_dir() -> PathBuf {
-    let base = match std::env::var_os("SPOOR_CONFORMANCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/conformance/jaeger"
-        )),
-    };
-    base.join("sampling")
+    spoor_storage::conformance::conformance_dir()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("sampling")
 }
 
 fn fixture(name: &str) -> Vec<u8> {

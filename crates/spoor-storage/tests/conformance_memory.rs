@@ -21,13 +21,7 @@ use spoor_storage::{
 };
 
 fn fixture_dir() -> PathBuf {
-    match std::env::var_os("SPOOR_CONFORMANCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/conformance/jaeger"
-        )),
-    }
+    spoor_storage::conformance::conformance_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn fixtures() -> Fixtures {

@@ -21,10 +21,7 @@ use spoor_storage::conformance::{Fixtures, QueryCase, load_fixtures};
 const WIDE_LOOKBACK_NANOS: u64 = 7 * 86_400 * 1_000_000_000;
 
 fn fixture_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SPOOR_CONFORMANCE_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/jaeger")
+    spoor_storage::conformance::conformance_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn load() -> Fixtures {

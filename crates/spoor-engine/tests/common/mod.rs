@@ -25,13 +25,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn fixture_dir() -> PathBuf {
-    match std::env::var_os("SPOOR_CONFORMANCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/conformance/jaeger"
-        )),
-    }
+    spoor_storage::conformance::conformance_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Jaeger's storage fixtures, decoded with the OTLP JSON codec.

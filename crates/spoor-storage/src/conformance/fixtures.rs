@@ -1,7 +1,7 @@
 //! Loading Jaeger's storage fixtures: trace files, query cases and the date rewrite.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -13,6 +13,37 @@ use spoor_model::{
 use crate::{TagFilter, TraceQuery};
 
 pub(crate) const NANOS_PER_DAY: u64 = 86_400 * 1_000_000_000;
+
+/// The environment variable that names the folder of Jaeger's conformance data.
+pub const CONFORMANCE_DIR_ENV: &str = "SPOOR_CONFORMANCE_DIR";
+
+/// Where Jaeger's conformance data (`storage/`, `sampling/`, `api-v3/`) is:
+/// `SPOOR_CONFORMANCE_DIR` when set, else the first `shared/conformance/jaeger`
+/// in a folder above the crate being tested (`CARGO_MANIFEST_DIR` as cargo
+/// sets it when it runs a test, else the current directory).
+///
+/// Resolved when the test runs, not when it is built, so a build cache shared
+/// between clones finds the data of the clone being tested.
+pub fn conformance_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os(CONFORMANCE_DIR_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    let start = match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?,
+    };
+    start
+        .ancestors()
+        .map(|dir| dir.join("shared").join("conformance").join("jaeger"))
+        .find(|candidate| candidate.is_dir())
+        .ok_or_else(|| {
+            format!(
+                "Jaeger's conformance data was not found in shared/conformance/jaeger above {}; \
+                 set {CONFORMANCE_DIR_ENV} to that folder",
+                start.display()
+            )
+        })
+}
 
 /// Jaeger's fixture data, decoded and moved to recent dates.
 #[derive(Debug, Clone, PartialEq)]

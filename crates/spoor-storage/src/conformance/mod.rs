@@ -52,7 +52,7 @@ use corpus::{Corpus, EXAMPLE_FIXTURE};
 pub use compare::{
     CanonicalSpan, canonical_span, check_newest_first, compare_span_sets, compare_traces,
 };
-pub use fixtures::{Fixtures, QueryCase, load_fixtures};
+pub use fixtures::{CONFORMANCE_DIR_ENV, Fixtures, QueryCase, conformance_dir, load_fixtures};
 pub use report::{CheckResult, Outcome, Report};
 
 /// The backend under test, as the traits the suite drives.
