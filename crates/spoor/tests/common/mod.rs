@@ -19,6 +19,12 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running `spoor` all-in-one process, killed on drop.
+/// The binary under test: `SPOOR_E2E_BIN` when set (to run a test against
+/// another build, a release binary say), else the one cargo built for the test.
+pub fn spoor_bin() -> std::ffi::OsString {
+    std::env::var_os("SPOOR_E2E_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_spoor").into())
+}
+
 pub struct Spoor {
     child: Child,
     log: tempfile::NamedTempFile,
@@ -131,12 +137,12 @@ impl Spoor {
         let data_dir = tempfile::tempdir().expect("create the data directory");
         let stderr = log.reopen().expect("reopen the log file");
         let mut command = match fd_limit {
-            None => Command::new(env!("CARGO_BIN_EXE_spoor")),
+            None => Command::new(spoor_bin()),
             Some(n) => {
                 let mut c = Command::new("sh");
                 c.arg("-c")
                     .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
-                    .arg(env!("CARGO_BIN_EXE_spoor"));
+                    .arg(spoor_bin());
                 c
             }
         };
@@ -603,7 +609,7 @@ impl Agent {
         let [jaeger_compact, jaeger_binary] = free_udp_addrs::<2>();
         let log = tempfile::NamedTempFile::new().expect("create the log file");
         let stderr = log.reopen().expect("reopen the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        let child = Command::new(spoor_bin())
             .arg("agent")
             .args(["--collector", collector])
             .args(["--jaeger-compact-addr", &jaeger_compact.to_string()])
