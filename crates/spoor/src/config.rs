@@ -699,15 +699,11 @@ fn network_config(args: &RunArgs, file: FileNetwork) -> Result<spoor_server::net
                     default: std::time::Duration,
                     what: &str|
      -> Result<std::time::Duration> {
-        let Some(text) = flag.clone().or(file) else {
+        let Some(text) = pick(flag, file) else {
             return Ok(default);
         };
-        let nanos = spoor_model::parse_go_duration(&text)
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("invalid {what}"))?;
-        if nanos <= 0 {
-            bail!("{what} must be positive");
-        }
+        let nanos = go_nanos(&text, what)?;
+        ensure!(nanos > 0, "{what} must be positive");
         Ok(std::time::Duration::from_nanos(nanos as u64))
     };
     let list = |flag: &[String], file: Option<Vec<String>>| -> Vec<String> {
@@ -722,13 +718,12 @@ fn network_config(args: &RunArgs, file: FileNetwork) -> Result<spoor_server::net
             .filter(|s| !s.is_empty())
             .collect()
     };
-    let max_connections = args
-        .max_connections
-        .or(file.max_connections)
-        .unwrap_or(defaults.max_connections);
-    if max_connections == 0 {
-        bail!("max_connections must be greater than 0");
-    }
+    let max_connections =
+        pick(&args.max_connections, file.max_connections).unwrap_or(defaults.max_connections);
+    ensure!(
+        max_connections > 0,
+        "max_connections must be greater than 0"
+    );
     let origins = |v: Vec<String>, what: &str| -> Result<Vec<String>> {
         for o in &v {
             if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
