@@ -24,6 +24,7 @@ pub mod export;
 mod grpc_ingest;
 mod ingest;
 pub mod jaeger;
+pub mod listeners;
 pub mod net;
 pub mod otlp;
 pub mod params;
@@ -46,6 +47,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 pub use cpu::CpuPool;
+pub use listeners::{LISTENERS, Listener, ListenerAddrs, ListenerSpec};
 
 /// Size limits applied to every receiver.
 #[derive(Debug, Clone, Copy)]
@@ -103,21 +105,8 @@ impl Default for QueryLimits {
 /// Where each listener binds (`None` = off) and how the servers behave.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
-    pub otlp_grpc_addr: Option<SocketAddr>,
-    pub otlp_http_addr: Option<SocketAddr>,
-    /// Jaeger Thrift compact over UDP (`Agent.emitBatch`).
-    pub jaeger_compact_addr: Option<SocketAddr>,
-    /// Jaeger Thrift binary over UDP (`Agent.emitBatch`).
-    pub jaeger_binary_addr: Option<SocketAddr>,
-    /// Jaeger Thrift over HTTP (`POST /api/traces`).
-    pub jaeger_http_addr: Option<SocketAddr>,
-    /// Jaeger gRPC (`CollectorService`, `SamplingManager`).
-    pub jaeger_grpc_addr: Option<SocketAddr>,
-    pub zipkin_http_addr: Option<SocketAddr>,
-    pub sampling_http_addr: Option<SocketAddr>,
-    pub sampling_grpc_addr: Option<SocketAddr>,
-    pub query_http_addr: Option<SocketAddr>,
-    pub admin_http_addr: Option<SocketAddr>,
+    /// Each listener's address ([`listeners::LISTENERS`]); `None` = off.
+    pub listeners: ListenerAddrs,
     pub limits: Limits,
     /// Bounds on the query server's working memory.
     pub query_limits: QueryLimits,
@@ -285,70 +274,63 @@ pub enum ServerError {
     Serve { what: &'static str, message: String },
 }
 
-/// Listeners bound and ready to serve.
+/// A listener bound, with the handler that will serve it.
+enum BoundSocket {
+    Http(
+        net::origin::OriginRule,
+        fn(Arc<AppState>) -> axum::Router,
+        TcpListener,
+    ),
+    Grpc(
+        fn(net::ProtectedListener, Arc<AppState>, CancellationToken) -> ServeTask,
+        TcpListener,
+    ),
+    Udp(
+        fn(UdpSocket, Arc<AppState>, CancellationToken) -> ServeTask,
+        UdpSocket,
+    ),
+}
+
+impl BoundSocket {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            BoundSocket::Http(_, _, l) | BoundSocket::Grpc(_, l) => l.local_addr(),
+            BoundSocket::Udp(_, s) => s.local_addr(),
+        }
+    }
+}
+
+/// Listeners bound and ready to serve, in [`LISTENERS`] order.
 #[derive(Default)]
 pub struct Bound {
-    pub otlp_grpc: Option<TcpListener>,
-    pub otlp_http: Option<TcpListener>,
-    pub jaeger_compact: Option<UdpSocket>,
-    pub jaeger_binary: Option<UdpSocket>,
-    pub jaeger_http: Option<TcpListener>,
-    pub jaeger_grpc: Option<TcpListener>,
-    pub zipkin_http: Option<TcpListener>,
-    pub sampling_http: Option<TcpListener>,
-    pub sampling_grpc: Option<TcpListener>,
-    pub query_http: Option<TcpListener>,
-    pub admin_http: Option<TcpListener>,
+    sockets: Vec<(&'static ListenerSpec, BoundSocket)>,
 }
 
 impl Bound {
     /// The addresses actually bound (useful when a port was 0), by name.
     pub fn addrs(&self) -> Vec<(&'static str, SocketAddr)> {
-        let tcp = |name, l: &Option<TcpListener>| {
-            l.as_ref()
-                .and_then(|l| l.local_addr().ok())
-                .map(|a| (name, a))
-        };
-        let udp = |name, l: &Option<UdpSocket>| {
-            l.as_ref()
-                .and_then(|l| l.local_addr().ok())
-                .map(|a| (name, a))
-        };
-        [
-            tcp("otlp_grpc", &self.otlp_grpc),
-            tcp("otlp_http", &self.otlp_http),
-            udp("jaeger_compact", &self.jaeger_compact),
-            udp("jaeger_binary", &self.jaeger_binary),
-            tcp("jaeger_http", &self.jaeger_http),
-            tcp("jaeger_grpc", &self.jaeger_grpc),
-            tcp("zipkin_http", &self.zipkin_http),
-            tcp("sampling_http", &self.sampling_http),
-            tcp("sampling_grpc", &self.sampling_grpc),
-            tcp("query_http", &self.query_http),
-            tcp("admin_http", &self.admin_http),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        self.sockets
+            .iter()
+            .filter_map(|(spec, s)| s.local_addr().ok().map(|a| (spec.name, a)))
+            .collect()
+    }
+
+    /// The address `listener` is bound to; `None` when it is off.
+    pub fn addr(&self, listener: Listener) -> Option<SocketAddr> {
+        self.sockets
+            .iter()
+            .find(|(spec, _)| spec.listener == listener)
+            .and_then(|(_, s)| s.local_addr().ok())
     }
 }
 
-async fn bind(
-    what: &'static str,
-    addr: Option<SocketAddr>,
-) -> Result<Option<TcpListener>, ServerError> {
-    let Some(addr) = addr else { return Ok(None) };
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
-        .map(Some)
         .map_err(|source| ServerError::Bind { what, addr, source })
 }
 
-async fn bind_udp(
-    what: &'static str,
-    addr: Option<SocketAddr>,
-) -> Result<Option<UdpSocket>, ServerError> {
-    let Some(addr) = addr else { return Ok(None) };
+async fn bind_udp(what: &'static str, addr: SocketAddr) -> Result<UdpSocket, ServerError> {
     let err = |source| ServerError::Bind { what, addr, source };
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -364,7 +346,7 @@ async fn bind_udp(
     }
     socket.set_nonblocking(true).map_err(err)?;
     socket.bind(&addr.into()).map_err(err)?;
-    UdpSocket::from_std(socket.into()).map(Some).map_err(err)
+    UdpSocket::from_std(socket.into()).map_err(err)
 }
 
 /// Receive buffer requested for UDP receivers.
@@ -372,22 +354,27 @@ const UDP_RECV_BUFFER_BYTES: usize = 8 << 20;
 
 /// Binds every configured listener, so that a busy port is reported before anything runs.
 pub async fn bind_all(config: &ServerConfig) -> Result<Bound, ServerError> {
-    Ok(Bound {
-        otlp_grpc: bind("OTLP gRPC", config.otlp_grpc_addr).await?,
-        otlp_http: bind("OTLP HTTP", config.otlp_http_addr).await?,
-        jaeger_compact: bind_udp("Jaeger compact UDP", config.jaeger_compact_addr).await?,
-        jaeger_binary: bind_udp("Jaeger binary UDP", config.jaeger_binary_addr).await?,
-        jaeger_http: bind("Jaeger HTTP", config.jaeger_http_addr).await?,
-        jaeger_grpc: bind("Jaeger gRPC", config.jaeger_grpc_addr).await?,
-        zipkin_http: bind("Zipkin HTTP", config.zipkin_http_addr).await?,
-        sampling_http: bind("sampling HTTP", config.sampling_http_addr).await?,
-        sampling_grpc: bind("sampling gRPC", config.sampling_grpc_addr).await?,
-        query_http: bind("query HTTP", config.query_http_addr).await?,
-        admin_http: bind("admin HTTP", config.admin_http_addr).await?,
-    })
+    let mut sockets = Vec::new();
+    for (spec, addr) in config.listeners.iter() {
+        let Some(addr) = *addr else { continue };
+        let socket = match spec.handler {
+            listeners::Handler::Http(rule, router) => {
+                BoundSocket::Http(rule, router, bind(spec.label, addr).await?)
+            }
+            listeners::Handler::Grpc(serve) => {
+                BoundSocket::Grpc(serve, bind(spec.label, addr).await?)
+            }
+            listeners::Handler::Udp(serve) => {
+                BoundSocket::Udp(serve, bind_udp(spec.label, addr).await?)
+            }
+        };
+        sockets.push((spec, socket));
+    }
+    Ok(Bound { sockets })
 }
 
-type ServeTask = Pin<Box<dyn Future<Output = Result<(), ServerError>> + Send>>;
+/// A server running until shutdown.
+pub type ServeTask = Pin<Box<dyn Future<Output = Result<(), ServerError>> + Send>>;
 
 /// Serves an axum router on `listener` until `shutdown`, with the
 /// listener's timeouts, connection limit and Host/Origin checks ([`net`]).
@@ -416,20 +403,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     tracing::info!(listeners = ?bound.addrs(), "listening");
-    let tcp_listeners = [
-        &bound.otlp_grpc,
-        &bound.otlp_http,
-        &bound.jaeger_http,
-        &bound.jaeger_grpc,
-        &bound.zipkin_http,
-        &bound.sampling_http,
-        &bound.sampling_grpc,
-        &bound.query_http,
-        &bound.admin_http,
-    ]
-    .iter()
-    .filter(|l| l.is_some())
-    .count();
+    let tcp_listeners = bound
+        .sockets
+        .iter()
+        .filter(|(_, s)| !matches!(s, BoundSocket::Udp(..)))
+        .count();
     let limit = state.net.per_listener_limit(tcp_listeners);
     let c = &state.net.config;
     tracing::info!(
@@ -440,115 +418,34 @@ pub async fn serve(
         idle_timeout = ?c.idle_timeout,
         "connection limits and timeouts"
     );
-    // Puts a bound listener under protection; HTTP ones get their Host and
-    // Origin checks.
-    let protect = |name: &'static str, l: TcpListener, rule: Option<net::origin::OriginRule>| {
-        let addr = l.local_addr().ok();
-        let p = state.net.protect(name, l, limit);
-        match (rule, addr) {
-            (Some(rule), Some(addr)) => {
-                let origins = match rule {
-                    net::origin::OriginRule::Receiver => &c.receiver_allowed_origins,
-                    net::origin::OriginRule::Query => &c.cors_allowed_origins,
-                    net::origin::OriginRule::Ignore => &Vec::new(),
-                };
-                p.with_access(net::origin::AccessPolicy::new(
-                    net::origin::HostPolicy::for_listener(addr, &c.allowed_hosts),
-                    rule,
-                    origins,
-                ))
-            }
-            _ => p,
-        }
-    };
-    use net::origin::OriginRule::{Ignore, Query, Receiver};
-    let Bound {
-        otlp_grpc,
-        otlp_http,
-        jaeger_compact,
-        jaeger_binary,
-        jaeger_http,
-        jaeger_grpc,
-        zipkin_http,
-        sampling_http,
-        sampling_grpc,
-        query_http,
-        admin_http,
-    } = bound;
     let mut tasks: Vec<ServeTask> = Vec::new();
-    let otlp_grpc = otlp_grpc.map(|l| protect("otlp_grpc", l, None));
-    let otlp_http = otlp_http.map(|l| protect("otlp_http", l, Some(Receiver)));
-    let jaeger_http = jaeger_http.map(|l| protect("jaeger_http", l, Some(Receiver)));
-    let jaeger_grpc = jaeger_grpc.map(|l| protect("jaeger_grpc", l, None));
-    let zipkin_http = zipkin_http.map(|l| protect("zipkin_http", l, Some(Receiver)));
-    let sampling_http = sampling_http.map(|l| protect("sampling_http", l, Some(Ignore)));
-    let sampling_grpc = sampling_grpc.map(|l| protect("sampling_grpc", l, None));
-    let query_http = query_http.map(|l| protect("query_http", l, Some(Query)));
-    let admin_http = admin_http.map(|l| protect("admin_http", l, Some(Ignore)));
-    if let Some(l) = otlp_grpc {
-        tasks.push(Box::pin(otlp::serve_grpc(
-            l,
-            state.clone(),
-            shutdown.clone(),
-        )));
-    }
-    if let Some(l) = otlp_http {
-        tasks.push(serve_http(
-            "OTLP HTTP",
-            l,
-            otlp::http_router(state.clone()),
-            shutdown.clone(),
-        ));
-    }
-    if let Some(l) = query_http {
-        tasks.push(serve_http(
-            "query HTTP",
-            l,
-            query_router(state.clone()),
-            shutdown.clone(),
-        ));
-    }
-    if let Some(l) = admin_http {
-        tasks.push(serve_http(
-            "admin HTTP",
-            l,
-            admin::router(state.clone()),
-            shutdown.clone(),
-        ));
-    }
-    for (socket, protocol) in [
-        (jaeger_compact, jaeger::ThriftProtocol::Compact),
-        (jaeger_binary, jaeger::ThriftProtocol::Binary),
-    ] {
-        let Some(socket) = socket else { continue };
-        let state = state.clone();
-        let shutdown = shutdown.clone();
-        tasks.push(Box::pin(async move {
-            let sink: Arc<dyn spoor_service::BatchSink> = state.ingester.clone();
-            let (udp, metrics, cpu) = (state.udp, &state.metrics, state.cpu.clone());
-            jaeger::udp::serve_udp_on_pool(socket, protocol, udp, sink, metrics, cpu, shutdown)
-                .await
-        }));
-    }
-    if let Some(l) = jaeger_http {
-        let router = jaeger::http_router(state.clone());
-        tasks.push(serve_http("Jaeger HTTP", l, router, shutdown.clone()));
-    }
-    if let Some(l) = jaeger_grpc {
-        let grpc = jaeger::serve_grpc(l, state.clone(), shutdown.clone());
-        tasks.push(Box::pin(grpc));
-    }
-    if let Some(l) = zipkin_http {
-        let router = zipkin::http_router(state.clone());
-        tasks.push(serve_http("Zipkin HTTP", l, router, shutdown.clone()));
-    }
-    if let Some(l) = sampling_http {
-        let router = sampling::http_router(state.sampling.clone());
-        tasks.push(serve_http("sampling HTTP", l, router, shutdown.clone()));
-    }
-    if let Some(l) = sampling_grpc {
-        let task = sampling::serve_grpc(l, state.sampling.clone(), shutdown.clone());
-        tasks.push(Box::pin(task));
+    for (spec, socket) in bound.sockets {
+        let task = match socket {
+            BoundSocket::Http(rule, router, l) => {
+                // HTTP listeners get their Host and Origin checks.
+                let addr = l.local_addr().ok();
+                let mut p = state.net.protect(spec.name, l, limit);
+                if let Some(addr) = addr {
+                    let origins = match rule {
+                        net::origin::OriginRule::Receiver => &c.receiver_allowed_origins,
+                        net::origin::OriginRule::Query => &c.cors_allowed_origins,
+                        net::origin::OriginRule::Ignore => &Vec::new(),
+                    };
+                    p = p.with_access(net::origin::AccessPolicy::new(
+                        net::origin::HostPolicy::for_listener(addr, &c.allowed_hosts),
+                        rule,
+                        origins,
+                    ));
+                }
+                serve_http(spec.label, p, router(state.clone()), shutdown.clone())
+            }
+            BoundSocket::Grpc(serve, l) => {
+                let p = state.net.protect(spec.name, l, limit);
+                serve(p, state.clone(), shutdown.clone())
+            }
+            BoundSocket::Udp(serve, s) => serve(s, state.clone(), shutdown.clone()),
+        };
+        tasks.push(task);
     }
     state.set_ready(true);
     let result = futures::future::try_join_all(tasks).await;

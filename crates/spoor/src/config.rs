@@ -4,29 +4,16 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use serde::Deserialize;
+use spoor_server::listeners::{LISTENER_COUNT, ListenerAddrs, PerListener, Transport};
+use spoor_server::{LISTENERS, ListenerSpec};
 
 /// The config file format version this binary reads.
 pub const CONFIG_VERSION: u32 = 1;
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
-
-/// Every listener of all-in-one: config key, default port, what it serves.
-pub const LISTENERS: &[(&str, u16, &str)] = &[
-    ("otlp_grpc", 4317, "OTLP gRPC"),
-    ("otlp_http", 4318, "OTLP HTTP"),
-    ("jaeger_compact", 6831, "Jaeger Thrift compact over UDP"),
-    ("jaeger_binary", 6832, "Jaeger Thrift binary over UDP"),
-    ("jaeger_http", 14268, "Jaeger Thrift over HTTP"),
-    ("jaeger_grpc", 14250, "Jaeger gRPC"),
-    ("zipkin", 9411, "Zipkin HTTP"),
-    ("sampling_http", 5778, "remote sampling HTTP"),
-    ("sampling_grpc", 5779, "remote sampling gRPC"),
-    ("query_http", 16686, "query HTTP"),
-    ("admin_http", 13133, "admin HTTP"),
-];
 
 /// Settings for running Spoor (all-in-one). Every flag can also be set by
 /// its `SPOOR_…` environment variable or in the YAML config file.
@@ -36,53 +23,13 @@ pub struct RunArgs {
     #[arg(long, short = 'c', env = "SPOOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Host every listener binds to, unless its own address names a host [default: 127.0.0.1]
+    /// Host every listener binds to, unless its own address names a host; a listener's address is `PORT`, `:PORT`, `HOST:PORT`, or `off` [default: 127.0.0.1]
     #[arg(long, env = "SPOOR_HOST", value_name = "HOST")]
     pub host: Option<String>,
 
-    /// OTLP gRPC listener: `PORT`, `:PORT`, `HOST:PORT`, or `off` (for every listener) [default: 4317]
-    #[arg(long, env = "SPOOR_OTLP_GRPC_ADDR", value_name = "ADDR")]
-    pub otlp_grpc_addr: Option<String>,
-
-    /// OTLP HTTP listener (`POST /v1/traces`) [default: 4318]
-    #[arg(long, env = "SPOOR_OTLP_HTTP_ADDR", value_name = "ADDR")]
-    pub otlp_http_addr: Option<String>,
-
-    /// Query HTTP listener: web UI, `/api/*`, `/api/v3/*` [default: 16686]
-    #[arg(long, env = "SPOOR_QUERY_HTTP_ADDR", value_name = "ADDR")]
-    pub query_http_addr: Option<String>,
-
-    /// Admin HTTP listener: health `GET /status` and Prometheus `GET /metrics` [default: 13133]
-    #[arg(long, env = "SPOOR_ADMIN_HTTP_ADDR", value_name = "ADDR")]
-    pub admin_http_addr: Option<String>,
-
-    /// Jaeger Thrift compact over UDP (`Agent.emitBatch`) [default: 6831]
-    #[arg(long, env = "SPOOR_JAEGER_COMPACT_ADDR", value_name = "ADDR")]
-    pub jaeger_compact_addr: Option<String>,
-
-    /// Jaeger Thrift binary over UDP (`Agent.emitBatch`) [default: 6832]
-    #[arg(long, env = "SPOOR_JAEGER_BINARY_ADDR", value_name = "ADDR")]
-    pub jaeger_binary_addr: Option<String>,
-
-    /// Jaeger Thrift over HTTP (`POST /api/traces`) [default: 14268]
-    #[arg(long, env = "SPOOR_JAEGER_HTTP_ADDR", value_name = "ADDR")]
-    pub jaeger_http_addr: Option<String>,
-
-    /// Jaeger gRPC (`CollectorService/PostSpans`, `SamplingManager`) [default: 14250]
-    #[arg(long, env = "SPOOR_JAEGER_GRPC_ADDR", value_name = "ADDR")]
-    pub jaeger_grpc_addr: Option<String>,
-
-    /// Zipkin HTTP (`POST /api/v1/spans`, `/api/v2/spans`) [default: 9411]
-    #[arg(long, env = "SPOOR_ZIPKIN_ADDR", value_name = "ADDR")]
-    pub zipkin_addr: Option<String>,
-
-    /// Remote sampling over HTTP (`/sampling?service=`, `/`, `/baggageRestrictions`) [default: 5778]
-    #[arg(long, env = "SPOOR_SAMPLING_HTTP_ADDR", value_name = "ADDR")]
-    pub sampling_http_addr: Option<String>,
-
-    /// Remote sampling over gRPC (`SamplingManager/GetSamplingStrategy`) [default: 5779]
-    #[arg(long, env = "SPOOR_SAMPLING_GRPC_ADDR", value_name = "ADDR")]
-    pub sampling_grpc_addr: Option<String>,
+    /// One `--KEY-addr` flag (and `SPOOR_KEY_ADDR` variable) per listener
+    #[command(flatten)]
+    pub listeners: ListenerArgs,
 
     /// Sampling strategies: a JSON file (reloaded on change) or an http(s) URL (polled) [default: sample everything]
     #[arg(long, env = "SPOOR_SAMPLING_STRATEGIES", value_name = "FILE|URL")]
@@ -233,6 +180,139 @@ pub struct RunArgs {
     pub log_format: Option<String>,
 }
 
+/// The command-line flag of a listener's address: `KEY-addr` (after `--`).
+pub fn listener_flag(spec: &ListenerSpec) -> String {
+    format!("{}-addr", spec.key.replace('_', "-"))
+}
+
+/// The environment variable of a listener's address: `SPOOR_KEY_ADDR`.
+pub fn listener_env(spec: &ListenerSpec) -> String {
+    format!("SPOOR_{}_ADDR", spec.key.to_ascii_uppercase())
+}
+
+/// The clap id of a listener's flag.
+fn listener_arg_id(spec: &ListenerSpec) -> String {
+    format!("{}_addr", spec.key)
+}
+
+/// The listeners' address flags, one per row of [`LISTENERS`]: `--KEY-addr`
+/// or `SPOOR_KEY_ADDR`, each `PORT`, `:PORT`, `HOST:PORT` or `off`.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerArgs(pub PerListener<Option<String>>);
+
+impl clap::Args for ListenerArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        LISTENERS.iter().fold(cmd, |cmd, spec| {
+            cmd.arg(
+                clap::Arg::new(listener_arg_id(spec))
+                    .long(listener_flag(spec))
+                    .env(listener_env(spec))
+                    .value_name("ADDR")
+                    .action(clap::ArgAction::Set)
+                    .help(format!("{} [default: {}]", spec.serves, spec.port)),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for ListenerArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = ListenerArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for spec in LISTENERS {
+            let id = listener_arg_id(spec);
+            let value = matches.try_get_one::<String>(&id).map_err(|e| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("flag {id}: {e}"),
+                )
+            })?;
+            if let Some(value) = value {
+                self.0[spec.listener] = Some(value.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `listeners:` in the config file: an address per key of [`LISTENERS`].
+/// Unknown keys are an error.
+#[derive(Debug, Default)]
+pub struct FileListeners(pub PerListener<Option<String>>);
+
+/// The keys accepted under `listeners:`.
+static LISTENER_KEYS: [&str; LISTENER_COUNT] = {
+    let mut keys = [""; LISTENER_COUNT];
+    let mut i = 0;
+    while i < LISTENER_COUNT {
+        keys[i] = LISTENERS[i].key;
+        i += 1;
+    }
+    keys
+};
+
+impl<'de> Deserialize<'de> for FileListeners {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = FileListeners;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map from listener to address")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<FileListeners, M::Error> {
+                let mut listeners = FileListeners::default();
+                let mut seen = PerListener::<bool>::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let Some(spec) = LISTENERS.iter().find(|s| s.key == key) else {
+                        return Err(serde::de::Error::unknown_field(&key, &LISTENER_KEYS));
+                    };
+                    if std::mem::replace(&mut seen[spec.listener], true) {
+                        return Err(serde::de::Error::duplicate_field(spec.key));
+                    }
+                    listeners.0[spec.listener] = map.next_value()?;
+                }
+                Ok(listeners)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
+/// The listener table of docs/configuration.md, generated from [`LISTENERS`].
+pub fn listeners_markdown() -> String {
+    let mut out = String::from(
+        "| key | default | flag | environment | serves | connection protection |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for spec in LISTENERS {
+        let udp = match spec.transport() {
+            Transport::Tcp => "",
+            Transport::Udp => " UDP",
+        };
+        out.push_str(&format!(
+            "| `listeners.{}` | {}{udp} | `--{}` | `{}` | {} | {} |\n",
+            spec.key,
+            spec.port,
+            listener_flag(spec),
+            listener_env(spec),
+            spec.serves,
+            spec.protection(),
+        ));
+    }
+    out
+}
+
 /// The YAML config file. Unknown keys are an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -266,41 +346,6 @@ pub struct FileNetwork {
     pub allowed_hosts: Option<Vec<String>>,
     pub cors_allowed_origins: Option<Vec<String>>,
     pub receiver_allowed_origins: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileListeners {
-    pub otlp_grpc: Option<String>,
-    pub otlp_http: Option<String>,
-    pub jaeger_compact: Option<String>,
-    pub jaeger_binary: Option<String>,
-    pub jaeger_http: Option<String>,
-    pub jaeger_grpc: Option<String>,
-    pub zipkin: Option<String>,
-    pub sampling_http: Option<String>,
-    pub sampling_grpc: Option<String>,
-    pub query_http: Option<String>,
-    pub admin_http: Option<String>,
-}
-
-impl FileListeners {
-    fn get(&self, key: &str) -> Option<String> {
-        match key {
-            "otlp_grpc" => self.otlp_grpc.clone(),
-            "otlp_http" => self.otlp_http.clone(),
-            "jaeger_compact" => self.jaeger_compact.clone(),
-            "jaeger_binary" => self.jaeger_binary.clone(),
-            "jaeger_http" => self.jaeger_http.clone(),
-            "jaeger_grpc" => self.jaeger_grpc.clone(),
-            "zipkin" => self.zipkin.clone(),
-            "sampling_http" => self.sampling_http.clone(),
-            "sampling_grpc" => self.sampling_grpc.clone(),
-            "query_http" => self.query_http.clone(),
-            "admin_http" => self.admin_http.clone(),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -372,42 +417,6 @@ impl FileConfig {
     }
 }
 
-/// The address of every listener; `None` when turned `off`.
-#[derive(Debug, Clone, Default)]
-pub struct Listeners {
-    pub otlp_grpc: Option<SocketAddr>,
-    pub otlp_http: Option<SocketAddr>,
-    pub jaeger_compact: Option<SocketAddr>,
-    pub jaeger_binary: Option<SocketAddr>,
-    pub jaeger_http: Option<SocketAddr>,
-    pub jaeger_grpc: Option<SocketAddr>,
-    pub zipkin: Option<SocketAddr>,
-    pub sampling_http: Option<SocketAddr>,
-    pub sampling_grpc: Option<SocketAddr>,
-    pub query_http: Option<SocketAddr>,
-    pub admin_http: Option<SocketAddr>,
-}
-
-impl Listeners {
-    fn set(&mut self, key: &str, addr: Option<SocketAddr>) {
-        let slot = match key {
-            "otlp_grpc" => &mut self.otlp_grpc,
-            "otlp_http" => &mut self.otlp_http,
-            "jaeger_compact" => &mut self.jaeger_compact,
-            "jaeger_binary" => &mut self.jaeger_binary,
-            "jaeger_http" => &mut self.jaeger_http,
-            "jaeger_grpc" => &mut self.jaeger_grpc,
-            "zipkin" => &mut self.zipkin,
-            "sampling_http" => &mut self.sampling_http,
-            "sampling_grpc" => &mut self.sampling_grpc,
-            "query_http" => &mut self.query_http,
-            "admin_http" => &mut self.admin_http,
-            _ => return,
-        };
-        *slot = addr;
-    }
-}
-
 /// Where sampling strategies come from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingSettings {
@@ -437,8 +446,8 @@ pub enum Storage {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Each listener's address by key of [`LISTENERS`]; `None` = off.
-    pub listeners: Listeners,
+    /// Each listener's address ([`LISTENERS`]); `None` = off.
+    pub listeners: ListenerAddrs,
     pub storage: Storage,
     pub sampling: SamplingSettings,
     pub udp_queue_size: usize,
@@ -478,257 +487,208 @@ impl Config {
         Config::merge(args, file)
     }
 
+    /// Flags over the file over defaults, validated.
     pub fn merge(args: &RunArgs, file: FileConfig) -> Result<Config> {
-        let host = args
-            .host
-            .clone()
-            .or(file.host)
-            .unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let flags: [(&str, &Option<String>); 11] = [
-            ("otlp_grpc", &args.otlp_grpc_addr),
-            ("otlp_http", &args.otlp_http_addr),
-            ("jaeger_compact", &args.jaeger_compact_addr),
-            ("jaeger_binary", &args.jaeger_binary_addr),
-            ("jaeger_http", &args.jaeger_http_addr),
-            ("jaeger_grpc", &args.jaeger_grpc_addr),
-            ("zipkin", &args.zipkin_addr),
-            ("sampling_http", &args.sampling_http_addr),
-            ("sampling_grpc", &args.sampling_grpc_addr),
-            ("query_http", &args.query_http_addr),
-            ("admin_http", &args.admin_http_addr),
-        ];
-        let mut listeners = Listeners::default();
-        for (key, port, what) in LISTENERS {
-            let flag = flags
-                .iter()
-                .find(|(k, _)| k == key)
-                .and_then(|(_, f)| (*f).clone());
-            let spec = flag.or_else(|| file.listeners.get(key));
-            let addr = match spec.as_deref().map(str::trim) {
-                Some("off") => None,
-                spec => Some(
-                    resolve_addr(&host, spec, *port)
-                        .with_context(|| format!("invalid {what} address"))?,
-                ),
-            };
-            listeners.set(key, addr);
-        }
-        let sampling_reload = args
-            .sampling_reload_interval
-            .clone()
-            .or(file.sampling.reload_interval)
-            .unwrap_or_else(|| "1s".into());
-        let sampling_reload_nanos = spoor_model::parse_go_duration(&sampling_reload)
-            .map_err(anyhow::Error::msg)
-            .context("invalid sampling reload interval")?;
-        if sampling_reload_nanos <= 0 {
-            bail!("the sampling reload interval must be positive");
-        }
-        let default_probability = args
-            .sampling_default_probability
-            .or(file.sampling.default_probability)
-            .unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&default_probability) {
-            bail!("the default sampling probability must be between 0 and 1");
-        }
-        let sampling = SamplingSettings {
-            strategies: args
-                .sampling_strategies
-                .clone()
-                .or(file.sampling.strategies)
-                .filter(|s| !s.trim().is_empty()),
-            default_probability,
-            reload_interval_nanos: sampling_reload_nanos as u64,
+        let host = pick(&args.host, file.host).unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let listeners = listener_addrs(&host, &args.listeners, &file.listeners)?;
+        let sampling = sampling_settings(args, file.sampling)?;
+        let storage = storage(args, file.storage)?;
+        let query = file.query;
+        let skew = pick(&args.max_clock_skew_adjust, query.max_clock_skew_adjust);
+        let skew_nanos = go_nanos(skew.as_deref().unwrap_or("0"), "max_clock_skew_adjust")?;
+        ensure!(
+            skew_nanos >= 0,
+            "max_clock_skew_adjust must not be negative"
+        );
+        let queue_timeout = pick(&args.query_queue_timeout, query.query_queue_timeout);
+        let queue_timeout_nanos = go_nanos(
+            queue_timeout.as_deref().unwrap_or("10s"),
+            "query_queue_timeout",
+        )?;
+        ensure!(
+            queue_timeout_nanos >= 0,
+            "query_queue_timeout must not be negative"
+        );
+        let log_json = match pick(&args.log_format, file.log.format).as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => bail!("unknown log format {other:?} (available: text, json)"),
         };
-        let storage_name = args
-            .storage
-            .clone()
-            .or(file.storage.backend)
-            .unwrap_or_else(|| "engine".into());
-        let storage = match storage_name.as_str() {
-            "engine" => {
-                let retention = args
-                    .retention
-                    .clone()
-                    .or(file.storage.retention)
-                    .unwrap_or_else(|| "168h".into());
-                let nanos = spoor_model::parse_go_duration(&retention)
-                    .map_err(anyhow::Error::msg)
-                    .context("invalid retention")?;
-                if nanos < 0 {
-                    bail!("retention must not be negative");
-                }
-                let cut_age_nanos = match args.block_cut_age.clone().or(file.storage.block_cut_age)
-                {
-                    None => None,
-                    Some(age) => {
-                        let n = spoor_model::parse_go_duration(&age)
-                            .map_err(anyhow::Error::msg)
-                            .context("invalid block cut age")?;
-                        if n <= 0 {
-                            bail!("the block cut age must be positive");
-                        }
-                        Some(n as u64)
-                    }
-                };
-                let cut_bytes = args.block_cut_bytes.or(file.storage.block_cut_bytes);
-                if cut_bytes == Some(0) {
-                    bail!("block_cut_bytes must be greater than 0");
-                }
-                Storage::Engine {
-                    data_dir: args
-                        .data_dir
-                        .clone()
-                        .or(file.storage.data_dir)
-                        .unwrap_or_else(|| PathBuf::from("spoor-data")),
-                    retention_nanos: (nanos > 0).then_some(nanos as u64),
-                    cut_bytes,
-                    cut_age_nanos,
-                }
-            }
-            "memory" => {
-                let max_traces = args
-                    .max_traces
-                    .or(file.storage.max_traces)
-                    .unwrap_or(100_000);
-                if max_traces == 0 {
-                    bail!("storage.max_traces must be at least 1");
-                }
-                Storage::Memory { max_traces }
-            }
-            other => bail!("unknown storage backend {other:?} (available: engine, memory)"),
-        };
-        let skew = args
-            .max_clock_skew_adjust
-            .clone()
-            .or(file.query.max_clock_skew_adjust)
-            .unwrap_or_else(|| "0".into());
-        let skew_nanos = spoor_model::parse_go_duration(&skew)
-            .map_err(anyhow::Error::msg)
-            .context("invalid max_clock_skew_adjust")?;
-        if skew_nanos < 0 {
-            bail!("max_clock_skew_adjust must not be negative");
-        }
-        let queue_timeout = args
-            .query_queue_timeout
-            .clone()
-            .or(file.query.query_queue_timeout)
-            .unwrap_or_else(|| "10s".into());
-        let queue_timeout_nanos = spoor_model::parse_go_duration(&queue_timeout)
-            .map_err(anyhow::Error::msg)
-            .context("invalid query_queue_timeout")?;
-        if queue_timeout_nanos < 0 {
-            bail!("query_queue_timeout must not be negative");
-        }
-        let log_format = args
-            .log_format
-            .clone()
-            .or(file.log.format)
-            .unwrap_or_else(|| "text".into());
-        let log_json = match log_format.as_str() {
-            "text" => false,
-            "json" => true,
-            other => bail!("unknown log format {other:?} (available: text, json)"),
-        };
-        let ui_menu_links = if args.ui_menu_links.is_empty() {
-            file.query
-                .ui_menu_links
-                .unwrap_or_default()
-                .iter()
-                .map(|l| spoor_server::ui::MenuLink::new(&l.label, &l.url))
-                .collect::<Result<Vec<_>, _>>()
-        } else {
-            args.ui_menu_links
-                .iter()
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| spoor_server::ui::MenuLink::parse(s))
-                .collect::<Result<Vec<_>, _>>()
-        }
-        .context("invalid UI menu link")?;
-        if ui_menu_links.len() > spoor_server::ui::MAX_MENU_LINKS {
-            bail!(
-                "at most {} UI menu links are accepted",
-                spoor_server::ui::MAX_MENU_LINKS
-            );
-        }
+        let ui_menu_links = ui_menu_links(&args.ui_menu_links, query.ui_menu_links)?;
         let net = network_config(args, file.network)?;
-        let positive = |v: usize, what: &str| -> Result<usize> {
-            if v == 0 {
-                bail!("{what} must be greater than 0");
-            }
-            Ok(v)
+        let ingest = file.ingest;
+        let positive = |flag: &Option<usize>, file: Option<usize>, default: usize, what: &str| {
+            let v = pick(flag, file).unwrap_or(default);
+            ensure!(v > 0, "{what} must be greater than 0");
+            Ok::<usize, anyhow::Error>(v)
         };
         Ok(Config {
             listeners,
             sampling,
             udp_queue_size: positive(
-                args.udp_queue_size
-                    .or(file.ingest.udp_queue_size)
-                    .unwrap_or(1000),
+                &args.udp_queue_size,
+                ingest.udp_queue_size,
+                1000,
                 "udp_queue_size",
             )?,
-            udp_workers: positive(
-                args.udp_workers.or(file.ingest.udp_workers).unwrap_or(4),
-                "udp_workers",
-            )?,
+            udp_workers: positive(&args.udp_workers, ingest.udp_workers, 4, "udp_workers")?,
             udp_max_packet_bytes: positive(
-                args.udp_max_packet_bytes
-                    .or(file.ingest.udp_max_packet_bytes)
-                    .unwrap_or(65_000),
+                &args.udp_max_packet_bytes,
+                ingest.udp_max_packet_bytes,
+                65_000,
                 "udp_max_packet_bytes",
             )?,
             storage,
             max_request_bytes: positive(
-                args.max_request_bytes
-                    .or(file.ingest.max_request_bytes)
-                    .unwrap_or(16 << 20),
+                &args.max_request_bytes,
+                ingest.max_request_bytes,
+                16 << 20,
                 "max_request_bytes",
             )?,
             max_decompressed_bytes: positive(
-                args.max_decompressed_bytes
-                    .or(file.ingest.max_decompressed_bytes)
-                    .unwrap_or(64 << 20),
+                &args.max_decompressed_bytes,
+                ingest.max_decompressed_bytes,
+                64 << 20,
                 "max_decompressed_bytes",
             )?,
             max_bytes_in_flight: positive(
-                args.max_bytes_in_flight
-                    .or(file.ingest.max_bytes_in_flight)
-                    .unwrap_or(256 << 20),
+                &args.max_bytes_in_flight,
+                ingest.max_bytes_in_flight,
+                256 << 20,
                 "max_bytes_in_flight",
             )?,
-            max_spans_per_request: args
-                .max_spans_per_request
-                .or(file.ingest.max_spans_per_request)
+            max_spans_per_request: pick(&args.max_spans_per_request, ingest.max_spans_per_request)
                 .unwrap_or(spoor_server::DEFAULT_MAX_SPANS_PER_REQUEST),
-            base_path: args
-                .base_path
-                .clone()
-                .or(file.query.base_path)
-                .unwrap_or_else(|| "/".into()),
+            base_path: pick(&args.base_path, query.base_path).unwrap_or_else(|| "/".into()),
             ui_menu_links,
             max_clock_skew_adjust_nanos: skew_nanos as u64,
-            max_trace_size: args
-                .max_trace_size
-                .or(file.query.max_trace_size)
-                .unwrap_or(0),
-            query_max_limit: args
-                .query_max_limit
-                .or(file.query.query_max_limit)
+            max_trace_size: pick(&args.max_trace_size, query.max_trace_size).unwrap_or(0),
+            query_max_limit: pick(&args.query_max_limit, query.query_max_limit)
                 .unwrap_or(spoor_server::DEFAULT_QUERY_MAX_LIMIT),
-            query_max_concurrent: args
-                .query_max_concurrent
-                .or(file.query.query_max_concurrent)
+            query_max_concurrent: pick(&args.query_max_concurrent, query.query_max_concurrent)
                 .unwrap_or(8),
             query_queue_timeout_nanos: queue_timeout_nanos as u64,
-            log: args
-                .log
-                .clone()
-                .or(file.log.level)
-                .unwrap_or_else(|| "info".into()),
+            log: pick(&args.log, file.log.level).unwrap_or_else(|| "info".into()),
             log_json,
             net,
         })
     }
+}
+
+/// The flag's value, else the file's.
+fn pick<T: Clone>(flag: &Option<T>, file: Option<T>) -> Option<T> {
+    flag.clone().or(file)
+}
+
+/// A Go duration (`10s`, `1h30m`) in nanoseconds; "invalid WHAT" when it does not parse.
+fn go_nanos(text: &str, what: &str) -> Result<i64> {
+    spoor_model::parse_go_duration(text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("invalid {what}"))
+}
+
+/// Every listener's address: its flag, else its file key, else its default
+/// port on `host`; `off` turns it off.
+fn listener_addrs(host: &str, flags: &ListenerArgs, file: &FileListeners) -> Result<ListenerAddrs> {
+    let mut addrs = ListenerAddrs::default();
+    for spec in LISTENERS {
+        let l = spec.listener;
+        let text = pick(&flags.0[l], file.0[l].clone());
+        addrs[l] = match text.as_deref().map(str::trim) {
+            Some("off") => None,
+            text => Some(
+                resolve_addr(host, text, spec.port)
+                    .with_context(|| format!("invalid {} address", spec.title))?,
+            ),
+        };
+    }
+    Ok(addrs)
+}
+
+fn sampling_settings(args: &RunArgs, file: FileSampling) -> Result<SamplingSettings> {
+    let reload = pick(&args.sampling_reload_interval, file.reload_interval);
+    let reload_nanos = go_nanos(
+        reload.as_deref().unwrap_or("1s"),
+        "sampling reload interval",
+    )?;
+    ensure!(
+        reload_nanos > 0,
+        "the sampling reload interval must be positive"
+    );
+    let default_probability =
+        pick(&args.sampling_default_probability, file.default_probability).unwrap_or(1.0);
+    ensure!(
+        (0.0..=1.0).contains(&default_probability),
+        "the default sampling probability must be between 0 and 1"
+    );
+    Ok(SamplingSettings {
+        strategies: pick(&args.sampling_strategies, file.strategies)
+            .filter(|s| !s.trim().is_empty()),
+        default_probability,
+        reload_interval_nanos: reload_nanos as u64,
+    })
+}
+
+fn storage(args: &RunArgs, file: FileStorage) -> Result<Storage> {
+    match pick(&args.storage, file.backend).as_deref() {
+        None | Some("engine") => {
+            let retention = pick(&args.retention, file.retention);
+            let nanos = go_nanos(retention.as_deref().unwrap_or("168h"), "retention")?;
+            ensure!(nanos >= 0, "retention must not be negative");
+            let cut_age_nanos = match pick(&args.block_cut_age, file.block_cut_age) {
+                None => None,
+                Some(age) => {
+                    let n = go_nanos(&age, "block cut age")?;
+                    ensure!(n > 0, "the block cut age must be positive");
+                    Some(n as u64)
+                }
+            };
+            let cut_bytes = pick(&args.block_cut_bytes, file.block_cut_bytes);
+            ensure!(
+                cut_bytes != Some(0),
+                "block_cut_bytes must be greater than 0"
+            );
+            Ok(Storage::Engine {
+                data_dir: pick(&args.data_dir, file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from("spoor-data")),
+                retention_nanos: (nanos > 0).then_some(nanos as u64),
+                cut_bytes,
+                cut_age_nanos,
+            })
+        }
+        Some("memory") => {
+            let max_traces = pick(&args.max_traces, file.max_traces).unwrap_or(100_000);
+            ensure!(max_traces > 0, "storage.max_traces must be at least 1");
+            Ok(Storage::Memory { max_traces })
+        }
+        Some(other) => bail!("unknown storage backend {other:?} (available: engine, memory)"),
+    }
+}
+
+/// The web UI's extra menu links: the flags' `LABEL=URL`s replace the file's list.
+fn ui_menu_links(
+    flags: &[String],
+    file: Option<Vec<FileMenuLink>>,
+) -> Result<Vec<spoor_server::ui::MenuLink>> {
+    let links = if flags.is_empty() {
+        file.unwrap_or_default()
+            .iter()
+            .map(|l| spoor_server::ui::MenuLink::new(&l.label, &l.url))
+            .collect::<Result<Vec<_>, _>>()
+    } else {
+        flags
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| spoor_server::ui::MenuLink::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+    }
+    .context("invalid UI menu link")?;
+    ensure!(
+        links.len() <= spoor_server::ui::MAX_MENU_LINKS,
+        "at most {} UI menu links are accepted",
+        spoor_server::ui::MAX_MENU_LINKS
+    );
+    Ok(links)
 }
 
 /// The `network` settings from flags over the file over defaults.
@@ -739,15 +699,11 @@ fn network_config(args: &RunArgs, file: FileNetwork) -> Result<spoor_server::net
                     default: std::time::Duration,
                     what: &str|
      -> Result<std::time::Duration> {
-        let Some(text) = flag.clone().or(file) else {
+        let Some(text) = pick(flag, file) else {
             return Ok(default);
         };
-        let nanos = spoor_model::parse_go_duration(&text)
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("invalid {what}"))?;
-        if nanos <= 0 {
-            bail!("{what} must be positive");
-        }
+        let nanos = go_nanos(&text, what)?;
+        ensure!(nanos > 0, "{what} must be positive");
         Ok(std::time::Duration::from_nanos(nanos as u64))
     };
     let list = |flag: &[String], file: Option<Vec<String>>| -> Vec<String> {
@@ -762,13 +718,12 @@ fn network_config(args: &RunArgs, file: FileNetwork) -> Result<spoor_server::net
             .filter(|s| !s.is_empty())
             .collect()
     };
-    let max_connections = args
-        .max_connections
-        .or(file.max_connections)
-        .unwrap_or(defaults.max_connections);
-    if max_connections == 0 {
-        bail!("max_connections must be greater than 0");
-    }
+    let max_connections =
+        pick(&args.max_connections, file.max_connections).unwrap_or(defaults.max_connections);
+    ensure!(
+        max_connections > 0,
+        "max_connections must be greater than 0"
+    );
     let origins = |v: Vec<String>, what: &str| -> Result<Vec<String>> {
         for o in &v {
             if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
@@ -861,6 +816,116 @@ pub fn resolve_addr(host: &str, spec: Option<&str>, default_port: u16) -> Result
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use spoor_server::Listener;
+
+    /// A file of the repository, read from the source tree.
+    fn repo_file(path: &str) -> String {
+        let full = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    }
+
+    #[test]
+    fn the_docs_list_every_listener() {
+        let docs = repo_file("docs/configuration.md");
+        let table = listeners_markdown();
+        assert!(
+            docs.contains(&table),
+            "docs/configuration.md must contain the listener table generated from \
+             spoor_server::LISTENERS; paste this under \"## Listeners\":\n\n{table}"
+        );
+        for spec in LISTENERS {
+            if spec.transport() == Transport::Tcp {
+                assert!(
+                    docs.contains(&format!("`{}`", spec.name)),
+                    "docs/configuration.md does not name the `listener` label {}",
+                    spec.name
+                );
+            }
+        }
+        // README's "| port | what |" table names every default port in a first cell.
+        let readme = repo_file("README.md");
+        let first_cells: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| port |"))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.split('|').nth(1))
+            .collect();
+        assert!(!first_cells.is_empty(), "README.md has no `| port |` table");
+        for spec in LISTENERS {
+            let port = spec.port.to_string();
+            assert!(
+                first_cells
+                    .iter()
+                    .any(|c| c.split(|ch: char| !ch.is_ascii_digit()).any(|p| p == port)),
+                "README.md's port table misses {port} ({})",
+                spec.key
+            );
+        }
+    }
+
+    #[test]
+    fn every_listener_has_its_flag_and_variable() {
+        use clap::{CommandFactory, Parser};
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "spoor",
+            "--zipkin-addr",
+            "off",
+            "--otlp-grpc-addr",
+            ":1234",
+            "--sampling-grpc-addr=127.0.0.2:5",
+        ])
+        .unwrap();
+        let l = &cli.run.listeners.0;
+        assert_eq!(l[Listener::Zipkin].as_deref(), Some("off"));
+        assert_eq!(l[Listener::OtlpGrpc].as_deref(), Some(":1234"));
+        assert_eq!(l[Listener::SamplingGrpc].as_deref(), Some("127.0.0.2:5"));
+        assert_eq!(l[Listener::QueryHttp], None);
+        let flags: Vec<String> = LISTENERS.iter().map(listener_flag).collect();
+        assert!(flags.contains(&"zipkin-addr".to_string()));
+        assert!(flags.contains(&"admin-http-addr".to_string()));
+        assert_eq!(
+            listener_env(Listener::JaegerCompact.spec()),
+            "SPOOR_JAEGER_COMPACT_ADDR"
+        );
+        let help = Cli::command().render_long_help().to_string();
+        for spec in LISTENERS {
+            assert!(
+                help.contains(&format!("--{}", listener_flag(spec))),
+                "{help}"
+            );
+            assert!(help.contains(&listener_env(spec)), "{help}");
+        }
+    }
+
+    #[test]
+    fn listener_keys_in_the_file_are_checked() {
+        let file =
+            parse_file("version: 1\nlisteners:\n  zipkin: 19411\n  sampling_http: ':1'\n").unwrap();
+        assert_eq!(file.listeners.0[Listener::Zipkin].as_deref(), Some("19411"));
+        assert_eq!(
+            file.listeners.0[Listener::SamplingHttp].as_deref(),
+            Some(":1")
+        );
+        let err = parse_file("version: 1\nlisteners:\n  zipkin_http: 1\n").unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("unknown field `zipkin_http`"), "{err}");
+        assert!(err.contains("expected one of `otlp_grpc`"), "{err}");
+        let err = Config::merge(
+            &RunArgs::default(),
+            parse_file("version: 1\nlisteners:\n  jaeger_compact: x:1\n").unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid Jaeger Thrift compact over UDP address"
+        );
+    }
 
     #[test]
     fn addresses_take_the_shared_host() {
@@ -896,25 +961,18 @@ mod tests {
         };
         let c = Config::merge(&args, FileConfig::default_v1()).unwrap();
         let l = &c.listeners;
-        let all = [
-            l.otlp_grpc,
-            l.otlp_http,
-            l.jaeger_compact,
-            l.jaeger_binary,
-            l.jaeger_http,
-            l.jaeger_grpc,
-            l.zipkin,
-            l.sampling_http,
-            l.sampling_grpc,
-            l.query_http,
-            l.admin_http,
-        ];
-        for a in all {
-            assert_eq!(a.map(|a| a.ip().to_string()).as_deref(), Some("0.0.0.0"));
+        for (spec, a) in l.iter() {
+            assert_eq!(
+                a.map(|a| a.ip().to_string()).as_deref(),
+                Some("0.0.0.0"),
+                "{}",
+                spec.key
+            );
+            assert_eq!(a.map(|a| a.port()), Some(spec.port));
         }
-        assert_eq!(l.otlp_grpc.map(|a| a.port()), Some(4317));
-        assert_eq!(l.jaeger_compact.map(|a| a.port()), Some(6831));
-        assert_eq!(l.admin_http.map(|a| a.port()), Some(13133));
+        assert_eq!(l[Listener::OtlpGrpc].map(|a| a.port()), Some(4317));
+        assert_eq!(l[Listener::JaegerCompact].map(|a| a.port()), Some(6831));
+        assert_eq!(l[Listener::AdminHttp].map(|a| a.port()), Some(13133));
         assert_eq!(c.sampling.default_probability, 1.0);
     }
 
@@ -1009,15 +1067,13 @@ mod tests {
 
     #[test]
     fn a_listener_can_be_turned_off() {
-        let args = RunArgs {
-            zipkin_addr: Some("off".into()),
-            ..RunArgs::default()
-        };
+        let mut args = RunArgs::default();
+        args.listeners.0[Listener::Zipkin] = Some("off".into());
         let file = parse_file("version: 1\nlisteners:\n  jaeger_grpc: off\n").unwrap();
         let c = Config::merge(&args, file).unwrap();
-        assert!(c.listeners.zipkin.is_none());
-        assert!(c.listeners.jaeger_grpc.is_none());
-        assert!(c.listeners.otlp_grpc.is_some());
+        assert!(c.listeners[Listener::Zipkin].is_none());
+        assert!(c.listeners[Listener::JaegerGrpc].is_none());
+        assert!(c.listeners[Listener::OtlpGrpc].is_some());
     }
 
     #[test]
@@ -1033,8 +1089,7 @@ mod tests {
         assert_eq!(c.storage, Storage::Memory { max_traces: 7 });
         assert_eq!(c.max_clock_skew_adjust_nanos, 1_000_000_000);
         assert_eq!(
-            c.listeners
-                .query_http
+            c.listeners[Listener::QueryHttp]
                 .map(|a| a.ip().to_string())
                 .as_deref(),
             Some("0.0.0.0")

@@ -288,19 +288,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         )
         .with_metrics(red),
     );
-    let l = &config.listeners;
     let server_config = ServerConfig {
-        otlp_grpc_addr: l.otlp_grpc,
-        otlp_http_addr: l.otlp_http,
-        jaeger_compact_addr: l.jaeger_compact,
-        jaeger_binary_addr: l.jaeger_binary,
-        jaeger_http_addr: l.jaeger_http,
-        jaeger_grpc_addr: l.jaeger_grpc,
-        zipkin_http_addr: l.zipkin,
-        sampling_http_addr: l.sampling_http,
-        sampling_grpc_addr: l.sampling_grpc,
-        query_http_addr: l.query_http,
-        admin_http_addr: l.admin_http,
+        listeners: config.listeners.clone(),
         udp: UdpConfig {
             queue_size: config.udp_queue_size,
             workers: config.udp_workers,
