@@ -5,12 +5,8 @@
 //! the admin endpoints.
 
 pub mod agent;
-pub mod bench;
 pub mod config;
-pub mod export;
 pub mod fsck;
-pub mod import;
-pub mod tracegen;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +18,8 @@ use spoor_service::sampling::{MergeRules, SamplingOptions};
 use spoor_service::{AdjustOptions, IngestOptions, Ingester, Metrics, QueryOptions, QueryService};
 use spoor_storage::memory::MemoryStore;
 use tokio_util::sync::CancellationToken;
+
+use spoor_tools::{bench, export, import, tracegen};
 
 use crate::config::{Config, RunArgs, Storage};
 

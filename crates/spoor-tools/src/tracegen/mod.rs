@@ -187,13 +187,7 @@ impl TracegenArgs {
 /// Runs `spoor tracegen`: sends, prints the summary, and fails when the
 /// target refused or lost spans or a request failed.
 pub fn main(args: TracegenArgs) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .with_context(|| format!("invalid log filter {:?}", args.log))?;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    crate::common::init_logging(&args.log)?;
     let config = args.to_config()?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -8,7 +8,6 @@
 //! trace at a time goes to the writer of the chosen format.
 
 pub mod parquet;
-pub mod progress;
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -26,8 +25,8 @@ use spoor_model::{SpanRecord, Trace, TraceId};
 use spoor_server::export::{ExportFormat, TraceEncoder, TracePager};
 use spoor_service::{QueryOptions, QueryService};
 
-use crate::import::stream::ProtoFields;
-use progress::{Progress, ProgressMode};
+use crate::common::progress::{self, Progress, ProgressMode};
+use crate::common::stream::ProtoFields;
 
 /// Where `spoor export` reads when neither `--url` nor `--data-dir` is
 /// given: the query server of a local all-in-one Spoor.
@@ -462,7 +461,7 @@ async fn services(source: &Source, client: &HttpClient, base: Option<&str>) -> R
 
 /// Entry point of `spoor export`.
 pub fn main(args: ExportArgs) -> Result<()> {
-    crate::init_logging_with(&args.log, false)?;
+    crate::common::init_logging(&args.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("spoor-export")

@@ -6,7 +6,6 @@
 //! memory holds a few batches whatever the file size.
 
 pub mod jaeger;
-pub mod stream;
 
 use std::collections::HashSet;
 use std::io::{Read, Write as _};
@@ -25,8 +24,8 @@ use spoor_model::{SpanBatch, TraceId};
 use spoor_storage::{SpanWriter, StorageErrorKind};
 use tokio::sync::mpsc;
 
-use crate::export::progress::{self, Progress, ProgressMode};
-use stream::{JsonElements, ProtoFields};
+use crate::common::progress::{self, Progress, ProgressMode};
+use crate::common::stream::{JsonElements, ProtoFields};
 
 /// Where `spoor import` sends spans when neither `--otlp` nor `--data-dir`
 /// is given: the OTLP/HTTP receiver of a local all-in-one Spoor.
@@ -168,7 +167,7 @@ struct Totals {
 
 /// Entry point of `spoor import`.
 pub fn main(args: ImportArgs) -> Result<()> {
-    crate::init_logging_with(&args.log, false)?;
+    crate::common::init_logging(&args.log)?;
     if args.batch_spans == 0 {
         bail!("--batch-spans must be at least 1");
     }
