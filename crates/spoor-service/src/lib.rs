@@ -18,6 +18,7 @@
 
 pub mod adjust;
 pub mod budget;
+pub mod export;
 pub mod forward;
 pub mod ingest;
 pub mod metrics;

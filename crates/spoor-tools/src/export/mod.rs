@@ -4,7 +4,8 @@
 //! The source is a running Spoor (`--url`: its `GET /api/export`, read as
 //! OTLP protobuf and regrouped into traces) or a data directory (`--data-dir`:
 //! the engine opened in this process, paged by the same
-//! `spoor_server::export::TracePager` the endpoint uses). Either way one
+//! `spoor_service::export::TracePager` the endpoint uses, from the search
+//! read by `spoor_server::export::pager_from_query`). Either way one
 //! trace at a time goes to the writer of the chosen format.
 
 pub mod parquet;
@@ -22,7 +23,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use spoor_model::{SpanRecord, Trace, TraceId};
-use spoor_server::export::{ExportFormat, TraceEncoder, TracePager};
+use spoor_codec::export::{ExportFormat, TraceEncoder};
+use spoor_service::export::TracePager;
 use spoor_service::{QueryOptions, QueryService};
 
 use crate::common::progress::{self, Progress, ProgressMode};
