@@ -23,6 +23,7 @@ pub mod forward;
 pub mod ingest;
 pub mod metrics;
 pub mod query;
+pub mod retry;
 pub mod sampling;
 mod shared;
 pub mod telemetry;
