@@ -17,11 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::Uri;
+use http_body_util::BodyExt;
+use spoor_client::http::HttpClient;
 use spoor_model::{SpanRecord, Trace, TraceId};
 use spoor_codec::export::{ExportFormat, TraceEncoder};
 use spoor_service::export::TracePager;
@@ -411,8 +409,6 @@ impl Source {
     }
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
-
 fn base_url(url: &str) -> Result<String> {
     let base = url.trim_end_matches('/').to_string();
     let uri: Uri = base
@@ -425,12 +421,7 @@ fn base_url(url: &str) -> Result<String> {
 }
 
 async fn http_get(client: &HttpClient, url: &str) -> Result<http::Response<hyper::body::Incoming>> {
-    let uri: Uri = url
-        .parse()
-        .with_context(|| format!("invalid URL {url:?}"))?;
-    let req = Request::get(uri)
-        .body(Empty::new())
-        .context("cannot build the request")?;
+    let req = spoor_client::http::get_request(url)?;
     client
         .request(req)
         .await
@@ -477,7 +468,7 @@ async fn run(args: ExportArgs) -> Result<()> {
         TraceId::from_hex(id).map_err(|e| anyhow!("invalid --trace-id {id:?}: {e}"))?;
     }
     let (query, window) = query_string(&args)?;
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = spoor_client::http::client();
     let mut base = None;
     let default_url = (args.url.is_none() && args.data_dir.is_none()).then_some(DEFAULT_QUERY_URL);
     let mut source = match (args.url.as_deref().or(default_url), &args.data_dir) {
