@@ -43,8 +43,10 @@ pub const MAX_DATAGRAM_BYTES: usize = 65_000;
 /// misbehaving target).
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
-const OTLP_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-const JAEGER_POST_SPANS_PATH: &str = "/jaeger.api_v2.CollectorService/PostSpans";
+/// The gRPC path of OTLP's `TraceService/Export`.
+pub const OTLP_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// The gRPC path of Jaeger's `CollectorService/PostSpans`.
+pub const JAEGER_POST_SPANS_PATH: &str = "/jaeger.api_v2.CollectorService/PostSpans";
 
 /// The wire protocols tracegen speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -299,12 +301,13 @@ impl Connector {
                 } else {
                     (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
                 };
-                let socket = tokio::net::UdpSocket::bind(local)
-                    .await
-                    .map_err(|source| ClientError::Io {
-                        what: "cannot open a UDP socket".into(),
-                        source,
-                    })?;
+                let socket =
+                    tokio::net::UdpSocket::bind(local)
+                        .await
+                        .map_err(|source| ClientError::Io {
+                            what: "cannot open a UDP socket".into(),
+                            source,
+                        })?;
                 socket
                     .connect(addr)
                     .await
@@ -524,7 +527,9 @@ pub async fn send_grpc(
     timeout: Duration,
 ) -> Outcome {
     let call = async {
-        grpc.ready().await.map_err(|e| Err(format!("not ready: {e}")))?;
+        grpc.ready()
+            .await
+            .map_err(|e| Err(format!("not ready: {e}")))?;
         let mut request = tonic::Request::new(body);
         request.set_timeout(timeout);
         grpc.unary(request, PathAndQuery::from_static(path), RawCodec)

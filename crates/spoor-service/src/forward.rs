@@ -439,7 +439,9 @@ impl Forwarder {
 
     /// A random number in [0, 1): splitmix64 over a shared counter.
     fn random(&self) -> f64 {
-        let mut state = self.seed.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        let mut state = self
+            .seed
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
         crate::retry::splitmix_unit(&mut state)
     }
 

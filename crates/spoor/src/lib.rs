@@ -2,11 +2,13 @@
 //!
 //! `spoor` with no subcommand runs everything in one process (all-in-one):
 //! the OTLP receivers, the storage backend, the query APIs, the web UI and
-//! the admin endpoints.
+//! the admin endpoints. `spoor agent` is [`roles::agent`]; the tools
+//! (`tracegen`, `bench`, `import`, `export`) are `spoor-tools`, called from
+//! [`Command`]; `spoor fsck` is [`fsck`] over `spoor_engine::fsck`.
 
-pub mod agent;
 pub mod config;
 pub mod fsck;
+pub mod roles;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,8 @@ use spoor_storage::memory::MemoryStore;
 use tokio_util::sync::CancellationToken;
 
 use spoor_tools::{bench, export, import, tracegen};
+
+use crate::roles::agent;
 
 use crate::config::{Config, RunArgs, Storage};
 

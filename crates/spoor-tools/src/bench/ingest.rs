@@ -14,7 +14,7 @@ use super::child::ChildServer;
 use super::http::HttpClient;
 use super::payload::Payloads;
 use super::procfs::{self, Rss};
-use spoor_client::{Connector, Outcome, Protocol, SenderOptions, Sender, send_with_retry};
+use spoor_client::{Connector, Outcome, Protocol, Sender, SenderOptions, send_with_retry};
 use spoor_service::retry::RetryPolicy;
 
 /// Decoded spans held before they are freed (outside the timed part), so

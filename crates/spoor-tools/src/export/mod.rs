@@ -20,8 +20,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use http::Uri;
 use http_body_util::BodyExt;
 use spoor_client::http::HttpClient;
-use spoor_model::{SpanRecord, Trace, TraceId};
 use spoor_codec::export::{ExportFormat, TraceEncoder};
+use spoor_model::{SpanRecord, Trace, TraceId};
 use spoor_service::export::TracePager;
 use spoor_service::{QueryOptions, QueryService};
 

@@ -783,10 +783,9 @@ impl OtlpSink {
                 let _ = std::io::stderr().flush();
                 Ok(n)
             }
-            Outcome::Refused { .. } => bail!(
-                "{uri} stayed busy after {} retries",
-                attempts.retries
-            ),
+            Outcome::Refused { .. } => {
+                bail!("{uri} stayed busy after {} retries", attempts.retries)
+            }
             Outcome::Unreachable { reason } | Outcome::Lost { reason } => {
                 Err(anyhow!(reason).context(format!("cannot send to {uri}")))
             }

@@ -88,4 +88,3 @@ fn a_span_too_large_for_a_datagram_is_counted_not_sent() {
     let counted: u64 = encoded.parts.iter().map(|(_, n)| n).sum();
     assert_eq!(counted, 2);
 }
-

@@ -14,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::deployment::Deployment;
 use super::generator::{GenConfig, Generator};
 use super::rng::{Rng, derive_seed};
+use super::topology::Topology;
 use spoor_client::{Connector, Outcome, Sender, SenderOptions, send_with_retry};
 use spoor_service::retry::RetryPolicy;
-use super::topology::Topology;
 
 /// Everything a run needs, already validated.
 #[derive(Debug, Clone)]
