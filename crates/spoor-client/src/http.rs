@@ -14,6 +14,9 @@ use hyper_util::rt::TokioExecutor;
 /// A pooled HTTP/1.1 client with whole request bodies.
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
+/// The streamed body of a response.
+pub type ResponseBody = hyper::body::Incoming;
+
 /// A new pooled client.
 pub fn client() -> HttpClient {
     let mut connector = HttpConnector::new();

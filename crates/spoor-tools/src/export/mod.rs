@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use http::Uri;
 use http_body_util::BodyExt;
-use spoor_client::http::HttpClient;
+use spoor_client::http::{HttpClient, ResponseBody};
 use spoor_codec::export::{ExportFormat, TraceEncoder};
 use spoor_model::{SpanRecord, Trace, TraceId};
 use spoor_service::export::TracePager;
@@ -309,7 +309,7 @@ enum Source {
 /// Traces of `GET /api/export?format=otlp-proto`, regrouped: the endpoint
 /// writes each trace as consecutive `ResourceSpans` of that trace only.
 struct HttpSource {
-    body: hyper::body::Incoming,
+    body: ResponseBody,
     fields: ProtoFields,
     current: Option<Trace>,
     ready: std::collections::VecDeque<Trace>,
@@ -420,7 +420,7 @@ fn base_url(url: &str) -> Result<String> {
     Ok(base)
 }
 
-async fn http_get(client: &HttpClient, url: &str) -> Result<http::Response<hyper::body::Incoming>> {
+async fn http_get(client: &HttpClient, url: &str) -> Result<http::Response<ResponseBody>> {
     let req = spoor_client::http::get_request(url)?;
     client
         .request(req)
