@@ -60,7 +60,7 @@ pub struct Summary {
     pub requests_failed: u64,
     /// Requests still refused after every retry.
     pub requests_refused: u64,
-    /// Refusal answers (HTTP 429/503, gRPC RESOURCE_EXHAUSTED/UNAVAILABLE), retried or not.
+    /// Refusal answers (HTTP 429/502/503/504, retryable gRPC codes) and failed connections, retried or not.
     pub refusals: u64,
     /// Requests sent again after a refusal.
     pub retries: u64,
