@@ -775,6 +775,58 @@ mod tests {
     }
 
     #[test]
+    fn grpc_statuses_are_read_as_otlp_says() {
+        let outcome = |code| grpc_outcome(&tonic::Status::new(code, "x"));
+        assert!(matches!(
+            outcome(tonic::Code::Unavailable),
+            Outcome::Refused {
+                retry_after: None,
+                ..
+            }
+        ));
+        for code in [tonic::Code::DeadlineExceeded, tonic::Code::Cancelled] {
+            assert!(matches!(outcome(code), Outcome::Lost { .. }), "{code:?}");
+        }
+        for code in [
+            tonic::Code::ResourceExhausted,
+            tonic::Code::Internal,
+            tonic::Code::Unknown,
+            tonic::Code::InvalidArgument,
+        ] {
+            assert!(
+                matches!(outcome(code), Outcome::Rejected { .. }),
+                "{code:?}"
+            );
+        }
+        let retry = RetryInfo {
+            retry_delay: Some(spoor_proto::prost_types::Duration {
+                seconds: 1,
+                nanos: 500_000_000,
+            }),
+        };
+        let details = StatusDetails {
+            code: tonic::Code::ResourceExhausted as i32,
+            message: "full".into(),
+            details: vec![spoor_proto::prost_types::Any {
+                type_url: RETRY_INFO_TYPE_URL.into(),
+                value: retry.encode_to_vec(),
+            }],
+        };
+        let status = tonic::Status::with_details(
+            tonic::Code::ResourceExhausted,
+            "full",
+            details.encode_to_vec().into(),
+        );
+        assert_eq!(
+            grpc_outcome(&status),
+            Outcome::Refused {
+                retry_after: Some(Duration::from_millis(1500)),
+                reason: "gRPC ResourceExhausted: full".into(),
+            }
+        );
+    }
+
+    #[test]
     fn gzip_bodies_decompress_to_the_original() {
         use std::io::Read as _;
         let body = b"hello hello hello hello".repeat(100);
