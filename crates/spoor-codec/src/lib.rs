@@ -12,12 +12,15 @@
 //! - [`thrift`]: Thrift binary and compact protocol readers and writers.
 //! - [`jaeger_thrift`]: Jaeger Thrift (`emitBatch` on UDP 6831/6832, `Batch` on HTTP 14268).
 //! - [`jaeger_proto`]: Jaeger api_v2 protobuf (`CollectorService/PostSpans` on 14250).
+//! - [`export`]: whole traces in the export file formats (Jaeger JSON lines or
+//!   document, OTLP JSON or protobuf, CSV), as `/api/export` and `spoor export` write them.
 //! - [`gojson`]: JSON output byte-compatible with Go's `encoding/json`.
 //! - [`DecodeReport`]: fields dropped and spans left out by a decoder that
 //!   could still decode the rest (one bad field never costs a batch).
 //! - [`zipkin`]: Zipkin v1 (JSON, Thrift) and v2 (JSON, protobuf) to the model; the model as v2 JSON.
 
 mod error;
+pub mod export;
 pub mod gojson;
 pub mod jaeger;
 pub mod jaeger_proto;

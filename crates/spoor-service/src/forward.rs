@@ -11,15 +11,21 @@
 //!   `max_export_spans` spans and `max_export_bytes` bytes (a single larger
 //!   batch goes alone), and exports them in one call.
 //! - **Retried.** A retryable failure is retried after an exponential
-//!   backoff with jitter (`initial_backoff`, doubling up to `max_backoff`)
-//!   until `max_elapsed` has passed since the first attempt; then, or on a
-//!   permanent failure, the spans are dropped and counted.
+//!   backoff with jitter (`initial_backoff`, doubling up to `max_backoff`),
+//!   or after the delay the collector asked for, until `max_elapsed` has
+//!   passed since the first attempt; then, or on a permanent failure, the
+//!   spans are dropped and counted. The waiting is the workspace's one
+//!   [`RetryPolicy`] (`crate::retry`); which answers are retryable is decided
+//!   by the exporter, with the same module's rules.
 //! - **Drained.** [`Forwarder::shutdown`] stops taking batches, exports what
 //!   is buffered, and after `drain_timeout` gives up on the rest (counted as
 //!   dropped).
 //!
-//! The exporter is a trait so that this crate stays protocol-neutral; the
-//! gRPC exporters (Jaeger `PostSpans`, OTLP `Export`) live in `spoor-server`.
+//! Layers of `spoor agent`: this module is the buffer (protocol-neutral);
+//! the exporter is a trait so that this crate stays so. The gRPC exporters
+//! (Jaeger `PostSpans`, OTLP `Export`, over `spoor-client`'s one sender) and
+//! the agent's listeners are `spoor_server::agent`; the command line and
+//! wiring are `spoor::roles::agent`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -33,6 +39,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::ingest::{BatchSink, IngestError, IngestOutcome};
+use crate::retry::RetryPolicy;
 use crate::telemetry::{Metrics, RefuseReason, Source};
 
 /// Why an export failed.
@@ -41,6 +48,14 @@ pub enum ExportError {
     /// Worth retrying: the collector is unreachable, overloaded or timed out.
     #[error("{0}")]
     Retryable(String),
+    /// Worth retrying after the delay the collector asked for (`RetryInfo`).
+    #[error("{message}")]
+    RetryAfter {
+        /// What went wrong.
+        message: String,
+        /// How long the collector asked to wait.
+        retry_after: Duration,
+    },
     /// Retrying cannot help: the collector rejected the spans.
     #[error("{0}")]
     Permanent(String),
@@ -88,6 +103,22 @@ impl Default for ForwarderOptions {
             max_backoff: Duration::from_secs(10),
             max_elapsed: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ForwarderOptions {
+    /// The retry policy these options describe: `initial_backoff` doubling
+    /// to `max_backoff`, ±50 % jitter, until `max_elapsed`; a collector's
+    /// `RetryInfo` is waited as asked, up to `max_backoff`.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff,
+            jitter: 1.0,
+            max_retry_after: self.max_backoff,
+            max_retries: None,
+            max_elapsed: Some(self.max_elapsed),
         }
     }
 }
@@ -345,7 +376,8 @@ impl Forwarder {
     /// Exports `spans`, retrying as configured.
     async fn deliver(&self, spans: &[SpanRecord]) -> Result<(), DropReason> {
         let started = Instant::now();
-        let mut backoff = self.options.initial_backoff;
+        let policy = self.options.retry_policy();
+        let mut retries = 0u32;
         let mut abort = self.abort.subscribe();
         loop {
             if *abort.borrow() {
@@ -363,7 +395,7 @@ impl Forwarder {
                 Err(e) => e,
             };
             self.counters.exports_failed.fetch_add(1, Ordering::Relaxed);
-            match error {
+            let (message, retry_after) = match error {
                 ExportError::Permanent(message) => {
                     tracing::warn!(
                         exporter = %self.exporter.describe(),
@@ -373,47 +405,50 @@ impl Forwarder {
                     );
                     return Err(DropReason::Rejected);
                 }
-                ExportError::Retryable(message) => {
-                    let delay = self.jitter(backoff);
-                    if started.elapsed() + delay > self.options.max_elapsed {
-                        tracing::warn!(
-                            exporter = %self.exporter.describe(),
-                            spans = spans.len(),
-                            error = %message,
-                            "giving up on spans after retrying for {:?}",
-                            self.options.max_elapsed
-                        );
-                        return Err(DropReason::RetriesExhausted);
-                    }
-                    tracing::debug!(
-                        exporter = %self.exporter.describe(),
-                        error = %message,
-                        retry_in = ?delay,
-                        "export failed; will retry"
-                    );
-                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = abort.wait_for(|a| *a) => return Err(DropReason::Shutdown),
-                    }
-                    backoff = backoff.saturating_mul(2).min(self.options.max_backoff);
-                }
+                ExportError::Retryable(message) => (message, None),
+                ExportError::RetryAfter {
+                    message,
+                    retry_after,
+                } => (message, Some(retry_after)),
+            };
+            let next = policy.next_delay(retries, started.elapsed(), retry_after, self.random());
+            let Some(delay) = next else {
+                tracing::warn!(
+                    exporter = %self.exporter.describe(),
+                    spans = spans.len(),
+                    error = %message,
+                    "giving up on spans after retrying for {:?}",
+                    self.options.max_elapsed
+                );
+                return Err(DropReason::RetriesExhausted);
+            };
+            tracing::debug!(
+                exporter = %self.exporter.describe(),
+                error = %message,
+                retry_in = ?delay,
+                "export failed; will retry"
+            );
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = abort.wait_for(|a| *a) => return Err(DropReason::Shutdown),
             }
+            retries = retries.saturating_add(1);
         }
     }
 
-    /// `d` scaled by a random factor in [0.5, 1.5).
-    fn jitter(&self, d: Duration) -> Duration {
-        // splitmix64 over a shared counter: cheap, no dependency.
-        let mut z = self
+    /// A random number in [0, 1): splitmix64 over a shared counter.
+    fn random(&self) -> f64 {
+        let mut state = self
             .seed
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
-        d.mul_f64(0.5 + unit)
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        crate::retry::splitmix_unit(&mut state)
+    }
+
+    /// `d` scaled by the policy's random factor, in [0.5, 1.5).
+    #[cfg(test)]
+    fn jitter(&self, d: Duration) -> Duration {
+        self.options.retry_policy().jittered(d, self.random())
     }
 
     /// Stops taking batches, exports what is buffered for up to

@@ -18,10 +18,12 @@
 
 pub mod adjust;
 pub mod budget;
+pub mod export;
 pub mod forward;
 pub mod ingest;
 pub mod metrics;
 pub mod query;
+pub mod retry;
 pub mod sampling;
 mod shared;
 pub mod telemetry;

@@ -2,15 +2,13 @@
 //!
 //! `spoor` with no subcommand runs everything in one process (all-in-one):
 //! the OTLP receivers, the storage backend, the query APIs, the web UI and
-//! the admin endpoints.
+//! the admin endpoints. `spoor agent` is [`roles::agent`]; the tools
+//! (`tracegen`, `bench`, `import`, `export`) are `spoor-tools`, called from
+//! [`Command`]; `spoor fsck` is [`fsck`] over `spoor_engine::fsck`.
 
-pub mod agent;
-pub mod bench;
 pub mod config;
-pub mod export;
 pub mod fsck;
-pub mod import;
-pub mod tracegen;
+pub mod roles;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +20,10 @@ use spoor_service::sampling::{MergeRules, SamplingOptions};
 use spoor_service::{AdjustOptions, IngestOptions, Ingester, Metrics, QueryOptions, QueryService};
 use spoor_storage::memory::MemoryStore;
 use tokio_util::sync::CancellationToken;
+
+use spoor_tools::{bench, export, import, tracegen};
+
+use crate::roles::agent;
 
 use crate::config::{Config, RunArgs, Storage};
 

@@ -1,30 +1,40 @@
 //! Wire protocols: encoding a batch of spans into request bodies (or UDP
-//! datagrams) and sending them.
+//! datagrams) and sending them, each answer read as an [`Outcome`].
 //!
 //! Encoding is separate from sending so that a refused request is retried
 //! with the same bytes, and so that the benchmark can time either alone.
-//! gRPC requests go out pre-encoded through a pass-through codec, so the
-//! bytes counted are the bytes sent.
+//! gRPC requests go out pre-encoded through a pass-through codec
+//! ([`RawCodec`]), so the bytes counted are the bytes sent.
+//!
+//! Which answers are retryable is `spoor_service::retry`'s rule (OTLP's);
+//! this module only reads statuses, `Retry-After` and `RetryInfo`.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
-use http::{Request, StatusCode, Uri};
+use http::{Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use prost::Message;
 use spoor_model::{Resource, SpanRecord};
 use spoor_proto::otlp_collector::ExportTraceServiceResponse;
-use tonic::codec::{CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use spoor_service::retry::{grpc_code_is_retryable, http_status_is_retryable};
+use tonic::codec::CompressionEncoding;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use crate::ClientError;
+use crate::grpc::{RawCodec, lazy_channel};
+use crate::http::{HttpClient, error_chain};
+
+type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+fn config_error(message: String) -> ClientError {
+    ClientError::Config(message)
+}
 
 /// Largest UDP datagram tracegen sends (Jaeger agents accept 65,000 bytes).
 pub const MAX_DATAGRAM_BYTES: usize = 65_000;
@@ -33,11 +43,14 @@ pub const MAX_DATAGRAM_BYTES: usize = 65_000;
 /// misbehaving target).
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
-const OTLP_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-const JAEGER_POST_SPANS_PATH: &str = "/jaeger.api_v2.CollectorService/PostSpans";
+/// The gRPC path of OTLP's `TraceService/Export`.
+pub const OTLP_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// The gRPC path of Jaeger's `CollectorService/PostSpans`.
+pub const JAEGER_POST_SPANS_PATH: &str = "/jaeger.api_v2.CollectorService/PostSpans";
 
 /// The wire protocols tracegen speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Protocol {
     /// OTLP over gRPC (`TraceService/Export`).
     OtlpGrpc,
@@ -100,7 +113,8 @@ impl Protocol {
         matches!(self, Protocol::JaegerUdpCompact | Protocol::JaegerUdpBinary)
     }
 
-    fn is_grpc(self) -> bool {
+    /// gRPC: requests go through a channel.
+    pub fn is_grpc(self) -> bool {
         matches!(self, Protocol::OtlpGrpc | Protocol::JaegerGrpc)
     }
 
@@ -140,14 +154,52 @@ impl Encoded {
 pub enum Outcome {
     /// Acknowledged; `rejected` spans were refused by an OTLP partial success.
     Accepted { rejected: u64 },
-    /// The target is overloaded or unavailable and asked to retry
-    /// (HTTP 429/503, gRPC RESOURCE_EXHAUSTED/UNAVAILABLE).
+    /// The target is overloaded or unavailable and said to retry: an answer
+    /// OTLP calls retryable (HTTP 429/502/503/504; gRPC `UNAVAILABLE`,
+    /// `ABORTED`, `OUT_OF_RANGE`, `DATA_LOSS`, `RESOURCE_EXHAUSTED` with
+    /// `RetryInfo`), with the wait it asked for.
     Refused {
         retry_after: Option<Duration>,
         reason: String,
     },
-    /// Anything else: a bad answer, a timeout, a network error.
-    Failed { reason: String },
+    /// No connection could be made: nothing was sent. Retryable.
+    Unreachable { reason: String },
+    /// The exchange broke off or timed out after the request went out (gRPC
+    /// `CANCELLED`, `DEADLINE_EXCEEDED`): it may or may not have arrived.
+    /// Retryable, as OTLP says.
+    Lost { reason: String },
+    /// An answer retrying cannot change (any other status), or a request
+    /// that could not be sent at all.
+    Rejected { reason: String },
+}
+
+impl Outcome {
+    /// Whether OTLP says to send the request again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Refused { .. } | Outcome::Unreachable { .. } | Outcome::Lost { .. }
+        )
+    }
+
+    /// The wait the target asked for (`Retry-After`, `RetryInfo`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Outcome::Refused { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Why the request did not succeed (empty when accepted).
+    pub fn reason(&self) -> &str {
+        match self {
+            Outcome::Accepted { .. } => "",
+            Outcome::Refused { reason, .. }
+            | Outcome::Unreachable { reason }
+            | Outcome::Lost { reason }
+            | Outcome::Rejected { reason } => reason,
+        }
+    }
 }
 
 /// Settings shared by every sender.
@@ -161,8 +213,6 @@ pub struct SenderOptions {
     /// Compress request bodies with gzip.
     pub gzip: bool,
 }
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// What every worker's sender shares: the gRPC channel or HTTP client (both
 /// pool connections), or the UDP target.
@@ -185,7 +235,9 @@ impl Connector {
     pub async fn new(options: SenderOptions) -> Result<Connector> {
         let protocol = options.protocol;
         if options.gzip && !protocol.supports_gzip() {
-            bail!("--compression gzip is not supported for {protocol}");
+            return Err(config_error(format!(
+                "--compression gzip is not supported for {protocol}"
+            )));
         }
         let endpoint = if options.endpoint.is_empty() {
             protocol.default_endpoint().to_string()
@@ -197,21 +249,21 @@ impl Connector {
             let hostport = endpoint.strip_prefix("udp://").unwrap_or(&endpoint);
             let addr = tokio::net::lookup_host(hostport)
                 .await
-                .with_context(|| format!("cannot resolve {hostport:?}"))?
+                .map_err(|source| ClientError::Io {
+                    what: format!("cannot resolve {hostport:?}"),
+                    source,
+                })?
                 .next()
-                .with_context(|| format!("{hostport:?} resolves to no address"))?;
+                .ok_or_else(|| config_error(format!("{hostport:?} resolves to no address")))?;
             TargetKind::Udp(addr)
         } else {
             let uri = http_uri(&endpoint, protocol)?;
             endpoint = uri.to_string();
             if protocol.is_grpc() {
-                let channel = Endpoint::from(uri)
-                    .connect_timeout(options.timeout)
-                    .timeout(options.timeout)
-                    .connect_lazy();
+                let channel = lazy_channel(uri, options.timeout, options.timeout);
                 TargetKind::Grpc(channel)
             } else {
-                let client = Box::new(Client::builder(TokioExecutor::new()).build_http());
+                let client = Box::new(crate::http::client());
                 TargetKind::Http { client, uri }
             }
         };
@@ -249,13 +301,20 @@ impl Connector {
                 } else {
                     (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
                 };
-                let socket = tokio::net::UdpSocket::bind(local)
-                    .await
-                    .context("cannot open a UDP socket")?;
+                let socket =
+                    tokio::net::UdpSocket::bind(local)
+                        .await
+                        .map_err(|source| ClientError::Io {
+                            what: "cannot open a UDP socket".into(),
+                            source,
+                        })?;
                 socket
                     .connect(addr)
                     .await
-                    .with_context(|| format!("cannot address UDP {addr}"))?;
+                    .map_err(|source| ClientError::Io {
+                        what: format!("cannot address UDP {addr}"),
+                        source,
+                    })?;
                 Transport::Udp(Arc::new(socket))
             }
         };
@@ -278,21 +337,25 @@ fn http_uri(endpoint: &str, protocol: Protocol) -> Result<Uri> {
     };
     let uri: Uri = with_scheme
         .parse()
-        .with_context(|| format!("invalid endpoint {endpoint:?}"))?;
+        .map_err(|e| config_error(format!("invalid endpoint {endpoint:?}: {e}")))?;
     match uri.scheme_str() {
         Some("http") => {}
-        Some(other) => bail!("endpoint {endpoint:?}: scheme {other:?} is not supported (use http)"),
-        None => bail!("endpoint {endpoint:?} has no scheme"),
+        Some(other) => {
+            return Err(config_error(format!(
+                "endpoint {endpoint:?}: scheme {other:?} is not supported (use http)"
+            )));
+        }
+        None => return Err(config_error(format!("endpoint {endpoint:?} has no scheme"))),
     }
     if uri.host().is_none() {
-        bail!("endpoint {endpoint:?} has no host");
+        return Err(config_error(format!("endpoint {endpoint:?} has no host")));
     }
     if protocol.is_grpc() || uri.path() != "/" {
         return Ok(uri);
     }
     let mut parts = uri.into_parts();
     parts.path_and_query = Some(PathAndQuery::from_static(protocol.default_path()));
-    Uri::from_parts(parts).with_context(|| format!("invalid endpoint {endpoint:?}"))
+    Uri::from_parts(parts).map_err(|e| config_error(format!("invalid endpoint {endpoint:?}: {e}")))
 }
 
 enum Transport {
@@ -344,10 +407,10 @@ impl Sender {
             }
             Transport::Udp(socket) => match socket.send(body).await {
                 Ok(n) if n == body.len() => Outcome::Accepted { rejected: 0 },
-                Ok(n) => Outcome::Failed {
+                Ok(n) => Outcome::Rejected {
                     reason: format!("UDP datagram truncated to {n} of {} bytes", body.len()),
                 },
-                Err(e) => Outcome::Failed {
+                Err(e) => Outcome::Rejected {
                     reason: format!("UDP send failed: {e}"),
                 },
             },
@@ -456,7 +519,8 @@ fn gzip(body: &[u8]) -> Bytes {
     Bytes::from(enc.finish().unwrap_or_default())
 }
 
-async fn send_grpc(
+/// Sends one pre-encoded request on `grpc` to `path` and reads the answer.
+pub async fn send_grpc(
     grpc: &mut tonic::client::Grpc<Channel>,
     path: &'static str,
     body: Bytes,
@@ -465,16 +529,17 @@ async fn send_grpc(
     let call = async {
         grpc.ready()
             .await
-            .map_err(|e| tonic::Status::unavailable(format!("not ready: {e}")))?;
+            .map_err(|e| Err(format!("not ready: {e}")))?;
         let mut request = tonic::Request::new(body);
         request.set_timeout(timeout);
         grpc.unary(request, PathAndQuery::from_static(path), RawCodec)
             .await
+            .map_err(Ok)
     };
     let result = match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
         Ok(r) => r,
         Err(_) => {
-            return Outcome::Failed {
+            return Outcome::Lost {
                 reason: format!("no answer within {timeout:?}"),
             };
         }
@@ -494,16 +559,66 @@ async fn send_grpc(
             };
             Outcome::Accepted { rejected }
         }
-        Err(status) => match status.code() {
-            tonic::Code::ResourceExhausted | tonic::Code::Unavailable => Outcome::Refused {
-                retry_after: None,
-                reason: format!("gRPC {:?}: {}", status.code(), status.message()),
-            },
-            code => Outcome::Failed {
-                reason: format!("gRPC {code:?}: {}", status.message()),
-            },
+        // The channel could not connect: nothing was sent.
+        Err(Err(reason)) => Outcome::Unreachable {
+            reason: format!("gRPC Unavailable: {reason}"),
         },
+        Err(Ok(status)) => grpc_outcome(&status),
     }
+}
+
+/// What a gRPC error status means for the sender.
+pub fn grpc_outcome(status: &tonic::Status) -> Outcome {
+    let code = status.code();
+    let reason = format!("gRPC {code:?}: {}", status.message());
+    let retry_after = retry_info(status.details());
+    if matches!(code, tonic::Code::Cancelled | tonic::Code::DeadlineExceeded) {
+        return Outcome::Lost { reason };
+    }
+    if grpc_code_is_retryable(code as i32, retry_after.is_some()) {
+        Outcome::Refused {
+            retry_after,
+            reason,
+        }
+    } else {
+        Outcome::Rejected { reason }
+    }
+}
+
+/// `google.rpc.Status` with its details, as in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct StatusDetails {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<spoor_proto::prost_types::Any>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<spoor_proto::prost_types::Duration>,
+}
+
+const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// The delay of a `RetryInfo` in a status's details, if there is one.
+fn retry_info(details: &[u8]) -> Option<Duration> {
+    if details.is_empty() {
+        return None;
+    }
+    let status = StatusDetails::decode(details).ok()?;
+    let any = status
+        .details
+        .iter()
+        .find(|a| a.type_url == RETRY_INFO_TYPE_URL)?;
+    let delay = RetryInfo::decode(any.value.as_slice()).ok()?.retry_delay?;
+    let secs = u64::try_from(delay.seconds).unwrap_or(0);
+    let nanos = u32::try_from(delay.nanos).unwrap_or(0).min(999_999_999);
+    Some(Duration::new(secs, nanos))
 }
 
 async fn send_http(
@@ -526,21 +641,16 @@ async fn send_http(
     let request = match builder.body(Full::new(body)) {
         Ok(r) => r,
         Err(e) => {
-            return Outcome::Failed {
+            return Outcome::Rejected {
                 reason: format!("cannot build the request: {e}"),
             };
         }
     };
     let exchange = async {
-        let resp = client.request(request).await.map_err(|e| {
-            let mut msg = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                msg = format!("{msg}: {s}");
-                source = s.source();
-            }
-            (e.is_connect(), msg)
-        })?;
+        let resp = client
+            .request(request)
+            .await
+            .map_err(|e| (e.is_connect(), error_chain(&e)))?;
         let (parts, body) = resp.into_parts();
         let body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()
@@ -551,27 +661,26 @@ async fn send_http(
     };
     let (parts, body) = match tokio::time::timeout(timeout, exchange).await {
         Err(_) => {
-            return Outcome::Failed {
+            return Outcome::Lost {
                 reason: format!("no answer within {timeout:?}"),
             };
         }
         Ok(Err((true, e))) => {
             // No connection, so nothing was sent: the target is not there
             // (yet), as gRPC's UNAVAILABLE says. Safe to retry.
-            return Outcome::Refused {
-                retry_after: None,
+            return Outcome::Unreachable {
                 reason: format!("cannot connect: {e}"),
             };
         }
         Ok(Err((false, e))) => {
-            return Outcome::Failed {
+            return Outcome::Lost {
                 reason: format!("HTTP request failed: {e}"),
             };
         }
         Ok(Ok(r)) => r,
     };
     let status = parts.status;
-    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+    if http_status_is_retryable(status.as_u16()) {
         let retry_after = parts
             .headers
             .get(RETRY_AFTER)
@@ -580,12 +689,12 @@ async fn send_http(
             .map(Duration::from_secs);
         return Outcome::Refused {
             retry_after,
-            reason: format!("HTTP {status}: {}", snippet(&body)),
+            reason: format!("HTTP {status}: {}", error_message(protocol, &body)),
         };
     }
     if !status.is_success() {
-        return Outcome::Failed {
-            reason: format!("HTTP {status}: {}", snippet(&body)),
+        return Outcome::Rejected {
+            reason: format!("HTTP {status}: {}", error_message(protocol, &body)),
         };
     }
     let rejected = match protocol {
@@ -597,6 +706,18 @@ async fn send_http(
         _ => 0,
     };
     Outcome::Accepted { rejected }
+}
+
+/// The message of an error answer: for OTLP/HTTP protobuf the
+/// `google.rpc.Status` message the receiver sends, else the body's start.
+fn error_message(protocol: Protocol, body: &[u8]) -> String {
+    if protocol == Protocol::OtlpHttp
+        && let Ok(status) = spoor_proto::RpcStatus::decode(body)
+        && !status.message.is_empty()
+    {
+        return status.message;
+    }
+    snippet(body)
 }
 
 /// `partialSuccess.rejectedSpans` of an OTLP/JSON response (an int64, so
@@ -617,44 +738,6 @@ fn snippet(body: &[u8]) -> String {
     match text.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
-    }
-}
-
-/// A gRPC codec that sends already encoded protobuf bytes and returns the
-/// response's bytes undecoded.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Self::Error> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 
@@ -691,85 +774,56 @@ mod tests {
         assert_eq!(json_rejected_spans(b"not json"), 0);
     }
 
-    fn sample_spans() -> Vec<SpanRecord> {
-        use crate::tracegen::deployment::Deployment;
-        use crate::tracegen::generator::{GenConfig, Generator};
-        use crate::tracegen::topology::Topology;
-        let topo = Topology::train_ticket(None).unwrap();
-        let config = GenConfig {
-            large_trace_every: 1,
-            large_trace_spans: 3_000,
-            ..GenConfig::default()
-        };
-        let mut g = Generator::new(Arc::new(Deployment::new(topo, 5)), config, 5);
-        g.next_trace(1_750_000_000_000_000_000)
-    }
-
-    fn decode(protocol: Protocol, body: &[u8]) -> usize {
-        use spoor_codec::{jaeger_proto, jaeger_thrift, otlp, otlp_json, zipkin};
-        let batch = match protocol {
-            Protocol::OtlpGrpc | Protocol::OtlpHttp => otlp::decode_request(body),
-            Protocol::OtlpHttpJson => otlp_json::decode(body),
-            Protocol::Zipkin => zipkin::decode_v2_json(body),
-            Protocol::JaegerHttp => jaeger_thrift::decode_batch_binary(body),
-            Protocol::JaegerGrpc => jaeger_proto::decode_post_spans(body),
-            Protocol::JaegerUdpCompact => jaeger_thrift::decode_emit_batch_compact(body),
-            Protocol::JaegerUdpBinary => jaeger_thrift::decode_emit_batch_binary(body),
-        };
-        batch.unwrap_or_else(|e| panic!("{protocol}: {e}")).len()
-    }
-
     #[test]
-    fn every_protocol_encodes_every_span_and_datagrams_fit() {
-        let spans = sample_spans();
-        assert_eq!(spans.len(), 3_000);
-        for protocol in [
-            Protocol::OtlpGrpc,
-            Protocol::OtlpHttp,
-            Protocol::OtlpHttpJson,
-            Protocol::Zipkin,
-            Protocol::JaegerHttp,
-            Protocol::JaegerGrpc,
-            Protocol::JaegerUdpCompact,
-            Protocol::JaegerUdpBinary,
-        ] {
-            let encoded = encode(protocol, &spans);
-            assert_eq!(encoded.oversized, 0, "{protocol}");
-            let counted: u64 = encoded.parts.iter().map(|(_, n)| n).sum();
-            assert_eq!(counted, 3_000, "{protocol}");
-            let decoded: usize = encoded.parts.iter().map(|(b, _)| decode(protocol, b)).sum();
-            assert_eq!(decoded, 3_000, "{protocol}");
-            for (body, n) in &encoded.parts {
-                assert_eq!(decode(protocol, body) as u64, *n, "{protocol}");
-                if protocol.is_udp() {
-                    assert!(
-                        body.len() <= MAX_DATAGRAM_BYTES,
-                        "{protocol}: {}",
-                        body.len()
-                    );
-                }
+    fn grpc_statuses_are_read_as_otlp_says() {
+        let outcome = |code| grpc_outcome(&tonic::Status::new(code, "x"));
+        assert!(matches!(
+            outcome(tonic::Code::Unavailable),
+            Outcome::Refused {
+                retry_after: None,
+                ..
             }
-            if protocol.is_udp() {
-                assert!(
-                    encoded.parts.len() > 1,
-                    "a large trace needs many datagrams"
-                );
-            }
+        ));
+        for code in [tonic::Code::DeadlineExceeded, tonic::Code::Cancelled] {
+            assert!(matches!(outcome(code), Outcome::Lost { .. }), "{code:?}");
         }
-    }
-
-    #[test]
-    fn a_span_too_large_for_a_datagram_is_counted_not_sent() {
-        let mut spans = sample_spans();
-        spans.truncate(3);
-        spans[1]
-            .span
-            .attributes
-            .push(spoor_model::KeyValue::str("huge", "x".repeat(70_000)));
-        let encoded = encode(Protocol::JaegerUdpCompact, &spans);
-        assert_eq!(encoded.oversized, 1);
-        let counted: u64 = encoded.parts.iter().map(|(_, n)| n).sum();
-        assert_eq!(counted, 2);
+        for code in [
+            tonic::Code::ResourceExhausted,
+            tonic::Code::Internal,
+            tonic::Code::Unknown,
+            tonic::Code::InvalidArgument,
+        ] {
+            assert!(
+                matches!(outcome(code), Outcome::Rejected { .. }),
+                "{code:?}"
+            );
+        }
+        let retry = RetryInfo {
+            retry_delay: Some(spoor_proto::prost_types::Duration {
+                seconds: 1,
+                nanos: 500_000_000,
+            }),
+        };
+        let details = StatusDetails {
+            code: tonic::Code::ResourceExhausted as i32,
+            message: "full".into(),
+            details: vec![spoor_proto::prost_types::Any {
+                type_url: RETRY_INFO_TYPE_URL.into(),
+                value: retry.encode_to_vec(),
+            }],
+        };
+        let status = tonic::Status::with_details(
+            tonic::Code::ResourceExhausted,
+            "full",
+            details.encode_to_vec().into(),
+        );
+        assert_eq!(
+            grpc_outcome(&status),
+            Outcome::Refused {
+                retry_after: Some(Duration::from_millis(1500)),
+                reason: "gRPC ResourceExhausted: full".into(),
+            }
+        );
     }
 
     #[test]

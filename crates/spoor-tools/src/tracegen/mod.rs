@@ -4,7 +4,8 @@
 //!   services, their endpoints, databases and queues).
 //! - [`deployment`]: its instances, with OpenTelemetry resources and scopes.
 //! - [`generator`]: traces from the topology, deterministic for a seed.
-//! - [`senders`]: encoding batches for each wire protocol and sending them.
+//! - encoding batches for each wire protocol and sending them, with
+//!   retries: `spoor_client` (shared with bench, import and the agent).
 //! - [`run`]: workers, the shared rate limit, retries and the summary.
 //!
 //! See `docs/tracegen.md` for usage.
@@ -13,8 +14,10 @@ pub mod deployment;
 pub mod generator;
 pub mod rng;
 pub mod run;
-pub mod senders;
 pub mod topology;
+
+#[cfg(test)]
+mod encoding_tests;
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -25,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use generator::{GenConfig, Generator};
 pub use run::{RunConfig, Summary};
-pub use senders::{Protocol, SenderOptions};
+pub use spoor_client::{Protocol, SenderOptions};
 
 /// Request body compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,7 +92,7 @@ pub struct TracegenArgs {
     #[arg(long, value_name = "N", default_value_t = 5_000)]
     pub large_trace_spans: usize,
 
-    /// Times a refused request (HTTP 429/503, gRPC RESOURCE_EXHAUSTED/UNAVAILABLE) is retried, with backoff, before its spans count as refused
+    /// Times a request is retried, with backoff, when OTLP says to (HTTP 429/502/503/504, gRPC UNAVAILABLE or RESOURCE_EXHAUSTED with RetryInfo, no connection, a timeout) before its spans count as refused or failed
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_retries: u32,
 
@@ -187,13 +190,7 @@ impl TracegenArgs {
 /// Runs `spoor tracegen`: sends, prints the summary, and fails when the
 /// target refused or lost spans or a request failed.
 pub fn main(args: TracegenArgs) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .with_context(|| format!("invalid log filter {:?}", args.log))?;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    crate::common::init_logging(&args.log)?;
     let config = args.to_config()?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

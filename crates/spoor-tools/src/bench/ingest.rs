@@ -14,7 +14,8 @@ use super::child::ChildServer;
 use super::http::HttpClient;
 use super::payload::Payloads;
 use super::procfs::{self, Rss};
-use crate::tracegen::senders::{Connector, Outcome, Protocol, SenderOptions};
+use spoor_client::{Connector, Outcome, Protocol, Sender, SenderOptions, send_with_retry};
+use spoor_service::retry::RetryPolicy;
 
 /// Decoded spans held before they are freed (outside the timed part), so
 /// that deallocation is not counted as decoding yet memory stays small.
@@ -228,25 +229,33 @@ async fn request_pass(
     })
 }
 
+/// How the benchmark retries: at once after 10 ms (or the target's
+/// `Retry-After`, up to 1 s), for as long as the target refuses.
+const RETRY: RetryPolicy = RetryPolicy {
+    initial_backoff: Duration::from_millis(10),
+    max_backoff: Duration::from_millis(10),
+    jitter: 0.0,
+    max_retry_after: Duration::from_secs(1),
+    max_retries: None,
+    max_elapsed: None,
+};
+
 /// Sends `body` until the target accepts it; a refusal waits and retries.
 pub async fn send_until_accepted(
-    sender: &mut crate::tracegen::senders::Sender,
+    sender: &mut Sender,
     body: &Bytes,
     refusals: &AtomicU64,
 ) -> Result<()> {
-    loop {
-        match sender.send(body).await {
-            Outcome::Accepted { rejected: 0 } => return Ok(()),
-            Outcome::Accepted { rejected } => bail!("the target rejected {rejected} spans"),
-            Outcome::Refused { retry_after, .. } => {
-                refusals.fetch_add(1, Ordering::Relaxed);
-                let wait = retry_after
-                    .unwrap_or(Duration::from_millis(10))
-                    .min(Duration::from_secs(1));
-                tokio::time::sleep(wait).await;
-            }
-            Outcome::Failed { reason } => bail!("a request failed: {reason}"),
+    let attempts = send_with_retry(sender, body, &RETRY, &mut || 0.0, None, |outcome| {
+        if outcome.is_retryable() {
+            refusals.fetch_add(1, Ordering::Relaxed);
         }
+    })
+    .await;
+    match attempts.outcome {
+        Outcome::Accepted { rejected: 0 } => Ok(()),
+        Outcome::Accepted { rejected } => bail!("the target rejected {rejected} spans"),
+        other => bail!("a request failed: {}", other.reason()),
     }
 }
 

@@ -4,11 +4,11 @@
 //! The source is a running Spoor (`--url`: its `GET /api/export`, read as
 //! OTLP protobuf and regrouped into traces) or a data directory (`--data-dir`:
 //! the engine opened in this process, paged by the same
-//! `spoor_server::export::TracePager` the endpoint uses). Either way one
+//! `spoor_service::export::TracePager` the endpoint uses, from the search
+//! read by `spoor_server::export::pager_from_query`). Either way one
 //! trace at a time goes to the writer of the chosen format.
 
 pub mod parquet;
-pub mod progress;
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -17,17 +17,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::Uri;
+use http_body_util::BodyExt;
+use spoor_client::http::{HttpClient, ResponseBody};
+use spoor_codec::export::{ExportFormat, TraceEncoder};
 use spoor_model::{SpanRecord, Trace, TraceId};
-use spoor_server::export::{ExportFormat, TraceEncoder, TracePager};
+use spoor_service::export::TracePager;
 use spoor_service::{QueryOptions, QueryService};
 
-use crate::import::stream::ProtoFields;
-use progress::{Progress, ProgressMode};
+use crate::common::progress::{self, Progress, ProgressMode};
+use crate::common::stream::ProtoFields;
 
 /// Where `spoor export` reads when neither `--url` nor `--data-dir` is
 /// given: the query server of a local all-in-one Spoor.
@@ -310,7 +309,7 @@ enum Source {
 /// Traces of `GET /api/export?format=otlp-proto`, regrouped: the endpoint
 /// writes each trace as consecutive `ResourceSpans` of that trace only.
 struct HttpSource {
-    body: hyper::body::Incoming,
+    body: ResponseBody,
     fields: ProtoFields,
     current: Option<Trace>,
     ready: std::collections::VecDeque<Trace>,
@@ -410,8 +409,6 @@ impl Source {
     }
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
-
 fn base_url(url: &str) -> Result<String> {
     let base = url.trim_end_matches('/').to_string();
     let uri: Uri = base
@@ -423,13 +420,8 @@ fn base_url(url: &str) -> Result<String> {
     Ok(base)
 }
 
-async fn http_get(client: &HttpClient, url: &str) -> Result<http::Response<hyper::body::Incoming>> {
-    let uri: Uri = url
-        .parse()
-        .with_context(|| format!("invalid URL {url:?}"))?;
-    let req = Request::get(uri)
-        .body(Empty::new())
-        .context("cannot build the request")?;
+async fn http_get(client: &HttpClient, url: &str) -> Result<http::Response<ResponseBody>> {
+    let req = spoor_client::http::get_request(url)?;
     client
         .request(req)
         .await
@@ -462,7 +454,7 @@ async fn services(source: &Source, client: &HttpClient, base: Option<&str>) -> R
 
 /// Entry point of `spoor export`.
 pub fn main(args: ExportArgs) -> Result<()> {
-    crate::init_logging_with(&args.log, false)?;
+    crate::common::init_logging(&args.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("spoor-export")
@@ -476,7 +468,7 @@ async fn run(args: ExportArgs) -> Result<()> {
         TraceId::from_hex(id).map_err(|e| anyhow!("invalid --trace-id {id:?}: {e}"))?;
     }
     let (query, window) = query_string(&args)?;
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = spoor_client::http::client();
     let mut base = None;
     let default_url = (args.url.is_none() && args.data_dir.is_none()).then_some(DEFAULT_QUERY_URL);
     let mut source = match (args.url.as_deref().or(default_url), &args.data_dir) {

@@ -12,8 +12,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use spoor_codec::export::{attributes_json, events_json, kind_name, links_json, status_name};
 use spoor_model::{SpanRecord, Trace};
-use spoor_server::export::{attributes_json, events_json, kind_name, links_json, status_name};
 
 /// Column names and whether each is a 64-bit integer (else a UTF-8 string).
 pub const COLUMNS: [(&str, bool, bool); 17] = [

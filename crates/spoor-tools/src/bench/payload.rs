@@ -10,7 +10,8 @@ use spoor_model::SpanRecord;
 
 use crate::tracegen::generator::{GenConfig, Generator};
 use crate::tracegen::run::now_nanos;
-use crate::tracegen::senders::{self, Protocol};
+use spoor_client::Protocol;
+use spoor_client::sender as senders;
 
 /// What the generator makes and how it is batched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

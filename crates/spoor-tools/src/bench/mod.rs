@@ -43,7 +43,7 @@ use self::http::HttpClient;
 use self::payload::{DataSettings, Payloads};
 use self::queries::{QueryKind, TAG_KEYS};
 use self::report::{Figure, Report, fmt_int, fmt_num, median};
-use crate::tracegen::senders::Protocol;
+use spoor_client::Protocol;
 
 /// Storage backends `spoor bench` can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

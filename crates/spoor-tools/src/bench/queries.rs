@@ -20,7 +20,8 @@ use super::payload::{Batcher, DataSettings};
 use super::procfs::{self, Rss};
 use super::report::percentile;
 use crate::tracegen::rng::{Rng, derive_seed};
-use crate::tracegen::senders::{self, Connector, Protocol, SenderOptions};
+use spoor_client::sender as senders;
+use spoor_client::{Connector, Protocol, SenderOptions};
 
 /// Span attributes whose values repeat across traces; the tag of every
 /// search is one of these, taken from a stored span.

@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::deployment::Deployment;
 use super::generator::{GenConfig, Generator};
 use super::rng::{Rng, derive_seed};
-use super::senders::{Connector, Outcome, Sender, SenderOptions};
 use super::topology::Topology;
+use spoor_client::{Connector, Outcome, Sender, SenderOptions, send_with_retry};
+use spoor_service::retry::RetryPolicy;
 
 /// Everything a run needs, already validated.
 #[derive(Debug, Clone)]
@@ -59,7 +60,7 @@ pub struct Summary {
     pub requests_failed: u64,
     /// Requests still refused after every retry.
     pub requests_refused: u64,
-    /// Refusal answers (HTTP 429/503, gRPC RESOURCE_EXHAUSTED/UNAVAILABLE), retried or not.
+    /// Refusal answers (HTTP 429/502/503/504, retryable gRPC codes) and failed connections, retried or not.
     pub refusals: u64,
     /// Requests sent again after a refusal.
     pub retries: u64,
@@ -399,8 +400,23 @@ async fn worker(
     }
 }
 
-/// Sends one request, retrying refusals with exponential backoff (or the
-/// target's `Retry-After`); returns whether all its spans were accepted.
+/// How tracegen retries: 100 ms, 200 ms, 400 ms … up to 5 s with ±25 %
+/// jitter, or the target's `Retry-After` (up to 30 s), at most `max_retries`
+/// times.
+fn retry_policy(max_retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(5),
+        jitter: 0.5,
+        max_retry_after: Duration::from_secs(30),
+        max_retries: Some(max_retries),
+        max_elapsed: None,
+    }
+}
+
+/// Sends one request, retrying what OTLP calls retryable with exponential
+/// backoff (or the target's `Retry-After`); returns whether all its spans
+/// were accepted.
 async fn send_with_retries(
     sender: &mut Sender,
     shared: &Shared,
@@ -409,55 +425,51 @@ async fn send_with_retries(
     jitter: &mut Rng,
 ) -> bool {
     let stats = &shared.stats;
-    let mut attempt = 0u32;
-    loop {
-        Stats::add(&stats.bytes_sent, body.len() as u64);
-        match sender.send(body).await {
-            Outcome::Accepted { rejected } => {
-                Stats::add(&stats.requests_ok, 1);
-                let rejected = rejected.min(spans);
-                Stats::add(&stats.spans_sent, spans - rejected);
-                if rejected > 0 {
-                    Stats::add(&stats.spans_rejected, rejected);
-                    stats.error(&format!(
-                        "the target rejected {rejected} spans (partial success)"
-                    ));
-                }
-                return rejected == 0;
-            }
-            Outcome::Failed { reason } => {
-                tracing::warn!(%reason, spans, "request failed");
-                Stats::add(&stats.requests_failed, 1);
-                Stats::add(&stats.spans_failed, spans);
-                stats.error(&reason);
-                return false;
-            }
-            Outcome::Refused {
-                retry_after,
-                reason,
-            } => {
+    let policy = retry_policy(shared.config.max_retries);
+    let attempts = send_with_retry(
+        sender,
+        body,
+        &policy,
+        &mut || jitter.f64(),
+        Some(&shared.stop),
+        |outcome| {
+            Stats::add(&stats.bytes_sent, body.len() as u64);
+            if matches!(
+                outcome,
+                Outcome::Refused { .. } | Outcome::Unreachable { .. }
+            ) {
                 Stats::add(&stats.refusals, 1);
-                if attempt >= shared.config.max_retries || shared.stop.is_cancelled() {
-                    tracing::warn!(%reason, spans, attempt, "request refused; giving up");
-                    Stats::add(&stats.requests_refused, 1);
-                    Stats::add(&stats.spans_refused, spans);
-                    stats.error(&reason);
-                    return false;
-                }
-                tracing::debug!(%reason, attempt, "request refused; retrying");
-                // 100 ms, 200 ms, 400 ms … up to 5 s, with ±25 % jitter.
-                let backoff =
-                    Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5));
-                let backoff = retry_after.unwrap_or(backoff).min(Duration::from_secs(30));
-                let factor = 0.75 + jitter.f64() * 0.5;
-                let wait = backoff.mul_f64(factor);
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shared.stop.cancelled() => {}
-                }
-                attempt += 1;
-                Stats::add(&stats.retries, 1);
             }
+        },
+    )
+    .await;
+    Stats::add(&stats.retries, u64::from(attempts.retries));
+    match attempts.outcome {
+        Outcome::Accepted { rejected } => {
+            Stats::add(&stats.requests_ok, 1);
+            let rejected = rejected.min(spans);
+            Stats::add(&stats.spans_sent, spans - rejected);
+            if rejected > 0 {
+                Stats::add(&stats.spans_rejected, rejected);
+                stats.error(&format!(
+                    "the target rejected {rejected} spans (partial success)"
+                ));
+            }
+            rejected == 0
+        }
+        Outcome::Lost { reason } | Outcome::Rejected { reason } => {
+            tracing::warn!(%reason, spans, "request failed");
+            Stats::add(&stats.requests_failed, 1);
+            Stats::add(&stats.spans_failed, spans);
+            stats.error(&reason);
+            false
+        }
+        Outcome::Refused { reason, .. } | Outcome::Unreachable { reason } => {
+            tracing::warn!(%reason, spans, retries = attempts.retries, "request refused; giving up");
+            Stats::add(&stats.requests_refused, 1);
+            Stats::add(&stats.spans_refused, spans);
+            stats.error(&reason);
+            false
         }
     }
 }

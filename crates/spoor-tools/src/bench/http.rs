@@ -1,15 +1,11 @@
 //! A small HTTP/1.1 client for the query, status and metrics endpoints of
-//! the server under test (keep-alive, bodies read in full).
+//! the server under test (keep-alive, bodies read in full), over the
+//! workspace's one client construction (`spoor_client::http`).
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 /// Longest wait for one answer.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -17,7 +13,7 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// An HTTP client with pooled connections.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: spoor_client::http::HttpClient,
 }
 
 impl Default for HttpClient {
@@ -29,31 +25,14 @@ impl Default for HttpClient {
 impl HttpClient {
     /// A new client.
     pub fn new() -> HttpClient {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
         HttpClient {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: spoor_client::http::client(),
         }
     }
 
     /// `GET url`: the status and the whole body.
     pub async fn get(&self, url: &str) -> Result<(u16, Bytes)> {
-        let uri: Uri = url
-            .parse()
-            .with_context(|| format!("invalid URL {url:?}"))?;
-        let request = Request::get(uri)
-            .body(Full::new(Bytes::new()))
-            .context("cannot build a request")?;
-        let call = async {
-            let response = self.client.request(request).await?;
-            let status = response.status().as_u16();
-            let body = response.into_body().collect().await?.to_bytes();
-            anyhow::Ok((status, body))
-        };
-        tokio::time::timeout(TIMEOUT, call)
-            .await
-            .with_context(|| format!("GET {url}: no answer within {TIMEOUT:?}"))?
-            .with_context(|| format!("GET {url} failed"))
+        Ok(spoor_client::http::get(&self.client, url, TIMEOUT).await?)
     }
 }
 

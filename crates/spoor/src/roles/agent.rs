@@ -2,10 +2,12 @@
 //! to a local agent (Thrift over UDP on 6831/6832, sampling strategies over
 //! HTTP on 5778) and forwards it to a collector over gRPC.
 //!
-//! Flags (each also a `SPOOR_AGENT_*` environment variable) are turned into a
-//! [`spoor_server::agent::AgentConfig`]; the surfaces themselves live in
-//! `spoor_server::agent`, the buffer and retries in
-//! `spoor_service::forward`.
+//! This is the agent's wiring layer: flags (each also a `SPOOR_AGENT_*`
+//! environment variable) are turned into a
+//! [`spoor_server::agent::AgentConfig`], logging and signals are set up.
+//! The listeners, exporters and sampling proxy are `spoor_server::agent`;
+//! the bounded buffer between receivers and exporter, with its retries, is
+//! `spoor_service::forward` (waiting as `spoor_service::retry` says).
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -12,7 +12,7 @@ use super::ingest::send_until_accepted;
 use super::payload::Payloads;
 use super::report::median;
 use crate::tracegen::run::TokenBucket;
-use crate::tracegen::senders::{Connector, Protocol, SenderOptions};
+use spoor_client::{Connector, Protocol, SenderOptions};
 
 /// How long an idle child is left alone before it is measured.
 pub const IDLE_SETTLE: Duration = Duration::from_secs(2);

@@ -6,7 +6,6 @@
 //! memory holds a few batches whatever the file size.
 
 pub mod jaeger;
-pub mod stream;
 
 use std::collections::HashSet;
 use std::io::{Read, Write as _};
@@ -16,17 +15,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
-use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use spoor_client::{Connector, Outcome, Protocol, SenderOptions, send_with_retry};
 use spoor_model::{SpanBatch, TraceId};
+use spoor_service::retry::RetryPolicy;
 use spoor_storage::{SpanWriter, StorageErrorKind};
 use tokio::sync::mpsc;
 
-use crate::export::progress::{self, Progress, ProgressMode};
-use stream::{JsonElements, ProtoFields};
+use crate::common::progress::{self, Progress, ProgressMode};
+use crate::common::stream::{JsonElements, ProtoFields};
 
 /// Where `spoor import` sends spans when neither `--otlp` nor `--data-dir`
 /// is given: the OTLP/HTTP receiver of a local all-in-one Spoor.
@@ -168,7 +164,7 @@ struct Totals {
 
 /// Entry point of `spoor import`.
 pub fn main(args: ImportArgs) -> Result<()> {
-    crate::init_logging_with(&args.log, false)?;
+    crate::common::init_logging(&args.log)?;
     if args.batch_spans == 0 {
         bail!("--batch-spans must be at least 1");
     }
@@ -187,8 +183,10 @@ enum Sink {
 
 async fn run(args: ImportArgs) -> Result<()> {
     let sink = match (&args.otlp, &args.data_dir) {
-        (Some(url), _) => Sink::Otlp(Box::new(OtlpSink::new(url, args.max_retries)?)),
-        (None, None) => Sink::Otlp(Box::new(OtlpSink::new(DEFAULT_OTLP_URL, args.max_retries)?)),
+        (Some(url), _) => Sink::Otlp(Box::new(OtlpSink::new(url, args.max_retries).await?)),
+        (None, None) => Sink::Otlp(Box::new(
+            OtlpSink::new(DEFAULT_OTLP_URL, args.max_retries).await?,
+        )),
         (None, Some(dir)) => {
             let mut config = spoor_engine::EngineConfig::new(dir.clone());
             config.compaction = false;
@@ -691,125 +689,106 @@ async fn write(sink: &Sink, batch: SpanBatch) -> Result<u64> {
             let mut batch = batch;
             spoor_service::ingest::sanitize(&mut batch, spoor_service::ingest::now_unix_nanos());
             let n = batch.spans.len() as u64;
-            let mut delay = Duration::from_millis(50);
-            for _ in 0..20 {
+            let started = tokio::time::Instant::now();
+            let mut retries = 0;
+            loop {
                 match engine.write_spans(batch.clone()).await {
                     Ok(()) => return Ok(0),
                     Err(e) if e.kind == StorageErrorKind::Unavailable => {
+                        let Some(delay) =
+                            ENGINE_RETRY.next_delay(retries, started.elapsed(), None, 0.0)
+                        else {
+                            tracing::warn!(spans = n, "storage stayed busy; spans not written");
+                            return Ok(n);
+                        };
                         tracing::debug!(error = %e, "storage busy, retrying");
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(2));
+                        retries += 1;
                     }
                     Err(e) => return Err(anyhow!(e).context("writing spans failed")),
                 }
             }
-            tracing::warn!(spans = n, "storage stayed busy; spans not written");
-            Ok(n)
         }
     }
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// How `spoor import --data-dir` waits for a busy engine (a full disk that
+/// heals): 50 ms doubling to 2 s, 20 attempts.
+const ENGINE_RETRY: RetryPolicy = RetryPolicy {
+    initial_backoff: Duration::from_millis(50),
+    max_backoff: Duration::from_secs(2),
+    jitter: 0.0,
+    max_retry_after: Duration::ZERO,
+    max_retries: Some(19),
+    max_elapsed: None,
+};
+
+/// How `spoor import` retries: 200 ms doubling to 10 s, or the receiver's
+/// `Retry-After` up to 60 s, at most `--max-retries` times.
+fn retry_policy(max_retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        initial_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(10),
+        jitter: 0.0,
+        max_retry_after: Duration::from_secs(60),
+        max_retries: Some(max_retries),
+        max_elapsed: None,
+    }
+}
 
 /// OTLP/HTTP protobuf sender with retries.
 struct OtlpSink {
-    client: HttpClient,
-    uri: Uri,
-    max_retries: u32,
+    connector: Connector,
+    policy: RetryPolicy,
 }
 
 impl OtlpSink {
-    fn new(url: &str, max_retries: u32) -> Result<OtlpSink> {
+    async fn new(url: &str, max_retries: u32) -> Result<OtlpSink> {
         let trimmed = url.trim_end_matches('/');
         let full = if trimmed.ends_with("/v1/traces") {
             trimmed.to_string()
         } else {
             format!("{trimmed}/v1/traces")
         };
-        let uri: Uri = full
+        let uri: http::Uri = full
             .parse()
             .with_context(|| format!("invalid --otlp URL {url:?}"))?;
         if uri.scheme_str() != Some("http") {
             bail!("--otlp must be an http:// URL, got {url:?}");
         }
+        let connector = Connector::new(SenderOptions {
+            protocol: Protocol::OtlpHttp,
+            endpoint: full,
+            timeout: Duration::from_secs(60),
+            gzip: false,
+        })
+        .await?;
         Ok(OtlpSink {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            uri,
-            max_retries,
+            connector,
+            policy: retry_policy(max_retries),
         })
     }
 
     async fn send(&self, batch: &SpanBatch) -> Result<u64> {
         let body = Bytes::from(spoor_codec::otlp::encode_request(&batch.spans));
         let n = batch.spans.len() as u64;
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 0u32;
-        loop {
-            let req = Request::post(self.uri.clone())
-                .header(http::header::CONTENT_TYPE, "application/x-protobuf")
-                .body(Full::new(body.clone()))
-                .context("cannot build the request")?;
-            let outcome = tokio::time::timeout(Duration::from_secs(60), async {
-                let resp = self.client.request(req).await?;
-                let status = resp.status();
-                let retry_after = resp
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let body = resp.into_body().collect().await?.to_bytes();
-                Ok::<_, anyhow::Error>((status, retry_after, body))
-            })
-            .await;
-            let wait = match outcome {
-                Ok(Ok((status, _, body))) if status.is_success() => {
-                    let rejected = <spoor_proto::otlp_collector::ExportTraceServiceResponse as prost::Message>::decode(body.as_ref())
-                        .ok()
-                        .and_then(|r| r.partial_success)
-                        .map_or(0, |p| p.rejected_spans.max(0) as u64);
-                    return Ok(rejected);
-                }
-                Ok(Ok((status, retry_after, _)))
-                    if status == StatusCode::TOO_MANY_REQUESTS
-                        || status == StatusCode::SERVICE_UNAVAILABLE
-                        || status == StatusCode::BAD_GATEWAY
-                        || status == StatusCode::GATEWAY_TIMEOUT =>
-                {
-                    tracing::debug!(%status, ?retry_after, "receiver busy");
-                    retry_after.map_or(delay, |s| Duration::from_secs(s.min(60)))
-                }
-                Ok(Ok((status, _, body))) => {
-                    let message = <spoor_proto::RpcStatus as prost::Message>::decode(body.as_ref())
-                        .map(|s| s.message)
-                        .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-                    eprintln!("spoor import: {n} spans refused: {status} {message}");
-                    let _ = std::io::stderr().flush();
-                    return Ok(n);
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "sending failed");
-                    if attempt >= self.max_retries {
-                        return Err(e.context(format!("cannot send to {}", self.uri)));
-                    }
-                    delay
-                }
-                Err(_) => {
-                    if attempt >= self.max_retries {
-                        bail!("sending to {} timed out", self.uri);
-                    }
-                    delay
-                }
-            };
-            if attempt >= self.max_retries {
-                bail!(
-                    "{} stayed busy after {} retries",
-                    self.uri,
-                    self.max_retries
-                );
+        let mut sender = self.connector.sender().await?;
+        let attempts =
+            send_with_retry(&mut sender, &body, &self.policy, &mut || 0.0, None, |_| {}).await;
+        let uri = self.connector.endpoint();
+        match attempts.outcome {
+            Outcome::Accepted { rejected } => Ok(rejected),
+            Outcome::Rejected { reason } => {
+                eprintln!("spoor import: {n} spans refused: {reason}");
+                let _ = std::io::stderr().flush();
+                Ok(n)
             }
-            attempt += 1;
-            tokio::time::sleep(wait).await;
-            delay = (delay * 2).min(Duration::from_secs(10));
+            Outcome::Refused { .. } => {
+                bail!("{uri} stayed busy after {} retries", attempts.retries)
+            }
+            Outcome::Unreachable { reason } | Outcome::Lost { reason } => {
+                Err(anyhow!(reason).context(format!("cannot send to {uri}")))
+            }
         }
     }
 }

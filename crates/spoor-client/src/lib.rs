@@ -1,0 +1,42 @@
+//! Spoor's outbound side: everything that sends to a Spoor (or any
+//! collector) from outside a server (ADR 0019).
+//!
+//! - [`http`]: the one HTTP/1.1 client construction (pooled, `TCP_NODELAY`)
+//!   and a small `GET` helper.
+//! - [`grpc`]: the one gRPC channel construction and the pass-through codec
+//!   that sends pre-encoded protobuf bytes.
+//! - [`sender`]: spans encoded for a wire protocol (OTLP gRPC/HTTP
+//!   protobuf/HTTP JSON, Jaeger UDP/HTTP/gRPC, Zipkin) and sent, each
+//!   answer classified as OTLP says ([`Outcome`]).
+//! - [`send_with_retry`]: one request sent until it is accepted or the
+//!   workspace's one [`RetryPolicy`](spoor_service::retry::RetryPolicy)
+//!   gives up.
+//!
+//! Used by `spoor tracegen`, `spoor bench`, `spoor import` (spoor-tools)
+//! and the exporters of `spoor agent` (spoor-server). To change which
+//! answers are retried or how long a sender waits, edit
+//! `spoor_service::retry`; to change how an answer is read, [`sender`].
+
+pub mod grpc;
+pub mod http;
+mod retry;
+pub mod sender;
+
+pub use retry::{Attempts, send_with_retry};
+pub use sender::{Connector, Encoded, Outcome, Protocol, Sender, SenderOptions};
+
+/// A sender could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A bad endpoint or option.
+    #[error("{0}")]
+    Config(String),
+    /// The operating system refused a socket or a name lookup.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}

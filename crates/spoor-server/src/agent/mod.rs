@@ -1,0 +1,310 @@
+//! `spoor agent`'s surfaces (the server layer of the agent): the Jaeger
+//! UDP receivers feeding a [`Forwarder`], the sampling HTTP port, the admin
+//! server, and [`run_agent`], which binds and runs them.
+//!
+//! The agent has three layers, one per crate:
+//! - `spoor::roles::agent`: the command line (`spoor agent` flags and
+//!   `SPOOR_AGENT_*`) turned into an [`AgentConfig`], logging, signals;
+//! - this module: listeners and wiring, with [`exporter`] (batches sent on
+//!   to the collector over `spoor-client`'s gRPC sender: Jaeger api_v2
+//!   `CollectorService/PostSpans` or OTLP `TraceService/Export`) and
+//!   [`sampling_proxy`] (strategies asked from the collector's
+//!   `SamplingManager`, cached briefly);
+//! - `spoor_service::forward`: the protocol-neutral buffer between the
+//!   receivers and the exporter, with its retries
+//!   (`spoor_service::retry`).
+
+pub mod exporter;
+pub mod sampling_proxy;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::routing::get;
+use spoor_service::forward::{Exporter, Forwarder, ForwarderOptions};
+use spoor_service::sampling::StrategyProvider;
+use spoor_service::{BatchSink, Metrics};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub use exporter::{JaegerGrpcExporter, OtlpGrpcExporter, classify};
+pub use sampling_proxy::CollectorSamplingProxy;
+
+use crate::jaeger::ThriftProtocol;
+use crate::{ServerError, UdpConfig, admin, sampling, serve_http};
+
+/// How long a connection attempt to the collector may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which protocol the agent speaks to its collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectorProtocol {
+    /// Jaeger api_v2 gRPC `CollectorService/PostSpans` (default port 14250).
+    Jaeger,
+    /// OTLP gRPC `TraceService/Export` (default port 4317).
+    Otlp,
+}
+
+impl CollectorProtocol {
+    /// The collector's default port for this protocol.
+    pub fn default_port(self) -> u16 {
+        match self {
+            CollectorProtocol::Jaeger => 14250,
+            CollectorProtocol::Otlp => 4317,
+        }
+    }
+}
+
+/// A gRPC channel to `host_port` (`HOST:PORT`), connected on first use
+/// (`spoor-client`'s one channel construction).
+pub fn lazy_channel(host_port: &str, request_timeout: Duration) -> Result<Channel, String> {
+    spoor_client::grpc::lazy_channel_to(host_port, CONNECT_TIMEOUT, request_timeout)
+}
+
+/// The agent's admin server: `GET /status` (also `/` and `/health`) and
+/// `GET /metrics` (the receivers' and the forwarder's series).
+pub fn admin_router(
+    metrics: Arc<Metrics>,
+    forwarder: Arc<Forwarder>,
+    started_at: SystemTime,
+    ready: Arc<AtomicBool>,
+) -> Router {
+    let health = move || {
+        let ready = ready.clone();
+        async move { admin::health_response(started_at, ready.load(Ordering::Relaxed)) }
+    };
+    let prometheus = move || {
+        let (metrics, forwarder) = (metrics.clone(), forwarder.clone());
+        async move {
+            let mut text = metrics.render_prometheus();
+            text.push_str(&forwarder.render_prometheus());
+            admin::prometheus_response(text)
+        }
+    };
+    Router::new()
+        .route("/", get(health.clone()))
+        .route("/status", get(health.clone()))
+        .route("/health", get(health))
+        .route("/metrics", get(prometheus))
+}
+
+/// Everything `spoor agent` needs to run.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Jaeger Thrift compact over UDP (6831); `None` = off.
+    pub compact_addr: Option<SocketAddr>,
+    /// Jaeger Thrift binary over UDP (6832); `None` = off.
+    pub binary_addr: Option<SocketAddr>,
+    /// Sampling strategies over HTTP (5778); `None` = off.
+    pub sampling_http_addr: Option<SocketAddr>,
+    /// Admin HTTP: `/status`, `/metrics` (14271); `None` = off.
+    pub admin_http_addr: Option<SocketAddr>,
+    /// How the UDP receivers queue and decode datagrams.
+    pub udp: UdpConfig,
+    /// The collector, `HOST:PORT`.
+    pub collector: String,
+    /// The protocol spoken to it.
+    pub protocol: CollectorProtocol,
+    /// Where sampling strategies are asked for (`HOST:PORT` of a
+    /// `SamplingManager`).
+    pub sampling_endpoint: String,
+    /// How long a strategy from the collector is reused.
+    pub sampling_cache_ttl: Duration,
+    /// Deadline of each gRPC request to the collector.
+    pub request_timeout: Duration,
+    /// Buffering and retries.
+    pub forwarder: ForwarderOptions,
+}
+
+async fn bind_tcp(
+    what: &'static str,
+    addr: Option<SocketAddr>,
+) -> Result<Option<TcpListener>, ServerError> {
+    let Some(addr) = addr else { return Ok(None) };
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| ServerError::Bind { what, addr, source })
+}
+
+async fn bind_udp(
+    what: &'static str,
+    addr: Option<SocketAddr>,
+) -> Result<Option<UdpSocket>, ServerError> {
+    let Some(addr) = addr else { return Ok(None) };
+    UdpSocket::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| ServerError::Bind { what, addr, source })
+}
+
+/// The agent's listeners, bound.
+pub struct AgentListeners {
+    compact: Option<UdpSocket>,
+    binary: Option<UdpSocket>,
+    sampling_http: Option<TcpListener>,
+    admin_http: Option<TcpListener>,
+}
+
+impl AgentListeners {
+    /// Binds every configured listener, so that a busy port is reported first.
+    pub async fn bind(config: &AgentConfig) -> Result<Self, ServerError> {
+        Ok(AgentListeners {
+            compact: bind_udp("Jaeger compact UDP", config.compact_addr).await?,
+            binary: bind_udp("Jaeger binary UDP", config.binary_addr).await?,
+            sampling_http: bind_tcp("sampling HTTP", config.sampling_http_addr).await?,
+            admin_http: bind_tcp("admin HTTP", config.admin_http_addr).await?,
+        })
+    }
+
+    /// The addresses actually bound, by name.
+    pub fn addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        let mut out = Vec::new();
+        let udp = [
+            ("jaeger_compact", &self.compact),
+            ("jaeger_binary", &self.binary),
+        ];
+        for (name, s) in udp {
+            if let Some(a) = s.as_ref().and_then(|s| s.local_addr().ok()) {
+                out.push((name, a));
+            }
+        }
+        let tcp = [
+            ("sampling_http", &self.sampling_http),
+            ("admin_http", &self.admin_http),
+        ];
+        for (name, l) in tcp {
+            if let Some(a) = l.as_ref().and_then(|l| l.local_addr().ok()) {
+                out.push((name, a));
+            }
+        }
+        out
+    }
+}
+
+/// Runs the agent on `listeners` until `shutdown` is cancelled: stops the
+/// receivers, then drains the forwarder (up to its drain timeout).
+pub async fn run_agent(
+    config: AgentConfig,
+    listeners: AgentListeners,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let started_at = SystemTime::now();
+    let channel = lazy_channel(&config.collector, config.request_timeout).map_err(|message| {
+        ServerError::Serve {
+            what: "agent",
+            message,
+        }
+    })?;
+    let exporter: Arc<dyn Exporter> = match config.protocol {
+        CollectorProtocol::Jaeger => Arc::new(JaegerGrpcExporter::new(
+            channel.clone(),
+            &config.collector,
+            config.request_timeout,
+        )),
+        CollectorProtocol::Otlp => Arc::new(OtlpGrpcExporter::new(
+            channel.clone(),
+            &config.collector,
+            config.request_timeout,
+        )),
+    };
+    let sampling_channel = if config.sampling_endpoint == config.collector {
+        channel
+    } else {
+        lazy_channel(&config.sampling_endpoint, config.request_timeout).map_err(|message| {
+            ServerError::Serve {
+                what: "agent",
+                message,
+            }
+        })?
+    };
+    let proxy: Arc<dyn StrategyProvider> = Arc::new(CollectorSamplingProxy::new(
+        sampling_channel,
+        &config.sampling_endpoint,
+        config.sampling_cache_ttl,
+    ));
+    let forwarder = Forwarder::start(exporter, metrics.clone(), config.forwarder);
+    let ready = Arc::new(AtomicBool::new(false));
+    tracing::info!(
+        listeners = ?listeners.addrs(),
+        collector = %config.collector,
+        protocol = ?config.protocol,
+        sampling = %config.sampling_endpoint,
+        "agent listening"
+    );
+
+    // Receivers stop on `stop`; the forwarder drains after they are gone.
+    let stop = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (socket, protocol) in [
+        (listeners.compact, ThriftProtocol::Compact),
+        (listeners.binary, ThriftProtocol::Binary),
+    ] {
+        let Some(socket) = socket else { continue };
+        let sink: Arc<dyn BatchSink> = forwarder.clone();
+        tasks.spawn(crate::jaeger::serve_udp(
+            socket,
+            protocol,
+            config.udp,
+            sink,
+            metrics.clone(),
+            stop.clone(),
+        ));
+    }
+    if let Some(l) = listeners.sampling_http {
+        tasks.spawn(serve_http(
+            "sampling HTTP",
+            l,
+            sampling::http_router(proxy),
+            stop.clone(),
+        ));
+    }
+    if let Some(l) = listeners.admin_http {
+        let router = admin_router(
+            metrics.clone(),
+            forwarder.clone(),
+            started_at,
+            ready.clone(),
+        );
+        tasks.spawn(serve_http("admin HTTP", l, router, stop.clone()));
+    }
+    ready.store(true, Ordering::Relaxed);
+
+    let mut failure = None;
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        Some(done) = tasks.join_next() => {
+            failure = Some(match done {
+                Ok(Ok(())) => ServerError::Serve { what: "agent", message: "a listener stopped unexpectedly".into() },
+                Ok(Err(e)) => e,
+                Err(e) => ServerError::Serve { what: "agent", message: e.to_string() },
+            });
+        }
+    }
+    ready.store(false, Ordering::Relaxed);
+    stop.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %e, "agent listener failed while stopping");
+            }
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::warn!("agent listeners did not stop within 10s");
+        tasks.abort_all();
+    }
+    let stats = forwarder.shutdown().await;
+    tracing::info!(
+        sent_spans = stats.sent_spans,
+        dropped_spans = stats.dropped_total(),
+        "agent stopped"
+    );
+    failure.map_or(Ok(()), Err)
+}

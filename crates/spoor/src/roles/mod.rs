@@ -1,0 +1,6 @@
+//! The roles `spoor` runs as, each the wiring of library crates. The
+//! all-in-one role (no subcommand) is `crate::run`; `spoor agent` is
+//! [`agent`]. Tools (`tracegen`, `bench`, `import`, `export`) are not roles:
+//! they live in `spoor-tools`.
+
+pub mod agent;
