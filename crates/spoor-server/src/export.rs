@@ -5,6 +5,12 @@
 //! code), except that `limit` is ignored and a missing `start` means "from
 //! the beginning" rather than "two days ago". `format` chooses the encoding.
 //!
+//! Data that storage cannot read (a damaged block) is skipped as in every
+//! search, and the answer says so: one `Spoor-Warning` field per warning,
+//! in the response head for what was known before the first byte and in the
+//! trailer (declared by `Trailer: Spoor-Warning`) for what was found while
+//! streaming; the log says it too.
+//!
 //! This module is only the HTTP half: the pager that walks a search without
 //! truncating it is `spoor_service::export::TracePager` (its docs explain
 //! the paging), the encoders are `spoor_codec::export`. `spoor export
@@ -16,10 +22,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::StreamBody;
 use spoor_codec::export::{ExportFormat, TraceEncoder};
 use spoor_model::{Trace, UnixNanos};
 use spoor_service::QueryService;
@@ -32,6 +40,44 @@ use crate::params::QueryParams;
 
 /// Encoded bytes are handed to the connection in chunks of about this size.
 const CHUNK_BYTES: usize = 256 << 10;
+
+/// The header and trailer field of a warning about data the export skipped.
+pub const WARNING_FIELD: &str = "spoor-warning";
+/// Warnings written as fields at most, per head or trailer; the rest are
+/// counted in one last field.
+const MAX_WARNING_FIELDS: usize = 32;
+
+/// Appends `warnings` to `fields` as `Spoor-Warning` values (visible ASCII,
+/// at most 1,000 characters each).
+fn warning_fields(fields: &mut HeaderMap, warnings: &[String]) {
+    let clean = |w: &str| -> HeaderValue {
+        let text: String = w
+            .chars()
+            .map(|c| {
+                if c == ' ' || c.is_ascii_graphic() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(1000)
+            .collect();
+        HeaderValue::from_str(&text)
+            .unwrap_or_else(|_| HeaderValue::from_static("unreadable data was skipped"))
+    };
+    for w in warnings.iter().take(MAX_WARNING_FIELDS) {
+        fields.append(WARNING_FIELD, clean(w));
+    }
+    if warnings.len() > MAX_WARNING_FIELDS {
+        fields.append(
+            WARNING_FIELD,
+            clean(&format!(
+                "and {} more warnings",
+                warnings.len() - MAX_WARNING_FIELDS
+            )),
+        );
+    }
+}
 
 /// The routes of the export endpoint.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -106,16 +152,35 @@ struct Streaming {
     encoder: TraceEncoder,
     pending: Option<Vec<Trace>>,
     finished: bool,
+    /// Whether the trailer was written (or must not be: the stream failed).
+    trailer_done: bool,
+    /// Warnings already in the response head.
+    warned: usize,
     traces: u64,
     started: Instant,
 }
 
-type Chunk = Result<Bytes, std::io::Error>;
+type Chunk = Result<Frame<Bytes>, std::io::Error>;
 
 impl Streaming {
     async fn next_chunk(&mut self) -> Option<Chunk> {
         if self.finished {
-            return None;
+            if self.trailer_done {
+                return None;
+            }
+            self.trailer_done = true;
+            let warnings = self.pager.take_warnings();
+            if warnings.is_empty() {
+                return None;
+            }
+            tracing::warn!(
+                warnings = warnings.len() + self.warned,
+                first = %warnings[0],
+                "the export skipped data that could not be read; it is incomplete"
+            );
+            let mut trailer = HeaderMap::new();
+            warning_fields(&mut trailer, &warnings);
+            return Some(Ok(Frame::trailers(trailer)));
         }
         let mut out = Vec::new();
         loop {
@@ -126,6 +191,7 @@ impl Streaming {
                     Err(e) => {
                         tracing::warn!(error = %e, traces = self.traces, "export failed midway");
                         self.finished = true;
+                        self.trailer_done = true;
                         return Some(Err(std::io::Error::other(e.to_string())));
                     }
                 },
@@ -138,7 +204,7 @@ impl Streaming {
                     elapsed_ms = self.started.elapsed().as_millis() as u64,
                     "export finished"
                 );
-                return Some(Ok(Bytes::from(out)));
+                return Some(Ok(Frame::data(Bytes::from(out))));
             };
             self.traces += traces.len() as u64;
             let mut encoder = self.encoder.clone();
@@ -164,11 +230,12 @@ impl Streaming {
                 }
                 Err(e) => {
                     self.finished = true;
+                    self.trailer_done = true;
                     return Some(Err(std::io::Error::other(e.to_string())));
                 }
             }
             if out.len() >= CHUNK_BYTES {
-                return Some(Ok(Bytes::from(out)));
+                return Some(Ok(Frame::data(Bytes::from(out))));
             }
         }
     }
@@ -186,6 +253,7 @@ async fn export(
     // The first page is read before answering, so that a bad query or a
     // storage failure is still an HTTP error rather than a cut body.
     let first = pager.next_page().await?;
+    let early_warnings = pager.take_warnings();
     let encoder = TraceEncoder::new(format);
     let mut head = Vec::new();
     encoder.begin(&mut head);
@@ -202,14 +270,18 @@ async fn export(
         encoder,
         finished: pending.is_none(),
         pending,
+        trailer_done: false,
+        warned: early_warnings.len(),
         traces: 0,
         started: Instant::now(),
     };
-    let head = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(head)) });
+    let head = futures::stream::once(async move {
+        Ok::<Frame<Bytes>, std::io::Error>(Frame::data(Bytes::from(head)))
+    });
     let rest = futures::stream::unfold((streaming, slot), |(mut s, slot)| async move {
         s.next_chunk().await.map(|chunk| (chunk, (s, slot)))
     });
-    let body = Body::from_stream(futures::StreamExt::chain(head, rest));
+    let body = Body::new(StreamBody::new(futures::StreamExt::chain(head, rest)));
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
@@ -220,5 +292,15 @@ async fn export(
         "x-spoor-export-format",
         HeaderValue::from_static(format.name()),
     );
+    resp.headers_mut()
+        .insert(header::TRAILER, HeaderValue::from_static(WARNING_FIELD));
+    if !early_warnings.is_empty() {
+        tracing::warn!(
+            warnings = early_warnings.len(),
+            first = %early_warnings[0],
+            "the export skipped data that could not be read; it is incomplete"
+        );
+        warning_fields(resp.headers_mut(), &early_warnings);
+    }
     Ok(resp)
 }

@@ -22,12 +22,19 @@
 //! window, so the memory of seen traces holds only traces that straddle a
 //! window boundary. Every trace matching the search is therefore emitted
 //! exactly once, for data that does not change during the export.
+//!
+//! # Damaged data
+//!
+//! Data storage cannot read (a damaged block) is skipped, as in every
+//! search; the pager collects storage's warnings, each once, and hands them
+//! out with [`TracePager::take_warnings`], so the export can say it is
+//! incomplete rather than look whole.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use spoor_model::{Trace, TraceId, UnixNanos};
-use spoor_storage::{GetTraceQuery, StorageError, TraceQuery};
+use spoor_storage::{GetTraceQuery, Partial, StorageError, TraceQuery};
 
 use crate::QueryService;
 
@@ -45,6 +52,9 @@ pub struct TracePager {
     mode: Mode,
     /// IDs of a complete window still to be read, newest first.
     pending: std::collections::VecDeque<TraceId>,
+    /// Every warning seen, and those not yet handed out.
+    seen_warnings: BTreeSet<String>,
+    new_warnings: Vec<String>,
 }
 
 enum Mode {
@@ -88,6 +98,8 @@ impl TracePager {
             service,
             mode,
             pending: Default::default(),
+            seen_warnings: BTreeSet::new(),
+            new_warnings: Vec::new(),
         }
     }
 
@@ -100,7 +112,29 @@ impl TracePager {
             service,
             mode: Mode::Ids(ids.into_iter(), page.clamp(1, FETCH_TRACES)),
             pending: Default::default(),
+            seen_warnings: BTreeSet::new(),
+            new_warnings: Vec::new(),
         }
+    }
+
+    /// Warnings about data skipped since the last call (each warning is
+    /// handed out once per export): the export lacks that data.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.new_warnings)
+    }
+
+    fn warn(&mut self, warnings: Vec<String>) {
+        for w in warnings {
+            if self.seen_warnings.insert(w.clone()) {
+                self.new_warnings.push(w);
+            }
+        }
+    }
+
+    async fn read(&mut self, queries: &[GetTraceQuery]) -> Result<Vec<Trace>, StorageError> {
+        let found = self.service.get_traces_partial(queries, true).await?;
+        self.warn(found.warnings);
+        Ok(found.value)
     }
 
     /// The next non-empty page of traces, or `None` at the end.
@@ -112,7 +146,7 @@ impl TracePager {
                     self.pending.drain(..n).map(GetTraceQuery::new).collect();
                 // IDs of one window are distinct; a trace deleted since the
                 // search is skipped.
-                let traces = self.service.get_traces(&queries, true).await?;
+                let traces = self.read(&queries).await?;
                 if traces.is_empty() {
                     continue;
                 }
@@ -128,13 +162,14 @@ impl TracePager {
                     }
                     let queries: Vec<GetTraceQuery> =
                         batch.into_iter().map(GetTraceQuery::new).collect();
-                    let traces = self.service.get_traces(&queries, true).await?;
+                    let traces = self.read(&queries).await?;
                     if !traces.is_empty() {
                         return Ok(Some(traces));
                     }
                 }
                 Mode::Search(state) => {
-                    let (ids, done) = state.next_window(&self.service).await?;
+                    let (ids, done, warnings) = state.next_window(&self.service).await?;
+                    self.warn(warnings);
                     if done {
                         self.mode = Mode::Done;
                     }
@@ -146,23 +181,29 @@ impl TracePager {
 }
 
 impl SearchState {
-    /// Runs one window: `(Some(ids to emit), done)` when it was complete,
-    /// `(None, false)` when it was narrowed and must be asked again.
+    /// Runs one window: `(Some(ids to emit), done, warnings)` when it was
+    /// complete, `(None, false, warnings)` when it was narrowed and must be
+    /// asked again; `warnings` are storage's about data it skipped.
     async fn next_window(
         &mut self,
         service: &QueryService,
-    ) -> Result<(Option<Vec<TraceId>>, bool), StorageError> {
+    ) -> Result<(Option<Vec<TraceId>>, bool, Vec<String>), StorageError> {
         let lo = self
             .hi
             .saturating_sub(self.width.saturating_sub(1))
             .max(self.range_start);
         let mut limit = self.page;
+        let mut warnings = Vec::new();
         let found = loop {
             let mut query = self.base.clone();
             query.start_min = Some(lo);
             query.start_max = Some(self.hi);
             query.limit = limit;
-            let found = service.find_trace_ids(&query).await?;
+            let Partial {
+                value: found,
+                warnings: skipped,
+            } = service.find_trace_ids_partial(&query).await?;
+            warnings.extend(skipped);
             if found.len() < limit {
                 break found;
             }
@@ -176,7 +217,7 @@ impl SearchState {
                     .map_or(self.width / 4, |s| (self.hi - s) / 2);
                 self.width = covered.min(self.width / 2).max(1);
                 tracing::debug!(lo, hi = self.hi, width = self.width, "export window full");
-                return Ok((None, false));
+                return Ok((None, false, warnings));
             }
             // One nanosecond holds `limit` traces or more: ask for more.
             if limit >= MAX_TIE_TRACES {
@@ -203,9 +244,9 @@ impl SearchState {
             self.width = self.width.saturating_mul(2);
         }
         if lo <= self.range_start {
-            return Ok((Some(out), true));
+            return Ok((Some(out), true, warnings));
         }
         self.hi = lo - 1;
-        Ok((Some(out), false))
+        Ok((Some(out), false, warnings))
     }
 }

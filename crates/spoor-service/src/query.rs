@@ -276,19 +276,39 @@ impl QueryService {
         ids: &[GetTraceQuery],
         raw: bool,
     ) -> Result<Vec<Trace>, StorageError> {
+        Ok(self.get_traces_partial(ids, raw).await?.value)
+    }
+
+    /// [`get_traces`](Self::get_traces), with the warnings of data storage
+    /// had to skip (a damaged block), each once.
+    pub async fn get_traces_partial(
+        &self,
+        ids: &[GetTraceQuery],
+        raw: bool,
+    ) -> Result<Partial<Vec<Trace>>, StorageError> {
         let mut seen = HashSet::with_capacity(ids.len());
         let mut traces = Vec::with_capacity(ids.len());
+        let mut warnings: Vec<String> = Vec::new();
         for query in ids {
             if !seen.insert(query.trace_id) {
                 continue;
             }
-            if let Some(trace) = self.reader.get_trace(*query).await?
+            let found = self.reader.get_trace_partial(*query).await?;
+            for w in found.warnings {
+                if !warnings.contains(&w) {
+                    warnings.push(w);
+                }
+            }
+            if let Some(trace) = found.value
                 && !trace.spans.is_empty()
             {
                 traces.push(trace);
             }
         }
-        self.prepare(traces, raw).await
+        Ok(Partial {
+            value: self.prepare(traces, raw).await?,
+            warnings,
+        })
     }
 
     /// Traces matching `query`, in storage order (newest first), truncated
@@ -328,6 +348,16 @@ impl QueryService {
     ) -> Result<Vec<spoor_storage::FoundTrace>, StorageError> {
         self.check_search(query)?;
         self.reader.find_trace_ids(query).await
+    }
+
+    /// [`find_trace_ids`](Self::find_trace_ids), with the warnings of data
+    /// storage had to skip (a damaged block).
+    pub async fn find_trace_ids_partial(
+        &self,
+        query: &TraceQuery,
+    ) -> Result<Partial<Vec<spoor_storage::FoundTrace>>, StorageError> {
+        self.check_search(query)?;
+        self.reader.find_trace_ids_partial(query).await
     }
 
     /// Summaries of the traces matching `query`, computed from the complete

@@ -160,12 +160,21 @@ fn block_dirs(dir: &Path) -> BTreeSet<PathBuf> {
 /// Three blocks of service `victim`, one trace (4 spans) each; returns the
 /// block folders in the order of traces 11, 12, 13.
 fn three_blocks(dir: &Path) -> Vec<PathBuf> {
+    // The spans start within the current hour, the engine's compaction
+    // window: small blocks of a closed window are compacted at once, which
+    // would merge the three blocks.
+    const HOUR: u64 = 3_600 * SECOND;
+    let mut now = now_nanos();
+    while now % HOUR < 20 * SECOND {
+        std::thread::sleep(Duration::from_secs(1));
+        now = now_nanos();
+    }
+    let back = (now % HOUR - 15 * SECOND).min(60 * SECOND);
     let spoor = start_on(dir);
-    let now = now_nanos();
     let mut folders = Vec::new();
     for trace in 11..14 {
         let before = block_dirs(dir);
-        let start = now - 60 * SECOND + trace * SECOND;
+        let start = now - back + trace * SECOND;
         post(
             &spoor,
             &request(
@@ -231,6 +240,23 @@ fn v3_search(spoor: &Spoor) -> (u16, Value) {
     )
 }
 
+/// `GET path` on the query port over a plain socket: the whole response as
+/// sent, head, chunked body and trailer.
+fn raw_get(spoor: &Spoor, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let url = spoor.query("");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nTE: trailers\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    conn.read_to_end(&mut bytes).unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 fn damaged_block_answers_with_healthy_data_and_a_warning(flip: bool) {
     let dir = tempfile::tempdir().unwrap();
     let blocks = three_blocks(dir.path());
@@ -286,10 +312,37 @@ fn damaged_block_answers_with_healthy_data_and_a_warning(flip: bool) {
             .contains(&block_id),
         "{body}"
     );
-    // Export of the service still answers with the healthy traces.
+    // Export of the service still answers with the healthy traces, and says
+    // what it skipped in a `Spoor-Warning` field.
     let reply = spoor.get(&spoor.query("/api/export?format=jaeger-json&service=victim"));
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["data"].as_array().unwrap().len(), 2);
+    let raw = raw_get(&spoor, "/api/export?format=jaeger-jsonl&service=victim");
+    let head = raw
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(head.contains("trailer: spoor-warning"), "{raw}");
+    assert!(
+        head.lines()
+            .any(|l| l.starts_with("spoor-warning:") && l.contains(&block_id)),
+        "{raw}"
+    );
+    // `spoor export` writes the healthy traces and fails, saying why.
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("victim.jsonl");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["export", "--url", &spoor.query(""), "--service", "victim"])
+        .args(["--format", "jaeger-jsonl", "-o", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(stderr.contains("the export is incomplete"), "{stderr}");
+    assert!(stderr.contains(&block_id), "{stderr}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(written.lines().count(), 2, "{written}");
     // /metrics counts the damaged block and the reads that skipped it.
     let text = spoor.metrics();
     assert_eq!(

@@ -310,6 +310,8 @@ enum Source {
 /// writes each trace as consecutive `ResourceSpans` of that trace only.
 struct HttpSource {
     body: ResponseBody,
+    /// The server's `Spoor-Warning` fields (head and trailer): data it skipped.
+    warnings: Vec<String>,
     fields: ProtoFields,
     current: Option<Trace>,
     ready: std::collections::VecDeque<Trace>,
@@ -334,11 +336,14 @@ impl HttpSource {
                 continue;
             }
             match self.body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.fields.push(&data);
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => self.fields.push(&data),
+                    Err(frame) => {
+                        if let Ok(trailer) = frame.into_trailers() {
+                            self.warnings.extend(warning_fields(&trailer));
+                        }
                     }
-                }
+                },
                 Some(Err(e)) => {
                     return Err(anyhow!(e).context("the export stream from the server broke off"));
                 }
@@ -392,7 +397,25 @@ impl HttpSource {
     }
 }
 
+/// The `Spoor-Warning` fields of a response head or trailer.
+fn warning_fields(fields: &http::HeaderMap) -> Vec<String> {
+    fields
+        .get_all("spoor-warning")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
 impl Source {
+    /// Warnings about data the source skipped (a damaged block): the export
+    /// lacks that data.
+    fn take_warnings(&mut self) -> Vec<String> {
+        match self {
+            Source::Http(h) => std::mem::take(&mut h.warnings),
+            Source::Engine { pager, .. } => pager.take_warnings(),
+        }
+    }
+
     async fn next(&mut self) -> Result<Option<Trace>> {
         match self {
             Source::Http(h) => h.next().await,
@@ -494,8 +517,10 @@ async fn run(args: ExportArgs) -> Result<()> {
                 );
             }
             base = Some(b);
+            let warnings = warning_fields(resp.headers());
             Source::Http(HttpSource {
                 body: resp.into_body(),
+                warnings,
                 fields: ProtoFields::default(),
                 current: None,
                 ready: Default::default(),
@@ -585,6 +610,7 @@ async fn run(args: ExportArgs) -> Result<()> {
     } else {
         None
     };
+    let warnings = source.take_warnings();
     if let Source::Engine { engine, .. } = &source
         && let Err(e) = engine.close().await
     {
@@ -603,6 +629,16 @@ async fn run(args: ExportArgs) -> Result<()> {
             .map(|p| format!(" to {}", p.display()))
             .unwrap_or_default()
     );
+    if !warnings.is_empty() {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        bail!(
+            "the export is incomplete: {} part(s) of the data could not be read and were skipped \
+             (see the warnings above and docs/operations.md, \"Damaged blocks\"); everything else was written",
+            warnings.len()
+        );
+    }
     if let Some(message) = nothing_matched {
         bail!("{message}");
     }
