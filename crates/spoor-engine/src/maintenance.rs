@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 
 use spoor_model::SpanRecord;
 
+use crate::EngineError;
 use crate::block::write::{BlockIdentity, build_block};
-use crate::block::{Block, BlockStore};
+use crate::config::now_nanos;
 use crate::head::Head;
 use crate::reader::TraceMerger;
+use crate::scan::Block;
+use crate::state::{Frozen, Shared, join_err};
 use crate::stats::Stats;
+use crate::store::BlockStore;
 use crate::wal::{self, ReplayReport};
-use crate::{EngineError, Frozen, Shared, join_err, now_nanos};
 
 /// Incomplete blocks in a shared (non-local) store are only removed once
 /// they are this old, in case another process is still writing them.

@@ -14,10 +14,11 @@ use spoor_storage::{
     TraceReader,
 };
 
-use crate::block::Block;
 use crate::block::edges::{MINUTE, minute_of};
 use crate::block::index::{TraceSummary, summarize};
-use crate::{Engine, EngineError, MemState, TraceIdSet, head, wal};
+use crate::scan::Block;
+use crate::state::MemState;
+use crate::{Engine, EngineError, TraceIdSet, head, wal};
 
 /// Merges the pieces of one trace, dropping spans identical to one already
 /// taken (same span ID and content); distinct spans sharing an ID are kept.
@@ -66,7 +67,7 @@ fn known_damage(block: &Block) -> Option<EngineError> {
     })
 }
 
-impl crate::Shared {
+impl crate::state::Shared {
     /// Handles a failed read of `block`: a damaged block (`Damaged`) is
     /// marked so that later reads skip it at once, and logged and counted
     /// the first time; any block error is counted and becomes a warning of

@@ -9,9 +9,11 @@ use bytes::Bytes;
 use object_store::ObjectStore;
 use spoor_model::{SpanBatch, SpanRecord};
 
+use super::files;
 use super::write::{BlockIdentity, BlockWriteOptions, build_block};
-use super::{Block, BlockStore, files};
 use crate::EngineError;
+use crate::scan::Block;
+use crate::store::BlockStore;
 
 /// The files of a block holding `batch`, `meta.json` included, as the
 /// engine writes them (format [`super::FORMAT_VERSION`], checksums and all).
