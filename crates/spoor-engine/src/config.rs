@@ -105,6 +105,10 @@ pub struct EngineConfig {
     pub retention: Option<Duration>,
     /// The wall clock for ingest times and retention.
     pub clock: Clock,
+    /// Where reads run their CPU-heavy decoding (share one pool with the
+    /// rest of the process; ADR 0019). Maintenance (cutting, compaction,
+    /// WAL replay) keeps threads of its own.
+    pub cpu: spoor_storage::CpuPool,
 }
 
 impl EngineConfig {
@@ -127,6 +131,7 @@ impl EngineConfig {
             compaction_min_blocks: 4,
             retention: None,
             clock: Clock::system(),
+            cpu: spoor_storage::CpuPool::default(),
         }
     }
 

@@ -408,7 +408,7 @@ async fn check_block(store: &BlockStore, id: &str, file: &mut FileReport) -> Res
         .await
         .map_err(|e| format!("cannot be opened: {e}"))?;
     let spans = block
-        .all_spans(store)
+        .all_spans(store, &spoor_storage::CpuPool::new(1))
         .await
         .map_err(|e| format!("spans cannot be read: {e}"))?;
     file.records = spans.len() as u64;

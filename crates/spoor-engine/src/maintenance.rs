@@ -464,7 +464,7 @@ pub(crate) async fn compact_once(shared: &Arc<Shared>, force: bool) -> Result<bo
     // Merge every piece of every trace, identical spans once.
     let mut traces: HashMap<spoor_model::TraceId, TraceMerger> = HashMap::new();
     for block in &sources {
-        let records = match block.all_spans(&shared.store).await {
+        let records = match block.all_spans(&shared.store, &shared.config.cpu).await {
             Ok(records) => records,
             Err(e) => {
                 // A damaged source is left out of later compactions.

@@ -243,7 +243,11 @@ impl Engine {
                 .fetch_add(1, Ordering::Relaxed);
             let read = match known_damage(&block) {
                 Some(e) => Err(e),
-                None => block.traces(&self.shared.store, &[entry]).await,
+                None => {
+                    block
+                        .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
+                        .await
+                }
             };
             match read {
                 Ok(spans) => merger.extend(spans),
@@ -308,7 +312,11 @@ impl Engine {
                 .fetch_add(1, Ordering::Relaxed);
             let read = match known_damage(block) {
                 Some(e) => Err(e),
-                None => block.find(&self.shared.store, query).await,
+                None => {
+                    block
+                        .find(&self.shared.store, &self.shared.config.cpu, query)
+                        .await
+                }
             };
             match read {
                 Ok(ids) => candidates.extend(ids),
@@ -453,7 +461,11 @@ impl Engine {
             if let Some(entry) = block.index.lookup(trace_id).copied() {
                 let read = match known_damage(block) {
                     Some(e) => Err(e),
-                    None => block.traces(&self.shared.store, &[entry]).await,
+                    None => {
+                        block
+                            .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
+                            .await
+                    }
                 };
                 match read {
                     Ok(spans) => merger.extend(spans),
@@ -549,7 +561,11 @@ impl DependencyReader for Engine {
             };
             let read = match known_damage(block) {
                 Some(e) => Err(e),
-                None => block.traces(&self.shared.store, &[entry]).await,
+                None => {
+                    block
+                        .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
+                        .await
+                }
             };
             let piece = match read {
                 Ok(piece) => piece,

@@ -17,6 +17,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::PageIndexPolicy;
 use spoor_model::{SpanRecord, TraceId};
+use spoor_storage::CpuPool;
 use tokio::sync::OnceCell;
 
 use crate::EngineError;
@@ -159,13 +160,17 @@ impl Block {
     }
 
     /// The block's resources and scopes.
-    pub(crate) async fn tables(&self, store: &BlockStore) -> Result<Arc<Tables>, EngineError> {
+    pub(crate) async fn tables(
+        &self,
+        store: &BlockStore,
+        cpu: &CpuPool,
+    ) -> Result<Arc<Tables>, EngineError> {
         self.tables
             .get_or_try_init(|| async {
                 let resources = store.get_verified(&self.meta, files::RESOURCES).await?;
                 let scopes = store.get_verified(&self.meta, files::SCOPES).await?;
                 let id = self.id().to_owned();
-                tokio::task::spawn_blocking(move || {
+                cpu.run(move || {
                     let resources = read::decode_resources(&read_all(resources)?)?;
                     let scopes = read::decode_scopes(&read_all(scopes)?)?;
                     Ok::<_, String>(Arc::new(Tables { resources, scopes }))
@@ -218,6 +223,7 @@ impl Block {
     pub(crate) async fn traces(
         &self,
         store: &BlockStore,
+        cpu: &CpuPool,
         entries: &[TraceEntry],
     ) -> Result<Vec<SpanRecord>, EngineError> {
         if entries.is_empty() {
@@ -227,7 +233,7 @@ impl Block {
             .iter()
             .map(|e| e.row_start as usize..(e.row_start + e.row_count) as usize)
             .collect();
-        let tables = self.tables(store).await?;
+        let tables = self.tables(store, cpu).await?;
         let batches = self.read_spans(store, Some(&ranges), None).await?;
         let mut out = Vec::with_capacity(ranges.iter().map(|r| r.len()).sum());
         for batch in &batches {
@@ -246,8 +252,9 @@ impl Block {
     pub(crate) async fn all_spans(
         &self,
         store: &BlockStore,
+        cpu: &CpuPool,
     ) -> Result<Vec<SpanRecord>, EngineError> {
-        let tables = self.tables(store).await?;
+        let tables = self.tables(store, cpu).await?;
         let batches = self.read_spans(store, None, None).await?;
         let mut out = Vec::with_capacity(self.meta.spans as usize);
         for batch in &batches {
@@ -340,13 +347,14 @@ impl Block {
     pub(crate) async fn find(
         &self,
         store: &BlockStore,
+        cpu: &CpuPool,
         query: &spoor_storage::TraceQuery,
     ) -> Result<Vec<TraceId>, EngineError> {
         use schema::col;
         if !self.may_match(query) {
             return Ok(Vec::new());
         }
-        let tables = self.tables(store).await?;
+        let tables = self.tables(store, cpu).await?;
         let filter_detail = query
             .filter
             .as_ref()
@@ -489,7 +497,10 @@ mod tests {
             block.meta.may_have_key("host.cpu"),
             "resource keys are listed"
         );
-        let mut back = block.traces(&store, block.index.entries()).await.unwrap();
+        let mut back = block
+            .traces(&store, &CpuPool::new(1), block.index.entries())
+            .await
+            .unwrap();
         // Rows are sorted by trace ID then start; put both in one order to compare.
         let key = |r: &SpanRecord| format!("{:?}", (r.span.trace_id, r.span.span_id));
         back.sort_by_key(key);
@@ -582,7 +593,12 @@ mod tests {
             block.bloom.clone(),
             block.edges.clone(),
         );
-        assert!(fresh.traces(&store, fresh.index.entries()).await.is_err());
+        assert!(
+            fresh
+                .traces(&store, &CpuPool::new(1), fresh.index.entries())
+                .await
+                .is_err()
+        );
         // A resources.parquet with the wrong schema.
         let spans = store.get("b1", files::SCOPES).await.unwrap();
         store.put("b1", files::RESOURCES, spans).await.unwrap();
@@ -592,6 +608,6 @@ mod tests {
             block.bloom.clone(),
             block.edges.clone(),
         );
-        assert!(fresh.tables(&store).await.is_err());
+        assert!(fresh.tables(&store, &CpuPool::new(1)).await.is_err());
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use spoor_model::{DependencyLink, StatusCode, Trace, TraceId, UnixNanos, keys};
 use spoor_storage::{
-    Capabilities, DependencyReader, GetTraceQuery, MetricsReader, Operation, OperationQuery,
-    Partial, StorageError, StorageErrorKind, TraceQuery, TraceReader,
+    Capabilities, CpuPool, DependencyReader, GetTraceQuery, MetricsReader, Operation,
+    OperationQuery, Partial, StorageError, StorageErrorKind, TraceQuery, TraceReader,
 };
 
 use crate::adjust::{AdjustOptions, adjust_trace};
@@ -16,8 +16,8 @@ use crate::metrics::{MetricFamily, MetricKind, MetricsQuery};
 /// cannot do it (RFC 0013).
 pub const SERVICE_NAME_REQUIRED: &str = "this storage backend requires a service name to search; searching all services is not supported";
 
-/// Traces with at least this many spans in total are adjusted on the blocking
-/// thread pool rather than on an async worker thread.
+/// Traces with at least this many spans in total are adjusted on the CPU
+/// pool rather than on an async worker thread.
 const BLOCKING_SPAN_THRESHOLD: usize = 5_000;
 
 /// Settings of the [`QueryService`].
@@ -138,8 +138,8 @@ fn truncate(trace: &mut Trace, max: usize) {
     }
 }
 
-/// Runs CPU-bound work inline when small, on the blocking pool when large.
-async fn run_cpu<T, F>(spans: usize, work: F) -> Result<T, StorageError>
+/// Runs CPU-bound work inline when small, on the CPU pool when large.
+async fn run_cpu<T, F>(cpu: &CpuPool, spans: usize, work: F) -> Result<T, StorageError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
@@ -147,7 +147,7 @@ where
     if spans < BLOCKING_SPAN_THRESHOLD {
         return Ok(work());
     }
-    tokio::task::spawn_blocking(work)
+    cpu.run(work)
         .await
         .map_err(|e| StorageError::internal(format!("query processing task failed: {e}")))
 }
@@ -163,6 +163,8 @@ pub struct QueryService {
     deps: Option<Arc<dyn DependencyReader>>,
     metrics: Option<Arc<dyn MetricsReader>>,
     opts: QueryOptions,
+    /// Where large traces are adjusted and metrics computed.
+    cpu: CpuPool,
 }
 
 impl std::fmt::Debug for QueryService {
@@ -187,7 +189,15 @@ impl QueryService {
             deps,
             metrics: None,
             opts,
+            cpu: CpuPool::default(),
         }
+    }
+
+    /// The same service running its CPU-heavy work (adjusting large
+    /// traces, computing metrics) on `cpu` instead of a pool of its own.
+    pub fn with_cpu(mut self, cpu: CpuPool) -> Self {
+        self.cpu = cpu;
+        self
     }
 
     /// The same service answering metrics queries from `metrics`.
@@ -220,7 +230,8 @@ impl QueryService {
         let rows = reader.red_stats(&query.red_query()).await?;
         let query = query.clone();
         // Points × window minutes × sketch buckets: always off the runtime.
-        tokio::task::spawn_blocking(move || crate::metrics::compute(kind, &query, &rows))
+        self.cpu
+            .run(move || crate::metrics::compute(kind, &query, &rows))
             .await
             .map_err(|e| StorageError::internal(format!("metrics task failed: {e}")))
     }
@@ -352,7 +363,7 @@ impl QueryService {
         } = self.reader.find_traces_partial(query).await?;
         traces.retain(|t| !t.spans.is_empty());
         let adjust = self.opts.adjust;
-        let value = run_cpu(span_total(&traces), move || {
+        let value = run_cpu(&self.cpu, span_total(&traces), move || {
             traces
                 .into_iter()
                 .map(|mut trace| {
@@ -408,7 +419,7 @@ impl QueryService {
             return Ok(traces);
         }
         let opts = self.opts;
-        run_cpu(span_total(&traces), move || {
+        run_cpu(&self.cpu, span_total(&traces), move || {
             traces
                 .into_iter()
                 .map(|mut trace| {

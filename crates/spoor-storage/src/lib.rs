@@ -6,6 +6,7 @@
 //! backend lives in [`memory`]; the conformance suite that every backend must
 //! pass lives in `conformance` (feature `conformance`).
 
+mod cpu;
 mod error;
 pub mod filter;
 pub mod memory;
@@ -19,6 +20,7 @@ pub mod conformance;
 use async_trait::async_trait;
 use spoor_model::{DependencyLink, SpanBatch, Trace, TraceId, UnixNanos};
 
+pub use cpu::{CpuPool, CpuPoolError};
 pub use error::{StorageError, StorageErrorKind};
 pub use filter::{FilterError, FilterExpr};
 pub use metrics::{
