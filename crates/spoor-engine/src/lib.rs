@@ -87,7 +87,7 @@ use async_trait::async_trait;
 use spoor_model::SpanBatch;
 use spoor_storage::{SpanWriter, StorageError};
 
-pub use block::index::TraceSummary;
+pub use block::index::StoredSummary;
 pub use block::write::BlockWriteOptions;
 pub use block::{BlockMeta, OperationMeta};
 pub use config::{BlockStorage, Clock, EngineConfig};

@@ -15,7 +15,7 @@ use spoor_storage::{
 };
 
 use crate::block::edges::{MINUTE, minute_of};
-use crate::block::index::{TraceEntry, TraceSummary, summarize};
+use crate::block::index::{StoredSummary, TraceEntry, summarize};
 use crate::scan::Block;
 use crate::state::MemState;
 use crate::{Engine, EngineError, TraceIdSet, head, wal};
@@ -149,9 +149,9 @@ fn trace_range(mem: &MemState, id: &TraceId) -> Option<(UnixNanos, UnixNanos)> {
 }
 
 /// The merged summary of a trace across every piece `mem` knows of.
-fn trace_summary(mem: &MemState, id: &TraceId) -> Option<TraceSummary> {
-    let mut out: Option<TraceSummary> = None;
-    let mut add = |s: TraceSummary| match &mut out {
+fn trace_summary(mem: &MemState, id: &TraceId) -> Option<StoredSummary> {
+    let mut out: Option<StoredSummary> = None;
+    let mut add = |s: StoredSummary| match &mut out {
         Some(o) => o.merge(&s),
         None => out = Some(s),
     };
@@ -175,7 +175,7 @@ impl Engine {
     /// span and error counts, services), merged across the head and every
     /// block holding a piece of it, read from memory only. Spans written
     /// twice are counted twice.
-    pub fn trace_summary(&self, trace_id: &TraceId) -> Option<TraceSummary> {
+    pub fn trace_summary(&self, trace_id: &TraceId) -> Option<StoredSummary> {
         trace_summary(&self.shared.mem.read(), trace_id)
     }
 
@@ -184,7 +184,7 @@ impl Engine {
     pub async fn find_summaries(
         &self,
         query: &TraceQuery,
-    ) -> Result<Vec<TraceSummary>, EngineError> {
+    ) -> Result<Vec<StoredSummary>, EngineError> {
         if query.limit == 0 {
             return Err(EngineError::Config(
                 "the search limit must be at least 1".into(),

@@ -32,6 +32,9 @@ impl Default for CpuPool {
 }
 
 impl CpuPool {
+    /// Work on fewer spans than this runs inline ([`CpuPool::run_if_large`]).
+    pub const SPAN_THRESHOLD: usize = 5_000;
+
     /// A pool running at most `threads` tasks at once (at least one).
     pub fn new(threads: usize) -> Self {
         CpuPool {
@@ -59,6 +62,21 @@ impl CpuPool {
         .await
         .map_err(|_| CpuPoolError)?;
         Ok(out)
+    }
+}
+
+impl CpuPool {
+    /// Runs `f` inline when it handles fewer than
+    /// [`CpuPool::SPAN_THRESHOLD`] spans, on the pool otherwise.
+    pub async fn run_if_large<T, F>(&self, spans: usize, f: F) -> Result<T, CpuPoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if spans < Self::SPAN_THRESHOLD {
+            return Ok(f());
+        }
+        self.run(f).await
     }
 }
 
