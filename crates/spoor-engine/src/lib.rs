@@ -40,7 +40,11 @@
 //!
 //! # Layers
 //!
-//! Each layer uses only the ones above it:
+//! From storage primitives up to the facade. A new layer gets its own
+//! module here and is reached from [`Engine`] through a method that
+//! delegates to it; `state` and `maintenance` use each other (opening
+//! replays the WAL and starts the maintenance task, which works on the
+//! shared state).
 //!
 //! | module | layer |
 //! |---|---|
