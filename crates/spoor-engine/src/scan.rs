@@ -235,17 +235,12 @@ impl Block {
             .collect();
         let tables = self.tables(store, cpu).await?;
         let batches = self.read_spans(store, Some(&ranges), None).await?;
-        let mut out = Vec::with_capacity(ranges.iter().map(|r| r.len()).sum());
-        for batch in &batches {
-            let cols = SpanColumns::new(batch).map_err(|e| block_err(self.id(), e))?;
-            for row in 0..cols.len() {
-                out.push(
-                    cols.record(row, &tables, true)
-                        .map_err(|e| block_err(self.id(), e))?,
-                );
-            }
-        }
-        Ok(out)
+        let rows: usize = ranges.iter().map(|r| r.len()).sum();
+        let id = self.id().to_owned();
+        // Decoding many rows (the traces of a whole search) is CPU work.
+        cpu.run_if_large(rows, move || decode_records(&id, &batches, &tables, rows))
+            .await
+            .map_err(|e| block_err(self.id(), e))?
     }
 
     /// Every span of the block, in row order.
@@ -256,18 +251,28 @@ impl Block {
     ) -> Result<Vec<SpanRecord>, EngineError> {
         let tables = self.tables(store, cpu).await?;
         let batches = self.read_spans(store, None, None).await?;
-        let mut out = Vec::with_capacity(self.meta.spans as usize);
-        for batch in &batches {
-            let cols = SpanColumns::new(batch).map_err(|e| block_err(self.id(), e))?;
-            for row in 0..cols.len() {
-                out.push(
-                    cols.record(row, &tables, true)
-                        .map_err(|e| block_err(self.id(), e))?,
-                );
-            }
-        }
-        Ok(out)
+        decode_records(self.id(), &batches, &tables, self.meta.spans as usize)
     }
+}
+
+/// Every row of `batches` (`rows` in all) as a span record.
+fn decode_records(
+    block: &str,
+    batches: &[RecordBatch],
+    tables: &Tables,
+    rows: usize,
+) -> Result<Vec<SpanRecord>, EngineError> {
+    let mut out = Vec::with_capacity(rows);
+    for batch in batches {
+        let cols = SpanColumns::new(batch).map_err(|e| block_err(block, e))?;
+        for row in 0..cols.len() {
+            out.push(
+                cols.record(row, tables, true)
+                    .map_err(|e| block_err(block, e))?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a whole (small) Parquet file.
