@@ -18,9 +18,12 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::block::{Block, BlockStore, files};
+use crate::EngineError;
+use crate::block::files;
+use crate::scan::Block;
+use crate::state::{join_err, lock_data_dir};
+use crate::store::BlockStore;
 use crate::wal::{self, QUARANTINE_DIR};
-use crate::{EngineError, join_err, lock_data_dir};
 
 /// What kind of file a [`FileReport`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -405,7 +408,7 @@ async fn check_block(store: &BlockStore, id: &str, file: &mut FileReport) -> Res
         .await
         .map_err(|e| format!("cannot be opened: {e}"))?;
     let spans = block
-        .all_spans(store)
+        .all_spans(store, &spoor_storage::CpuPool::new(1))
         .await
         .map_err(|e| format!("spans cannot be read: {e}"))?;
     file.records = spans.len() as u64;

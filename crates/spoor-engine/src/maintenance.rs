@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 
 use spoor_model::SpanRecord;
 
+use crate::EngineError;
 use crate::block::write::{BlockIdentity, build_block};
-use crate::block::{Block, BlockStore};
+use crate::config::now_nanos;
 use crate::head::Head;
 use crate::reader::TraceMerger;
+use crate::scan::Block;
+use crate::state::{Frozen, Shared, join_err};
 use crate::stats::Stats;
+use crate::store::BlockStore;
 use crate::wal::{self, ReplayReport};
-use crate::{EngineError, Frozen, Shared, join_err, now_nanos};
 
 /// Incomplete blocks in a shared (non-local) store are only removed once
 /// they are this old, in case another process is still writing them.
@@ -461,7 +464,7 @@ pub(crate) async fn compact_once(shared: &Arc<Shared>, force: bool) -> Result<bo
     // Merge every piece of every trace, identical spans once.
     let mut traces: HashMap<spoor_model::TraceId, TraceMerger> = HashMap::new();
     for block in &sources {
-        let records = match block.all_spans(&shared.store).await {
+        let records = match block.all_spans(&shared.store, &shared.config.cpu).await {
             Ok(records) => records,
             Err(e) => {
                 // A damaged source is left out of later compactions.

@@ -14,10 +14,11 @@ use spoor_storage::{
     TraceReader,
 };
 
-use crate::block::Block;
 use crate::block::edges::{MINUTE, minute_of};
-use crate::block::index::{TraceSummary, summarize};
-use crate::{Engine, EngineError, MemState, TraceIdSet, head, wal};
+use crate::block::index::{StoredSummary, TraceEntry, summarize};
+use crate::scan::Block;
+use crate::state::MemState;
+use crate::{Engine, EngineError, TraceIdSet, head, wal};
 
 /// Merges the pieces of one trace, dropping spans identical to one already
 /// taken (same span ID and content); distinct spans sharing an ID are kept.
@@ -66,7 +67,7 @@ fn known_damage(block: &Block) -> Option<EngineError> {
     })
 }
 
-impl crate::Shared {
+impl crate::state::Shared {
     /// Handles a failed read of `block`: a damaged block (`Damaged`) is
     /// marked so that later reads skip it at once, and logged and counted
     /// the first time; any block error is counted and becomes a warning of
@@ -148,9 +149,9 @@ fn trace_range(mem: &MemState, id: &TraceId) -> Option<(UnixNanos, UnixNanos)> {
 }
 
 /// The merged summary of a trace across every piece `mem` knows of.
-fn trace_summary(mem: &MemState, id: &TraceId) -> Option<TraceSummary> {
-    let mut out: Option<TraceSummary> = None;
-    let mut add = |s: TraceSummary| match &mut out {
+fn trace_summary(mem: &MemState, id: &TraceId) -> Option<StoredSummary> {
+    let mut out: Option<StoredSummary> = None;
+    let mut add = |s: StoredSummary| match &mut out {
         Some(o) => o.merge(&s),
         None => out = Some(s),
     };
@@ -174,7 +175,7 @@ impl Engine {
     /// span and error counts, services), merged across the head and every
     /// block holding a piece of it, read from memory only. Spans written
     /// twice are counted twice.
-    pub fn trace_summary(&self, trace_id: &TraceId) -> Option<TraceSummary> {
+    pub fn trace_summary(&self, trace_id: &TraceId) -> Option<StoredSummary> {
         trace_summary(&self.shared.mem.read(), trace_id)
     }
 
@@ -183,7 +184,7 @@ impl Engine {
     pub async fn find_summaries(
         &self,
         query: &TraceQuery,
-    ) -> Result<Vec<TraceSummary>, EngineError> {
+    ) -> Result<Vec<StoredSummary>, EngineError> {
         if query.limit == 0 {
             return Err(EngineError::Config(
                 "the search limit must be at least 1".into(),
@@ -212,47 +213,115 @@ impl Engine {
         trace_id: &TraceId,
         warnings: &mut Warnings,
     ) -> Result<Vec<SpanRecord>, EngineError> {
-        let (head_pieces, blocks): (Vec<Vec<SpanRecord>>, Vec<Arc<Block>>) = {
+        Ok(self
+            .collect_traces(std::slice::from_ref(trace_id), warnings)
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// Every stored span of each of `trace_ids` (in that order), merged
+    /// across heads and blocks. Each block is read once for all of them:
+    /// one look-up of each ID in its Bloom filter and index, one scan of the
+    /// rows they occupy. Blocks that cannot be read are skipped with a
+    /// warning.
+    async fn collect_traces(
+        &self,
+        trace_ids: &[TraceId],
+        warnings: &mut Warnings,
+    ) -> Result<Vec<Vec<SpanRecord>>, EngineError> {
+        // Per trace: its head pieces (oldest head first); and the blocks.
+        let (head_pieces, mut blocks): (Vec<Vec<Vec<SpanRecord>>>, Vec<Arc<Block>>) = {
             let mem = self.shared.mem.read();
             let heads: Vec<_> = mem.heads().collect();
             (
-                heads
-                    .into_iter()
-                    .rev()
-                    .filter_map(|h| h.trace(trace_id).map(|t| t.spans.clone()))
+                trace_ids
+                    .iter()
+                    .map(|id| {
+                        heads
+                            .iter()
+                            .rev()
+                            .filter_map(|h| h.trace(id).map(|t| t.spans.clone()))
+                            .collect()
+                    })
                     .collect(),
                 mem.blocks
                     .iter()
-                    .filter(|b| b.bloom.may_contain(trace_id))
+                    .filter(|b| trace_ids.iter().any(|id| b.bloom.may_contain(id)))
                     .cloned()
                     .collect(),
             )
         };
-        let mut merger = TraceMerger::default();
+        let mut mergers: Vec<TraceMerger> =
+            trace_ids.iter().map(|_| TraceMerger::default()).collect();
         // Oldest data first: blocks by age, then the heads.
-        let mut blocks = blocks;
         blocks.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
         for block in blocks {
-            let Some(entry) = block.index.lookup(trace_id).copied() else {
+            // (row order, which trace) of the traces this block holds.
+            let mut wanted: Vec<(TraceEntry, usize)> = trace_ids
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| block.bloom.may_contain(id))
+                .filter_map(|(at, id)| block.index.lookup(id).map(|e| (*e, at)))
+                .collect();
+            if wanted.is_empty() {
                 continue;
-            };
+            }
+            wanted.sort_by_key(|(e, _)| e.row_start);
+            // The same trace asked for twice is read once.
+            wanted.dedup_by_key(|(e, _)| e.row_start);
             self.shared
                 .stats
                 .block_trace_reads
-                .fetch_add(1, Ordering::Relaxed);
+                .fetch_add(wanted.len() as u64, Ordering::Relaxed);
+            let entries: Vec<TraceEntry> = wanted.iter().map(|(e, _)| *e).collect();
             let read = match known_damage(&block) {
                 Some(e) => Err(e),
-                None => block.traces(&self.shared.store, &[entry]).await,
+                None => {
+                    block
+                        .traces(&self.shared.store, &self.shared.config.cpu, &entries)
+                        .await
+                }
             };
             match read {
-                Ok(spans) => merger.extend(spans),
-                Err(e) => self.shared.skip_block(&block, e, warnings)?,
+                Ok(spans) => {
+                    if spans.len() != entries.iter().map(|e| e.row_count as usize).sum::<usize>() {
+                        let e = EngineError::Block {
+                            block: block.id().to_owned(),
+                            message: "read a different number of rows than asked".into(),
+                        };
+                        self.shared.skip_block(&block, e, warnings)?;
+                        continue;
+                    }
+                    let mut spans = spans.into_iter();
+                    for (entry, at) in &wanted {
+                        mergers[*at].extend(spans.by_ref().take(entry.row_count as usize));
+                    }
+                }
+                Err(e) => {
+                    // Counted as one skipped read per trace, as when traces
+                    // were read one by one.
+                    self.shared
+                        .stats
+                        .damaged_block_reads
+                        .fetch_add(wanted.len().saturating_sub(1) as u64, Ordering::Relaxed);
+                    self.shared.skip_block(&block, e, warnings)?;
+                }
             }
         }
-        for piece in head_pieces {
-            merger.extend(piece);
+        // Repeated IDs share one read; give each its own copy.
+        let mut out: Vec<Vec<SpanRecord>> = Vec::with_capacity(trace_ids.len());
+        for (at, (mut merger, pieces)) in mergers.into_iter().zip(head_pieces).enumerate() {
+            if let Some(first) = trace_ids[..at].iter().position(|id| *id == trace_ids[at]) {
+                out.push(out[first].clone());
+                continue;
+            }
+            for piece in pieces {
+                merger.extend(piece);
+            }
+            out.push(merger.finish());
         }
-        Ok(merger.finish())
+        Ok(out)
     }
 
     /// The traces matching `query`, newest first, at most `query.limit`;
@@ -307,7 +376,11 @@ impl Engine {
                 .fetch_add(1, Ordering::Relaxed);
             let read = match known_damage(block) {
                 Some(e) => Err(e),
-                None => block.find(&self.shared.store, query).await,
+                None => {
+                    block
+                        .find(&self.shared.store, &self.shared.config.cpu, query)
+                        .await
+                }
             };
             match read {
                 Ok(ids) => candidates.extend(ids),
@@ -368,17 +441,18 @@ impl TraceReader for Engine {
         check_limit(query)?;
         let mut warnings = Warnings::new();
         let found = self.find(query, &mut warnings).await?;
-        let mut traces = Vec::with_capacity(found.len());
-        for f in found {
-            let spans = self.collect_trace(&f.trace_id, &mut warnings).await?;
-            if !spans.is_empty() {
-                traces.push(Trace {
-                    trace_id: f.trace_id,
-                    spans,
-                    warnings: Vec::new(),
-                });
-            }
-        }
+        let ids: Vec<TraceId> = found.iter().map(|f| f.trace_id).collect();
+        let collected = self.collect_traces(&ids, &mut warnings).await?;
+        let traces: Vec<Trace> = ids
+            .into_iter()
+            .zip(collected)
+            .filter(|(_, spans)| !spans.is_empty())
+            .map(|(trace_id, spans)| Trace {
+                trace_id,
+                spans,
+                warnings: Vec::new(),
+            })
+            .collect();
         Ok(Partial {
             value: traces,
             warnings: into_list(warnings),
@@ -452,7 +526,11 @@ impl Engine {
             if let Some(entry) = block.index.lookup(trace_id).copied() {
                 let read = match known_damage(block) {
                     Some(e) => Err(e),
-                    None => block.traces(&self.shared.store, &[entry]).await,
+                    None => {
+                        block
+                            .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
+                            .await
+                    }
                 };
                 match read {
                     Ok(spans) => merger.extend(spans),
@@ -548,7 +626,11 @@ impl DependencyReader for Engine {
             };
             let read = match known_damage(block) {
                 Some(e) => Err(e),
-                None => block.traces(&self.shared.store, &[entry]).await,
+                None => {
+                    block
+                        .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
+                        .await
+                }
             };
             let piece = match read {
                 Ok(piece) => piece,

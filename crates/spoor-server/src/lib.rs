@@ -18,7 +18,6 @@ pub mod api_legacy;
 pub mod api_metrics;
 pub mod api_v3;
 mod body;
-mod cpu;
 pub mod error;
 pub mod export;
 mod grpc_ingest;
@@ -46,8 +45,8 @@ use std::pin::Pin;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-pub use cpu::CpuPool;
 pub use listeners::{LISTENERS, Listener, ListenerAddrs, ListenerSpec};
+pub use spoor_storage::CpuPool;
 
 /// Size limits applied to every receiver.
 #[derive(Debug, Clone, Copy)]

@@ -1,13 +1,16 @@
 //! The read path: fetch, search, truncate, adjust and summarize traces.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use spoor_model::{DependencyLink, StatusCode, Trace, TraceId, UnixNanos, keys};
+use spoor_model::{DependencyLink, Trace, UnixNanos};
 use spoor_storage::{
-    Capabilities, DependencyReader, GetTraceQuery, MetricsReader, Operation, OperationQuery,
-    Partial, StorageError, StorageErrorKind, TraceQuery, TraceReader,
+    Capabilities, CpuPool, DependencyReader, GetTraceQuery, MetricsReader, Operation,
+    OperationQuery, Partial, StorageError, StorageErrorKind, SummaryOptions, TraceQuery,
+    TraceReader,
 };
+
+pub use spoor_storage::{ServiceSummary, TraceSummary, summarize_trace};
 
 use crate::adjust::{AdjustOptions, adjust_trace};
 use crate::metrics::{MetricFamily, MetricKind, MetricsQuery};
@@ -15,10 +18,6 @@ use crate::metrics::{MetricFamily, MetricKind, MetricsQuery};
 /// Jaeger's refusal of a search without a service name on a backend that
 /// cannot do it (RFC 0013).
 pub const SERVICE_NAME_REQUIRED: &str = "this storage backend requires a service name to search; searching all services is not supported";
-
-/// Traces with at least this many spans in total are adjusted on the blocking
-/// thread pool rather than on an async worker thread.
-const BLOCKING_SPAN_THRESHOLD: usize = 5_000;
 
 /// Settings of the [`QueryService`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,99 +28,6 @@ pub struct QueryOptions {
     /// A truncated trace keeps its first spans and its first span gets the
     /// warning `trace has more than N spans, showing first N spans only`.
     pub max_trace_size: usize,
-}
-
-/// Per-service statistics of one trace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceSummary {
-    /// The service name (`service.name`; empty when absent or not a string).
-    pub name: String,
-    /// Spans of this service.
-    pub span_count: u64,
-    /// Spans of this service with status ERROR.
-    pub error_span_count: u64,
-}
-
-/// A lightweight description of a trace for search result lists (Jaeger's
-/// `TraceSummary`, api_v3 `FindTraceSummaries`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceSummary {
-    /// The trace.
-    pub trace_id: TraceId,
-    /// Service of the root span: the span without a parent, the earliest one
-    /// if there are several; empty when there is none.
-    pub root_service_name: String,
-    /// Name of the root span.
-    pub root_operation_name: String,
-    /// Earliest span start.
-    pub min_start_time_unix_nano: UnixNanos,
-    /// Latest span end.
-    pub max_end_time_unix_nano: UnixNanos,
-    /// All spans.
-    pub span_count: u64,
-    /// Spans with status ERROR.
-    pub error_span_count: u64,
-    /// Spans whose parent is not in the trace.
-    pub orphan_span_count: u64,
-    /// One entry per service, sorted by name.
-    pub services: Vec<ServiceSummary>,
-}
-
-/// Computes the summary of a (complete, adjusted) trace.
-pub fn summarize_trace(trace: &Trace) -> TraceSummary {
-    let ids: HashSet<_> = trace.spans.iter().map(|r| r.span.span_id).collect();
-    let mut services: HashMap<&str, (u64, u64)> = HashMap::new();
-    let mut root: Option<(UnixNanos, &str, &str)> = None;
-    let mut min_start = UnixNanos::MAX;
-    let mut max_end = 0;
-    let mut errors = 0;
-    let mut orphans = 0;
-    for record in &trace.spans {
-        let span = &record.span;
-        // As Jaeger: the string value of service.name, empty otherwise.
-        let service = spoor_model::find_attr(&record.resource.attributes, keys::SERVICE_NAME)
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        let stats = services.entry(service).or_default();
-        stats.0 += 1;
-        if span.status.code == StatusCode::Error {
-            stats.1 += 1;
-            errors += 1;
-        }
-        min_start = min_start.min(span.start_time_unix_nano);
-        max_end = max_end.max(span.end_time_unix_nano);
-        if span.parent_span_id.is_zero() {
-            if root.is_none_or(|(start, _, _)| span.start_time_unix_nano < start) {
-                root = Some((span.start_time_unix_nano, service, span.name.as_str()));
-            }
-        } else if !ids.contains(&span.parent_span_id) {
-            orphans += 1;
-        }
-    }
-    let mut services: Vec<ServiceSummary> = services
-        .into_iter()
-        .map(|(name, (span_count, error_span_count))| ServiceSummary {
-            name: name.to_string(),
-            span_count,
-            error_span_count,
-        })
-        .collect();
-    services.sort_by(|a, b| a.name.cmp(&b.name));
-    let trace_id = match trace.spans.first() {
-        Some(first) if trace.trace_id.is_zero() => first.span.trace_id,
-        _ => trace.trace_id,
-    };
-    TraceSummary {
-        trace_id,
-        root_service_name: root.map(|r| r.1.to_string()).unwrap_or_default(),
-        root_operation_name: root.map(|r| r.2.to_string()).unwrap_or_default(),
-        min_start_time_unix_nano: if trace.spans.is_empty() { 0 } else { min_start },
-        max_end_time_unix_nano: max_end,
-        span_count: trace.spans.len() as u64,
-        error_span_count: errors,
-        orphan_span_count: orphans,
-        services,
-    }
 }
 
 /// Keeps the first `max` spans of `trace` (no-op for `max == 0`), warning on
@@ -138,16 +44,14 @@ fn truncate(trace: &mut Trace, max: usize) {
     }
 }
 
-/// Runs CPU-bound work inline when small, on the blocking pool when large.
-async fn run_cpu<T, F>(spans: usize, work: F) -> Result<T, StorageError>
+/// Runs CPU-bound work inline when small, on the CPU pool when large
+/// ([`CpuPool::SPAN_THRESHOLD`] spans or more in total).
+async fn run_cpu<T, F>(cpu: &CpuPool, spans: usize, work: F) -> Result<T, StorageError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    if spans < BLOCKING_SPAN_THRESHOLD {
-        return Ok(work());
-    }
-    tokio::task::spawn_blocking(work)
+    cpu.run_if_large(spans, work)
         .await
         .map_err(|e| StorageError::internal(format!("query processing task failed: {e}")))
 }
@@ -163,6 +67,8 @@ pub struct QueryService {
     deps: Option<Arc<dyn DependencyReader>>,
     metrics: Option<Arc<dyn MetricsReader>>,
     opts: QueryOptions,
+    /// Where large traces are adjusted and metrics computed.
+    cpu: CpuPool,
 }
 
 impl std::fmt::Debug for QueryService {
@@ -187,7 +93,15 @@ impl QueryService {
             deps,
             metrics: None,
             opts,
+            cpu: CpuPool::default(),
         }
+    }
+
+    /// The same service running its CPU-heavy work (adjusting large
+    /// traces, computing metrics) on `cpu` instead of a pool of its own.
+    pub fn with_cpu(mut self, cpu: CpuPool) -> Self {
+        self.cpu = cpu;
+        self
     }
 
     /// The same service answering metrics queries from `metrics`.
@@ -220,7 +134,8 @@ impl QueryService {
         let rows = reader.red_stats(&query.red_query()).await?;
         let query = query.clone();
         // Points × window minutes × sketch buckets: always off the runtime.
-        tokio::task::spawn_blocking(move || crate::metrics::compute(kind, &query, &rows))
+        self.cpu
+            .run(move || crate::metrics::compute(kind, &query, &rows))
             .await
             .map_err(|e| StorageError::internal(format!("metrics task failed: {e}")))
     }
@@ -376,23 +291,16 @@ impl QueryService {
         query: &TraceQuery,
     ) -> Result<Partial<Vec<TraceSummary>>, StorageError> {
         self.check_search(query)?;
-        let Partial {
-            value: mut traces,
-            warnings,
-        } = self.reader.find_traces_partial(query).await?;
-        traces.retain(|t| !t.spans.is_empty());
         let adjust = self.opts.adjust;
-        let value = run_cpu(span_total(&traces), move || {
-            traces
-                .into_iter()
-                .map(|mut trace| {
-                    adjust_trace(&mut trace, &adjust);
-                    summarize_trace(&trace)
-                })
-                .collect()
-        })
-        .await?;
-        Ok(Partial { value, warnings })
+        let options = SummaryOptions {
+            prepare: Some(Arc::new(move |trace: &mut Trace| {
+                adjust_trace(trace, &adjust)
+            })),
+            cpu: self.cpu.clone(),
+        };
+        self.reader
+            .find_trace_summaries_partial(query, &options)
+            .await
     }
 
     /// Every service name, sorted.
@@ -438,7 +346,7 @@ impl QueryService {
             return Ok(traces);
         }
         let opts = self.opts;
-        run_cpu(span_total(&traces), move || {
+        run_cpu(&self.cpu, span_total(&traces), move || {
             traces
                 .into_iter()
                 .map(|mut trace| {
@@ -475,7 +383,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use spoor_model::{KeyValue, Resource, Scope, Span, SpanId, SpanRecord, Status};
+    use spoor_model::{
+        KeyValue, Resource, Scope, Span, SpanId, SpanRecord, Status, StatusCode, TraceId,
+    };
 
     fn rec(
         service: Option<&str>,
@@ -512,93 +422,6 @@ mod tests {
                 ..Default::default()
             },
         )
-    }
-
-    #[test]
-    fn summary_matches_jaeger_snapshot_shape() {
-        // The api_v3 FindTraceSummaries snapshot: two frontend spans, one error.
-        let trace = Trace {
-            trace_id: TraceId::from_halves(0, 1),
-            spans: vec![
-                rec(
-                    Some("frontend"),
-                    1,
-                    0,
-                    1_000_000_000_000,
-                    1_001_000_000_000,
-                    false,
-                ),
-                rec(
-                    Some("frontend"),
-                    2,
-                    1,
-                    1_000_100_000_000,
-                    1_000_900_000_000,
-                    true,
-                ),
-            ],
-            warnings: vec![],
-        };
-        let mut t = trace;
-        t.spans[0].span.name = "HTTP GET /".into();
-        let s = summarize_trace(&t);
-        assert_eq!(s.trace_id.to_hex(), "00000000000000000000000000000001");
-        assert_eq!(s.root_service_name, "frontend");
-        assert_eq!(s.root_operation_name, "HTTP GET /");
-        assert_eq!(s.min_start_time_unix_nano, 1_000_000_000_000);
-        assert_eq!(s.max_end_time_unix_nano, 1_001_000_000_000);
-        assert_eq!(
-            (s.span_count, s.error_span_count, s.orphan_span_count),
-            (2, 1, 0)
-        );
-        assert_eq!(
-            s.services,
-            vec![ServiceSummary {
-                name: "frontend".into(),
-                span_count: 2,
-                error_span_count: 1
-            }]
-        );
-    }
-
-    #[test]
-    fn summary_picks_earliest_root_counts_orphans_and_sorts_services() {
-        let t = Trace {
-            trace_id: TraceId::from_halves(0, 1),
-            spans: vec![
-                rec(Some("b"), 1, 0, 50, 60, false),
-                rec(Some("a"), 2, 0, 40, 100, true),
-                rec(Some("b"), 3, 2, 45, 55, false),
-                rec(Some("c"), 4, 99, 10, 20, true),
-                rec(None, 5, 98, 30, 120, false),
-            ],
-            warnings: vec![],
-        };
-        let s = summarize_trace(&t);
-        assert_eq!(s.root_service_name, "a");
-        assert_eq!(s.root_operation_name, "op2");
-        assert_eq!(s.min_start_time_unix_nano, 10);
-        assert_eq!(s.max_end_time_unix_nano, 120);
-        assert_eq!(
-            (s.span_count, s.error_span_count, s.orphan_span_count),
-            (5, 2, 2)
-        );
-        let names: Vec<&str> = s.services.iter().map(|x| x.name.as_str()).collect();
-        assert_eq!(names, vec!["", "a", "b", "c"]);
-        assert_eq!(s.services[2].span_count, 2);
-    }
-
-    #[test]
-    fn summary_without_root_has_empty_names() {
-        let t = Trace {
-            trace_id: TraceId::from_halves(0, 1),
-            spans: vec![rec(Some("a"), 2, 1, 5, 6, false)],
-            warnings: vec![],
-        };
-        let s = summarize_trace(&t);
-        assert_eq!(s.root_service_name, "");
-        assert_eq!(s.root_operation_name, "");
-        assert_eq!(s.orphan_span_count, 1);
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! backend lives in [`memory`]; the conformance suite that every backend must
 //! pass lives in `conformance` (feature `conformance`).
 
+mod cpu;
 mod error;
 pub mod filter;
 pub mod memory;
 pub mod metrics;
 mod query;
 mod status;
+mod summary;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -19,6 +21,7 @@ pub mod conformance;
 use async_trait::async_trait;
 use spoor_model::{DependencyLink, SpanBatch, Trace, TraceId, UnixNanos};
 
+pub use cpu::{CpuPool, CpuPoolError};
 pub use error::{StorageError, StorageErrorKind};
 pub use filter::{FilterError, FilterExpr};
 pub use metrics::{
@@ -30,6 +33,7 @@ pub use query::{
     TagFilter, TraceQuery, is_synthesized_tag, matches_span,
 };
 pub use status::{StorageHealth, StorageMetric, StorageMetricKind, StorageStatus};
+pub use summary::{PrepareTrace, ServiceSummary, SummaryOptions, TraceSummary, summarize_trace};
 
 /// Accepts spans for storage.
 #[async_trait]
@@ -110,6 +114,24 @@ pub trait TraceReader: Send + Sync + 'static {
         query: &TraceQuery,
     ) -> Result<Partial<Vec<FoundTrace>>, StorageError> {
         Ok(Partial::complete(self.find_trace_ids(query).await?))
+    }
+
+    /// Summaries of the traces [`TraceReader::find_traces`] returns for
+    /// `query`, in the same order (empty traces left out), each computed
+    /// from the whole trace after `options.prepare` ran on it, with what
+    /// was skipped. By default from the whole traces of
+    /// [`TraceReader::find_traces_partial`]; a backend that can answer
+    /// more cheaply with the same results overrides it.
+    async fn find_trace_summaries_partial(
+        &self,
+        query: &TraceQuery,
+        options: &SummaryOptions,
+    ) -> Result<Partial<Vec<TraceSummary>>, StorageError> {
+        let Partial { value, warnings } = self.find_traces_partial(query).await?;
+        Ok(Partial {
+            value: options.summarize(value).await?,
+            warnings,
+        })
     }
 }
 

@@ -41,9 +41,14 @@ pub(crate) struct TraceEntry {
     services_len: u32,
 }
 
-/// A trace's summary within one block (or merged across blocks).
+/// What a block's trace index keeps about a trace (or the pieces of one
+/// trace merged across blocks and the head), answered from memory. Not the
+/// summary of search results (`spoor_storage::TraceSummary`, Jaeger's):
+/// it has no per-service counts and no orphan count (a span's parent may be
+/// in another piece), counts a span written twice twice, and sees the
+/// spans as stored, before the query service's adjusters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TraceSummary {
+pub struct StoredSummary {
     pub trace_id: TraceId,
     /// Earliest span start.
     pub start: UnixNanos,
@@ -58,9 +63,9 @@ pub struct TraceSummary {
     pub services: Vec<String>,
 }
 
-impl TraceSummary {
+impl StoredSummary {
     /// Folds in another piece of the same trace.
-    pub fn merge(&mut self, other: &TraceSummary) {
+    pub fn merge(&mut self, other: &StoredSummary) {
         self.start = self.start.min(other.start);
         self.end = self.end.max(other.end);
         if self.root.is_none() {
@@ -77,11 +82,11 @@ impl TraceSummary {
 }
 
 /// The summary of spans of one trace held together (a head's piece).
-pub(crate) fn summarize(trace_id: TraceId, spans: &[SpanRecord]) -> TraceSummary {
-    let mut summary = TraceSummary {
+pub(crate) fn summarize(trace_id: TraceId, spans: &[SpanRecord]) -> StoredSummary {
+    let mut summary = StoredSummary {
         trace_id,
         start: UnixNanos::MAX,
-        ..TraceSummary::default()
+        ..StoredSummary::default()
     };
     let mut root_start: Option<UnixNanos> = None;
     for r in spans {
@@ -237,7 +242,7 @@ impl TraceIndex {
     }
 
     /// The summary of one entry.
-    pub(crate) fn summary(&self, e: &TraceEntry) -> TraceSummary {
+    pub(crate) fn summary(&self, e: &TraceEntry) -> StoredSummary {
         let string = |i: u32| self.strings.get(i as usize).cloned().unwrap_or_default();
         let services = self
             .services
@@ -246,7 +251,7 @@ impl TraceIndex {
             .iter()
             .map(|&i| string(i))
             .collect();
-        TraceSummary {
+        StoredSummary {
             trace_id: e.trace_id,
             start: e.start,
             end: e.end,

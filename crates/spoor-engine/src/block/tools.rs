@@ -8,10 +8,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::ObjectStore;
 use spoor_model::{SpanBatch, SpanRecord};
+use spoor_storage::CpuPool;
 
+use super::files;
 use super::write::{BlockIdentity, BlockWriteOptions, build_block};
-use super::{Block, BlockStore, files};
 use crate::EngineError;
+use crate::scan::Block;
+use crate::store::BlockStore;
 
 /// The files of a block holding `batch`, `meta.json` included, as the
 /// engine writes them (format [`super::FORMAT_VERSION`], checksums and all).
@@ -62,5 +65,5 @@ pub async fn read_block(
     if let Some(red) = block.meta.files.get(files::RED).map(|_| files::RED) {
         store.get_verified(&block.meta, red).await?;
     }
-    block.all_spans(&store).await.map(Some)
+    block.all_spans(&store, &CpuPool::new(1)).await.map(Some)
 }

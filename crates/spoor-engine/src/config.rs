@@ -1,0 +1,198 @@
+//! The engine's settings: where blocks go, the clock, sizes, ages and
+//! maintenance policy, and their validation.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::EngineError;
+use crate::block::write::BlockWriteOptions;
+use crate::wal;
+
+/// Where blocks are written.
+#[derive(Clone, Default)]
+pub enum BlockStorage {
+    /// `<data_dir>/blocks` on the local file system (files are fsynced).
+    #[default]
+    Local,
+    /// Any object store (S3, GCS, Azure, memory, …), used as the root of the
+    /// block folders. The WAL stays on local disk either way.
+    Custom(Arc<dyn object_store::ObjectStore>),
+}
+
+impl std::fmt::Debug for BlockStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlockStorage::Local => f.write_str("Local"),
+            BlockStorage::Custom(store) => write!(f, "Custom({store})"),
+        }
+    }
+}
+
+/// The wall clock the engine reads ingest times and retention against
+/// (Unix nanoseconds). [`Clock::system`] by default; tests inject their own.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock(Arc::new(now_nanos))
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now))
+    }
+
+    /// The current time, Unix nanoseconds.
+    pub fn now_nanos(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now_nanos())
+    }
+}
+
+/// Engine settings. [`EngineConfig::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Root of everything the engine stores (`./spoor-data` for the binary).
+    pub data_dir: PathBuf,
+    /// A WAL segment is sealed and a new one started past this size.
+    pub wal_segment_bytes: u64,
+    /// At most this many bytes of records are committed with one fsync.
+    pub wal_group_bytes: usize,
+    /// Writes waiting for the WAL writer, at most.
+    pub wal_queue: usize,
+    /// The head is cut into a block when it holds this many (estimated) bytes…
+    pub head_cut_bytes: usize,
+    /// …or when its oldest span arrived this long ago.
+    pub head_cut_age: Duration,
+    /// Memory for recent spans (the head and heads being cut), estimated;
+    /// writes beyond it are refused with a retryable `Unavailable` error.
+    pub head_max_bytes: usize,
+    /// How often the background task checks whether a cut is due.
+    pub maintenance_interval: Duration,
+    /// Where blocks go.
+    pub block_storage: BlockStorage,
+    /// Parquet settings for new blocks.
+    pub block_write: BlockWriteOptions,
+    /// Merge small blocks in the background.
+    pub compaction: bool,
+    /// Blocks are grouped for compaction by the window (of this length)
+    /// their latest span start falls in.
+    pub compaction_window: Duration,
+    /// A compacted block holds at most this many spans; blocks under half of
+    /// it count as small.
+    pub compaction_max_spans: u64,
+    /// Small blocks of one window and one level are merged once there are
+    /// this many; blocks cut from the head (level 0) also once there are two
+    /// and the window ended (by span time) more than `head_cut_age` ago.
+    pub compaction_min_blocks: usize,
+    /// A block is deleted once Spoor received its newest span longer ago
+    /// than this (ingest time, by `clock`; the spans' own timestamps play no
+    /// part). `None` keeps everything.
+    pub retention: Option<Duration>,
+    /// The wall clock for ingest times and retention.
+    pub clock: Clock,
+    /// Where reads run their CPU-heavy decoding (share one pool with the
+    /// rest of the process; ADR 0020). Maintenance (cutting, compaction,
+    /// WAL replay) keeps threads of its own.
+    pub cpu: spoor_storage::CpuPool,
+}
+
+impl EngineConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            wal_segment_bytes: 64 << 20,
+            wal_group_bytes: 8 << 20,
+            wal_queue: 4096,
+            head_cut_bytes: 128 << 20,
+            head_cut_age: Duration::from_secs(10 * 60),
+            head_max_bytes: 512 << 20,
+            maintenance_interval: Duration::from_secs(1),
+            block_storage: BlockStorage::Local,
+            block_write: BlockWriteOptions::default(),
+            compaction: true,
+            compaction_window: Duration::from_secs(3_600),
+            compaction_max_spans: 250_000,
+            compaction_min_blocks: 4,
+            retention: None,
+            clock: Clock::system(),
+            cpu: spoor_storage::CpuPool::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), EngineError> {
+        if self.wal_segment_bytes < 4096 {
+            return Err(EngineError::Config(
+                "wal_segment_bytes must be at least 4096".into(),
+            ));
+        }
+        if self.wal_group_bytes == 0
+            || self.wal_queue == 0
+            || self.head_max_bytes == 0
+            || self.head_cut_bytes == 0
+        {
+            return Err(EngineError::Config(
+                "wal_group_bytes, wal_queue, head_cut_bytes and head_max_bytes must be positive"
+                    .into(),
+            ));
+        }
+        if self.head_cut_bytes > self.head_max_bytes {
+            return Err(EngineError::Config(
+                "head_cut_bytes must not exceed head_max_bytes".into(),
+            ));
+        }
+        if self.compaction_window.is_zero()
+            || self.compaction_max_spans < 2
+            || self.compaction_min_blocks < 2
+        {
+            return Err(EngineError::Config(
+                "compaction_window must be positive, compaction_max_spans and \
+                 compaction_min_blocks at least 2"
+                    .into(),
+            ));
+        }
+        if self.retention.is_some_and(|r| r.is_zero()) {
+            return Err(EngineError::Config("retention must be positive".into()));
+        }
+        if self.maintenance_interval.is_zero() {
+            return Err(EngineError::Config(
+                "maintenance_interval must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn wal_dir(&self) -> PathBuf {
+        self.data_dir.join("wal")
+    }
+
+    pub(crate) fn blocks_dir(&self) -> PathBuf {
+        self.data_dir.join("blocks")
+    }
+
+    pub(crate) fn quarantine_dir(&self) -> PathBuf {
+        self.data_dir.join(wal::QUARANTINE_DIR)
+    }
+}
+
+pub(crate) fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
