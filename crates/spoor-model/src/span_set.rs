@@ -86,6 +86,12 @@ impl SpanSet {
         added
     }
 
+    /// The first record pushed with this span ID.
+    pub fn first_with_id(&self, id: &SpanId) -> Option<&SpanRecord> {
+        let &i = self.first_by_id.get(id)?;
+        self.spans.get(i as usize)
+    }
+
     pub fn as_slice(&self) -> &[SpanRecord] {
         &self.spans
     }
@@ -176,6 +182,9 @@ mod tests {
             [("a", "svc"), ("b", "svc"), ("a", "other"), ("c", "svc")]
         );
         assert_eq!(set[0].warnings, ["kept"]);
+        let first = set.first_with_id(&SpanId::from_u64(1)).unwrap();
+        assert_eq!(first.warnings, ["kept"]);
+        assert!(set.first_with_id(&SpanId::from_u64(9)).is_none());
         assert_eq!(set.extend([rec(2, "b", "svc"), rec(3, "d", "svc")]), 1);
         assert_eq!(set.into_vec().len(), 5);
     }

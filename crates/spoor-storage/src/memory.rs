@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use spoor_model::{
-    DependencyLink, SpanBatch, SpanId, SpanKind, SpanRecord, Trace, TraceId, UnixNanos,
+    DependencyLink, SpanBatch, SpanKind, SpanRecord, SpanSet, Trace, TraceId, UnixNanos,
 };
 
 use crate::{
@@ -76,23 +76,15 @@ struct ServiceEntry {
 
 #[derive(Debug)]
 struct StoredTrace {
-    spans: Vec<SpanRecord>,
-    /// Index of the first stored span with each span ID.
-    first_by_id: HashMap<SpanId, usize>,
-    /// For each span, the next stored span with the same span ID (`NONE` ends the chain).
-    next_same_id: Vec<usize>,
+    spans: SpanSet,
     start: UnixNanos,
     end: UnixNanos,
 }
 
-const NONE: usize = usize::MAX;
-
 impl StoredTrace {
     fn new() -> Self {
         StoredTrace {
-            spans: Vec::new(),
-            first_by_id: HashMap::new(),
-            next_same_id: Vec::new(),
+            spans: SpanSet::new(),
             start: UnixNanos::MAX,
             end: 0,
         }
@@ -101,28 +93,15 @@ impl StoredTrace {
     /// Appends `record` unless an identical span is already stored.
     /// Returns whether it was appended.
     fn push(&mut self, record: SpanRecord) -> bool {
-        let new_index = self.spans.len();
-        match self.first_by_id.get(&record.span.span_id) {
-            Some(&first) => {
-                let mut i = first;
-                while i != NONE {
-                    if same_span(&self.spans[i], &record) {
-                        return false;
-                    }
-                    i = self.next_same_id[i];
-                }
-                // Link the new span right after the first one of its ID.
-                self.next_same_id.push(self.next_same_id[first]);
-                self.next_same_id[first] = new_index;
-            }
-            None => {
-                self.first_by_id.insert(record.span.span_id, new_index);
-                self.next_same_id.push(NONE);
-            }
+        let (start, end) = (
+            record.span.start_time_unix_nano,
+            record.span.end_time_unix_nano,
+        );
+        if !self.spans.push(record) {
+            return false;
         }
-        self.start = self.start.min(record.span.start_time_unix_nano);
-        self.end = self.end.max(record.span.end_time_unix_nano);
-        self.spans.push(record);
+        self.start = self.start.min(start);
+        self.end = self.end.max(end);
         true
     }
 
@@ -140,14 +119,10 @@ impl StoredTrace {
     fn to_trace(&self, trace_id: TraceId) -> Trace {
         Trace {
             trace_id,
-            spans: self.spans.clone(),
+            spans: self.spans.to_vec(),
             warnings: Vec::new(),
         }
     }
-}
-
-fn same_span(a: &SpanRecord, b: &SpanRecord) -> bool {
-    a.span == b.span && a.resource == b.resource && a.scope == b.scope
 }
 
 impl Inner {
@@ -405,10 +380,10 @@ impl DependencyReader for MemoryStore {
                 if record.span.parent_span_id.is_zero() {
                     continue;
                 }
-                let Some(&parent) = trace.first_by_id.get(&record.span.parent_span_id) else {
+                let Some(parent) = trace.spans.first_with_id(&record.span.parent_span_id) else {
                     continue;
                 };
-                let key = (trace.spans[parent].service_name(), record.service_name());
+                let key = (parent.service_name(), record.service_name());
                 // Calls inside one service are not service dependencies.
                 if key.0 != key.1 {
                     *edges.entry(key).or_default() += 1;
@@ -464,17 +439,10 @@ impl Purger for MemoryStore {
 mod tests {
     use std::sync::Arc;
 
-    use spoor_model::{KeyValue, Resource, Scope, Span};
+    use spoor_model::testing::{self, batch};
 
     use super::*;
     use crate::StorageErrorKind;
-
-    fn resource(service: &str) -> Arc<Resource> {
-        Arc::new(Resource {
-            attributes: vec![KeyValue::str("service.name", service)],
-            ..Resource::default()
-        })
-    }
 
     fn record(
         service: &str,
@@ -484,23 +452,15 @@ mod tests {
         name: &str,
         start: u64,
     ) -> SpanRecord {
-        SpanRecord::new(
-            resource(service),
-            Arc::new(Scope::default()),
-            Span {
-                trace_id: TraceId::from_halves(0, trace),
-                span_id: SpanId::from_u64(span),
-                parent_span_id: SpanId::from_u64(parent),
-                name: name.to_owned(),
-                start_time_unix_nano: start,
-                end_time_unix_nano: start + 10,
-                ..Span::default()
-            },
-        )
-    }
-
-    fn batch(records: Vec<SpanRecord>) -> SpanBatch {
-        SpanBatch { spans: records }
+        testing::record()
+            .service(service)
+            .trace(trace)
+            .id(span)
+            .parent(parent)
+            .name(name)
+            .start(start)
+            .duration(10)
+            .build()
     }
 
     fn query(limit: usize) -> TraceQuery {
