@@ -2,9 +2,9 @@
 //! `pkg/translator/jaeger/traces_to_jaegerproto.go` and Jaeger's
 //! `v1adapter` warning transfer (reference §2.1).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use spoor_model::group::{ArcIndex, Seen};
 use spoor_model::{
     AnyValue, Event, KeyValue, Resource, SpanKind, SpanRecord, StatusCode, Trace, find_attr, keys,
 };
@@ -24,15 +24,23 @@ pub fn trace_to_ui(trace: &Trace) -> UiTrace {
 /// Converts a trace of the model to Jaeger's model, span by span in order.
 /// Spans that share a resource (`Arc`) share one process.
 pub fn trace_to_jaeger(trace: &Trace) -> JaegerTrace {
-    let mut processes: HashMap<usize, Arc<JaegerProcess>> = HashMap::new();
+    let mut resources: ArcIndex<Resource> = ArcIndex::new();
+    let mut processes: Vec<Arc<JaegerProcess>> = Vec::new();
     let spans = trace
         .spans
         .iter()
         .map(|record| {
-            let process = processes
-                .entry(Arc::as_ptr(&record.resource) as usize)
-                .or_insert_with(|| Arc::new(resource_to_process(&record.resource)))
-                .clone();
+            let process = match resources.index(&record.resource) {
+                Seen::New(_) => {
+                    let process = Arc::new(resource_to_process(&record.resource));
+                    processes.push(Arc::clone(&process));
+                    process
+                }
+                Seen::Again(i) => match processes.get(i) {
+                    Some(process) => Arc::clone(process),
+                    None => Arc::new(resource_to_process(&record.resource)),
+                },
+            };
             convert_span(record, process)
         })
         .collect();
