@@ -17,8 +17,8 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use spoor_model::{
-    AnyValue, KeyValue, Resource, Scope, SpanBatch, SpanId, SpanKind, SpanRecord, SpanSet,
-    TraceId, UnixNanos,
+    AnyValue, KeyValue, Resource, Scope, SpanBatch, SpanId, SpanKind, SpanRecord, SpanSet, TraceId,
+    UnixNanos,
 };
 use spoor_storage::{Operation, TraceQuery, matches_span};
 
@@ -327,26 +327,19 @@ pub(crate) fn record_bytes(r: &SpanRecord) -> usize {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use spoor_model::{Scope, Span};
+    use spoor_model::testing;
 
     use super::*;
 
     fn record(service: &str, trace: u64, span: u64, name: &str, start: u64) -> SpanRecord {
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: vec![KeyValue::str("service.name", service)],
-                ..Resource::default()
-            }),
-            Arc::new(Scope::default()),
-            Span {
-                trace_id: TraceId::from_halves(0, trace),
-                span_id: SpanId::from_u64(span),
-                name: name.into(),
-                start_time_unix_nano: start,
-                end_time_unix_nano: start + 10,
-                ..Span::default()
-            },
-        )
+        testing::record()
+            .service(service)
+            .trace(trace)
+            .id(span)
+            .name(name)
+            .start(start)
+            .duration(10)
+            .build()
     }
 
     fn ids(hits: &[Hit]) -> Vec<u64> {

@@ -56,6 +56,11 @@ pub fn trace_id(low: u64) -> TraceId {
     TraceId::from_halves(0, low)
 }
 
+/// `span` with this (shared) resource and a new default scope.
+pub fn record_of(resource: &Arc<Resource>, span: Span) -> SpanRecord {
+    SpanRecord::new(Arc::clone(resource), Arc::default(), span)
+}
+
 /// Starts a record; see the [module documentation](self).
 pub fn record() -> RecordBuilder {
     RecordBuilder::default()

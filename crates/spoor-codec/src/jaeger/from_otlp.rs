@@ -223,16 +223,14 @@ mod tests {
     use super::*;
     use crate::gojson;
     use crate::jaeger::UiKeyValue;
+    use spoor_model::testing;
     use spoor_model::{Link, Scope, Span, SpanId, Status, TraceId};
 
     fn resource(service: &str) -> Arc<Resource> {
-        Arc::new(Resource {
-            attributes: vec![
-                KeyValue::str("service.name", service),
-                KeyValue::str("host.name", "h1"),
-            ],
-            ..Default::default()
-        })
+        testing::resource_with(vec![
+            KeyValue::str("service.name", service),
+            KeyValue::str("host.name", "h1"),
+        ])
     }
 
     fn base_span() -> Span {
@@ -247,7 +245,7 @@ mod tests {
     }
 
     fn record(span: Span) -> SpanRecord {
-        SpanRecord::new(resource("svc"), Arc::new(Scope::default()), span)
+        testing::record_of(&resource("svc"), span)
     }
 
     fn tag_keys(s: &JaegerSpan) -> Vec<&str> {

@@ -7,9 +7,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use spoor_model::group::ArcIndex;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
+use spoor_model::group::ArcIndex;
 
 use super::{JaegerKeyValue, JaegerProcess, JaegerTrace, JaegerValue, RefType};
 
