@@ -53,16 +53,9 @@ impl HeadTrace {
 
     /// Appends `record` unless an identical span is already stored.
     fn push(&mut self, record: SpanRecord) -> bool {
-        let (start, end) = (
-            record.span.start_time_unix_nano,
-            record.span.end_time_unix_nano,
-        );
-        if !self.spans.push(record) {
-            return false;
-        }
-        self.start = self.start.min(start);
-        self.end = self.end.max(end);
-        true
+        let added = self.spans.push(record);
+        (self.start, self.end) = (self.spans.start(), self.spans.end());
+        added
     }
 
     /// Can any span of this trace start inside the query's window?

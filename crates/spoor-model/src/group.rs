@@ -184,14 +184,7 @@ pub fn group_by_resource_and_scope(records: &[SpanRecord]) -> Vec<ResourceGroup<
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::{KeyValue, Span};
-
-    fn resource(service: &str) -> Arc<Resource> {
-        Arc::new(Resource {
-            attributes: vec![KeyValue::str("service.name", service)],
-            ..Resource::default()
-        })
-    }
+    use crate::testing::{self, resource};
 
     fn scope(name: &str) -> Arc<Scope> {
         Arc::new(Scope {
@@ -201,14 +194,11 @@ mod tests {
     }
 
     fn rec(resource: &Arc<Resource>, scope: &Arc<Scope>, name: &str) -> SpanRecord {
-        SpanRecord::new(
-            Arc::clone(resource),
-            Arc::clone(scope),
-            Span {
-                name: name.into(),
-                ..Span::default()
-            },
-        )
+        testing::record()
+            .resource(resource)
+            .scope(scope)
+            .name(name)
+            .build()
     }
 
     #[test]

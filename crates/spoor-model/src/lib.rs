@@ -17,7 +17,7 @@ pub mod group;
 mod ids;
 pub mod sampling;
 mod span_set;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod time;
 mod trace;

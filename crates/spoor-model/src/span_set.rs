@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::ops::Deref;
 
-use crate::{SpanId, SpanRecord};
+use crate::{SpanId, SpanRecord, UnixNanos};
 
 /// Are two records the same stored span (query-time warnings aside)?
 pub fn same_stored_span(a: &SpanRecord, b: &SpanRecord) -> bool {
@@ -21,23 +21,48 @@ pub fn same_stored_span(a: &SpanRecord, b: &SpanRecord) -> bool {
 const NONE: u32 = u32::MAX;
 
 /// Span records in insertion order, each distinct stored span once: the
-/// first copy pushed wins. Reads as a slice of records (`Deref`).
+/// first copy pushed wins. Reads as a slice of records (`Deref`); knows the
+/// earliest start and latest end of the records it holds.
 ///
 /// Finding a copy compares the new record with the records of its span ID
 /// only: the first record of each ID is indexed, and each record links to
 /// the next record of its ID. Holds at most `u32::MAX - 1` records.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SpanSet {
     spans: Vec<SpanRecord>,
     /// Index of the first record with each span ID.
     first_by_id: HashMap<SpanId, u32>,
     /// For each record, the next record with the same span ID (`NONE` ends the chain).
     next_same_id: Vec<u32>,
+    start: UnixNanos,
+    end: UnixNanos,
+}
+
+impl Default for SpanSet {
+    fn default() -> Self {
+        SpanSet {
+            spans: Vec::new(),
+            first_by_id: HashMap::new(),
+            next_same_id: Vec::new(),
+            start: UnixNanos::MAX,
+            end: 0,
+        }
+    }
 }
 
 impl SpanSet {
     pub fn new() -> Self {
         SpanSet::default()
+    }
+
+    /// The earliest span start held (`UnixNanos::MAX` when empty).
+    pub fn start(&self) -> UnixNanos {
+        self.start
+    }
+
+    /// The latest span end held (0 when empty).
+    pub fn end(&self) -> UnixNanos {
+        self.end
     }
 
     /// Appends `record` unless the same stored span is already held (or the
@@ -73,6 +98,8 @@ impl SpanSet {
                 self.next_same_id.push(NONE);
             }
         }
+        self.start = self.start.min(record.span.start_time_unix_nano);
+        self.end = self.end.max(record.span.end_time_unix_nano);
         self.spans.push(record);
         true
     }
@@ -139,29 +166,23 @@ impl FromIterator<SpanRecord> for SpanSet {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::{KeyValue, Resource, Scope, Span};
+    use crate::testing;
 
     fn rec(id: u64, name: &str, service: &str) -> SpanRecord {
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: vec![KeyValue::str("service.name", service)],
-                ..Resource::default()
-            }),
-            Arc::new(Scope::default()),
-            Span {
-                span_id: SpanId::from_u64(id),
-                name: name.into(),
-                ..Span::default()
-            },
-        )
+        testing::record()
+            .service(service)
+            .id(id)
+            .name(name)
+            .start(id * 10)
+            .duration(5)
+            .build()
     }
 
     #[test]
     fn copies_are_dropped_and_the_first_one_wins() {
         let mut set = SpanSet::new();
+        assert_eq!((set.start(), set.end()), (UnixNanos::MAX, 0));
         let mut first = rec(1, "a", "svc");
         first.warnings.push("kept".into());
         assert!(set.push(first));
@@ -185,7 +206,9 @@ mod tests {
         let first = set.first_with_id(&SpanId::from_u64(1)).unwrap();
         assert_eq!(first.warnings, ["kept"]);
         assert!(set.first_with_id(&SpanId::from_u64(9)).is_none());
+        assert_eq!((set.start(), set.end()), (10, 25));
         assert_eq!(set.extend([rec(2, "b", "svc"), rec(3, "d", "svc")]), 1);
+        assert_eq!((set.start(), set.end()), (10, 35));
         assert_eq!(set.into_vec().len(), 5);
     }
 

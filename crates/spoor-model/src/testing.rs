@@ -151,13 +151,18 @@ impl RecordBuilder {
     }
 
     /// Status `Error` (no message) when `error`, else `Unset`.
-    pub fn error(mut self, error: bool) -> Self {
+    pub fn error(self, error: bool) -> Self {
+        self.status(if error {
+            StatusCode::Error
+        } else {
+            StatusCode::Unset
+        })
+    }
+
+    /// This status code, no message.
+    pub fn status(mut self, code: StatusCode) -> Self {
         self.span.status = Status {
-            code: if error {
-                StatusCode::Error
-            } else {
-                StatusCode::Unset
-            },
+            code,
             message: String::new(),
         };
         self

@@ -74,46 +74,32 @@ struct ServiceEntry {
     operations: HashMap<String, [u64; KINDS]>,
 }
 
-#[derive(Debug)]
+/// One trace's spans; writing a span already held is a no-op.
+#[derive(Debug, Default)]
 struct StoredTrace {
     spans: SpanSet,
-    start: UnixNanos,
-    end: UnixNanos,
 }
 
 impl StoredTrace {
     fn new() -> Self {
-        StoredTrace {
-            spans: SpanSet::new(),
-            start: UnixNanos::MAX,
-            end: 0,
-        }
+        StoredTrace::default()
     }
 
     /// Appends `record` unless an identical span is already stored.
     /// Returns whether it was appended.
     fn push(&mut self, record: SpanRecord) -> bool {
-        let (start, end) = (
-            record.span.start_time_unix_nano,
-            record.span.end_time_unix_nano,
-        );
-        if !self.spans.push(record) {
-            return false;
-        }
-        self.start = self.start.min(start);
-        self.end = self.end.max(end);
-        true
+        self.spans.push(record)
     }
 
     fn intersects(&self, start: UnixNanos, end: UnixNanos) -> bool {
-        self.start <= end && self.end >= start
+        self.spans.start() <= end && self.spans.end() >= start
     }
 
     /// Can any span of this trace start inside the query's window?
     fn may_match(&self, query: &TraceQuery) -> bool {
-        // Every span starts at or after `self.start` and at or before `self.end`.
-        !(query.start_max.is_some_and(|max| max < self.start)
-            || query.start_min.is_some_and(|min| min > self.end))
+        // Every span starts at or after the earliest start and at or before the latest end.
+        !(query.start_max.is_some_and(|max| max < self.spans.start())
+            || query.start_min.is_some_and(|min| min > self.spans.end()))
     }
 
     fn to_trace(&self, trace_id: TraceId) -> Trace {
@@ -186,10 +172,10 @@ impl Inner {
             .iter()
             .filter(|(_, t)| {
                 t.may_match(query)
-                    && query.trace_duration_matches(t.start, t.end)
+                    && query.trace_duration_matches(t.spans.start(), t.spans.end())
                     && t.spans.iter().any(|r| matches_span(r, query))
             })
-            .map(|(id, t)| (t.start, *id))
+            .map(|(id, t)| (t.spans.start(), *id))
             .collect();
         let order = |a: &(UnixNanos, TraceId), b: &(UnixNanos, TraceId)| {
             b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
