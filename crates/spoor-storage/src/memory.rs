@@ -311,7 +311,7 @@ impl TraceReader for MemoryStore {
                 inner
                     .traces
                     .get(&id)
-                    .map(|t| FoundTrace::new(id, t.start, t.end))
+                    .map(|t| FoundTrace::new(id, t.spans.start(), t.spans.end()))
             })
             .collect())
     }
@@ -399,7 +399,7 @@ impl MetricsReader for MemoryStore {
         let inner = self.inner.read();
         let mut acc = RedAccumulator::default();
         for trace in inner.traces.values() {
-            if trace.start > query.end.saturating_add(crate::metrics::RED_MINUTE) {
+            if trace.spans.start() > query.end.saturating_add(crate::metrics::RED_MINUTE) {
                 continue;
             }
             for r in &trace.spans {
