@@ -262,7 +262,8 @@ mod tests {
             rec(&ra, &s2, "5"),
         ];
         let groups = group_by_resource_and_scope(&records);
-        let shape: Vec<(&str, Vec<(&str, Vec<&str>)>)> = groups
+        type Shape<'a> = Vec<(&'a str, Vec<(&'a str, Vec<&'a str>)>)>;
+        let shape: Shape<'_> = groups
             .iter()
             .map(|g| {
                 (
