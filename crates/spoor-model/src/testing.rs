@@ -61,6 +61,26 @@ pub fn record_of(resource: &Arc<Resource>, span: Span) -> SpanRecord {
     SpanRecord::new(Arc::clone(resource), Arc::default(), span)
 }
 
+/// Starts a record of a trace tree: a span of `service` with trace
+/// `from_halves(0, trace)`, span ID `id`, parent `parent` (0: a root), this
+/// name and start.
+pub fn node(
+    service: &str,
+    trace: u64,
+    id: u64,
+    parent: u64,
+    name: &str,
+    start: UnixNanos,
+) -> RecordBuilder {
+    record()
+        .service(service)
+        .trace(trace)
+        .id(id)
+        .parent(parent)
+        .name(name)
+        .start(start)
+}
+
 /// Starts a record; see the [module documentation](self).
 pub fn record() -> RecordBuilder {
     RecordBuilder::default()

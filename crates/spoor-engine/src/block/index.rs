@@ -407,13 +407,7 @@ mod tests {
         name: &str,
         start: u64,
     ) -> SpanRecord {
-        testing::record()
-            .service(service)
-            .trace(trace)
-            .id(span)
-            .parent(parent)
-            .name(name)
-            .start(start)
+        testing::node(service, trace, span, parent, name, start)
             .duration(5)
             .error(span == 3)
             .build()
