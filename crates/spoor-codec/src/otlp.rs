@@ -17,7 +17,6 @@
 //! are used when `scope_spans` is empty.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use prost::Message;
@@ -131,72 +130,11 @@ pub fn encode_request(spans: &[SpanRecord]) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------
-// Grouping, shared with the JSON encoder.
-
-/// Records of one resource, split by scope.
-pub(crate) struct ResourceGroup<'a> {
-    pub(crate) resource: &'a Resource,
-    pub(crate) scopes: Vec<ScopeGroup<'a>>,
-}
-
-/// Records of one scope within one resource.
-pub(crate) struct ScopeGroup<'a> {
-    pub(crate) scope: &'a Scope,
-    pub(crate) records: Vec<&'a SpanRecord>,
-}
-
-/// Groups records by resource, then by scope, keeping first-seen order.
-/// `Arc` identity is checked first (the common case, and cheap); a resource or
-/// scope seen through a new pointer is then compared by value with the groups
-/// so far, once per distinct pointer.
-pub(crate) fn group_records(spans: &[SpanRecord]) -> Vec<ResourceGroup<'_>> {
-    let mut groups: Vec<ResourceGroup<'_>> = Vec::new();
-    // Resource pointer -> group index.
-    let mut by_resource: HashMap<*const Resource, usize> = HashMap::new();
-    // (group index, scope pointer) -> scope index within the group.
-    let mut by_scope: HashMap<(usize, *const Scope), usize> = HashMap::new();
-    for rec in spans {
-        let rptr = Arc::as_ptr(&rec.resource);
-        let gi = match by_resource.get(&rptr) {
-            Some(&gi) => gi,
-            None => {
-                let gi = match groups.iter().position(|g| *g.resource == *rec.resource) {
-                    Some(gi) => gi,
-                    None => {
-                        groups.push(ResourceGroup {
-                            resource: &rec.resource,
-                            scopes: Vec::new(),
-                        });
-                        groups.len() - 1
-                    }
-                };
-                by_resource.insert(rptr, gi);
-                gi
-            }
-        };
-        let group = &mut groups[gi];
-        let sptr = Arc::as_ptr(&rec.scope);
-        let si = match by_scope.get(&(gi, sptr)) {
-            Some(&si) => si,
-            None => {
-                let si = match group.scopes.iter().position(|s| *s.scope == *rec.scope) {
-                    Some(si) => si,
-                    None => {
-                        group.scopes.push(ScopeGroup {
-                            scope: &rec.scope,
-                            records: Vec::new(),
-                        });
-                        group.scopes.len() - 1
-                    }
-                };
-                by_scope.insert((gi, sptr), si);
-                si
-            }
-        };
-        group.scopes[si].records.push(rec);
-    }
-    groups
-}
+// Grouping, shared with the JSON encoder: resources then scopes in
+// first-seen order, by `Arc` identity and then by value.
+pub(crate) use spoor_model::group::{
+    ResourceGroup, ScopeGroup, group_by_resource_and_scope as group_records,
+};
 
 /// The span's attributes with the record's warnings folded into the
 /// `@jaeger@warnings` string array (appended to an existing array attribute

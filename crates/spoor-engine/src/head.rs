@@ -17,7 +17,7 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use spoor_model::{
-    AnyValue, KeyValue, Resource, Scope, SpanBatch, SpanId, SpanKind, SpanRecord, TraceId,
+    AnyValue, KeyValue, Resource, Scope, SpanBatch, SpanId, SpanKind, SpanRecord, SpanSet, TraceId,
     UnixNanos,
 };
 use spoor_storage::{Operation, TraceQuery, matches_span};
@@ -35,25 +35,17 @@ pub(crate) const ALL_KINDS: [SpanKind; 6] = [
 /// One trace's spans held in the head.
 #[derive(Debug)]
 pub(crate) struct HeadTrace {
-    pub(crate) spans: Vec<SpanRecord>,
-    /// Index of the first stored span with each span ID.
-    first_by_id: HashMap<SpanId, u32>,
-    /// For each span, the next stored span with the same span ID (`NONE` ends the chain).
-    next_same_id: Vec<u32>,
+    pub(crate) spans: SpanSet,
     /// Earliest span start.
     pub(crate) start: UnixNanos,
     /// Latest span end.
     pub(crate) end: UnixNanos,
 }
 
-const NONE: u32 = u32::MAX;
-
 impl HeadTrace {
     fn new() -> Self {
         HeadTrace {
-            spans: Vec::new(),
-            first_by_id: HashMap::new(),
-            next_same_id: Vec::new(),
+            spans: SpanSet::new(),
             start: UnixNanos::MAX,
             end: 0,
         }
@@ -61,33 +53,9 @@ impl HeadTrace {
 
     /// Appends `record` unless an identical span is already stored.
     fn push(&mut self, record: SpanRecord) -> bool {
-        let Ok(new_index) = u32::try_from(self.spans.len()) else {
-            return false;
-        };
-        if new_index == NONE {
-            return false;
-        }
-        match self.first_by_id.get(&record.span.span_id) {
-            Some(&first) => {
-                let mut i = first;
-                while i != NONE {
-                    if same_span(&self.spans[i as usize], &record) {
-                        return false;
-                    }
-                    i = self.next_same_id[i as usize];
-                }
-                self.next_same_id.push(self.next_same_id[first as usize]);
-                self.next_same_id[first as usize] = new_index;
-            }
-            None => {
-                self.first_by_id.insert(record.span.span_id, new_index);
-                self.next_same_id.push(NONE);
-            }
-        }
-        self.start = self.start.min(record.span.start_time_unix_nano);
-        self.end = self.end.max(record.span.end_time_unix_nano);
-        self.spans.push(record);
-        true
+        let added = self.spans.push(record);
+        (self.start, self.end) = (self.spans.start(), self.spans.end());
+        added
     }
 
     /// Can any span of this trace start inside the query's window?
@@ -95,11 +63,6 @@ impl HeadTrace {
         !(query.start_max.is_some_and(|max| max < self.start)
             || query.start_min.is_some_and(|min| min > self.end))
     }
-}
-
-/// Are two records the same stored span (query-time warnings aside)?
-pub(crate) fn same_span(a: &SpanRecord, b: &SpanRecord) -> bool {
-    a.span == b.span && a.resource == b.resource && a.scope == b.scope
 }
 
 #[derive(Debug, Default)]
@@ -357,26 +320,19 @@ pub(crate) fn record_bytes(r: &SpanRecord) -> usize {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use spoor_model::{Scope, Span};
+    use spoor_model::testing;
 
     use super::*;
 
     fn record(service: &str, trace: u64, span: u64, name: &str, start: u64) -> SpanRecord {
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: vec![KeyValue::str("service.name", service)],
-                ..Resource::default()
-            }),
-            Arc::new(Scope::default()),
-            Span {
-                trace_id: TraceId::from_halves(0, trace),
-                span_id: SpanId::from_u64(span),
-                name: name.into(),
-                start_time_unix_nano: start,
-                end_time_unix_nano: start + 10,
-                ..Span::default()
-            },
-        )
+        testing::record()
+            .service(service)
+            .trace(trace)
+            .id(span)
+            .name(name)
+            .start(start)
+            .duration(10)
+            .build()
     }
 
     fn ids(hits: &[Hit]) -> Vec<u64> {
@@ -442,7 +398,7 @@ mod tests {
         );
         assert!(head.bytes() > before);
         let t = head.trace(&TraceId::from_halves(0, 1)).unwrap();
-        assert_eq!(t.spans, vec![a, b]);
+        assert_eq!(t.spans[..], [a, b]);
         assert_eq!((t.start, t.end), (50, 110));
     }
 

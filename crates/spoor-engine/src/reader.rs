@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use spoor_model::{DependencyLink, SpanId, SpanRecord, Trace, TraceId, UnixNanos};
+use spoor_model::{DependencyLink, SpanId, SpanRecord, SpanSet, Trace, TraceId, UnixNanos};
 use spoor_storage::metrics::RED_MINUTE;
 use spoor_storage::{
     Capabilities, DependencyReader, FoundTrace, GetTraceQuery, MetricsReader, Operation,
@@ -18,29 +18,18 @@ use crate::block::edges::{MINUTE, minute_of};
 use crate::block::index::{StoredSummary, TraceEntry, summarize};
 use crate::scan::Block;
 use crate::state::MemState;
-use crate::{Engine, EngineError, TraceIdSet, head, wal};
+use crate::{Engine, EngineError, TraceIdSet, wal};
 
 /// Merges the pieces of one trace, dropping spans identical to one already
 /// taken (same span ID and content); distinct spans sharing an ID are kept.
 #[derive(Default)]
 pub(crate) struct TraceMerger {
-    spans: Vec<SpanRecord>,
-    by_id: HashMap<SpanId, Vec<usize>>,
+    spans: SpanSet,
 }
 
 impl TraceMerger {
     pub(crate) fn extend(&mut self, records: impl IntoIterator<Item = SpanRecord>) {
-        for record in records {
-            let same = self.by_id.entry(record.span.span_id).or_default();
-            if same
-                .iter()
-                .any(|&i| head::same_span(&self.spans[i], &record))
-            {
-                continue;
-            }
-            same.push(self.spans.len());
-            self.spans.push(record);
-        }
+        self.spans.extend(records);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -48,7 +37,7 @@ impl TraceMerger {
     }
 
     pub(crate) fn finish(self) -> Vec<SpanRecord> {
-        self.spans
+        self.spans.into_vec()
     }
 }
 
@@ -241,7 +230,7 @@ impl Engine {
                         heads
                             .iter()
                             .rev()
-                            .filter_map(|h| h.trace(id).map(|t| t.spans.clone()))
+                            .filter_map(|h| h.trace(id).map(|t| t.spans.to_vec()))
                             .collect()
                     })
                     .collect(),

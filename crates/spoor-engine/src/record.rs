@@ -35,9 +35,9 @@
 //! against the bytes left before anything is allocated, and nesting of
 //! values is limited to [`MAX_DEPTH`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use spoor_model::group::ArcIndex;
 use spoor_model::{
     AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanBatch, SpanId, SpanKind,
     SpanRecord, Status, StatusCode, TraceId,
@@ -167,24 +167,20 @@ pub fn encode_batch(batch: &SpanBatch, out: &mut Vec<u8>) {
     // Resources and scopes are shared by pointer within a batch; identical
     // copies behind different pointers are simply written twice.
     let mut resources: Vec<&Arc<Resource>> = Vec::new();
-    let mut resource_index: HashMap<usize, u64> = HashMap::new();
+    let mut resource_index: ArcIndex<Resource> = ArcIndex::new();
     let mut scopes: Vec<&Arc<Scope>> = Vec::new();
-    let mut scope_index: HashMap<usize, u64> = HashMap::new();
+    let mut scope_index: ArcIndex<Scope> = ArcIndex::new();
     let mut indexes = Vec::with_capacity(batch.spans.len());
     for record in &batch.spans {
-        let r = *resource_index
-            .entry(Arc::as_ptr(&record.resource) as usize)
-            .or_insert_with(|| {
-                resources.push(&record.resource);
-                resources.len() as u64 - 1
-            });
-        let s = *scope_index
-            .entry(Arc::as_ptr(&record.scope) as usize)
-            .or_insert_with(|| {
-                scopes.push(&record.scope);
-                scopes.len() as u64 - 1
-            });
-        indexes.push((r, s));
+        let r = resource_index.index(&record.resource);
+        if r.is_new() {
+            resources.push(&record.resource);
+        }
+        let s = scope_index.index(&record.scope);
+        if s.is_new() {
+            scopes.push(&record.scope);
+        }
+        indexes.push((r.index() as u64, s.index() as u64));
     }
     put_varint(out, resources.len() as u64);
     for r in &resources {

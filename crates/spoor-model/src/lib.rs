@@ -8,15 +8,23 @@
 //! A stored or queried span is a [`SpanRecord`]: the span itself plus shared
 //! (`Arc`) references to the resource and instrumentation scope that produced
 //! it. Batches and traces are flat lists of records; grouping by resource or
-//! scope is an encoding concern.
+//! scope is an encoding concern, done by [`group`]. A trace's spans without
+//! duplicates are a [`SpanSet`].
+//!
+//! Feature `testing`: builders of records and batches for tests ([`testing`]).
 
+pub mod group;
 mod ids;
 pub mod sampling;
+mod span_set;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod time;
 mod trace;
 mod value;
 
 pub use ids::{IdError, SpanId, TraceId};
+pub use span_set::{SpanSet, same_stored_span};
 pub use time::{
     UnixNanos, civil_from_days, days_from_civil, format_duration_go, format_rfc3339,
     parse_go_duration, parse_rfc3339, parse_rfc3339_signed,

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use spoor_model::sampling::SamplingStrategyResponse;
-use spoor_model::{AnyValue, KeyValue, Resource, Scope, Span, SpanId, SpanRecord, TraceId};
+use spoor_model::testing;
+use spoor_model::{SpanRecord, TraceId};
 use spoor_proto::jaeger::api_v2::collector_service_server::{
     CollectorService, CollectorServiceServer,
 };
@@ -91,26 +92,15 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
 }
 
 fn record() -> SpanRecord {
-    let resource = Arc::new(Resource {
-        attributes: vec![KeyValue::new(
-            "service.name",
-            AnyValue::Str("agent-test-svc".into()),
-        )],
-        ..Resource::default()
-    });
-    SpanRecord::new(
-        resource,
-        Arc::new(Scope::default()),
-        Span {
-            trace_id: TraceId::from_halves(0, 0xabc),
-            span_id: SpanId::from_u64(7),
-            name: "through-the-agent".into(),
-            start_time_unix_nano: 1_700_000_000_000_000_000,
-            end_time_unix_nano: 1_700_000_000_001_000_000,
-            flags: 1,
-            ..Span::default()
-        },
-    )
+    testing::record()
+        .service("agent-test-svc")
+        .trace(0xabc)
+        .id(7)
+        .name("through-the-agent")
+        .start(1_700_000_000_000_000_000)
+        .end(1_700_000_000_001_000_000)
+        .flags(1)
+        .build()
 }
 
 #[tokio::test]

@@ -466,22 +466,19 @@ impl BatchSink for Ingester {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use spoor_model::{Resource, Scope, SpanRecord};
+    use spoor_model::testing;
+    use spoor_model::{Resource, SpanRecord};
 
     /// 2025-05-25T00:00:00Z
     const NOW: u64 = 1_748_131_200_000_000_000;
 
     fn rec(resource: &Arc<Resource>, name: &str, start: u64, end: u64) -> SpanRecord {
-        SpanRecord::new(
-            Arc::clone(resource),
-            Arc::new(Scope::default()),
-            Span {
-                name: name.into(),
-                start_time_unix_nano: start,
-                end_time_unix_nano: end,
-                ..Default::default()
-            },
-        )
+        testing::record()
+            .resource(resource)
+            .name(name)
+            .start(start)
+            .end(end)
+            .build()
     }
 
     fn res(attrs: Vec<KeyValue>) -> Arc<Resource> {

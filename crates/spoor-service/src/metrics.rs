@@ -242,35 +242,26 @@ mod tests {
     const BASE: u64 = 1_000 * RED_MINUTE;
 
     fn rows() -> Vec<RedRow> {
-        use std::sync::Arc;
-
-        use spoor_model::{KeyValue, Resource, Scope, Span, SpanRecord, Status, StatusCode};
+        use spoor_model::StatusCode;
+        use spoor_model::testing;
         let mut acc = RedAccumulator::default();
         // Minute 0: 6 calls of op a (2 errors); minute 2: 3 calls of op b.
         let mut add = |service: &str, op: &str, minute: u64, dur: u64, err: bool| {
             let start = BASE + minute * RED_MINUTE + 1_000;
-            acc.add_span(&SpanRecord::new(
-                Arc::new(Resource {
-                    attributes: vec![KeyValue::str("service.name", service)],
-                    ..Resource::default()
-                }),
-                Arc::new(Scope::default()),
-                Span {
-                    name: op.into(),
-                    kind: SpanKind::Server,
-                    start_time_unix_nano: start,
-                    end_time_unix_nano: start + dur,
-                    status: Status {
-                        code: if err {
-                            StatusCode::Error
-                        } else {
-                            StatusCode::Ok
-                        },
-                        message: String::new(),
-                    },
-                    ..Span::default()
-                },
-            ));
+            acc.add_span(
+                &testing::record()
+                    .service(service)
+                    .name(op)
+                    .kind(SpanKind::Server)
+                    .start(start)
+                    .duration(dur)
+                    .status(if err {
+                        StatusCode::Error
+                    } else {
+                        StatusCode::Ok
+                    })
+                    .build(),
+            );
         };
         for i in 0..6 {
             add("s", "a", 0, (i + 1) * 10 * MS, i < 2);
@@ -347,7 +338,8 @@ mod tests {
     async fn the_query_service_reads_a_metrics_reader() {
         use std::sync::Arc;
 
-        use spoor_model::{KeyValue, Resource, Scope, Span, SpanBatch, SpanRecord};
+        use spoor_model::SpanBatch;
+        use spoor_model::testing;
         use spoor_storage::memory::MemoryStore;
         use spoor_storage::{SpanWriter, StorageErrorKind};
 
@@ -356,22 +348,15 @@ mod tests {
         let store = Arc::new(MemoryStore::new(100));
         let spans = (0..5u64)
             .map(|i| {
-                SpanRecord::new(
-                    Arc::new(Resource {
-                        attributes: vec![KeyValue::str("service.name", "s")],
-                        ..Resource::default()
-                    }),
-                    Arc::new(Scope::default()),
-                    Span {
-                        trace_id: spoor_model::TraceId::from_halves(1, i),
-                        span_id: spoor_model::SpanId::from_u64(1),
-                        name: "op".into(),
-                        kind: SpanKind::Server,
-                        start_time_unix_nano: BASE + i,
-                        end_time_unix_nano: BASE + i + MS,
-                        ..Span::default()
-                    },
-                )
+                testing::record()
+                    .service("s")
+                    .trace_id(spoor_model::TraceId::from_halves(1, i))
+                    .id(1)
+                    .name("op")
+                    .kind(SpanKind::Server)
+                    .start(BASE + i)
+                    .duration(MS)
+                    .build()
             })
             .collect();
         store.write_spans(SpanBatch { spans }).await.unwrap();

@@ -7,10 +7,10 @@
 //! with a new allocation, so data shared with anything outside (another
 //! trace, a storage cache) is never modified.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use spoor_model::SpanRecord;
+use spoor_model::group::ArcIndex;
 
 /// Records grouped by the allocation of a shared value.
 pub(crate) struct Groups<T> {
@@ -27,17 +27,16 @@ pub(crate) fn group_by<T>(
     records: &[SpanRecord],
     get: impl Fn(&SpanRecord) -> &Arc<T>,
 ) -> Groups<T> {
-    let mut index: HashMap<*const T, usize> = HashMap::new();
+    let mut index: ArcIndex<T> = ArcIndex::new();
     let mut of_record = Vec::with_capacity(records.len());
     let mut originals: Vec<Arc<T>> = Vec::new();
     for record in records {
         let arc = get(record);
-        let next = originals.len();
-        let group = *index.entry(Arc::as_ptr(arc)).or_insert_with(|| {
+        let group = index.index(arc);
+        if group.is_new() {
             originals.push(Arc::clone(arc));
-            next
-        });
-        of_record.push(group);
+        }
+        of_record.push(group.index());
     }
     Groups {
         of_record,

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use spoor_model::testing::{self, record_of as rec};
 use spoor_model::{
-    AnyValue, DependencyLink, KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind,
-    SpanRecord, Trace, TraceId, UnixNanos, find_attr,
+    AnyValue, DependencyLink, KeyValue, Resource, Span, SpanBatch, SpanKind, SpanRecord, Trace,
+    TraceId, UnixNanos, find_attr,
 };
 use spoor_service::{
     AdjustOptions, IngestError, IngestOptions, Ingester, Metrics, QueryOptions, QueryService,
@@ -145,20 +146,15 @@ fn resource(service: &str, host: &str) -> Arc<Resource> {
 }
 
 fn span(trace: u64, id: u64, parent: u64, kind: SpanKind, start: u64, end: u64) -> Span {
-    Span {
-        trace_id: tid(trace),
-        span_id: SpanId::from_u64(id),
-        parent_span_id: SpanId::from_u64(parent),
-        name: format!("op{id}"),
-        kind,
-        start_time_unix_nano: start,
-        end_time_unix_nano: end,
-        ..Default::default()
-    }
-}
-
-fn rec(resource: &Arc<Resource>, span: Span) -> SpanRecord {
-    SpanRecord::new(Arc::clone(resource), Arc::new(Scope::default()), span)
+    testing::record()
+        .trace_id(tid(trace))
+        .id(id)
+        .parent(parent)
+        .name(format!("op{id}"))
+        .kind(kind)
+        .start(start)
+        .end(end)
+        .span()
 }
 
 /// A Zipkin-style trace: client and server share span ID 1; the server's

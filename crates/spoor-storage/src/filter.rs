@@ -514,43 +514,31 @@ pub(crate) fn special_value(record: &SpanRecord, key: &str) -> Option<String> {
 mod tests {
     use std::sync::Arc;
 
-    use spoor_model::{Event, KeyValue, Resource, Scope, Span, SpanKind, Status};
+    use spoor_model::testing;
+    use spoor_model::{Event, KeyValue, Scope, SpanKind};
 
     use super::*;
 
     fn span(attrs: &[(&str, &str)], error: bool) -> SpanRecord {
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: vec![
-                    KeyValue::str("service.name", "svc"),
-                    KeyValue::str("host", "h1"),
-                ],
-                ..Resource::default()
-            }),
-            Arc::new(Scope {
+        testing::record()
+            .resource(&testing::resource_with(vec![
+                KeyValue::str("service.name", "svc"),
+                KeyValue::str("host", "h1"),
+            ]))
+            .scope(&Arc::new(Scope {
                 name: "lib".into(),
                 ..Scope::default()
-            }),
-            Span {
-                name: "op".into(),
-                kind: SpanKind::Server,
-                attributes: attrs.iter().map(|(k, v)| KeyValue::str(*k, *v)).collect(),
-                events: vec![Event {
-                    name: "ev".into(),
-                    attributes: vec![KeyValue::str("event.key", "boom")],
-                    ..Event::default()
-                }],
-                status: Status {
-                    code: if error {
-                        StatusCode::Error
-                    } else {
-                        StatusCode::Unset
-                    },
-                    message: String::new(),
-                },
-                ..Span::default()
-            },
-        )
+            }))
+            .name("op")
+            .kind(SpanKind::Server)
+            .str_attrs(attrs)
+            .events(vec![Event {
+                name: "ev".into(),
+                attributes: vec![KeyValue::str("event.key", "boom")],
+                ..Event::default()
+            }])
+            .error(error)
+            .build()
     }
 
     fn m(expr: &str, record: &SpanRecord) -> bool {

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use spoor_model::{
-    DependencyLink, SpanBatch, SpanId, SpanKind, SpanRecord, Trace, TraceId, UnixNanos,
+    DependencyLink, SpanBatch, SpanKind, SpanRecord, SpanSet, Trace, TraceId, UnixNanos,
 };
 
 use crate::{
@@ -74,80 +74,41 @@ struct ServiceEntry {
     operations: HashMap<String, [u64; KINDS]>,
 }
 
-#[derive(Debug)]
+/// One trace's spans; writing a span already held is a no-op.
+#[derive(Debug, Default)]
 struct StoredTrace {
-    spans: Vec<SpanRecord>,
-    /// Index of the first stored span with each span ID.
-    first_by_id: HashMap<SpanId, usize>,
-    /// For each span, the next stored span with the same span ID (`NONE` ends the chain).
-    next_same_id: Vec<usize>,
-    start: UnixNanos,
-    end: UnixNanos,
+    spans: SpanSet,
 }
-
-const NONE: usize = usize::MAX;
 
 impl StoredTrace {
     fn new() -> Self {
-        StoredTrace {
-            spans: Vec::new(),
-            first_by_id: HashMap::new(),
-            next_same_id: Vec::new(),
-            start: UnixNanos::MAX,
-            end: 0,
-        }
+        StoredTrace::default()
     }
 
     /// Appends `record` unless an identical span is already stored.
     /// Returns whether it was appended.
     fn push(&mut self, record: SpanRecord) -> bool {
-        let new_index = self.spans.len();
-        match self.first_by_id.get(&record.span.span_id) {
-            Some(&first) => {
-                let mut i = first;
-                while i != NONE {
-                    if same_span(&self.spans[i], &record) {
-                        return false;
-                    }
-                    i = self.next_same_id[i];
-                }
-                // Link the new span right after the first one of its ID.
-                self.next_same_id.push(self.next_same_id[first]);
-                self.next_same_id[first] = new_index;
-            }
-            None => {
-                self.first_by_id.insert(record.span.span_id, new_index);
-                self.next_same_id.push(NONE);
-            }
-        }
-        self.start = self.start.min(record.span.start_time_unix_nano);
-        self.end = self.end.max(record.span.end_time_unix_nano);
-        self.spans.push(record);
-        true
+        self.spans.push(record)
     }
 
     fn intersects(&self, start: UnixNanos, end: UnixNanos) -> bool {
-        self.start <= end && self.end >= start
+        self.spans.start() <= end && self.spans.end() >= start
     }
 
     /// Can any span of this trace start inside the query's window?
     fn may_match(&self, query: &TraceQuery) -> bool {
-        // Every span starts at or after `self.start` and at or before `self.end`.
-        !(query.start_max.is_some_and(|max| max < self.start)
-            || query.start_min.is_some_and(|min| min > self.end))
+        // Every span starts at or after the earliest start and at or before the latest end.
+        !(query.start_max.is_some_and(|max| max < self.spans.start())
+            || query.start_min.is_some_and(|min| min > self.spans.end()))
     }
 
     fn to_trace(&self, trace_id: TraceId) -> Trace {
         Trace {
             trace_id,
-            spans: self.spans.clone(),
+            spans: self.spans.to_vec(),
             warnings: Vec::new(),
         }
     }
-}
-
-fn same_span(a: &SpanRecord, b: &SpanRecord) -> bool {
-    a.span == b.span && a.resource == b.resource && a.scope == b.scope
 }
 
 impl Inner {
@@ -211,10 +172,10 @@ impl Inner {
             .iter()
             .filter(|(_, t)| {
                 t.may_match(query)
-                    && query.trace_duration_matches(t.start, t.end)
+                    && query.trace_duration_matches(t.spans.start(), t.spans.end())
                     && t.spans.iter().any(|r| matches_span(r, query))
             })
-            .map(|(id, t)| (t.start, *id))
+            .map(|(id, t)| (t.spans.start(), *id))
             .collect();
         let order = |a: &(UnixNanos, TraceId), b: &(UnixNanos, TraceId)| {
             b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
@@ -350,7 +311,7 @@ impl TraceReader for MemoryStore {
                 inner
                     .traces
                     .get(&id)
-                    .map(|t| FoundTrace::new(id, t.start, t.end))
+                    .map(|t| FoundTrace::new(id, t.spans.start(), t.spans.end()))
             })
             .collect())
     }
@@ -405,10 +366,10 @@ impl DependencyReader for MemoryStore {
                 if record.span.parent_span_id.is_zero() {
                     continue;
                 }
-                let Some(&parent) = trace.first_by_id.get(&record.span.parent_span_id) else {
+                let Some(parent) = trace.spans.first_with_id(&record.span.parent_span_id) else {
                     continue;
                 };
-                let key = (trace.spans[parent].service_name(), record.service_name());
+                let key = (parent.service_name(), record.service_name());
                 // Calls inside one service are not service dependencies.
                 if key.0 != key.1 {
                     *edges.entry(key).or_default() += 1;
@@ -438,7 +399,7 @@ impl MetricsReader for MemoryStore {
         let inner = self.inner.read();
         let mut acc = RedAccumulator::default();
         for trace in inner.traces.values() {
-            if trace.start > query.end.saturating_add(crate::metrics::RED_MINUTE) {
+            if trace.spans.start() > query.end.saturating_add(crate::metrics::RED_MINUTE) {
                 continue;
             }
             for r in &trace.spans {
@@ -464,17 +425,10 @@ impl Purger for MemoryStore {
 mod tests {
     use std::sync::Arc;
 
-    use spoor_model::{KeyValue, Resource, Scope, Span};
+    use spoor_model::testing::{self, batch};
 
     use super::*;
     use crate::StorageErrorKind;
-
-    fn resource(service: &str) -> Arc<Resource> {
-        Arc::new(Resource {
-            attributes: vec![KeyValue::str("service.name", service)],
-            ..Resource::default()
-        })
-    }
 
     fn record(
         service: &str,
@@ -484,23 +438,9 @@ mod tests {
         name: &str,
         start: u64,
     ) -> SpanRecord {
-        SpanRecord::new(
-            resource(service),
-            Arc::new(Scope::default()),
-            Span {
-                trace_id: TraceId::from_halves(0, trace),
-                span_id: SpanId::from_u64(span),
-                parent_span_id: SpanId::from_u64(parent),
-                name: name.to_owned(),
-                start_time_unix_nano: start,
-                end_time_unix_nano: start + 10,
-                ..Span::default()
-            },
-        )
-    }
-
-    fn batch(records: Vec<SpanRecord>) -> SpanBatch {
-        SpanBatch { spans: records }
+        testing::node(service, trace, span, parent, name, start)
+            .duration(10)
+            .build()
     }
 
     fn query(limit: usize) -> TraceQuery {

@@ -389,33 +389,21 @@ mod tests {
 
     #[test]
     fn the_accumulator_keys_by_minute_service_operation_and_kind() {
-        use std::sync::Arc;
-
-        use spoor_model::{KeyValue, Resource, Scope, Span, Status};
+        use spoor_model::testing;
 
         let rec = |service: &str, name: &str, kind, start, error| {
-            SpanRecord::new(
-                Arc::new(Resource {
-                    attributes: vec![KeyValue::str("service.name", service)],
-                    ..Resource::default()
-                }),
-                Arc::new(Scope::default()),
-                Span {
-                    name: name.into(),
-                    kind,
-                    start_time_unix_nano: start,
-                    end_time_unix_nano: start + 1_000_000,
-                    status: Status {
-                        code: if error {
-                            StatusCode::Error
-                        } else {
-                            StatusCode::Ok
-                        },
-                        message: String::new(),
-                    },
-                    ..Span::default()
-                },
-            )
+            testing::record()
+                .service(service)
+                .name(name)
+                .kind(kind)
+                .start(start)
+                .duration(1_000_000)
+                .status(if error {
+                    StatusCode::Error
+                } else {
+                    StatusCode::Ok
+                })
+                .build()
         };
         let mut acc = RedAccumulator::default();
         acc.add_span(&rec("a", "op", SpanKind::Server, 10, true));

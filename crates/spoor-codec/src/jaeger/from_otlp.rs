@@ -2,9 +2,9 @@
 //! `pkg/translator/jaeger/traces_to_jaegerproto.go` and Jaeger's
 //! `v1adapter` warning transfer (reference §2.1).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use spoor_model::group::{ArcIndex, Seen};
 use spoor_model::{
     AnyValue, Event, KeyValue, Resource, SpanKind, SpanRecord, StatusCode, Trace, find_attr, keys,
 };
@@ -24,15 +24,23 @@ pub fn trace_to_ui(trace: &Trace) -> UiTrace {
 /// Converts a trace of the model to Jaeger's model, span by span in order.
 /// Spans that share a resource (`Arc`) share one process.
 pub fn trace_to_jaeger(trace: &Trace) -> JaegerTrace {
-    let mut processes: HashMap<usize, Arc<JaegerProcess>> = HashMap::new();
+    let mut resources: ArcIndex<Resource> = ArcIndex::new();
+    let mut processes: Vec<Arc<JaegerProcess>> = Vec::new();
     let spans = trace
         .spans
         .iter()
         .map(|record| {
-            let process = processes
-                .entry(Arc::as_ptr(&record.resource) as usize)
-                .or_insert_with(|| Arc::new(resource_to_process(&record.resource)))
-                .clone();
+            let process = match resources.index(&record.resource) {
+                Seen::New(_) => {
+                    let process = Arc::new(resource_to_process(&record.resource));
+                    processes.push(Arc::clone(&process));
+                    process
+                }
+                Seen::Again(i) => match processes.get(i) {
+                    Some(process) => Arc::clone(process),
+                    None => Arc::new(resource_to_process(&record.resource)),
+                },
+            };
             convert_span(record, process)
         })
         .collect();
@@ -215,16 +223,14 @@ mod tests {
     use super::*;
     use crate::gojson;
     use crate::jaeger::UiKeyValue;
+    use spoor_model::testing;
     use spoor_model::{Link, Scope, Span, SpanId, Status, TraceId};
 
     fn resource(service: &str) -> Arc<Resource> {
-        Arc::new(Resource {
-            attributes: vec![
-                KeyValue::str("service.name", service),
-                KeyValue::str("host.name", "h1"),
-            ],
-            ..Default::default()
-        })
+        testing::resource_with(vec![
+            KeyValue::str("service.name", service),
+            KeyValue::str("host.name", "h1"),
+        ])
     }
 
     fn base_span() -> Span {
@@ -239,7 +245,7 @@ mod tests {
     }
 
     fn record(span: Span) -> SpanRecord {
-        SpanRecord::new(resource("svc"), Arc::new(Scope::default()), span)
+        testing::record_of(&resource("svc"), span)
     }
 
     fn tag_keys(s: &JaegerSpan) -> Vec<&str> {

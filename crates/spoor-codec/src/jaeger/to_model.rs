@@ -31,6 +31,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use spoor_model::group::{ArcIndex, Seen};
 use spoor_model::{
     AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanBatch, SpanKind, SpanRecord,
     Status, StatusCode, keys,
@@ -143,24 +144,22 @@ pub fn batch_to_model_reported(
 /// and shared by the batch's spans. The sampled trace flag becomes Jaeger's
 /// sampled flag. This is what an agent forwards and what tracegen sends.
 pub fn model_to_jaeger_batches(spans: &[SpanRecord]) -> Vec<JaegerBatch> {
-    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut resources: ArcIndex<Resource> = ArcIndex::new();
     let mut batches: Vec<JaegerBatch> = Vec::new();
     for record in spans {
-        let key = Arc::as_ptr(&record.resource) as usize;
         let mut jspan = span_to_jaeger(record);
         if record.span.flags & SPAN_FLAGS_SAMPLED != 0 {
             jspan.flags |= JAEGER_FLAG_SAMPLED;
         }
-        match index.get(&key) {
-            Some(&i) => {
+        match resources.index(&record.resource) {
+            Seen::Again(i) if i < batches.len() => {
                 let batch = &mut batches[i];
                 if let Some(first) = batch.spans.first() {
                     jspan.process = first.process.clone();
                 }
                 batch.spans.push(jspan);
             }
-            None => {
-                index.insert(key, batches.len());
+            _ => {
                 batches.push(JaegerBatch {
                     process: Some((*jspan.process).clone()),
                     spans: vec![jspan],

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
+use spoor_model::group::ArcIndex;
 
 use super::{JaegerKeyValue, JaegerProcess, JaegerTrace, JaegerValue, RefType};
 
@@ -189,9 +190,9 @@ fn warnings(w: &[String]) -> Option<Vec<String>> {
 /// Assigns `p1, p2, …` to distinct processes in first-seen order.
 #[derive(Default)]
 struct ProcessTable<'a> {
-    /// Fast path: the same `Arc` seen before (keyed by its address, which is
+    /// Fast path: the same `Arc` seen before (by its address, which is
     /// stable while the trace is borrowed).
-    by_ptr: HashMap<usize, usize>,
+    by_ptr: ArcIndex<JaegerProcess>,
     /// Slow path: equal processes behind different `Arc`s.
     by_hash: HashMap<u64, Vec<usize>>,
     distinct: Vec<&'a JaegerProcess>,
@@ -200,28 +201,30 @@ struct ProcessTable<'a> {
 impl<'a> ProcessTable<'a> {
     /// The 0-based index of `process` among the distinct processes.
     fn index(&mut self, process: &'a Arc<JaegerProcess>) -> usize {
-        let ptr = Arc::as_ptr(process) as usize;
-        if let Some(&i) = self.by_ptr.get(&ptr) {
-            return i;
-        }
-        let mut hasher = DefaultHasher::new();
-        process.hash(&mut hasher);
-        let candidates = self.by_hash.entry(hasher.finish()).or_default();
-        let found = candidates
-            .iter()
-            .copied()
-            .find(|&i| self.distinct[i] == process.as_ref());
-        let i = match found {
-            Some(i) => i,
-            None => {
-                let i = self.distinct.len();
-                self.distinct.push(process.as_ref());
-                candidates.push(i);
-                i
-            }
-        };
-        self.by_ptr.insert(ptr, i);
-        i
+        let ProcessTable {
+            by_ptr,
+            by_hash,
+            distinct,
+        } = self;
+        by_ptr
+            .index_by(process, |next| {
+                let mut hasher = DefaultHasher::new();
+                process.hash(&mut hasher);
+                let candidates = by_hash.entry(hasher.finish()).or_default();
+                match candidates
+                    .iter()
+                    .copied()
+                    .find(|&i| distinct.get(i).is_some_and(|d| *d == process.as_ref()))
+                {
+                    Some(i) => i,
+                    None => {
+                        distinct.push(process.as_ref());
+                        candidates.push(next);
+                        next
+                    }
+                }
+            })
+            .index()
     }
 }
 

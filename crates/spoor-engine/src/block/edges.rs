@@ -253,9 +253,7 @@ impl BlockEdges {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::sync::Arc;
-
-    use spoor_model::{KeyValue, Resource, Scope, Span, Status};
+    use spoor_model::testing;
 
     use super::*;
 
@@ -267,29 +265,15 @@ mod tests {
         start: u64,
         error: bool,
     ) -> SpanRecord {
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: vec![KeyValue::str("service.name", service)],
-                ..Resource::default()
-            }),
-            Arc::new(Scope::default()),
-            Span {
-                trace_id: TraceId::from_halves(0, trace),
-                span_id: SpanId::from_u64(span),
-                parent_span_id: SpanId::from_u64(parent),
-                start_time_unix_nano: start,
-                end_time_unix_nano: start + 1,
-                status: Status {
-                    code: if error {
-                        StatusCode::Error
-                    } else {
-                        StatusCode::Unset
-                    },
-                    message: String::new(),
-                },
-                ..Span::default()
-            },
-        )
+        testing::record()
+            .service(service)
+            .trace(trace)
+            .id(span)
+            .parent(parent)
+            .start(start)
+            .duration(1)
+            .error(error)
+            .build()
     }
 
     #[test]

@@ -400,9 +400,7 @@ impl From<super::frame::FrameError> for IndexError {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::sync::Arc;
-
-    use spoor_model::{KeyValue, Resource, Scope, Span, SpanId, Status};
+    use spoor_model::testing;
 
     use super::*;
 
@@ -414,30 +412,10 @@ mod tests {
         name: &str,
         start: u64,
     ) -> SpanRecord {
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: vec![KeyValue::str("service.name", service)],
-                ..Resource::default()
-            }),
-            Arc::new(Scope::default()),
-            Span {
-                trace_id: TraceId::from_halves(0, trace),
-                span_id: SpanId::from_u64(span),
-                parent_span_id: SpanId::from_u64(parent),
-                name: name.into(),
-                start_time_unix_nano: start,
-                end_time_unix_nano: start + 5,
-                status: Status {
-                    code: if span == 3 {
-                        StatusCode::Error
-                    } else {
-                        StatusCode::Unset
-                    },
-                    message: String::new(),
-                },
-                ..Span::default()
-            },
-        )
+        testing::node(service, trace, span, parent, name, start)
+            .duration(5)
+            .error(span == 3)
+            .build()
     }
 
     fn sample() -> TraceIndex {

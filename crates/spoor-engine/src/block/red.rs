@@ -187,36 +187,20 @@ pub fn decode(bytes: &[u8], query: Option<&RedQuery>) -> Result<Vec<RedRow>, Red
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::sync::Arc;
-
-    use spoor_model::{KeyValue, Resource, Scope, Span, Status, StatusCode};
+    use spoor_model::testing;
     use spoor_storage::metrics::RED_MINUTE;
 
     use super::*;
 
     fn rec(service: &str, name: &str, start: u64, dur: u64, error: bool) -> SpanRecord {
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: vec![KeyValue::str("service.name", service)],
-                ..Resource::default()
-            }),
-            Arc::new(Scope::default()),
-            Span {
-                name: name.into(),
-                kind: SpanKind::Server,
-                start_time_unix_nano: start,
-                end_time_unix_nano: start + dur,
-                status: Status {
-                    code: if error {
-                        StatusCode::Error
-                    } else {
-                        StatusCode::Unset
-                    },
-                    message: String::new(),
-                },
-                ..Span::default()
-            },
-        )
+        testing::record()
+            .service(service)
+            .name(name)
+            .kind(SpanKind::Server)
+            .start(start)
+            .duration(dur)
+            .error(error)
+            .build()
     }
 
     #[test]

@@ -20,6 +20,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
+use spoor_model::group::ArcIndex;
 use spoor_model::{AnyValue, KeyValue, Resource, Scope, SpanRecord};
 
 use super::edges::BlockEdges;
@@ -190,10 +191,10 @@ fn offset(n: usize) -> Result<i32, String> {
 #[derive(Default)]
 struct Tables<'a> {
     resources: Vec<&'a Resource>,
-    resource_by_ptr: HashMap<usize, u32>,
+    resource_by_ptr: ArcIndex<Resource>,
     resource_by_content: HashMap<Vec<u8>, u32>,
     scopes: Vec<&'a Scope>,
-    scope_by_ptr: HashMap<usize, u32>,
+    scope_by_ptr: ArcIndex<Scope>,
     scope_by_content: HashMap<Vec<u8>, u32>,
 }
 
@@ -222,34 +223,37 @@ fn scope_key(s: &Scope) -> Vec<u8> {
 
 impl<'a> Tables<'a> {
     fn resource(&mut self, r: &'a Arc<Resource>) -> u32 {
-        let ptr = Arc::as_ptr(r) as usize;
-        if let Some(&i) = self.resource_by_ptr.get(&ptr) {
-            return i;
+        let Tables {
+            resources,
+            resource_by_ptr,
+            resource_by_content,
+            ..
+        } = self;
+        let seen = resource_by_ptr.index_by(r, |next| {
+            *resource_by_content
+                .entry(resource_key(r))
+                .or_insert(next as u32) as usize
+        });
+        if seen.is_new() {
+            resources.push(r);
         }
-        let next = self.resources.len() as u32;
-        let i = *self
-            .resource_by_content
-            .entry(resource_key(r))
-            .or_insert(next);
-        if i == next {
-            self.resources.push(r);
-        }
-        self.resource_by_ptr.insert(ptr, i);
-        i
+        seen.index() as u32
     }
 
     fn scope(&mut self, s: &'a Arc<Scope>) -> u32 {
-        let ptr = Arc::as_ptr(s) as usize;
-        if let Some(&i) = self.scope_by_ptr.get(&ptr) {
-            return i;
+        let Tables {
+            scopes,
+            scope_by_ptr,
+            scope_by_content,
+            ..
+        } = self;
+        let seen = scope_by_ptr.index_by(s, |next| {
+            *scope_by_content.entry(scope_key(s)).or_insert(next as u32) as usize
+        });
+        if seen.is_new() {
+            scopes.push(s);
         }
-        let next = self.scopes.len() as u32;
-        let i = *self.scope_by_content.entry(scope_key(s)).or_insert(next);
-        if i == next {
-            self.scopes.push(s);
-        }
-        self.scope_by_ptr.insert(ptr, i);
-        i
+        seen.index() as u32
     }
 }
 

@@ -59,28 +59,25 @@ pub fn adjust_trace(trace: &mut Trace, opts: &AdjustOptions) {
 
 #[cfg(test)]
 pub(crate) mod testutil {
-    use std::sync::Arc;
 
-    use spoor_model::{Resource, Scope, Span, SpanId, SpanKind, SpanRecord, Trace, TraceId};
+    use spoor_model::testing;
+    use spoor_model::{Span, SpanKind, SpanRecord, Trace, TraceId};
 
     pub fn trace_id() -> TraceId {
         TraceId::from_halves(2, 3)
     }
 
     pub fn span(id: u64, parent: u64, kind: SpanKind) -> Span {
-        Span {
-            trace_id: trace_id(),
-            span_id: SpanId::from_u64(id),
-            parent_span_id: SpanId::from_u64(parent),
-            kind,
-            name: format!("op-{id}"),
-            ..Default::default()
-        }
+        testing::record()
+            .trace_id(trace_id())
+            .id(id)
+            .parent(parent)
+            .kind(kind)
+            .name(format!("op-{id}"))
+            .span()
     }
 
-    pub fn record(resource: &Arc<Resource>, span: Span) -> SpanRecord {
-        SpanRecord::new(Arc::clone(resource), Arc::new(Scope::default()), span)
-    }
+    pub use spoor_model::testing::record_of as record;
 
     pub fn trace(spans: Vec<SpanRecord>) -> Trace {
         Trace {

@@ -240,41 +240,35 @@ pub fn check_newest_first(traces: &[Trace]) -> Result<(), String> {
 mod tests {
     use std::sync::Arc;
 
-    use spoor_model::{Event, Resource, Scope, Span};
+    use spoor_model::Event;
+    use spoor_model::testing;
 
     use super::*;
 
     fn record(trace: u64, span: u64, attrs: Vec<KeyValue>) -> SpanRecord {
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: vec![
-                    KeyValue::str("service.name", "svc"),
-                    KeyValue::str("a", "1"),
-                ],
-                ..Resource::default()
-            }),
-            Arc::new(Scope::default()),
-            Span {
-                trace_id: TraceId::from_halves(0, trace),
-                span_id: SpanId::from_u64(span),
-                name: "op".into(),
-                start_time_unix_nano: 10 * span,
-                attributes: attrs,
-                events: vec![
-                    Event {
-                        time_unix_nano: 2,
-                        name: "b".into(),
-                        ..Event::default()
-                    },
-                    Event {
-                        time_unix_nano: 1,
-                        name: "a".into(),
-                        ..Event::default()
-                    },
-                ],
-                ..Span::default()
-            },
-        )
+        testing::record()
+            .resource(&testing::resource_with(vec![
+                KeyValue::str("service.name", "svc"),
+                KeyValue::str("a", "1"),
+            ]))
+            .trace(trace)
+            .id(span)
+            .name("op")
+            .start(10 * span)
+            .attrs(attrs)
+            .events(vec![
+                Event {
+                    time_unix_nano: 2,
+                    name: "b".into(),
+                    ..Event::default()
+                },
+                Event {
+                    time_unix_nano: 1,
+                    name: "a".into(),
+                    ..Event::default()
+                },
+            ])
+            .build()
     }
 
     fn trace(id: u64, spans: Vec<SpanRecord>) -> Trace {

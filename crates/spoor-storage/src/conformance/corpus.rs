@@ -8,9 +8,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use spoor_model::testing;
 use spoor_model::{
-    AnyValue, DependencyLink, KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind,
-    SpanRecord, TraceId, UnixNanos, keys,
+    AnyValue, DependencyLink, KeyValue, Resource, SpanBatch, SpanId, SpanKind, SpanRecord, TraceId,
+    UnixNanos, keys,
 };
 
 use super::fixtures::{Fixtures, NANOS_PER_DAY};
@@ -171,13 +172,6 @@ fn synthetic_trace(
     SpanBatch { spans }
 }
 
-fn simple_resource(service: &str) -> Arc<Resource> {
-    Arc::new(Resource {
-        attributes: vec![KeyValue::str(keys::SERVICE_NAME, service)],
-        ..Resource::default()
-    })
-}
-
 struct SpanSpec<'a> {
     service: &'a str,
     trace_id: TraceId,
@@ -190,20 +184,16 @@ struct SpanSpec<'a> {
 }
 
 fn span(spec: SpanSpec<'_>) -> SpanRecord {
-    SpanRecord::new(
-        simple_resource(spec.service),
-        Arc::new(Scope::default()),
-        Span {
-            trace_id: spec.trace_id,
-            span_id: SpanId::from_u64(spec.span_id),
-            parent_span_id: SpanId::from_u64(spec.parent),
-            name: spec.name.to_owned(),
-            kind: spec.kind,
-            start_time_unix_nano: spec.start,
-            end_time_unix_nano: spec.start + spec.duration,
-            ..Span::default()
-        },
-    )
+    testing::record()
+        .service(spec.service)
+        .trace_id(spec.trace_id)
+        .id(spec.span_id)
+        .parent(spec.parent)
+        .name(spec.name)
+        .kind(spec.kind)
+        .start(spec.start)
+        .duration(spec.duration)
+        .build()
 }
 
 /// Two one-span traces of different services sharing a marker attribute, now.

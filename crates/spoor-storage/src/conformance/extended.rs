@@ -14,9 +14,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use spoor_model::testing;
 use spoor_model::{
-    AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanBatch, SpanId, SpanKind,
-    SpanRecord, Status, StatusCode, TraceId, UnixNanos, keys,
+    AnyValue, Event, KeyValue, Link, Resource, Scope, SpanBatch, SpanId, SpanKind, SpanRecord,
+    Status, StatusCode, TraceId, UnixNanos, keys,
 };
 
 use super::fixtures::{Fixtures, NANOS_PER_DAY};
@@ -53,24 +54,17 @@ struct S<'a> {
 }
 
 fn rec(s: S<'_>) -> SpanRecord {
-    SpanRecord::new(
-        Arc::new(Resource {
-            attributes: vec![KeyValue::str(keys::SERVICE_NAME, s.service)],
-            ..Resource::default()
-        }),
-        Arc::new(Scope::default()),
-        Span {
-            trace_id: tid(s.trace),
-            span_id: SpanId::from_u64(s.id),
-            parent_span_id: SpanId::from_u64(s.parent),
-            name: s.name.to_owned(),
-            kind: s.kind,
-            start_time_unix_nano: s.start,
-            end_time_unix_nano: s.start + s.duration,
-            attributes: s.attrs.iter().map(|(k, v)| KeyValue::str(*k, *v)).collect(),
-            ..Span::default()
-        },
-    )
+    testing::record()
+        .service(s.service)
+        .trace_id(tid(s.trace))
+        .id(s.id)
+        .parent(s.parent)
+        .name(s.name)
+        .kind(s.kind)
+        .start(s.start)
+        .duration(s.duration)
+        .str_attrs(s.attrs)
+        .build()
 }
 
 impl Extended {

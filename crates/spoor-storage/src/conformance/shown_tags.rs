@@ -18,9 +18,10 @@
 
 use std::sync::Arc;
 
+use spoor_model::testing;
 use spoor_model::{
-    Event, KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, SpanRecord, Status,
-    StatusCode, TraceId, UnixNanos, keys,
+    Event, KeyValue, Resource, Scope, SpanBatch, SpanKind, SpanRecord, Status, StatusCode, TraceId,
+    UnixNanos, keys,
 };
 
 use super::fixtures::{Fixtures, NANOS_PER_DAY};
@@ -43,22 +44,15 @@ pub(crate) struct ShownTags {
 }
 
 fn span(n: u64, start: UnixNanos, kind: SpanKind) -> SpanRecord {
-    SpanRecord::new(
-        Arc::new(Resource {
-            attributes: vec![KeyValue::str(keys::SERVICE_NAME, SERVICE)],
-            ..Resource::default()
-        }),
-        Arc::new(Scope::default()),
-        Span {
-            trace_id: tid(n),
-            span_id: SpanId::from_u64(n),
-            name: format!("op-{n}"),
-            kind,
-            start_time_unix_nano: start,
-            end_time_unix_nano: start + SECOND / 10,
-            ..Span::default()
-        },
-    )
+    testing::record()
+        .service(SERVICE)
+        .trace_id(tid(n))
+        .id(n)
+        .name(format!("op-{n}"))
+        .kind(kind)
+        .start(start)
+        .duration(SECOND / 10)
+        .build()
 }
 
 impl ShownTags {
