@@ -16,30 +16,32 @@ export function apiUrl(path: string, params?: URLSearchParams): string {
   return `${config.basePath}${path}${qs}`;
 }
 
-async function request<T>(path: string, params?: URLSearchParams, signal?: AbortSignal, method: 'GET' | 'POST' = 'GET'): Promise<T> {
+async function request<T>(path: string, params?: URLSearchParams, signal?: AbortSignal, method: 'GET' | 'POST' = 'GET', body?: string): Promise<T> {
   let resp: Response;
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   try {
-    resp = await fetch(apiUrl(path, params), { method, signal, headers: { Accept: 'application/json' } });
+    resp = await fetch(apiUrl(path, params), { method, signal, headers, body });
   } catch (e) {
     if (e instanceof DOMException && e.name === 'AbortError') throw e;
     throw new ApiError(`cannot reach the server: ${e instanceof Error ? e.message : String(e)}`, 0);
   }
   const text = await resp.text();
-  let body: unknown = undefined;
+  let answer: unknown = undefined;
   try {
-    body = text ? JSON.parse(text) : undefined;
+    answer = text ? JSON.parse(text) : undefined;
   } catch {
     // not JSON
   }
   if (!resp.ok) {
-    throw new ApiError(messageOf(body) ?? (text.trim().slice(0, 500) || `HTTP ${resp.status} ${resp.statusText}`), resp.status);
+    throw new ApiError(messageOf(answer) ?? (text.trim().slice(0, 500) || `HTTP ${resp.status} ${resp.statusText}`), resp.status);
   }
-  if (body === undefined) throw new ApiError('the server answered with something that is not JSON', resp.status);
-  const env = body as JEnvelope<unknown>;
+  if (answer === undefined) throw new ApiError('the server answered with something that is not JSON', resp.status);
+  const env = answer as JEnvelope<unknown>;
   if (env && typeof env === 'object' && Array.isArray(env.errors) && env.errors.length && (env.data === null || env.data === undefined)) {
-    throw new ApiError(messageOf(body) ?? 'the server reported an error', resp.status);
+    throw new ApiError(messageOf(answer) ?? 'the server reported an error', resp.status);
   }
-  return body as T;
+  return answer as T;
 }
 
 function messageOf(body: unknown): string | null {
@@ -93,6 +95,17 @@ export async function getTrace(id: string, raw = false, signal?: AbortSignal): P
 /** `POST /api/archive/{id}`: keeps the trace beyond retention (when the server has archive storage). */
 export async function archiveTrace(id: string): Promise<void> {
   await request<unknown>(`/api/archive/${encodeURIComponent(id)}`, undefined, undefined, 'POST');
+}
+
+/**
+ * `POST /api/transform`: the server converts one OTLP JSON document
+ * (`{"resourceSpans":[…]}`, sent as it was read) into Jaeger UI traces,
+ * grouped by trace ID. A document the server cannot read is an `ApiError`
+ * with its message (400); one larger than its request limit is a 413.
+ */
+export async function transformOtlp(otlpJson: string, signal?: AbortSignal): Promise<JTrace[]> {
+  const r = await request<JEnvelope<JTrace[]>>('/api/transform', undefined, signal, 'POST', otlpJson);
+  return r.data ?? [];
 }
 
 export interface DependencyLink {

@@ -503,22 +503,30 @@ async fn archive(Path(trace_id): Path<String>) -> ApiResult {
     })
 }
 
+/// `POST /api/transform`: OTLP JSON in, the UI's traces out. The body is
+/// read within `--max-request-bytes` (taken as `Body`, not `Bytes`, whose
+/// extractor would stop at axum's 2 MiB default first) and inflated within
+/// `--max-decompressed-bytes`; any content type is accepted.
 async fn transform(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult {
     let params = QueryParams::parse(q.as_deref());
-    if body.len() > state.limits.max_request_bytes {
-        return Err(LegacyApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            msg: format!(
-                "request body exceeds {} bytes",
-                state.limits.max_request_bytes
-            ),
-        });
-    }
+    let limit = state.limits.max_request_bytes;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            LegacyApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                msg: format!("request body exceeds {limit} bytes"),
+            }
+        } else {
+            LegacyApiError::bad_request(format!("cannot read the request body: {e}"))
+        }
+    })?;
     let body = crate::body::decompress(&headers, body, state.limits.max_decompressed_bytes)
         .map_err(|e| LegacyApiError {
             status: e.status(),
@@ -696,5 +704,63 @@ mod limit_tests {
         assert!(started.elapsed() < Duration::from_millis(50));
         drop(held);
         assert_eq!(get("/api/traces?service=a").await.status, 200);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod transform_tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::Limits;
+    use crate::test_support::{Recorder, state_with};
+
+    /// An OTLP JSON document of exactly `bytes` bytes holding one span.
+    fn document(bytes: usize) -> String {
+        let doc = |name: &str| {
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"{name}"}}]}}]}}]}}"#
+            )
+        };
+        let doc = doc(&"x".repeat(bytes - doc("").len()));
+        assert_eq!(doc.len(), bytes);
+        doc
+    }
+
+    async fn post(limits: Limits, body: String) -> (StatusCode, serde_json::Value) {
+        let router = router(state_with(Recorder::open(), limits, 0));
+        let req = Request::post("/api/transform")
+            .header("content-type", "text/plain")
+            .body(Body::from(body))
+            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn bodies_up_to_max_request_bytes_are_converted_beyond_axums_default() {
+        // 3 MiB: over axum's 2 MiB default body limit, under the 16 MiB default.
+        let (status, body) = post(Limits::default(), document(3 << 20)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"][0]["spans"][0]["spanID"], "eee19b7ec3c1b174");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_max_request_bytes_is_a_413_with_the_envelope() {
+        let limits = Limits {
+            max_request_bytes: 4096,
+            ..Limits::default()
+        };
+        let (status, body) = post(limits, document(4097)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["errors"][0]["msg"], "request body exceeds 4096 bytes");
+        let (status, body) = post(limits, document(4096)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 }

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { ChangeEvent, FormEvent } from 'react';
-import { apiUrl, getOperations, getServices, searchTraces } from '../api';
+import { apiUrl, getOperations, getServices, searchTraces, transformOtlp } from '../api';
 import type { Operation } from '../api';
 import { config } from '../config';
 import { LOOKBACKS, MAX_LIMIT, queryFromParams, queryToApiParams, queryToParams, validateQuery } from '../lib/searchQuery';
@@ -9,7 +9,7 @@ import { SORTS, isSortKey, sortSummaries, summarize } from '../lib/summary';
 import { serviceLabel, serviceStatus, similarServices } from '../lib/services';
 import type { SortKey, TraceSummary } from '../lib/summary';
 import { formatDuration, formatRelative, formatTimestamp, fromDateTimeLocal, toDateTimeLocal } from '../lib/format';
-import { parseTraceFile } from '../lib/otlp';
+import { readTraceFile } from '../lib/traceFile';
 import type { JTrace } from '../lib/types';
 import { clearLocalTraces, getLocalSet, setLocalTraces, subscribeLocal } from '../localTraces';
 import { Link, useRouter } from '../router';
@@ -381,28 +381,39 @@ function SearchForm({ initial, services, servicesError }: { initial: SearchQuery
 function OpenFile() {
   const { navigate } = useRouter();
   const [error, setError] = useState<string | null>(null);
+  const [reading, setReading] = useState<string | null>(null);
   const onChange = async (e: ChangeEvent<HTMLInputElement>) => {
-    const file = e.target.files?.[0];
+    const input = e.target;
+    const file = input.files?.[0];
     if (!file) return;
     setError(null);
+    setReading(file.name);
     try {
       const text = await file.text();
-      const traces = parseTraceFile(text);
+      // OTLP JSON is converted by the server (`POST /api/transform`).
+      const traces = await readTraceFile(text, (otlp) => transformOtlp(otlp));
       setLocalTraces(file.name, traces);
       navigate('/search?source=file');
     } catch (err) {
       setError(`${file.name}: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      setReading(null);
     }
-    e.target.value = '';
+    input.value = '';
   };
   return (
     <div className="open-file">
       <label className="file-label">
         Open a JSON file (Jaeger or OTLP)
-        <input type="file" accept=".json,.jsonl,application/json" data-testid="open-file" onChange={onChange} />
+        <input type="file" accept=".json,.jsonl,application/json" data-testid="open-file" disabled={reading !== null} onChange={onChange} />
       </label>
+      {reading && (
+        <div className="muted" data-testid="open-file-reading" role="status">
+          Reading {reading}…
+        </div>
+      )}
       {error && (
-        <div className="field-error" role="alert">
+        <div className="field-error" data-testid="open-file-error" role="alert">
           {error}
         </div>
       )}
