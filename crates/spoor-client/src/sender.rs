@@ -19,7 +19,8 @@ use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use prost::Message;
-use spoor_model::{Resource, SpanRecord};
+use spoor_model::SpanRecord;
+use spoor_model::group::{ArcIndex, Seen};
 use spoor_proto::otlp_collector::ExportTraceServiceResponse;
 use spoor_service::retry::{grpc_code_is_retryable, http_status_is_retryable};
 use tonic::codec::CompressionEncoding;
@@ -458,15 +459,15 @@ pub fn encode(protocol: Protocol, spans: &[SpanRecord]) -> Encoded {
 
 /// Spans grouped by resource (one Jaeger process each), first-seen order.
 fn group_by_resource(spans: &[SpanRecord]) -> Vec<Vec<SpanRecord>> {
-    let mut groups: Vec<(*const Resource, Vec<SpanRecord>)> = Vec::new();
+    let mut index = ArcIndex::default();
+    let mut groups: Vec<Vec<SpanRecord>> = Vec::new();
     for r in spans {
-        let key = Arc::as_ptr(&r.resource);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(r.clone()),
-            None => groups.push((key, vec![r.clone()])),
+        match index.index(&r.resource) {
+            Seen::New(_) => groups.push(vec![r.clone()]),
+            Seen::Again(i) => groups[i].push(r.clone()),
         }
     }
-    groups.into_iter().map(|(_, g)| g).collect()
+    groups
 }
 
 /// Encodes spans of one resource as `emitBatch` datagrams of at most

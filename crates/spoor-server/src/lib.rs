@@ -176,10 +176,10 @@ impl AppState {
         config: &ServerConfig,
     ) -> Self {
         AppState {
+            cpu: query.cpu().clone(),
             query,
             ingester,
             metrics,
-            cpu: CpuPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             limits: config.limits,
             query_limits: config.query_limits,
             heavy_queries: (config.query_limits.max_concurrent > 0).then(|| {

@@ -104,6 +104,12 @@ impl QueryService {
         self
     }
 
+    /// The pool this service runs CPU-heavy work on; the HTTP layer encodes
+    /// large answers on the same one, so one bound holds for all of them.
+    pub fn cpu(&self) -> &CpuPool {
+        &self.cpu
+    }
+
     /// The same service answering metrics queries from `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<dyn MetricsReader>) -> Self {
         self.metrics = Some(metrics);
@@ -382,8 +388,8 @@ pub fn merge_dependency_links(links: Vec<DependencyLink>) -> Vec<DependencyLink>
 mod tests {
 
     use super::*;
-    use spoor_model::{SpanRecord, TraceId};
     use spoor_model::testing;
+    use spoor_model::{SpanRecord, TraceId};
 
     fn rec(
         service: Option<&str>,

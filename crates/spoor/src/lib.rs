@@ -204,6 +204,9 @@ fn connection_fd_budget() -> Option<usize> {
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
     let mut engine: Option<Arc<spoor_engine::Engine>> = None;
+    // One bounded pool for the CPU-heavy work of queries in every layer
+    // (engine decoding, adjusters, answer encoding; ADR 0020).
+    let cpu = spoor_storage::CpuPool::default();
     let (writer, reader, deps, red) = match &config.storage {
         Storage::Memory { max_traces } => {
             let store = Arc::new(MemoryStore::new(*max_traces));
@@ -222,6 +225,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             cut_age_nanos,
         } => {
             let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
+            engine_config.cpu = cpu.clone();
             engine_config.retention = retention_nanos.map(Duration::from_nanos);
             if let Some(bytes) = cut_bytes {
                 engine_config.head_cut_bytes = *bytes;
@@ -288,7 +292,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 max_trace_size: config.max_trace_size,
             },
         )
-        .with_metrics(red),
+        .with_metrics(red)
+        .with_cpu(cpu),
     );
     let server_config = ServerConfig {
         listeners: config.listeners.clone(),
