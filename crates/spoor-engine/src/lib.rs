@@ -1,7 +1,7 @@
 //! Spoor's storage engine.
 //!
 //! [`Engine`] implements the storage contracts of `spoor-storage`
-//! (`SpanWriter`, `TraceReader`, `DependencyReader`, `MetricsReader`,
+//! (`SpanWriter`, `TraceReader`, `DependencyReader`, `RedStatsReader`,
 //! `Purger`) with:
 //!
 //! - a write-ahead log ([`wal`]): every batch is appended and fsynced, with

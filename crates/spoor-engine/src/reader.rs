@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use spoor_model::{DependencyLink, SpanId, SpanRecord, SpanSet, Trace, TraceId, UnixNanos};
-use spoor_storage::metrics::RED_MINUTE;
+use spoor_storage::red::RED_MINUTE;
 use spoor_storage::{
-    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, MetricsReader, Operation,
-    OperationQuery, Partial, Purger, RedAccumulator, RedQuery, RedRow, StorageError, TraceQuery,
+    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, Operation, OperationQuery, Partial,
+    Purger, RedAccumulator, RedQuery, RedRow, RedStatsReader, StorageError, TraceQuery,
     TraceReader,
 };
 
@@ -689,7 +689,7 @@ fn first_by_id(spans: &[SpanRecord]) -> HashMap<SpanId, usize> {
 }
 
 #[async_trait]
-impl MetricsReader for Engine {
+impl RedStatsReader for Engine {
     /// The statistics stored with each block whose spans start in the
     /// window (read from the block store), plus those of the spans still in
     /// memory, computed now; merged per minute, service, operation and kind.

@@ -15,8 +15,8 @@ use spoor_model::{
     TraceId,
 };
 use spoor_storage::memory::MemoryStore;
-use spoor_storage::metrics::RED_MINUTE;
-use spoor_storage::{MetricsReader, RedQuery, RedRow, SpanWriter, TraceQuery, TraceReader};
+use spoor_storage::red::RED_MINUTE;
+use spoor_storage::{RedQuery, RedRow, RedStatsReader, SpanWriter, TraceQuery, TraceReader};
 
 const BASE: u64 = 1_700_000_000_000_000_000 - 1_700_000_000_000_000_000 % RED_MINUTE;
 const MS: u64 = 1_000_000;
@@ -122,7 +122,7 @@ fn queries() -> Vec<RedQuery> {
     ]
 }
 
-async fn red(reader: &dyn MetricsReader) -> Vec<Vec<RedRow>> {
+async fn red(reader: &dyn RedStatsReader) -> Vec<Vec<RedRow>> {
     let mut out = Vec::new();
     for q in queries() {
         out.push(reader.red_stats(&q).await.unwrap());

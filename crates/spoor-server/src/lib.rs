@@ -15,7 +15,7 @@ pub mod admin;
 pub mod admission;
 pub mod agent;
 pub mod api_legacy;
-pub mod api_metrics;
+pub mod api_spm;
 pub mod api_v3;
 mod body;
 pub mod error;
@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use spoor_service::{Ingester, Metrics, QueryService};
+use spoor_service::{Ingester, QueryService, Telemetry};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -145,7 +145,7 @@ impl Default for UdpConfig {
 pub struct AppState {
     pub query: Arc<QueryService>,
     pub ingester: Arc<Ingester>,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<Telemetry>,
     pub cpu: CpuPool,
     pub limits: Limits,
     /// Bounds on the query server's working memory.
@@ -172,7 +172,7 @@ impl AppState {
     pub fn new(
         query: Arc<QueryService>,
         ingester: Arc<Ingester>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<Telemetry>,
         config: &ServerConfig,
     ) -> Self {
         AppState {
@@ -455,7 +455,7 @@ pub async fn serve(
 /// The query server: `/api/*`, `/api/v3/*` and the UI, under the base path.
 pub fn query_router(state: Arc<AppState>) -> axum::Router {
     let api = api_legacy::router(state.clone())
-        .merge(api_metrics::router(state.clone()))
+        .merge(api_spm::router(state.clone()))
         .merge(api_v3::router(state.clone()));
     let api = api.merge(export::router(state.clone()));
     let app = api.merge(ui::router(state.clone()));

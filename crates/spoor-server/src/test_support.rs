@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use spoor_model::SpanBatch;
 use spoor_service::{
-    BatchSink, IngestError, IngestOptions, IngestOutcome, Ingester, Metrics, QueryOptions,
-    QueryService, Source,
+    BatchSink, IngestError, IngestOptions, IngestOutcome, Ingester, QueryOptions, QueryService,
+    Source, Telemetry,
 };
 use spoor_storage::memory::MemoryStore;
 use spoor_storage::{SpanWriter, StorageError};
@@ -88,7 +88,7 @@ impl SpanWriter for Recorder {
 /// A [`BatchSink`] that records batches and counts like the ingester does.
 pub struct RecordingSink {
     pub recorder: Arc<Recorder>,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<Telemetry>,
 }
 
 #[async_trait::async_trait]
@@ -122,7 +122,7 @@ pub fn state_with(
     limits: Limits,
     max_bytes_in_flight: usize,
 ) -> Arc<AppState> {
-    let metrics = Arc::new(Metrics::new("test"));
+    let metrics = Arc::new(Telemetry::new("test"));
     let ingester = Arc::new(Ingester::new(
         recorder,
         metrics.clone(),
@@ -145,7 +145,7 @@ pub fn state_with(
 
 /// An app state with these query limits (and no ingest budget).
 pub fn state_with_query_limits(query_limits: crate::QueryLimits) -> Arc<AppState> {
-    let metrics = Arc::new(Metrics::new("test"));
+    let metrics = Arc::new(Telemetry::new("test"));
     let ingester = Arc::new(Ingester::new(
         Recorder::open(),
         metrics.clone(),
@@ -183,7 +183,7 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// One sample of `name` whose labels include `labels`, 0 when absent.
-pub fn metric(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn metric(metrics: &Telemetry, name: &str, labels: &[(&str, &str)]) -> f64 {
     let text = metrics.render_prometheus();
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -201,7 +201,7 @@ pub fn metric(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 /// `spoor_receiver_requests_total` of one source and result.
-pub fn requests(metrics: &Metrics, source: Source, result: &str) -> f64 {
+pub fn requests(metrics: &Telemetry, source: Source, result: &str) -> f64 {
     metric(
         metrics,
         "spoor_receiver_requests_total",

@@ -17,7 +17,7 @@ use spoor_proto::jaeger::api_v2::collector_service_server::{
 use spoor_proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
 use spoor_server::UdpConfig;
 use spoor_server::agent::{AgentConfig, AgentListeners, CollectorProtocol, run_agent};
-use spoor_service::Metrics;
+use spoor_service::Telemetry;
 use spoor_service::forward::ForwarderOptions;
 use spoor_service::sampling::{SamplingError, StrategyProvider};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -127,7 +127,7 @@ async fn udp_spans_are_forwarded_and_sampling_is_proxied() {
         addr("sampling_http"),
         addr("admin_http"),
     );
-    let metrics = Arc::new(Metrics::new("test"));
+    let metrics = Arc::new(Telemetry::new("test"));
     let stop = CancellationToken::new();
     let agent = tokio::spawn(run_agent(config, listeners, metrics, stop.clone()));
 

@@ -40,7 +40,7 @@ use tokio::time::Instant;
 
 use crate::ingest::{BatchSink, IngestError, IngestOutcome};
 use crate::retry::RetryPolicy;
-use crate::telemetry::{Metrics, RefuseReason, Source};
+use crate::telemetry::{RefuseReason, Source, Telemetry};
 
 /// Why an export failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -207,7 +207,7 @@ struct Counters {
 /// receivers' [`BatchSink`].
 pub struct Forwarder {
     exporter: Arc<dyn Exporter>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<Telemetry>,
     options: ForwarderOptions,
     sender: Mutex<Option<mpsc::UnboundedSender<Item>>>,
     receiver: tokio::sync::Mutex<mpsc::UnboundedReceiver<Item>>,
@@ -232,7 +232,7 @@ impl Forwarder {
     /// Receivers count what it accepts and refuses in `metrics`.
     pub fn start(
         exporter: Arc<dyn Exporter>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<Telemetry>,
         options: ForwarderOptions,
     ) -> Arc<Forwarder> {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -502,7 +502,7 @@ impl Forwarder {
     }
 
     /// The forwarder's series in the Prometheus text format (to append to
-    /// [`Metrics::render_prometheus`]).
+    /// [`Telemetry::render_prometheus`]).
     pub fn render_prometheus(&self) -> String {
         let s = self.stats();
         let mut out = String::with_capacity(1024);
@@ -693,8 +693,8 @@ mod tests {
         }
     }
 
-    fn metrics() -> Arc<Metrics> {
-        Arc::new(Metrics::new("test"))
+    fn metrics() -> Arc<Telemetry> {
+        Arc::new(Telemetry::new("test"))
     }
 
     async fn wait_until(mut f: impl FnMut() -> bool) {

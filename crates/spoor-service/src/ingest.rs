@@ -9,7 +9,7 @@ use spoor_storage::{SpanWriter, StorageError, StorageErrorKind};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::shared::rewrite_shared;
 pub use crate::telemetry::Source;
-use crate::telemetry::{Metrics, RefuseReason, SkewDirection, WarnLimiter};
+use crate::telemetry::{RefuseReason, SkewDirection, Telemetry, WarnLimiter};
 
 /// Settings of the [`Ingester`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub enum IngestError {
 #[derive(Clone)]
 pub struct Ingester {
     writer: Arc<dyn SpanWriter>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<Telemetry>,
     budget: MemoryBudget,
 }
 
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Ingester {
 
 impl Ingester {
     /// An ingester writing to `writer` and counting into `metrics`.
-    pub fn new(writer: Arc<dyn SpanWriter>, metrics: Arc<Metrics>, opts: IngestOptions) -> Self {
+    pub fn new(writer: Arc<dyn SpanWriter>, metrics: Arc<Telemetry>, opts: IngestOptions) -> Self {
         Ingester {
             writer,
             metrics,
@@ -88,7 +88,7 @@ impl Ingester {
     ///
     /// Refuses with [`IngestError::Overloaded`] without waiting when the bytes
     /// in flight would exceed the budget. Counts accepted and refused spans and
-    /// the request's result in [`Metrics`].
+    /// the request's result in [`Telemetry`].
     pub async fn submit(
         &self,
         batch: SpanBatch,
@@ -219,7 +219,7 @@ static SKEW_WARN: WarnLimiter = WarnLimiter::new(SKEW_WARN_INTERVAL_SECS);
 
 /// Counts far-off spans in `spoor_ingest_spans_timestamp_skew_total` and logs
 /// a rate-limited WARN naming one of them.
-pub fn count_skew(metrics: &Metrics, sanitized: &Sanitized, receiver: &str) {
+pub fn count_skew(metrics: &Telemetry, sanitized: &Sanitized, receiver: &str) {
     if sanitized.far_past > 0 {
         metrics.timestamp_skew(SkewDirection::Past, sanitized.far_past as u64);
     }
@@ -641,7 +641,7 @@ mod tests {
 
     #[test]
     fn skew_counts_reach_the_metrics() {
-        let metrics = Metrics::new("test");
+        let metrics = Telemetry::new("test");
         let r = res(vec![KeyValue::str("service.name", "svc")]);
         let mut batch = SpanBatch {
             spans: vec![rec(&r, "old", 1, 2), rec(&r, "now", NOW, NOW + 1)],

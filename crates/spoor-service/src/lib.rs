@@ -8,7 +8,7 @@
 //!   truncates oversized traces, runs Jaeger's query-time adjusters
 //!   ([`adjust`]) unless raw data was asked for, computes trace summaries and
 //!   merges dependency edges.
-//! - [`telemetry`]: [`Metrics`], a small lock-light registry rendered in the
+//! - [`telemetry`]: [`Telemetry`], a small lock-light registry rendered in the
 //!   Prometheus text format.
 //!
 //! This crate knows no wire format and no storage engine: it sees storage only
@@ -21,11 +21,11 @@ pub mod budget;
 pub mod export;
 pub mod forward;
 pub mod ingest;
-pub mod metrics;
 pub mod query;
 pub mod retry;
 pub mod sampling;
 mod shared;
+pub mod spm;
 pub mod telemetry;
 
 pub use adjust::{AdjustOptions, adjust_trace};
@@ -33,5 +33,5 @@ pub use budget::{BudgetError, MemoryBudget, Reservation};
 pub use ingest::{BatchSink, IngestError, IngestOptions, IngestOutcome, Ingester};
 pub use query::{QueryOptions, QueryService, ServiceSummary, TraceSummary};
 pub use telemetry::{
-    Metrics, QueryMetrics, ReceiverMetrics, RefuseReason, SkewDirection, Source, WarnLimiter,
+    QueryMetrics, ReceiverMetrics, RefuseReason, SkewDirection, Source, Telemetry, WarnLimiter,
 };

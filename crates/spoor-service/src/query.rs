@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use spoor_model::{DependencyLink, Trace, UnixNanos};
 use spoor_storage::{
-    Capabilities, CpuPool, DependencyReader, GetTraceQuery, MetricsReader, Operation,
-    OperationQuery, Partial, StorageError, StorageErrorKind, SummaryOptions, TraceQuery,
-    TraceReader,
+    Capabilities, CpuPool, DependencyReader, GetTraceQuery, Operation, OperationQuery, Partial,
+    RedStatsReader, StorageError, StorageErrorKind, SummaryOptions, TraceQuery, TraceReader,
 };
 
 pub use spoor_storage::{ServiceSummary, TraceSummary, summarize_trace};
 
 use crate::adjust::{AdjustOptions, adjust_trace};
-use crate::metrics::{MetricFamily, MetricKind, MetricsQuery};
+use crate::spm::{MetricFamily, MetricKind, MetricsQuery};
 
 /// Jaeger's refusal of a search without a service name on a backend that
 /// cannot do it (RFC 0013).
@@ -65,7 +64,7 @@ fn span_total(traces: &[Trace]) -> usize {
 pub struct QueryService {
     reader: Arc<dyn TraceReader>,
     deps: Option<Arc<dyn DependencyReader>>,
-    metrics: Option<Arc<dyn MetricsReader>>,
+    metrics: Option<Arc<dyn RedStatsReader>>,
     opts: QueryOptions,
     /// Where large traces are adjusted and metrics computed.
     cpu: CpuPool,
@@ -111,7 +110,7 @@ impl QueryService {
     }
 
     /// The same service answering metrics queries from `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<dyn MetricsReader>) -> Self {
+    pub fn with_red_stats(mut self, metrics: Arc<dyn RedStatsReader>) -> Self {
         self.metrics = Some(metrics);
         self
     }
@@ -141,7 +140,7 @@ impl QueryService {
         let query = query.clone();
         // Points × window minutes × sketch buckets: always off the runtime.
         self.cpu
-            .run(move || crate::metrics::compute(kind, &query, &rows))
+            .run(move || crate::spm::compute(kind, &query, &rows))
             .await
             .map_err(|e| StorageError::internal(format!("metrics task failed: {e}")))
     }

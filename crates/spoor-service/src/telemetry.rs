@@ -164,8 +164,8 @@ struct QuerySeries {
     error: AtomicU64,
 }
 
-/// The registry. Create one per process and share it as `Arc<Metrics>`.
-pub struct Metrics {
+/// The registry. Create one per process and share it as `Arc<Telemetry>`.
+pub struct Telemetry {
     version: String,
     start_time_seconds: f64,
     /// Spans ingested far in the past / future (`spoor_ingest_spans_timestamp_skew_total`).
@@ -176,9 +176,9 @@ pub struct Metrics {
     storage: RwLock<Option<Arc<dyn StorageStatus>>>,
 }
 
-impl std::fmt::Debug for Metrics {
+impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics")
+        f.debug_struct("Telemetry")
             .field("version", &self.version)
             .field("start_time_seconds", &self.start_time_seconds)
             .finish_non_exhaustive()
@@ -254,14 +254,14 @@ impl QueryMetrics {
     }
 }
 
-impl Metrics {
+impl Telemetry {
     /// A registry for a process of this version, started now.
     pub fn new(version: impl Into<String>) -> Self {
         let start_time_seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        Metrics {
+        Telemetry {
             version: version.into(),
             start_time_seconds,
             timestamp_skew: [AtomicU64::new(0), AtomicU64::new(0)],
@@ -680,7 +680,7 @@ mod tests {
 
     #[test]
     fn renders_counters_histograms_and_info_in_exposition_format() {
-        let m = Metrics::new("1.2.3 \"quoted\" \\ back\nslash");
+        let m = Telemetry::new("1.2.3 \"quoted\" \\ back\nslash");
         let r = m.receiver(OTLP_GRPC);
         r.accepted(10);
         r.accepted(5);
@@ -828,7 +828,7 @@ mod tests {
 
     #[test]
     fn empty_registry_still_renders_info() {
-        let text = Metrics::new("0.1.0").render_prometheus();
+        let text = Telemetry::new("0.1.0").render_prometheus();
         let (_, samples) = parse(&text);
         // build info, start time, and the two timestamp-skew directions.
         assert_eq!(samples.len(), 4);
@@ -862,7 +862,7 @@ mod tests {
                 ]
             }
         }
-        let m = Metrics::new("t");
+        let m = Telemetry::new("t");
         m.set_storage_status(Arc::new(Fake));
         let text = m.render_prometheus();
         let (_, samples) = parse(&text);
@@ -877,7 +877,7 @@ mod tests {
 
     #[test]
     fn handles_are_shared_across_threads() {
-        let m = Arc::new(Metrics::new("t"));
+        let m = Arc::new(Telemetry::new("t"));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let m = Arc::clone(&m);

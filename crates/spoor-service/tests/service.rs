@@ -12,8 +12,8 @@ use spoor_model::{
     TraceId, UnixNanos, find_attr,
 };
 use spoor_service::{
-    AdjustOptions, IngestError, IngestOptions, Ingester, Metrics, QueryOptions, QueryService,
-    Source,
+    AdjustOptions, IngestError, IngestOptions, Ingester, QueryOptions, QueryService, Source,
+    Telemetry,
 };
 use spoor_storage::{
     Capabilities, DependencyReader, FoundTrace, GetTraceQuery, Operation, OperationQuery,
@@ -188,7 +188,7 @@ fn service(reader: Arc<FakeReader>, opts: QueryOptions) -> QueryService {
     QueryService::new(reader, None, opts)
 }
 
-fn metrics_value(m: &Metrics, line_prefix: &str) -> f64 {
+fn metrics_value(m: &Telemetry, line_prefix: &str) -> f64 {
     m.render_prometheus()
         .lines()
         .find(|l| l.starts_with(line_prefix))
@@ -455,7 +455,7 @@ fn batch_of(n: u64) -> SpanBatch {
 #[tokio::test]
 async fn ingest_sanitizes_writes_and_counts() {
     let writer = Arc::new(FakeWriter::default());
-    let metrics = Arc::new(Metrics::new("test"));
+    let metrics = Arc::new(Telemetry::new("test"));
     let ing = Ingester::new(
         Arc::clone(&writer) as Arc<dyn SpanWriter>,
         Arc::clone(&metrics),
@@ -521,7 +521,7 @@ async fn ingest_refuses_when_bytes_in_flight_exceed_the_budget() {
         ..Default::default()
     });
     let entered = Arc::clone(&writer.entered);
-    let metrics = Arc::new(Metrics::new("test"));
+    let metrics = Arc::new(Telemetry::new("test"));
     let ing = Ingester::new(
         Arc::clone(&writer) as Arc<dyn SpanWriter>,
         Arc::clone(&metrics),
@@ -590,7 +590,7 @@ async fn ingest_reports_storage_errors() {
         fail: true,
         ..Default::default()
     });
-    let metrics = Arc::new(Metrics::new("test"));
+    let metrics = Arc::new(Telemetry::new("test"));
     let ing = Ingester::new(
         writer as Arc<dyn SpanWriter>,
         Arc::clone(&metrics),
@@ -628,7 +628,7 @@ async fn empty_batches_are_acknowledged_without_a_write() {
     let writer = Arc::new(FakeWriter::default());
     let ing = Ingester::new(
         Arc::clone(&writer) as Arc<dyn SpanWriter>,
-        Arc::new(Metrics::new("test")),
+        Arc::new(Telemetry::new("test")),
         IngestOptions {
             max_bytes_in_flight: 10,
         },
@@ -645,7 +645,7 @@ async fn round_trip_through_the_memory_backend() {
     let store = Arc::new(spoor_storage::memory::MemoryStore::new(100));
     let ing = Ingester::new(
         Arc::clone(&store) as Arc<dyn SpanWriter>,
-        Arc::new(Metrics::new("test")),
+        Arc::new(Telemetry::new("test")),
         IngestOptions {
             max_bytes_in_flight: 1 << 20,
         },

@@ -1,7 +1,7 @@
 //! Storage contracts for Spoor.
 //!
 //! Backends implement [`SpanWriter`], [`TraceReader`], [`DependencyReader`]
-//! and [`MetricsReader`];
+//! and [`RedStatsReader`];
 //! the rest of Spoor only ever sees them as `Arc<dyn …>`. The in-memory
 //! backend lives in [`memory`]; the conformance suite that every backend must
 //! pass lives in `conformance` (feature `conformance`).
@@ -10,8 +10,8 @@ mod cpu;
 mod error;
 pub mod filter;
 pub mod memory;
-pub mod metrics;
 mod query;
+pub mod red;
 mod status;
 mod summary;
 
@@ -24,13 +24,13 @@ use spoor_model::{DependencyLink, SpanBatch, Trace, TraceId, UnixNanos};
 pub use cpu::{CpuPool, CpuPoolError};
 pub use error::{StorageError, StorageErrorKind};
 pub use filter::{FilterError, FilterExpr};
-pub use metrics::{
-    LatencySketch, MetricsReader, RedAccumulator, RedQuery, RedRow, RedStats,
-    SKETCH_RELATIVE_ACCURACY,
-};
 pub use query::{
     Capabilities, FoundTrace, GetTraceQuery, Operation, OperationQuery, SYNTHESIZED_TAGS,
     TagFilter, TraceQuery, is_synthesized_tag, matches_span,
+};
+pub use red::{
+    LatencySketch, RedAccumulator, RedQuery, RedRow, RedStats, RedStatsReader,
+    SKETCH_RELATIVE_ACCURACY,
 };
 pub use status::{StorageHealth, StorageMetric, StorageMetricKind, StorageStatus};
 pub use summary::{PrepareTrace, ServiceSummary, SummaryOptions, TraceSummary, summarize_trace};

@@ -33,8 +33,8 @@ use spoor_model::{
 };
 
 use crate::{
-    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, MetricsReader, Operation,
-    OperationQuery, Purger, RedAccumulator, RedQuery, RedRow, SpanWriter, StorageError, TraceQuery,
+    Capabilities, DependencyReader, FoundTrace, GetTraceQuery, Operation, OperationQuery, Purger,
+    RedAccumulator, RedQuery, RedRow, RedStatsReader, SpanWriter, StorageError, TraceQuery,
     TraceReader, matches_span,
 };
 
@@ -388,7 +388,7 @@ impl DependencyReader for MemoryStore {
 }
 
 #[async_trait]
-impl MetricsReader for MemoryStore {
+impl RedStatsReader for MemoryStore {
     /// Computed from the stored spans at query time.
     async fn red_stats(&self, query: &RedQuery) -> Result<Vec<RedRow>, StorageError> {
         if query.end < query.start {
@@ -399,7 +399,7 @@ impl MetricsReader for MemoryStore {
         let inner = self.inner.read();
         let mut acc = RedAccumulator::default();
         for trace in inner.traces.values() {
-            if trace.spans.start() > query.end.saturating_add(crate::metrics::RED_MINUTE) {
+            if trace.spans.start() > query.end.saturating_add(crate::red::RED_MINUTE) {
                 continue;
             }
             for r in &trace.spans {

@@ -107,7 +107,7 @@ pub struct Capabilities {
     /// Dependencies can be read.
     pub dependencies: bool,
     /// RED statistics (calls, errors, latencies per service and operation)
-    /// can be read through a [`crate::MetricsReader`].
+    /// can be read through a [`crate::RedStatsReader`].
     pub metrics: bool,
 }
 

@@ -17,7 +17,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use spoor_server::{AppState, Limits, ServerConfig, UdpConfig};
 use spoor_service::sampling::{MergeRules, SamplingOptions};
-use spoor_service::{AdjustOptions, IngestOptions, Ingester, Metrics, QueryOptions, QueryService};
+use spoor_service::{
+    AdjustOptions, IngestOptions, Ingester, QueryOptions, QueryService, Telemetry,
+};
 use spoor_storage::memory::MemoryStore;
 use tokio_util::sync::CancellationToken;
 
@@ -202,7 +204,7 @@ fn connection_fd_budget() -> Option<usize> {
 
 /// Runs all-in-one until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    let metrics = Arc::new(Telemetry::new(env!("CARGO_PKG_VERSION")));
     let mut engine: Option<Arc<spoor_engine::Engine>> = None;
     // One bounded pool for the CPU-heavy work of queries in every layer
     // (engine decoding, adjusters, answer encoding; ADR 0020).
@@ -215,7 +217,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 store.clone() as Arc<dyn spoor_storage::SpanWriter>,
                 store.clone() as Arc<dyn spoor_storage::TraceReader>,
                 store.clone() as Arc<dyn spoor_storage::DependencyReader>,
-                store as Arc<dyn spoor_storage::MetricsReader>,
+                store as Arc<dyn spoor_storage::RedStatsReader>,
             )
         }
         Storage::Engine {
@@ -252,7 +254,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 store.clone() as Arc<dyn spoor_storage::SpanWriter>,
                 store.clone() as Arc<dyn spoor_storage::TraceReader>,
                 store.clone() as Arc<dyn spoor_storage::DependencyReader>,
-                store as Arc<dyn spoor_storage::MetricsReader>,
+                store as Arc<dyn spoor_storage::RedStatsReader>,
             )
         }
     };
@@ -292,7 +294,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 max_trace_size: config.max_trace_size,
             },
         )
-        .with_metrics(red)
+        .with_red_stats(red)
         .with_cpu(cpu),
     );
     let server_config = ServerConfig {

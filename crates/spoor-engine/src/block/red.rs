@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 
 use spoor_model::{SpanKind, SpanRecord};
-use spoor_storage::metrics::MAX_SKETCH_INDEX;
+use spoor_storage::red::MAX_SKETCH_INDEX;
 use spoor_storage::{LatencySketch, RedAccumulator, RedQuery, RedRow, RedStats};
 
 use crate::record::{Reader, RecordError, put_strings, put_varint};
@@ -116,8 +116,8 @@ pub fn decode(bytes: &[u8], query: Option<&RedQuery>) -> Result<Vec<RedRow>, Red
     let strings = r.strings()?;
     let minutes = query.map(|q| {
         (
-            spoor_storage::metrics::red_minute_of(q.start),
-            spoor_storage::metrics::red_minute_of(q.end),
+            spoor_storage::red::red_minute_of(q.start),
+            spoor_storage::red::red_minute_of(q.end),
         )
     });
     let n = r.count(8)?;
@@ -188,7 +188,7 @@ pub fn decode(bytes: &[u8], query: Option<&RedQuery>) -> Result<Vec<RedRow>, Red
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use spoor_model::testing;
-    use spoor_storage::metrics::RED_MINUTE;
+    use spoor_storage::red::RED_MINUTE;
 
     use super::*;
 

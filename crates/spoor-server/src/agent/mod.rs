@@ -26,7 +26,7 @@ use axum::Router;
 use axum::routing::get;
 use spoor_service::forward::{Exporter, Forwarder, ForwarderOptions};
 use spoor_service::sampling::StrategyProvider;
-use spoor_service::{BatchSink, Metrics};
+use spoor_service::{BatchSink, Telemetry};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -68,7 +68,7 @@ pub fn lazy_channel(host_port: &str, request_timeout: Duration) -> Result<Channe
 /// The agent's admin server: `GET /status` (also `/` and `/health`) and
 /// `GET /metrics` (the receivers' and the forwarder's series).
 pub fn admin_router(
-    metrics: Arc<Metrics>,
+    metrics: Arc<Telemetry>,
     forwarder: Arc<Forwarder>,
     started_at: SystemTime,
     ready: Arc<AtomicBool>,
@@ -191,7 +191,7 @@ impl AgentListeners {
 pub async fn run_agent(
     config: AgentConfig,
     listeners: AgentListeners,
-    metrics: Arc<Metrics>,
+    metrics: Arc<Telemetry>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let started_at = SystemTime::now();

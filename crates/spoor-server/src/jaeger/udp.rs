@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use spoor_codec::{DecodeError, Decoded};
-use spoor_service::{BatchSink, IngestError, Metrics, ReceiverMetrics, RefuseReason, Source};
+use spoor_service::{BatchSink, IngestError, ReceiverMetrics, RefuseReason, Source, Telemetry};
 use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
@@ -88,7 +88,7 @@ pub async fn serve_udp(
     protocol: ThriftProtocol,
     udp: UdpConfig,
     sink: Arc<dyn BatchSink>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<Telemetry>,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let cpu = CpuPool::new(udp.workers);
@@ -101,7 +101,7 @@ pub(crate) async fn serve_udp_on_pool(
     protocol: ThriftProtocol,
     udp: UdpConfig,
     sink: Arc<dyn BatchSink>,
-    metrics: &Metrics,
+    metrics: &Telemetry,
     cpu: CpuPool,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
@@ -361,7 +361,7 @@ mod tests {
     /// client socket connected to it.
     struct Harness {
         recorder: Arc<Recorder>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<Telemetry>,
         protocol: ThriftProtocol,
         client: UdpSocket,
         shutdown: CancellationToken,
@@ -372,7 +372,7 @@ mod tests {
         async fn start(protocol: ThriftProtocol, udp: UdpConfig, recorder: Arc<Recorder>) -> Self {
             let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let addr = socket.local_addr().unwrap();
-            let metrics = Arc::new(Metrics::new("test"));
+            let metrics = Arc::new(Telemetry::new("test"));
             let sink: Arc<dyn BatchSink> = Arc::new(RecordingSink {
                 recorder: recorder.clone(),
                 metrics: metrics.clone(),

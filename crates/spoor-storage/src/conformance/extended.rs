@@ -22,8 +22,8 @@ use spoor_model::{
 
 use super::fixtures::{Fixtures, NANOS_PER_DAY};
 use super::{join_ids, storage_error};
-use crate::metrics::{RED_MINUTE, SKETCH_RELATIVE_ACCURACY};
-use crate::{FilterExpr, MetricsReader, RedQuery, TagFilter, TraceQuery, TraceReader};
+use crate::red::{RED_MINUTE, SKETCH_RELATIVE_ACCURACY};
+use crate::{FilterExpr, RedQuery, RedStatsReader, TagFilter, TraceQuery, TraceReader};
 
 const MS: u64 = 1_000_000;
 const SECOND: u64 = 1_000 * MS;
@@ -428,7 +428,7 @@ type RowKey<'a> = (u64, &'a str, &'a str, SpanKind);
 /// service, operation and kind, and latency quantiles within the sketch's
 /// accuracy.
 pub(crate) async fn check_metrics(
-    metrics: &dyn MetricsReader,
+    metrics: &dyn RedStatsReader,
     ext: &Extended,
 ) -> Result<(), String> {
     let m0 = ext.base / RED_MINUTE;

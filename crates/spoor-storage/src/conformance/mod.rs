@@ -44,7 +44,7 @@ use std::collections::BTreeMap;
 use spoor_model::{DependencyLink, SpanBatch, SpanKind, Trace, TraceId, UnixNanos};
 
 use crate::{
-    DependencyReader, GetTraceQuery, MetricsReader, Operation, OperationQuery, Purger, SpanWriter,
+    DependencyReader, GetTraceQuery, Operation, OperationQuery, Purger, RedStatsReader, SpanWriter,
     StorageError, StorageErrorKind, TagFilter, TraceQuery, TraceReader,
 };
 use corpus::{Corpus, EXAMPLE_FIXTURE};
@@ -63,7 +63,7 @@ pub struct Backend<'a> {
     /// `None` skips the dependency checks.
     pub dependencies: Option<&'a dyn DependencyReader>,
     /// `None` skips the RED statistics checks.
-    pub metrics: Option<&'a dyn MetricsReader>,
+    pub metrics: Option<&'a dyn RedStatsReader>,
     pub purger: &'a dyn Purger,
 }
 
@@ -71,7 +71,7 @@ impl<'a> Backend<'a> {
     /// A backend that implements every trait in one value.
     pub fn of<S>(store: &'a S) -> Self
     where
-        S: SpanWriter + TraceReader + DependencyReader + MetricsReader + Purger,
+        S: SpanWriter + TraceReader + DependencyReader + RedStatsReader + Purger,
     {
         Backend {
             writer: store,

@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use spoor_server::UdpConfig;
 use spoor_server::agent::{AgentConfig, AgentListeners, CollectorProtocol, run_agent};
-use spoor_service::Metrics;
+use spoor_service::Telemetry;
 use spoor_service::forward::ForwarderOptions;
 use tokio_util::sync::CancellationToken;
 
@@ -373,7 +373,7 @@ pub fn main(args: AgentArgs) -> Result<()> {
 
 /// Runs the agent until `shutdown` resolves, then drains.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+    let metrics = Arc::new(Telemetry::new(env!("CARGO_PKG_VERSION")));
     let listeners = AgentListeners::bind(&config).await?;
     let drain = config.forwarder.drain_timeout;
     let token = CancellationToken::new();

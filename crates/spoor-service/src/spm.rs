@@ -1,6 +1,6 @@
 //! Service performance monitoring: Jaeger's metrics queries (call rates,
 //! error rates, latency quantiles per service, optionally per operation)
-//! answered from the per-minute RED statistics a [`MetricsReader`] keeps.
+//! answered from the per-minute RED statistics a [`RedStatsReader`] keeps.
 //!
 //! A query asks for points at `end − lookback`, `end − lookback + step`, …,
 //! up to `end`. The value at time `t` covers the statistics minutes whose
@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use spoor_model::{SpanKind, UnixNanos};
-use spoor_storage::metrics::RED_MINUTE;
+use spoor_storage::red::RED_MINUTE;
 use spoor_storage::{RedQuery, RedRow, RedStats, StorageError};
 
 /// The most points one series may hold.
@@ -367,7 +367,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind, StorageErrorKind::Unsupported);
-        let with = plain.with_metrics(store);
+        let with = plain.with_red_stats(store);
         assert!(with.has_metrics());
         let family = with
             .metrics(MetricKind::Calls, &query(false))

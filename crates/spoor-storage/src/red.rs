@@ -276,7 +276,7 @@ impl RedAccumulator {
 
 /// Reads RED statistics.
 #[async_trait]
-pub trait MetricsReader: Send + Sync + 'static {
+pub trait RedStatsReader: Send + Sync + 'static {
     /// The statistics `query` selects, one row per (minute, service,
     /// operation, kind), merged across everything the backend holds, sorted
     /// by minute, service, operation, then kind.

@@ -1,5 +1,5 @@
 //! Jaeger's service performance monitoring API, `/api/metrics/*`, answered
-//! from the storage's per-minute RED statistics (`spoor_service::metrics`).
+//! from the storage's per-minute RED statistics (`spoor_service::spm`).
 //!
 //! - `GET /api/metrics/calls`, `/api/metrics/errors`,
 //!   `/api/metrics/latencies` (`quantile` required): Jaeger's `MetricFamily`
@@ -24,7 +24,7 @@ use serde::Serialize;
 use spoor_codec::gojson;
 use spoor_codec::jaeger::Envelope;
 use spoor_model::{SpanKind, UnixNanos};
-use spoor_service::metrics::{MIN_STEP_NANOS, MetricFamily, MetricKind, MetricsQuery};
+use spoor_service::spm::{MIN_STEP_NANOS, MetricFamily, MetricKind, MetricsQuery};
 
 use crate::AppState;
 use crate::error::{LegacyApiError, json_response};
