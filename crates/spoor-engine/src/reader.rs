@@ -544,6 +544,16 @@ impl DependencyReader for Engine {
         start: UnixNanos,
         end: UnixNanos,
     ) -> Result<Vec<DependencyLink>, StorageError> {
+        Ok(self.dependencies_partial(start, end).await?.value)
+    }
+
+    /// [`DependencyReader::dependencies`]; a damaged block's spans are left
+    /// out, with a warning.
+    async fn dependencies_partial(
+        &self,
+        start: UnixNanos,
+        end: UnixNanos,
+    ) -> Result<Partial<Vec<DependencyLink>>, StorageError> {
         if end < start {
             return Err(StorageError::invalid_query(
                 "the end of the dependency window is before its start",
@@ -556,6 +566,7 @@ impl DependencyReader for Engine {
             .saturating_mul(MINUTE)
             .saturating_sub(1);
         let in_window = |t: UnixNanos| (first..=last).contains(&minute_of(t));
+        let mut warnings = Warnings::new();
         let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
         // One consistent view: blocks, their stored edges, and copies of the
         // head pieces of every trace that needs computing now.
@@ -624,7 +635,7 @@ impl DependencyReader for Engine {
             let piece = match read {
                 Ok(piece) => piece,
                 Err(e) => {
-                    self.shared.skip_block(block, e, &mut Warnings::new())?;
+                    self.shared.skip_block(block, e, &mut warnings)?;
                     continue;
                 }
             };
@@ -669,14 +680,17 @@ impl DependencyReader for Engine {
                 }
             }
         }
-        Ok(edges
-            .into_iter()
-            .map(|((parent, child), call_count)| DependencyLink {
-                parent,
-                child,
-                call_count,
-            })
-            .collect())
+        Ok(Partial {
+            value: edges
+                .into_iter()
+                .map(|((parent, child), call_count)| DependencyLink {
+                    parent,
+                    child,
+                    call_count,
+                })
+                .collect(),
+            warnings: into_list(warnings),
+        })
     }
 }
 
@@ -694,6 +708,15 @@ impl RedStatsReader for Engine {
     /// window (read from the block store), plus those of the spans still in
     /// memory, computed now; merged per minute, service, operation and kind.
     async fn red_stats(&self, query: &RedQuery) -> Result<Vec<RedRow>, StorageError> {
+        Ok(self.red_stats_partial(query).await?.value)
+    }
+
+    /// [`RedStatsReader::red_stats`]; a damaged block's statistics are left
+    /// out, with a warning.
+    async fn red_stats_partial(
+        &self,
+        query: &RedQuery,
+    ) -> Result<Partial<Vec<RedRow>>, StorageError> {
         if query.end < query.start {
             return Err(StorageError::invalid_query(
                 "the end of the statistics window is before its start",
@@ -705,6 +728,7 @@ impl RedStatsReader for Engine {
             .saturating_mul(RED_MINUTE)
             .saturating_sub(1);
         let mut acc = RedAccumulator::default();
+        let mut warnings = Warnings::new();
         let blocks: Vec<Arc<Block>> = {
             let mem = self.shared.mem.read();
             for h in mem.heads() {
@@ -739,10 +763,13 @@ impl RedStatsReader for Engine {
             };
             match read {
                 Ok(rows) => rows.iter().for_each(|row| acc.add_row(row)),
-                Err(e) => self.shared.skip_block(&block, e, &mut Warnings::new())?,
+                Err(e) => self.shared.skip_block(&block, e, &mut warnings)?,
             }
         }
-        Ok(acc.into_rows())
+        Ok(Partial {
+            value: acc.into_rows(),
+            warnings: into_list(warnings),
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use spoor_codec::gojson;
 use spoor_codec::jaeger::{ApiError, Envelope, UiTrace, trace_to_ui};
 use spoor_model::{AnyValue, SpanKind, Trace, TraceId, UnixNanos};
-use spoor_storage::{GetTraceQuery, OperationQuery, TagFilter, TraceQuery};
+use spoor_storage::{GetTraceQuery, OperationQuery, Partial, TagFilter, TraceQuery};
 
 use crate::AppState;
 use crate::error::{LegacyApiError, json_response};
@@ -595,10 +595,14 @@ async fn dependencies(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery)
     };
     let end = (end_ms.max(0) as u64).saturating_mul(1_000_000);
     let start = end.saturating_sub((lookback_ms.max(0) as u64).saturating_mul(1_000_000));
-    let result = state.query.dependencies(start, end).await;
+    let result = state.query.dependencies_partial(start, end).await;
     observe(&state, "dependencies", started, result.is_ok());
     let service = params.get("service");
-    let links: Vec<UiDependencyLink> = result?
+    let Partial {
+        value: links,
+        warnings,
+    } = result?;
+    let links: Vec<UiDependencyLink> = links
         .into_iter()
         .filter(|l| service.is_empty() || l.parent == service || l.child == service)
         .map(|l| UiDependencyLink {
@@ -607,7 +611,10 @@ async fn dependencies(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery)
             call_count: l.call_count,
         })
         .collect();
-    Ok(respond(&Envelope::ok(links, 0), &params))
+    let envelope = warnings
+        .into_iter()
+        .fold(Envelope::ok(links, 0), |e, w| e.with_error(skipped_data(w)));
+    Ok(respond(&envelope, &params))
 }
 
 #[cfg(test)]

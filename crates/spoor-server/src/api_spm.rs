@@ -237,16 +237,23 @@ async fn metric(
 ) -> ApiResult {
     let started = Instant::now();
     let query = parse_metrics_query(params)?;
-    let result = state.query.metrics(kind, &query).await;
+    let result = state.query.metrics_partial(kind, &query).await;
     state
         .metrics
         .query(endpoint)
         .observe(started.elapsed(), result.is_ok());
-    let family = result?;
-    Ok(json_response(
+    let spoor_storage::Partial {
+        value: family,
+        warnings,
+    } = result?;
+    let mut response = json_response(
         StatusCode::OK,
         gojson::to_vec(&family_json(family), params.pretty()),
-    ))
+    );
+    // Jaeger's MetricFamily has no place for warnings: data skipped because
+    // it could not be read (a damaged block) is said in a header.
+    crate::export::warning_fields(response.headers_mut(), &warnings);
+    Ok(response)
 }
 
 async fn calls(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> ApiResult {

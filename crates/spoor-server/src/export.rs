@@ -49,7 +49,7 @@ const MAX_WARNING_FIELDS: usize = 32;
 
 /// Appends `warnings` to `fields` as `Spoor-Warning` values (visible ASCII,
 /// at most 1,000 characters each).
-fn warning_fields(fields: &mut HeaderMap, warnings: &[String]) {
+pub(crate) fn warning_fields(fields: &mut HeaderMap, warnings: &[String]) {
     let clean = |w: &str| -> HeaderValue {
         let text: String = w
             .chars()

@@ -129,6 +129,16 @@ impl QueryService {
         kind: MetricKind,
         query: &MetricsQuery,
     ) -> Result<MetricFamily, StorageError> {
+        Ok(self.metrics_partial(kind, query).await?.value)
+    }
+
+    /// [`metrics`](Self::metrics), with the warnings of data storage had
+    /// to skip (a damaged block).
+    pub async fn metrics_partial(
+        &self,
+        kind: MetricKind,
+        query: &MetricsQuery,
+    ) -> Result<Partial<MetricFamily>, StorageError> {
         let Some(reader) = &self.metrics else {
             return Err(StorageError::new(
                 StorageErrorKind::Unsupported,
@@ -136,13 +146,18 @@ impl QueryService {
             ));
         };
         query.validate()?;
-        let rows = reader.red_stats(&query.red_query()).await?;
+        let Partial {
+            value: rows,
+            warnings,
+        } = reader.red_stats_partial(&query.red_query()).await?;
         let query = query.clone();
         // Points × window minutes × sketch buckets: always off the runtime.
-        self.cpu
+        let value = self
+            .cpu
             .run(move || crate::spm::compute(kind, &query, &rows))
             .await
-            .map_err(|e| StorageError::internal(format!("metrics task failed: {e}")))
+            .map_err(|e| StorageError::internal(format!("metrics task failed: {e}")))?;
+        Ok(Partial { value, warnings })
     }
 
     /// The settings.
@@ -326,14 +341,30 @@ impl QueryService {
         start: UnixNanos,
         end: UnixNanos,
     ) -> Result<Vec<DependencyLink>, StorageError> {
+        Ok(self.dependencies_partial(start, end).await?.value)
+    }
+
+    /// [`dependencies`](Self::dependencies), with the warnings of data
+    /// storage had to skip (a damaged block).
+    pub async fn dependencies_partial(
+        &self,
+        start: UnixNanos,
+        end: UnixNanos,
+    ) -> Result<Partial<Vec<DependencyLink>>, StorageError> {
         let Some(deps) = &self.deps else {
             return Err(StorageError::new(
                 StorageErrorKind::Unsupported,
                 "dependencies are not available with this storage backend",
             ));
         };
-        let links = deps.dependencies(start, end).await?;
-        Ok(merge_dependency_links(links))
+        let Partial {
+            value: links,
+            warnings,
+        } = deps.dependencies_partial(start, end).await?;
+        Ok(Partial {
+            value: merge_dependency_links(links),
+            warnings,
+        })
     }
 
     /// Refuses a search without a service name when the backend cannot do it.

@@ -144,6 +144,16 @@ pub trait DependencyReader: Send + Sync + 'static {
         start: UnixNanos,
         end: UnixNanos,
     ) -> Result<Vec<DependencyLink>, StorageError>;
+
+    /// [`DependencyReader::dependencies`], with what was skipped (a damaged
+    /// block); the default reports a complete result.
+    async fn dependencies_partial(
+        &self,
+        start: UnixNanos,
+        end: UnixNanos,
+    ) -> Result<Partial<Vec<DependencyLink>>, StorageError> {
+        Ok(Partial::complete(self.dependencies(start, end).await?))
+    }
 }
 
 /// Removes all data (test and demo environments only).

@@ -281,6 +281,15 @@ pub trait RedStatsReader: Send + Sync + 'static {
     /// operation, kind), merged across everything the backend holds, sorted
     /// by minute, service, operation, then kind.
     async fn red_stats(&self, query: &RedQuery) -> Result<Vec<RedRow>, StorageError>;
+
+    /// [`RedStatsReader::red_stats`], with what was skipped (a damaged
+    /// block); the default reports a complete result.
+    async fn red_stats_partial(
+        &self,
+        query: &RedQuery,
+    ) -> Result<crate::Partial<Vec<RedRow>>, StorageError> {
+        Ok(crate::Partial::complete(self.red_stats(query).await?))
+    }
 }
 
 #[cfg(test)]

@@ -394,3 +394,43 @@ fn a_block_without_meta_json_is_quarantined_at_start_not_deleted() {
         assert_eq!(span_ids(&spoor, trace), Some(expected_ids(trace)));
     }
 }
+
+#[test]
+fn damaged_statistics_are_skipped_with_a_warning_in_the_spm_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = three_blocks(dir.path());
+    let red = blocks[1].join("red.bin");
+    let mut bytes = std::fs::read(&red).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&red, bytes).unwrap();
+    let block_id = blocks[1].file_name().unwrap().to_str().unwrap().to_owned();
+
+    let spoor = start_on(dir.path());
+    let end_ms = now_nanos() / 1_000_000;
+    let raw = raw_get(
+        &spoor,
+        &format!(
+            "/api/metrics/calls?service=victim&endTs={end_ms}&lookback=3600000&step=60000&ratePer=600000"
+        ),
+    );
+    let head = raw
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{raw}");
+    assert!(
+        head.lines()
+            .any(|l| l.starts_with("spoor-warning:") && l.contains(&block_id)),
+        "{raw}"
+    );
+    // The healthy blocks' statistics are still answered.
+    assert!(raw.contains("\"victim\""), "{raw}");
+    let text = spoor.metrics();
+    assert!(
+        (metric_value(&text, "spoor_engine_damaged_block_reads_total") as u64) >= 1,
+        "{text}"
+    );
+    assert!(red.exists());
+}
