@@ -586,25 +586,7 @@ pub fn grpc_outcome(status: &tonic::Status) -> Outcome {
     }
 }
 
-/// `google.rpc.Status` with its details, as in `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct StatusDetails {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<spoor_proto::prost_types::Any>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<spoor_proto::prost_types::Duration>,
-}
-
-const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+use spoor_proto::{RETRY_INFO_TYPE_URL, RetryInfo, RpcStatus as StatusDetails};
 
 /// The delay of a `RetryInfo` in a status's details, if there is one.
 fn retry_info(details: &[u8]) -> Option<Duration> {

@@ -26,7 +26,8 @@ pub use opentelemetry_proto::tonic::trace::v1 as otlp_trace;
 /// `google.protobuf` well-known types used by the generated code.
 pub use prost_types;
 
-/// `google.rpc.Status`, the error body OTLP/HTTP receivers answer with.
+/// `google.rpc.Status`: the error body OTLP/HTTP receivers answer with, and
+/// the `grpc-status-details-bin` trailer of a gRPC status.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RpcStatus {
     /// A `google.rpc.Code` value (3 = INVALID_ARGUMENT, 8 = RESOURCE_EXHAUSTED, …).
@@ -35,7 +36,20 @@ pub struct RpcStatus {
     /// A developer-facing message.
     #[prost(string, tag = "2")]
     pub message: String,
+    /// Typed details, such as [`RetryInfo`].
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<prost_types::Any>,
 }
+
+/// `google.rpc.RetryInfo`: how long a client should wait before retrying.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<prost_types::Duration>,
+}
+
+/// The type URL of [`RetryInfo`] in a status's details.
+pub const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 /// Jaeger's protobuf packages.
 pub mod jaeger {

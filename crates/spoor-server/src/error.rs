@@ -26,26 +26,7 @@ pub fn storage_grpc(err: &StorageError) -> tonic::Status {
     }
 }
 
-/// `google.rpc.Status`, as carried in the `grpc-status-details-bin` trailer.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct GrpcStatusDetails {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<spoor_proto::prost_types::Any>,
-}
-
-/// `google.rpc.RetryInfo`: how long the client should wait before retrying.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<spoor_proto::prost_types::Duration>,
-}
-
-/// The type URL of [`RetryInfo`] in status details.
-pub const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+pub use spoor_proto::{RETRY_INFO_TYPE_URL, RetryInfo, RpcStatus as GrpcStatusDetails};
 
 /// A retryable gRPC status (`RESOURCE_EXHAUSTED` or `UNAVAILABLE`) whose
 /// details hold `google.rpc.RetryInfo` with a delay of `retry_after_secs`,

@@ -132,7 +132,12 @@ const CODE_UNAVAILABLE: i32 = 14;
 
 fn status_body(format: Format, status: StatusCode, code: i32, message: String) -> Response {
     let body = match format {
-        Format::Protobuf => RpcStatus { code, message }.encode_to_vec(),
+        Format::Protobuf => RpcStatus {
+            code,
+            message,
+            details: Vec::new(),
+        }
+        .encode_to_vec(),
         Format::Json => serde_json::to_vec(&serde_json::json!({"code": code, "message": message}))
             .unwrap_or_default(),
     };

@@ -418,38 +418,24 @@ pub fn merge_dependency_links(links: Vec<DependencyLink>) -> Vec<DependencyLink>
 mod tests {
 
     use super::*;
+    use spoor_model::TraceId;
     use spoor_model::testing;
-    use spoor_model::{SpanRecord, TraceId};
-
-    fn rec(
-        service: Option<&str>,
-        id: u64,
-        parent: u64,
-        start: u64,
-        end: u64,
-        err: bool,
-    ) -> SpanRecord {
-        let r = testing::record()
-            .trace(1)
-            .id(id)
-            .parent(parent)
-            .name(format!("op{id}"))
-            .start(start)
-            .end(end)
-            .error(err);
-        match service {
-            Some(s) => r.service(s),
-            None => r,
-        }
-        .build()
-    }
 
     #[test]
     fn truncation_keeps_first_spans_and_warns_once() {
         let mut t = Trace {
             trace_id: TraceId::from_halves(0, 1),
             spans: (1..=5)
-                .map(|i| rec(Some("a"), i, 0, i, i + 1, false))
+                .map(|i| {
+                    testing::record()
+                        .service("a")
+                        .trace(1)
+                        .id(i)
+                        .name(format!("op{i}"))
+                        .start(i)
+                        .end(i + 1)
+                        .build()
+                })
                 .collect(),
             warnings: vec![],
         };

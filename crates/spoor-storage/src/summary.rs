@@ -157,10 +157,9 @@ impl SummaryOptions {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use spoor_model::{KeyValue, Resource, Scope, Span, SpanId, SpanRecord, Status};
+    use spoor_model::SpanRecord;
+    use spoor_model::testing;
 
     fn rec(
         service: Option<&str>,
@@ -170,33 +169,19 @@ mod tests {
         end: u64,
         err: bool,
     ) -> SpanRecord {
-        let attrs = service
-            .map(|s| vec![KeyValue::str("service.name", s)])
-            .unwrap_or_default();
-        SpanRecord::new(
-            Arc::new(Resource {
-                attributes: attrs,
-                ..Default::default()
-            }),
-            Arc::new(Scope::default()),
-            Span {
-                trace_id: TraceId::from_halves(0, 1),
-                span_id: SpanId::from_u64(id),
-                parent_span_id: SpanId::from_u64(parent),
-                name: format!("op{id}"),
-                start_time_unix_nano: start,
-                end_time_unix_nano: end,
-                status: Status {
-                    code: if err {
-                        StatusCode::Error
-                    } else {
-                        StatusCode::Unset
-                    },
-                    message: String::new(),
-                },
-                ..Default::default()
-            },
-        )
+        let r = testing::record()
+            .trace(1)
+            .id(id)
+            .parent(parent)
+            .name(format!("op{id}"))
+            .start(start)
+            .end(end)
+            .error(err);
+        match service {
+            Some(s) => r.service(s),
+            None => r,
+        }
+        .build()
     }
 
     #[test]

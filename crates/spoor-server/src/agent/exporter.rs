@@ -133,36 +133,7 @@ mod tests {
 
     /// A status carrying `google.rpc.RetryInfo`, as Spoor's receivers send.
     fn with_retry_info(code: tonic::Code) -> tonic::Status {
-        use prost::Message;
-        #[derive(Clone, PartialEq, prost::Message)]
-        struct Details {
-            #[prost(int32, tag = "1")]
-            code: i32,
-            #[prost(string, tag = "2")]
-            message: String,
-            #[prost(message, repeated, tag = "3")]
-            details: Vec<spoor_proto::prost_types::Any>,
-        }
-        #[derive(Clone, PartialEq, prost::Message)]
-        struct RetryInfo {
-            #[prost(message, optional, tag = "1")]
-            retry_delay: Option<spoor_proto::prost_types::Duration>,
-        }
-        let retry = RetryInfo {
-            retry_delay: Some(spoor_proto::prost_types::Duration {
-                seconds: 2,
-                nanos: 0,
-            }),
-        };
-        let details = Details {
-            code: code as i32,
-            message: "x".into(),
-            details: vec![spoor_proto::prost_types::Any {
-                type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
-                value: retry.encode_to_vec(),
-            }],
-        };
-        tonic::Status::with_details(code, "x", details.encode_to_vec().into())
+        crate::error::overload_grpc(code, "x".into(), 2)
     }
 
     #[test]
