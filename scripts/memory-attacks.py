@@ -22,6 +22,16 @@ for _ in range(100):
 before=rss()[0]
 url=f'http://127.0.0.1:{base+2}/v1/traces'
 codes=[]
+# Protobuf by hand: varint, length-delimited field, fixed64, KeyValue with a string value.
+def vint(n):
+    o=b''
+    while True:
+        b=n&0x7f; n>>=7
+        if n: o+=bytes([b|0x80])
+        else: return o+bytes([b])
+def fld(num, payload): return vint(num<<3|2)+vint(len(payload))+payload
+def fx(num, v): return vint(num<<3|1)+v.to_bytes(8,'little')
+def kv(k, v): return fld(1, k)+fld(2, fld(1, v))
 def post(body, enc=None):
     h={'Content-Type':'application/x-protobuf'}
     if enc: h['Content-Encoding']=enc
@@ -52,25 +62,10 @@ elif ATTACK=='bomb':
     ts=[threading.Thread(target=post,args=(b,'gzip')) for _ in range(24)]
     [t.start() for t in ts]; [t.join() for t in ts]
 elif ATTACK=='tiny':
-    def vint(n):
-        o=b''
-        while True:
-            b=n&0x7f; n>>=7
-            if n: o+=bytes([b|0x80])
-            else: return o+bytes([b])
-    def fld(num, payload): return vint(num<<3|2)+vint(len(payload))+payload
     spans=b''.join(fld(2, fld(1,(i//64+1).to_bytes(16,'big'))+fld(2,(i+1).to_bytes(8,'big'))) for i in range(500000))
     body=fld(1, fld(2, spans))
     post(body)
 if ATTACK=='trace':
-    def vint(n):
-        o=b''
-        while True:
-            b=n&0x7f; n>>=7
-            if n: o+=bytes([b|0x80])
-            else: return o+bytes([b])
-    def fld(num, payload): return vint(num<<3|2)+vint(len(payload))+payload
-    def fx(num, v): return vint(num<<3|1)+v.to_bytes(8,'little')
     res=fld(1, fld(1, fld(1,b'service.name')+fld(2, fld(1,b'big'))))
     t0=1700000000000000000
     for part in range(10):
@@ -95,15 +90,6 @@ if ATTACK=='search':
     [t.start() for t in ts]; [t.join() for t in ts]
 if ATTACK=='flood':
     import http.client
-    def vint(n):
-        o=b''
-        while True:
-            b=n&0x7f; n>>=7
-            if n: o+=bytes([b|0x80])
-            else: return o+bytes([b])
-    def fld(num, payload): return vint(num<<3|2)+vint(len(payload))+payload
-    def fx(num, v): return vint(num<<3|1)+v.to_bytes(8,'little')
-    def kv(k, v): return fld(1, k)+fld(2, fld(1, v))
     res=fld(1, fld(1, kv(b'service.name', b'flood'))+fld(1, kv(b'host.name', b'flood-host-1')))
     def body(seq):
         t0=time.time_ns()

@@ -8,8 +8,10 @@
 //!   truncates oversized traces, runs Jaeger's query-time adjusters
 //!   ([`adjust`]) unless raw data was asked for, computes trace summaries and
 //!   merges dependency edges.
-//! - [`telemetry`]: [`Telemetry`], a small lock-light registry rendered in the
-//!   Prometheus text format.
+//! - [`spm`]: Jaeger's service performance monitoring queries (call rates,
+//!   error rates, latency quantiles) computed from storage's RED statistics.
+//! - [`telemetry`]: [`Telemetry`], Spoor's own counters and histograms, a
+//!   small lock-light registry rendered in the Prometheus text format.
 //!
 //! This crate knows no wire format and no storage engine: it sees storage only
 //! through the `spoor-storage` traits as `Arc<dyn …>`.

@@ -122,7 +122,7 @@ impl QueryService {
     }
 
     /// A metric (call rate, error rate or latency quantile) per service,
-    /// or per operation; see [`crate::metrics`].
+    /// or per operation; see [`crate::spm`].
     /// [`StorageErrorKind::Unsupported`] when no metrics reader is set.
     pub async fn metrics(
         &self,

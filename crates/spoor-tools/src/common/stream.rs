@@ -344,6 +344,24 @@ impl<R: Read> JsonElements<R> {
     }
 }
 
+/// Appends `payload` to `out` as protobuf field 1 (length-delimited): the
+/// framing that turns one `ResourceSpans` read by [`ProtoFields`] back into a
+/// request (`ExportTraceServiceRequest`/`TracesData`) of its own.
+pub fn push_field_1(out: &mut Vec<u8>, payload: &[u8]) {
+    out.push(0x0a);
+    let mut len = payload.len() as u64;
+    loop {
+        let b = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(payload);
+}
+
 /// Splits a protobuf message, pushed in pieces, into its top-level
 /// length-delimited fields (`(field number, payload)`). Used for an OTLP
 /// `TracesData`, whose only field is `resource_spans = 1`.

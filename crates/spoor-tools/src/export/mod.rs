@@ -359,18 +359,7 @@ impl HttpSource {
 
     fn resource_spans(&mut self, payload: &[u8]) -> Result<()> {
         let mut message = Vec::with_capacity(payload.len() + 10);
-        message.push(0x0a);
-        let mut len = payload.len() as u64;
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                message.push(b);
-                break;
-            }
-            message.push(b | 0x80);
-        }
-        message.extend_from_slice(payload);
+        crate::common::stream::push_field_1(&mut message, payload);
         let batch = spoor_codec::otlp::decode_request(&message)
             .context("the server sent invalid OTLP protobuf")?;
         for record in batch.spans {

@@ -587,18 +587,7 @@ fn read_file(
                     if field != 1 {
                         continue;
                     }
-                    group.push(0x0a);
-                    let mut len = payload.len() as u64;
-                    loop {
-                        let b = (len & 0x7f) as u8;
-                        len >>= 7;
-                        if len == 0 {
-                            group.push(b);
-                            break;
-                        }
-                        group.push(b | 0x80);
-                    }
-                    group.extend_from_slice(&payload);
+                    crate::common::stream::push_field_1(&mut group, &payload);
                     if group.len() >= DECODE_GROUP_BYTES {
                         let batch =
                             out.decode(|r| spoor_codec::otlp::decode_request_reported(&group, r));
