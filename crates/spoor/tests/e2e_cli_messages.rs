@@ -12,29 +12,12 @@ mod common;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::Spoor;
 use serde_json::json;
 
-struct Run {
-    ok: bool,
-    stderr: String,
-}
-
-fn spoor(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_spoor"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run spoor");
-    Run {
-        ok: out.status.success(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::run_spoor as spoor;
 
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()

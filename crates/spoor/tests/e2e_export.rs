@@ -10,30 +10,13 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::Spoor;
 use serde_json::{Value, json};
 
-/// A finished `spoor` subcommand.
-struct Run {
-    ok: bool,
-    stderr: String,
-}
-
-fn spoor(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_spoor"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run spoor");
-    Run {
-        ok: out.status.success(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::{Run, run_spoor as spoor};
 
 fn spoor_ok(args: &[&str]) -> Run {
     let run = spoor(args);
