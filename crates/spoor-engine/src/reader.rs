@@ -10,8 +10,8 @@ use spoor_model::{DependencyLink, SpanId, SpanRecord, SpanSet, Trace, TraceId, U
 use spoor_storage::red::RED_MINUTE;
 use spoor_storage::{
     Capabilities, DependencyReader, FoundTrace, GetTraceQuery, Operation, OperationQuery, Partial,
-    Purger, RedAccumulator, RedQuery, RedRow, RedStatsReader, StorageError, TraceQuery,
-    TraceReader,
+    Purger, RedAccumulator, RedQuery, RedRow, RedStatsReader, StorageError, SummaryOptions,
+    TraceQuery, TraceReader, TraceSummary,
 };
 
 use crate::block::edges::{MINUTE, minute_of};
@@ -159,6 +159,30 @@ fn trace_summary(mem: &MemState, id: &TraceId) -> Option<StoredSummary> {
     out
 }
 
+/// The search result summary of a trace stored in one piece (no head holds
+/// it, one readable block does), as that block's index keeps it, with its
+/// facts; `None` when the trace has several pieces (their summaries do not
+/// add up: a parent may be in another piece, a span in two), or its block
+/// is damaged or predates summaries in the index.
+fn stored_summary(
+    mem: &MemState,
+    id: &TraceId,
+) -> Option<(spoor_storage::TraceSummary, spoor_storage::SummaryFacts)> {
+    if mem.heads().any(|h| h.trace(id).is_some()) {
+        return None;
+    }
+    let mut pieces = mem
+        .blocks
+        .iter()
+        .filter(|b| b.bloom.may_contain(id))
+        .filter_map(|b| b.index.lookup(id).map(|e| (b, e)));
+    let (block, entry) = pieces.next()?;
+    if pieces.next().is_some() || known_damage(block).is_some() {
+        return None;
+    }
+    block.index.trace_summary(entry)
+}
+
 impl Engine {
     /// The summary of one trace (start, end, root service and operation,
     /// span and error counts, services), merged across the head and every
@@ -166,25 +190,6 @@ impl Engine {
     /// twice are counted twice.
     pub fn trace_summary(&self, trace_id: &TraceId) -> Option<StoredSummary> {
         trace_summary(&self.shared.mem.read(), trace_id)
-    }
-
-    /// The summaries of the traces `find_trace_ids` returns for `query`, in
-    /// the same order.
-    pub async fn find_summaries(
-        &self,
-        query: &TraceQuery,
-    ) -> Result<Vec<StoredSummary>, EngineError> {
-        if query.limit == 0 {
-            return Err(EngineError::Config(
-                "the search limit must be at least 1".into(),
-            ));
-        }
-        let found = self.find(query, &mut Warnings::new()).await?;
-        let mem = self.shared.mem.read();
-        Ok(found
-            .iter()
-            .filter_map(|f| trace_summary(&mem, &f.trace_id))
-            .collect())
     }
 
     /// The whole-trace time ranges of `ids` (unknown IDs are left out).
@@ -444,6 +449,71 @@ impl TraceReader for Engine {
             .collect();
         Ok(Partial {
             value: traces,
+            warnings: into_list(warnings),
+        })
+    }
+
+    /// Answers from the summaries the blocks' indexes keep where a trace is
+    /// stored in one piece with unique span IDs (so that reading it returns
+    /// the spans summarized) and `options` accept the summary as stored;
+    /// reads and summarizes the other traces.
+    async fn find_trace_summaries_partial(
+        &self,
+        query: &TraceQuery,
+        options: &SummaryOptions,
+    ) -> Result<Partial<Vec<TraceSummary>>, StorageError> {
+        check_limit(query)?;
+        let mut warnings = Warnings::new();
+        let found = self.find(query, &mut warnings).await?;
+        let mut slots: Vec<Option<TraceSummary>> = Vec::with_capacity(found.len());
+        let mut to_read: Vec<TraceId> = Vec::new();
+        {
+            let mem = self.shared.mem.read();
+            for f in &found {
+                match stored_summary(&mem, &f.trace_id) {
+                    Some((summary, facts))
+                        if facts.unique_span_ids && options.accepts_stored(&facts) =>
+                    {
+                        slots.push(Some(summary));
+                    }
+                    _ => {
+                        slots.push(None);
+                        to_read.push(f.trace_id);
+                    }
+                }
+            }
+        }
+        self.shared
+            .stats
+            .stored_summaries
+            .fetch_add((found.len() - to_read.len()) as u64, Ordering::Relaxed);
+        let collected = self.collect_traces(&to_read, &mut warnings).await?;
+        let traces: Vec<Trace> = to_read
+            .into_iter()
+            .zip(collected)
+            .map(|(trace_id, spans)| Trace {
+                trace_id,
+                spans,
+                warnings: Vec::new(),
+            })
+            .collect();
+        // Empty traces (every piece skipped) are left out, here as there.
+        let read: Vec<bool> = traces.iter().map(|t| !t.spans.is_empty()).collect();
+        let mut summarized = options.summarize(traces).await?.into_iter();
+        let mut read = read.into_iter();
+        let value = slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Some(summary) => Some(summary),
+                None => read
+                    .next()
+                    .unwrap_or(false)
+                    .then(|| summarized.next())
+                    .flatten(),
+            })
+            .collect();
+        Ok(Partial {
+            value,
             warnings: into_list(warnings),
         })
     }

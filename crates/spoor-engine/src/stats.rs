@@ -37,6 +37,7 @@ pub struct Stats {
     pub(crate) damaged_block_reads: AtomicU64,
     pub(crate) block_trace_reads: AtomicU64,
     pub(crate) block_scans: AtomicU64,
+    pub(crate) stored_summaries: AtomicU64,
     pub(crate) compaction_errors: AtomicU64,
 }
 
@@ -116,6 +117,9 @@ pub struct EngineStats {
     pub block_trace_reads: u64,
     /// Blocks scanned by searches (after pruning by metadata).
     pub block_scans: u64,
+    /// Summary search results answered from a block's trace index, without
+    /// reading the trace.
+    pub stored_summaries: u64,
 }
 
 /// One series of [`EngineStats::series`]: name, Prometheus type, help, value.
@@ -227,6 +231,24 @@ impl EngineStats {
                 "Spans in readable blocks.",
                 self.block_spans,
             ),
+            (
+                "spoor_engine_block_trace_reads_total",
+                "counter",
+                "Trace reads that opened a block's spans.",
+                self.block_trace_reads,
+            ),
+            (
+                "spoor_engine_block_scans_total",
+                "counter",
+                "Blocks scanned by searches after pruning.",
+                self.block_scans,
+            ),
+            (
+                "spoor_engine_stored_summaries_total",
+                "counter",
+                "Summary search results answered from a block's trace index without reading the trace.",
+                self.stored_summaries,
+            ),
         ]
     }
 }
@@ -263,6 +285,7 @@ impl Stats {
             damaged_block_reads: get(&self.damaged_block_reads),
             block_trace_reads: get(&self.block_trace_reads),
             block_scans: get(&self.block_scans),
+            stored_summaries: get(&self.stored_summaries),
             ..EngineStats::default()
         }
     }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +13,13 @@ use spoor_engine::wal::list_segments;
 use spoor_engine::{Engine, EngineConfig};
 use spoor_model::{
     AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanBatch, SpanId, SpanKind,
-    SpanRecord, Status, StatusCode, TraceId,
+    SpanRecord, Status, StatusCode, Trace, TraceId,
 };
 use spoor_storage::conformance::{compare_span_sets, compare_traces};
 use spoor_storage::memory::MemoryStore;
 use spoor_storage::{
-    DependencyReader, GetTraceQuery, OperationQuery, SpanWriter, TagFilter, TraceQuery, TraceReader,
+    DependencyReader, GetTraceQuery, OperationQuery, PrepareTrace, SpanWriter, SummaryFacts,
+    SummaryOptions, TagFilter, TraceQuery, TraceReader,
 };
 
 struct Rng(u64);
@@ -268,6 +270,66 @@ async fn per_minute_edges(
         .collect()
 }
 
+/// Summary options as the query service sets them, with a stand-in for an
+/// adjuster that changes summaries: a child starting before its parent is
+/// moved to start with it, so the summary as stored is exact only when every
+/// child lies within its parent.
+fn summary_options() -> [SummaryOptions; 2] {
+    let prepare: Arc<PrepareTrace> = Arc::new(|trace: &mut Trace| {
+        let starts: HashMap<SpanId, u64> = trace
+            .spans
+            .iter()
+            .map(|r| (r.span.span_id, r.span.start_time_unix_nano))
+            .collect();
+        for r in &mut trace.spans {
+            let s = &mut r.span;
+            if let Some(&parent) = starts.get(&s.parent_span_id)
+                && s.start_time_unix_nano < parent
+            {
+                let shift = parent - s.start_time_unix_nano;
+                s.start_time_unix_nano += shift;
+                s.end_time_unix_nano += shift;
+            }
+        }
+    });
+    [
+        SummaryOptions::default(),
+        SummaryOptions {
+            prepare: Some(prepare),
+            stored_is_exact: Some(Arc::new(|f: &SummaryFacts| f.children_within_parents)),
+            ..SummaryOptions::default()
+        },
+    ]
+}
+
+/// Summary searches: the engine answers the traces stored in one block from
+/// the block's index and reads the others; the memory backend reads and
+/// summarizes every trace. Both give the same rows.
+async fn compare_summaries(engine: &Engine, memory: &MemoryStore, rng: &mut Rng, when: &str) {
+    let before = engine.stats();
+    for round in 0..60 {
+        let q = random_query(rng);
+        for (i, options) in summary_options().iter().enumerate() {
+            let want = memory
+                .find_trace_summaries_partial(&q, options)
+                .await
+                .unwrap();
+            let got = engine
+                .find_trace_summaries_partial(&q, options)
+                .await
+                .unwrap();
+            assert_eq!(got, want, "{when}, round {round}, options {i}: {q:?}");
+        }
+    }
+    let after = engine.stats();
+    // Both ways were taken.
+    assert!(
+        after.stored_summaries > before.stored_summaries
+            && after.block_trace_reads > before.block_trace_reads,
+        "{when}: {before:?} {after:?}"
+    );
+}
+
 /// Writes the same random data to the engine (cutting blocks at random
 /// points, so traces are split between blocks and the head) and to the
 /// memory backend, then compares many random searches.
@@ -340,6 +402,7 @@ async fn search_over_head_and_blocks_matches_the_memory_backend() {
             compare_traces(&want, &got).unwrap_or_else(|e| panic!("round {round}: {q:?}: {e}"));
         }
     }
+    compare_summaries(&engine, &memory, &mut rng, "before restart").await;
     for t in (0..300u64).step_by(13) {
         let q = GetTraceQuery::new(TraceId::from_halves(0x77, t));
         let want = memory.get_trace(q).await.unwrap().unwrap();
@@ -390,6 +453,7 @@ async fn search_over_head_and_blocks_matches_the_memory_backend() {
         let got = engine.find_trace_ids(&q).await.unwrap();
         assert_eq!(got, want, "after restart, round {round}: {q:?}");
     }
+    compare_summaries(&engine, &memory, &mut rng, "after restart").await;
     engine.close().await.unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -476,15 +540,24 @@ async fn search_visits_blocks_newest_first_and_stops_at_the_limit() {
     let ids: Vec<u64> = found.iter().map(|f| f.trace_id.low()).collect();
     assert_eq!(ids, vec![9_000, 8_000]);
     assert_eq!(engine.stats().block_scans - before, 2);
-    // Result rows from the summaries, in the same order.
-    let rows = engine.find_summaries(&q).await.unwrap();
+    // Result rows from the blocks' summaries, in the same order, without
+    // reading a trace.
+    let reads = engine.stats().block_trace_reads;
+    let rows = engine
+        .find_trace_summaries_partial(&q, &SummaryOptions::default())
+        .await
+        .unwrap()
+        .value;
     let row_ids: Vec<u64> = rows.iter().map(|r| r.trace_id.low()).collect();
     assert_eq!(row_ids, ids);
     assert!(
-        rows.iter()
-            .all(|r| r.span_count == 2 && r.services == ["writer-4"])
+        rows.iter().all(|r| r.span_count == 2
+            && r.services.len() == 1
+            && r.services[0].name == "writer-4")
     );
-    assert_eq!(rows[0].start, found[0].start);
+    assert_eq!(rows[0].min_start_time_unix_nano, found[0].start);
+    assert_eq!(engine.stats().block_trace_reads, reads);
+    assert_eq!(engine.stats().stored_summaries, 2);
     // A service no block holds is pruned without scanning.
     let q = TraceQuery {
         service: Some("nobody".into()),

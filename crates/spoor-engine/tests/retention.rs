@@ -67,7 +67,7 @@ async fn data_stamped_long_ago_is_kept_for_the_retention_after_it_arrives() {
     engine.write_spans(epoch.clone()).await.unwrap();
     engine.cut().await.unwrap();
     let meta = &engine.blocks()[0];
-    assert_eq!(meta.format_version, 3);
+    assert_eq!(meta.format_version, spoor_engine::block::FORMAT_VERSION);
     assert_eq!(
         (meta.min_ingest_unix_nano, meta.max_ingest_unix_nano),
         (Some(now), Some(now))

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use spoor_model::{DependencyLink, Trace, UnixNanos};
 use spoor_storage::{
     Capabilities, CpuPool, DependencyReader, GetTraceQuery, Operation, OperationQuery, Partial,
-    RedStatsReader, StorageError, StorageErrorKind, SummaryOptions, TraceQuery, TraceReader,
+    RedStatsReader, StorageError, StorageErrorKind, SummaryFacts, SummaryOptions, TraceQuery,
+    TraceReader,
 };
 
 pub use spoor_storage::{ServiceSummary, TraceSummary, summarize_trace};
 
-use crate::adjust::{AdjustOptions, adjust_trace};
+use crate::adjust::{AdjustOptions, adjust_trace, leaves_summary_unchanged};
 use crate::spm::{MetricFamily, MetricKind, MetricsQuery};
 
 /// Jaeger's refusal of a search without a service name on a backend that
@@ -315,6 +316,9 @@ impl QueryService {
         let options = SummaryOptions {
             prepare: Some(Arc::new(move |trace: &mut Trace| {
                 adjust_trace(trace, &adjust)
+            })),
+            stored_is_exact: Some(Arc::new(move |facts: &SummaryFacts| {
+                leaves_summary_unchanged(facts, &adjust)
             })),
             cpu: self.cpu.clone(),
         };

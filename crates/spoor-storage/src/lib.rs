@@ -33,7 +33,10 @@ pub use red::{
     SKETCH_RELATIVE_ACCURACY,
 };
 pub use status::{StorageHealth, StorageMetric, StorageMetricKind, StorageStatus};
-pub use summary::{PrepareTrace, ServiceSummary, SummaryOptions, TraceSummary, summarize_trace};
+pub use summary::{
+    PrepareTrace, ServiceSummary, StoredIsExact, SummaryBuilder, SummaryFacts, SummaryOptions,
+    TraceSummary, summarize_trace,
+};
 
 /// Accepts spans for storage.
 #[async_trait]

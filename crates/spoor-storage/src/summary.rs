@@ -3,10 +3,10 @@
 //! summarized, and how a backend answers
 //! [`TraceReader::find_trace_summaries_partial`](crate::TraceReader::find_trace_summaries_partial).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use spoor_model::{StatusCode, Trace, TraceId, UnixNanos, keys};
+use spoor_model::{SpanId, SpanRecord, StatusCode, Trace, TraceId, UnixNanos, keys};
 
 use crate::{CpuPool, StorageError};
 
@@ -48,58 +48,147 @@ pub struct TraceSummary {
 
 /// Computes the summary of a (complete, adjusted) trace.
 pub fn summarize_trace(trace: &Trace) -> TraceSummary {
-    let ids: HashSet<_> = trace.spans.iter().map(|r| r.span.span_id).collect();
-    let mut services: HashMap<&str, (u64, u64)> = HashMap::new();
-    let mut root: Option<(UnixNanos, &str, &str)> = None;
-    let mut min_start = UnixNanos::MAX;
-    let mut max_end = 0;
-    let mut errors = 0;
-    let mut orphans = 0;
+    let mut builder = SummaryBuilder::new(trace.trace_id);
     for record in &trace.spans {
+        builder.push(record);
+    }
+    builder.finish().0
+}
+
+/// What decides whether the summary of a trace's spans as stored is also
+/// the summary of the trace after the query service's adjusters
+/// ([`SummaryOptions::stored_is_exact`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SummaryFacts {
+    /// No span ID appears twice: neither the client/server span-ID split
+    /// nor the removal of duplicate spans has anything to do.
+    pub unique_span_ids: bool,
+    /// Every span whose parent is in the trace lies within the parent's
+    /// start and end: clock-skew correction moves nothing.
+    pub children_within_parents: bool,
+}
+
+/// Summarizes a trace span by span, as [`summarize_trace`] does, and finds
+/// its [`SummaryFacts`] on the way (a storage backend keeps both when it
+/// writes a trace, to answer summary searches without reading spans).
+#[derive(Debug, Default)]
+pub struct SummaryBuilder {
+    trace_id: TraceId,
+    /// Span ID → (start, end).
+    spans: HashMap<SpanId, (UnixNanos, UnixNanos)>,
+    /// (parent, start, end) of each span with a parent.
+    children: Vec<(SpanId, UnixNanos, UnixNanos)>,
+    services: Vec<ServiceSummary>,
+    /// (start, service, name) of the root span.
+    root: Option<(UnixNanos, String, String)>,
+    min_start: UnixNanos,
+    max_end: UnixNanos,
+    span_count: u64,
+    errors: u64,
+    duplicate_ids: bool,
+}
+
+impl SummaryBuilder {
+    /// A summary of `trace_id` (when zero, the first span's trace ID).
+    pub fn new(trace_id: TraceId) -> Self {
+        SummaryBuilder {
+            trace_id,
+            min_start: UnixNanos::MAX,
+            ..SummaryBuilder::default()
+        }
+    }
+
+    /// The trace summarized (the first span's, when made with a zero ID).
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// Whether a root span (one without a parent) was added.
+    pub fn has_root(&self) -> bool {
+        self.root.is_some()
+    }
+
+    /// Adds one span of the trace.
+    pub fn push(&mut self, record: &SpanRecord) {
         let span = &record.span;
+        if self.span_count == 0 && self.trace_id.is_zero() {
+            self.trace_id = span.trace_id;
+        }
+        self.span_count += 1;
         // As Jaeger: the string value of service.name, empty otherwise.
         let service = spoor_model::find_attr(&record.resource.attributes, keys::SERVICE_NAME)
             .and_then(|v| v.as_str())
             .unwrap_or("");
-        let stats = services.entry(service).or_default();
-        stats.0 += 1;
-        if span.status.code == StatusCode::Error {
-            stats.1 += 1;
-            errors += 1;
-        }
-        min_start = min_start.min(span.start_time_unix_nano);
-        max_end = max_end.max(span.end_time_unix_nano);
-        if span.parent_span_id.is_zero() {
-            if root.is_none_or(|(start, _, _)| span.start_time_unix_nano < start) {
-                root = Some((span.start_time_unix_nano, service, span.name.as_str()));
+        let error = span.status.code == StatusCode::Error;
+        let stats = match self.services.iter_mut().position(|s| s.name == service) {
+            Some(at) => &mut self.services[at],
+            None => {
+                self.services.push(ServiceSummary {
+                    name: service.to_owned(),
+                    span_count: 0,
+                    error_span_count: 0,
+                });
+                let last = self.services.len() - 1;
+                &mut self.services[last]
             }
-        } else if !ids.contains(&span.parent_span_id) {
-            orphans += 1;
+        };
+        stats.span_count += 1;
+        if error {
+            stats.error_span_count += 1;
+            self.errors += 1;
+        }
+        let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
+        self.min_start = self.min_start.min(start);
+        self.max_end = self.max_end.max(end);
+        if self.spans.insert(span.span_id, (start, end)).is_some() {
+            self.duplicate_ids = true;
+        }
+        if span.parent_span_id.is_zero() {
+            // The earliest root; the first of those starting together.
+            if self.root.as_ref().is_none_or(|(first, ..)| start < *first) {
+                self.root = Some((start, service.to_owned(), span.name.clone()));
+            }
+        } else {
+            self.children.push((span.parent_span_id, start, end));
         }
     }
-    let mut services: Vec<ServiceSummary> = services
-        .into_iter()
-        .map(|(name, (span_count, error_span_count))| ServiceSummary {
-            name: name.to_string(),
-            span_count,
-            error_span_count,
-        })
-        .collect();
-    services.sort_by(|a, b| a.name.cmp(&b.name));
-    let trace_id = match trace.spans.first() {
-        Some(first) if trace.trace_id.is_zero() => first.span.trace_id,
-        _ => trace.trace_id,
-    };
-    TraceSummary {
-        trace_id,
-        root_service_name: root.map(|r| r.1.to_string()).unwrap_or_default(),
-        root_operation_name: root.map(|r| r.2.to_string()).unwrap_or_default(),
-        min_start_time_unix_nano: if trace.spans.is_empty() { 0 } else { min_start },
-        max_end_time_unix_nano: max_end,
-        span_count: trace.spans.len() as u64,
-        error_span_count: errors,
-        orphan_span_count: orphans,
-        services,
+
+    /// The summary and its facts.
+    pub fn finish(self) -> (TraceSummary, SummaryFacts) {
+        let mut orphans = 0;
+        let mut within = true;
+        for (parent, start, end) in &self.children {
+            match self.spans.get(parent) {
+                None => orphans += 1,
+                Some((p_start, p_end)) => within &= p_start <= start && end <= p_end,
+            }
+        }
+        let mut services = self.services;
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        let (root_service_name, root_operation_name) = match self.root {
+            Some((_, service, name)) => (service, name),
+            None => (String::new(), String::new()),
+        };
+        let summary = TraceSummary {
+            trace_id: self.trace_id,
+            root_service_name,
+            root_operation_name,
+            min_start_time_unix_nano: if self.span_count == 0 {
+                0
+            } else {
+                self.min_start
+            },
+            max_end_time_unix_nano: self.max_end,
+            span_count: self.span_count,
+            error_span_count: self.errors,
+            orphan_span_count: orphans,
+            services,
+        };
+        let facts = SummaryFacts {
+            unique_span_ids: !self.duplicate_ids,
+            children_within_parents: within,
+        };
+        (summary, facts)
     }
 }
 
@@ -108,11 +197,20 @@ pub fn summarize_trace(trace: &Trace) -> TraceSummary {
 /// clock skew corrected), which change counts, orphans and times.
 pub type PrepareTrace = dyn Fn(&mut Trace) + Send + Sync;
 
+/// Says whether a trace's summary as stored, with these facts, is also its
+/// summary after [`PrepareTrace`] ran on it.
+pub type StoredIsExact = dyn Fn(&SummaryFacts) -> bool + Send + Sync;
+
 /// How whole traces become summaries.
 #[derive(Clone, Default)]
 pub struct SummaryOptions {
     /// Runs on each whole trace first; `None` summarizes traces as stored.
     pub prepare: Option<Arc<PrepareTrace>>,
+    /// When `prepare` leaves a trace's summary unchanged: a backend that
+    /// keeps the summary and [`SummaryFacts`] of a trace stored in one piece
+    /// answers from them when this says yes, and reads the trace otherwise.
+    /// `None` with `prepare` set: always read the trace.
+    pub stored_is_exact: Option<Arc<StoredIsExact>>,
     /// Where traces of [`CpuPool::SPAN_THRESHOLD`] spans or more in total
     /// are prepared and summarized.
     pub cpu: CpuPool,
@@ -122,12 +220,24 @@ impl std::fmt::Debug for SummaryOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SummaryOptions")
             .field("prepare", &self.prepare.is_some())
+            .field("stored_is_exact", &self.stored_is_exact.is_some())
             .field("cpu", &self.cpu)
             .finish()
     }
 }
 
 impl SummaryOptions {
+    /// Whether the summary of a trace stored in one piece, with `facts`, is
+    /// the summary these options lead to (always, when nothing prepares the
+    /// trace).
+    pub fn accepts_stored(&self, facts: &SummaryFacts) -> bool {
+        match (&self.prepare, &self.stored_is_exact) {
+            (None, _) => true,
+            (Some(_), Some(exact)) => exact(facts),
+            (Some(_), None) => false,
+        }
+    }
+
     /// Prepares and summarizes whole traces (empty ones are left out), in
     /// their order: inline when small, on the CPU pool when large.
     pub async fn summarize(

@@ -30,6 +30,16 @@ pub(crate) fn open<'a>(
     magic: &[u8; 8],
     version: u32,
 ) -> Result<&'a [u8], FrameError> {
+    open_versions(bytes, magic, version..=version).map(|(_, body)| body)
+}
+
+/// The version and the body inside the envelope, once magic, a version in
+/// `versions` and checksum hold.
+pub(crate) fn open_versions<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    versions: std::ops::RangeInclusive<u32>,
+) -> Result<(u32, &'a [u8]), FrameError> {
     let (Some(head), Some(body)) = (bytes.get(..HEADER_LEN), bytes.get(HEADER_LEN..)) else {
         return Err(FrameError::BadHeader);
     };
@@ -38,13 +48,13 @@ pub(crate) fn open<'a>(
         return Err(FrameError::BadHeader);
     }
     let found = word(8);
-    if found != version {
+    if !versions.contains(&found) {
         return Err(FrameError::Version(found));
     }
     if crc32fast::hash(body) != word(12) {
         return Err(FrameError::BadChecksum);
     }
-    Ok(body)
+    Ok((found, body))
 }
 
 #[cfg(test)]

@@ -1,30 +1,48 @@
 //! A block's trace index: for every trace in the block, sorted by trace ID,
-//! the range of its rows in `spans.parquet` and its summary (start, end,
-//! root service and operation, span count, error count, services).
+//! the range of its rows in `spans.parquet` and its summary: the search
+//! result summary (`spoor_storage::TraceSummary`) of the trace's spans in
+//! the block, with its `SummaryFacts`.
 //!
 //! Serialized form (`index.bin`):
 //!
 //! ```text
-//! magic "SPOORIDX" | version:u32le (=1) | crc32(body):u32le | body
+//! magic "SPOORIDX" | version:u32le (1 or 2) | crc32(body):u32le | body
 //! body  := strings entries
 //! strings := count str*                       (service and operation names)
 //! entries := count entry*                     (sorted by trace ID, rows ascending)
 //! entry := trace_id:[16] row_start:varint row_count:varint
 //!          start:u64le end_minus_start:varint errors:varint
 //!          root_service:varint root_name:varint   (string index + 1; 0 = no root span)
-//!          services: count string_index*
+//!          services: count service*
+//!          orphans:varint facts:varint            (version 2)
+//! service := string_index                     (version 1: `service.name`, or
+//!                                              Jaeger's placeholder)
+//!          | string_index spans:varint errors:varint
+//!                                             (version 2: named as the
+//!                                              summary names services)
+//! facts := bit 0: spans have unique IDs; bit 1: children lie within parents
 //! ```
+//!
+//! A version 1 index (blocks of format 3 and before) has no per-service
+//! counts, orphans or facts: its traces are summarized by reading them.
 
 use std::collections::HashMap;
 
-use spoor_model::{SpanRecord, StatusCode, TraceId, UnixNanos};
+use spoor_model::{SpanRecord, TraceId, UnixNanos};
+use spoor_storage::{ServiceSummary, SummaryBuilder, SummaryFacts, TraceSummary};
 
 use crate::record::{Reader, RecordError, put_strings, put_varint};
 
 const MAGIC: &[u8; 8] = b"SPOORIDX";
-/// The index format version this build writes and reads.
-pub const INDEX_VERSION: u32 = 1;
+/// The index format version this build writes; it also reads version 1.
+pub const INDEX_VERSION: u32 = 2;
+/// The oldest index format version this build reads.
+const OLDEST_INDEX_VERSION: u32 = 1;
 const NONE: u32 = u32::MAX;
+/// `facts` bits.
+const FACT_SUMMARY: u8 = 1 << 7;
+const FACT_UNIQUE_IDS: u8 = 1;
+const FACT_WITHIN_PARENTS: u8 = 1 << 1;
 
 /// One trace's entry in a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +57,19 @@ pub(crate) struct TraceEntry {
     root_name: u32,
     services_at: u32,
     services_len: u32,
+    orphans: u32,
+    /// `FACT_*` bits; without `FACT_SUMMARY` (a version 1 index) there are
+    /// no per-service counts, orphans or facts.
+    facts: u8,
 }
 
-/// What a block's trace index keeps about a trace (or the pieces of one
-/// trace merged across blocks and the head), answered from memory. Not the
-/// summary of search results (`spoor_storage::TraceSummary`, Jaeger's):
-/// it has no per-service counts and no orphan count (a span's parent may be
-/// in another piece), counts a span written twice twice, and sees the
-/// spans as stored, before the query service's adjusters.
+/// The pieces of one trace (in the heads and blocks) merged, from memory:
+/// its range, root, counts and services. Not the summary of search results
+/// (`spoor_storage::TraceSummary`, which the engine answers from one
+/// piece's index entry or by reading the trace): it has no per-service
+/// counts and no orphan count (a span's parent may be in another piece),
+/// counts a span written twice twice, and sees the spans as stored, before
+/// the query service's adjusters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StoredSummary {
     pub trace_id: TraceId,
@@ -83,36 +106,19 @@ impl StoredSummary {
 
 /// The summary of spans of one trace held together (a head's piece).
 pub(crate) fn summarize(trace_id: TraceId, spans: &[SpanRecord]) -> StoredSummary {
-    let mut summary = StoredSummary {
+    let mut builder = SummaryBuilder::new(trace_id);
+    spans.iter().for_each(|r| builder.push(r));
+    let has_root = builder.has_root();
+    let (summary, _) = builder.finish();
+    StoredSummary {
         trace_id,
-        start: UnixNanos::MAX,
-        ..StoredSummary::default()
-    };
-    let mut root_start: Option<UnixNanos> = None;
-    for r in spans {
-        let s = &r.span;
-        summary.start = summary.start.min(s.start_time_unix_nano);
-        summary.end = summary.end.max(s.end_time_unix_nano);
-        summary.span_count += 1;
-        if s.status.code == StatusCode::Error {
-            summary.error_count += 1;
-        }
-        let service = r.service_name();
-        if let Err(at) = summary
-            .services
-            .binary_search_by(|x| x.as_str().cmp(service))
-        {
-            summary.services.insert(at, service.to_owned());
-        }
-        if s.is_root() && root_start.is_none_or(|t| s.start_time_unix_nano < t) {
-            root_start = Some(s.start_time_unix_nano);
-            summary.root = Some((service.to_owned(), s.name.clone()));
-        }
+        start: summary.min_start_time_unix_nano,
+        end: summary.max_end_time_unix_nano,
+        root: has_root.then_some((summary.root_service_name, summary.root_operation_name)),
+        span_count: summary.span_count,
+        error_count: summary.error_span_count,
+        services: summary.services.into_iter().map(|s| s.name).collect(),
     }
-    if spans.is_empty() {
-        summary.start = 0;
-    }
-    summary
 }
 
 /// The sorted trace index of one block.
@@ -120,7 +126,10 @@ pub(crate) fn summarize(trace_id: TraceId, spans: &[SpanRecord]) -> StoredSummar
 pub(crate) struct TraceIndex {
     strings: Vec<String>,
     entries: Vec<TraceEntry>,
+    /// Per entry, `services_len` string indexes from `services_at`.
     services: Vec<u32>,
+    /// Beside `services` (version 2): spans and error spans per service.
+    service_counts: Vec<(u32, u32)>,
 }
 
 /// Builds a [`TraceIndex`] from spans sorted by trace ID.
@@ -128,13 +137,8 @@ pub(crate) struct TraceIndex {
 pub(crate) struct IndexBuilder {
     index: TraceIndex,
     lookup: HashMap<String, u32>,
-    current: Option<Current>,
-}
-
-struct Current {
-    entry: TraceEntry,
-    root_start: Option<UnixNanos>,
-    services: Vec<u32>,
+    /// The trace being added: its first row, its rows, its summary so far.
+    current: Option<(u32, u32, SummaryBuilder)>,
 }
 
 impl IndexBuilder {
@@ -150,69 +154,76 @@ impl IndexBuilder {
 
     /// Adds the span at `row`; spans must arrive sorted by trace ID.
     pub(crate) fn push(&mut self, row: u32, record: &SpanRecord) {
-        let span = &record.span;
+        let trace_id = record.span.trace_id;
         if self
             .current
             .as_ref()
-            .is_some_and(|c| c.entry.trace_id != span.trace_id)
+            .is_some_and(|(_, _, b)| b.trace_id() != trace_id)
         {
             self.flush();
         }
-        let service = self.intern(record.service_name());
-        let root_name = span.is_root().then(|| self.intern(&span.name));
-        let current = self.current.get_or_insert_with(|| Current {
-            entry: TraceEntry {
-                trace_id: span.trace_id,
-                row_start: row,
-                row_count: 0,
-                start: UnixNanos::MAX,
-                end: 0,
-                errors: 0,
-                root_service: NONE,
-                root_name: NONE,
-                services_at: 0,
-                services_len: 0,
-            },
-            root_start: None,
-            services: Vec::new(),
-        });
-        let e = &mut current.entry;
-        e.row_count += 1;
-        e.start = e.start.min(span.start_time_unix_nano);
-        e.end = e.end.max(span.end_time_unix_nano);
-        if span.status.code == StatusCode::Error {
-            e.errors += 1;
-        }
-        if !current.services.contains(&service) {
-            current.services.push(service);
-        }
-        if let Some(name) = root_name
-            && current
-                .root_start
-                .is_none_or(|s| span.start_time_unix_nano < s)
-        {
-            current.root_start = Some(span.start_time_unix_nano);
-            current.entry.root_service = service;
-            current.entry.root_name = name;
-        }
+        let (_, rows, builder) = self
+            .current
+            .get_or_insert_with(|| (row, 0, SummaryBuilder::new(trace_id)));
+        *rows += 1;
+        builder.push(record);
     }
 
     fn flush(&mut self) {
-        if let Some(mut c) = self.current.take() {
-            c.services.sort_unstable_by(|a, b| {
-                self.index.strings[*a as usize].cmp(&self.index.strings[*b as usize])
-            });
-            c.entry.services_at = self.index.services.len() as u32;
-            c.entry.services_len = c.services.len() as u32;
-            self.index.services.extend(c.services);
-            self.index.entries.push(c.entry);
+        let Some((row_start, row_count, builder)) = self.current.take() else {
+            return;
+        };
+        let has_root = builder.has_root();
+        let (summary, facts) = builder.finish();
+        let (root_service, root_name) = if has_root {
+            (
+                self.intern(&summary.root_service_name),
+                self.intern(&summary.root_operation_name),
+            )
+        } else {
+            (NONE, NONE)
+        };
+        let services_at = self.index.services.len() as u32;
+        for service in &summary.services {
+            let name = self.intern(&service.name);
+            self.index.services.push(name);
+            self.index.service_counts.push((
+                saturate(service.span_count),
+                saturate(service.error_span_count),
+            ));
         }
+        let mut bits = FACT_SUMMARY;
+        if facts.unique_span_ids {
+            bits |= FACT_UNIQUE_IDS;
+        }
+        if facts.children_within_parents {
+            bits |= FACT_WITHIN_PARENTS;
+        }
+        self.index.entries.push(TraceEntry {
+            trace_id: summary.trace_id,
+            row_start,
+            row_count,
+            start: summary.min_start_time_unix_nano,
+            end: summary.max_end_time_unix_nano,
+            errors: saturate(summary.error_span_count),
+            root_service,
+            root_name,
+            services_at,
+            services_len: summary.services.len() as u32,
+            orphans: saturate(summary.orphan_span_count),
+            facts: bits,
+        });
     }
 
     pub(crate) fn finish(mut self) -> TraceIndex {
         self.flush();
         self.index
     }
+}
+
+/// Counts within a block fit `u32` (a block has at most `u32::MAX` rows).
+fn saturate(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl TraceIndex {
@@ -241,35 +252,86 @@ impl TraceIndex {
         (row < e.row_start + e.row_count).then_some(i)
     }
 
+    fn string(&self, i: u32) -> String {
+        self.strings.get(i as usize).cloned().unwrap_or_default()
+    }
+
+    fn service_range(&self, e: &TraceEntry) -> std::ops::Range<usize> {
+        e.services_at as usize..(e.services_at + e.services_len) as usize
+    }
+
     /// The summary of one entry.
     pub(crate) fn summary(&self, e: &TraceEntry) -> StoredSummary {
-        let string = |i: u32| self.strings.get(i as usize).cloned().unwrap_or_default();
         let services = self
             .services
-            .get(e.services_at as usize..(e.services_at + e.services_len) as usize)
+            .get(self.service_range(e))
             .unwrap_or_default()
             .iter()
-            .map(|&i| string(i))
+            .map(|&i| self.string(i))
             .collect();
         StoredSummary {
             trace_id: e.trace_id,
             start: e.start,
             end: e.end,
-            root: (e.root_service != NONE).then(|| (string(e.root_service), string(e.root_name))),
+            root: (e.root_service != NONE)
+                .then(|| (self.string(e.root_service), self.string(e.root_name))),
             span_count: u64::from(e.row_count),
             error_count: u64::from(e.errors),
             services,
         }
     }
 
+    /// The search result summary of the entry's spans as stored, with its
+    /// facts; `None` for an entry of a version 1 index, which has neither.
+    pub(crate) fn trace_summary(&self, e: &TraceEntry) -> Option<(TraceSummary, SummaryFacts)> {
+        if e.facts & FACT_SUMMARY == 0 {
+            return None;
+        }
+        let range = self.service_range(e);
+        let names = self.services.get(range.clone())?;
+        let counts = self.service_counts.get(range)?;
+        let services = names
+            .iter()
+            .zip(counts)
+            .map(|(&name, &(spans, errors))| ServiceSummary {
+                name: self.string(name),
+                span_count: u64::from(spans),
+                error_span_count: u64::from(errors),
+            })
+            .collect();
+        let (root_service_name, root_operation_name) = if e.root_service == NONE {
+            (String::new(), String::new())
+        } else {
+            (self.string(e.root_service), self.string(e.root_name))
+        };
+        let summary = TraceSummary {
+            trace_id: e.trace_id,
+            root_service_name,
+            root_operation_name,
+            min_start_time_unix_nano: e.start,
+            max_end_time_unix_nano: e.end,
+            span_count: u64::from(e.row_count),
+            error_span_count: u64::from(e.errors),
+            orphan_span_count: u64::from(e.orphans),
+            services,
+        };
+        let facts = SummaryFacts {
+            unique_span_ids: e.facts & FACT_UNIQUE_IDS != 0,
+            children_within_parents: e.facts & FACT_WITHIN_PARENTS != 0,
+        };
+        Some((summary, facts))
+    }
+
     /// Bytes held in memory, roughly.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.entries.len() * std::mem::size_of::<TraceEntry>()
             + self.services.len() * 4
+            + self.service_counts.len() * 8
             + self.strings.iter().map(|s| s.len() + 24).sum::<usize>()
     }
 
-    /// The serialized form.
+    /// The serialized form (always the current version: an index is only
+    /// written from an [`IndexBuilder`], whose entries all have summaries).
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut body = Vec::new();
         put_strings(&mut body, &self.strings);
@@ -285,10 +347,17 @@ impl TraceIndex {
             put_varint(&mut body, opt(e.root_service));
             put_varint(&mut body, opt(e.root_name));
             put_varint(&mut body, u64::from(e.services_len));
-            let at = e.services_at as usize;
-            for &s in &self.services[at..at + e.services_len as usize] {
-                put_varint(&mut body, u64::from(s));
+            let range = self.service_range(e);
+            for (&name, &(spans, errors)) in self.services[range.clone()]
+                .iter()
+                .zip(&self.service_counts[range])
+            {
+                put_varint(&mut body, u64::from(name));
+                put_varint(&mut body, u64::from(spans));
+                put_varint(&mut body, u64::from(errors));
             }
+            put_varint(&mut body, u64::from(e.orphans));
+            put_varint(&mut body, u64::from(e.facts & !FACT_SUMMARY));
         }
         super::frame::seal(MAGIC, INDEX_VERSION, &body)
     }
@@ -296,7 +365,9 @@ impl TraceIndex {
     /// Parses the serialized form, checking every invariant the readers rely
     /// on (sorted IDs, contiguous ascending rows, string indexes in range).
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<TraceIndex, IndexError> {
-        let body = super::frame::open(bytes, MAGIC, INDEX_VERSION)?;
+        let (version, body) =
+            super::frame::open_versions(bytes, MAGIC, OLDEST_INDEX_VERSION..=INDEX_VERSION)?;
+        let with_summary = version >= 2;
         let mut r = Reader::new(body);
         let strings = r.strings()?;
         let n_strings = strings.len() as u64;
@@ -309,6 +380,7 @@ impl TraceIndex {
         let n = r.count(16 + 8 + 6)?;
         let mut entries = Vec::with_capacity(n);
         let mut services = Vec::new();
+        let mut service_counts = Vec::new();
         let mut next_row: u64 = 0;
         for _ in 0..n {
             let trace_id = TraceId(r.array()?);
@@ -327,15 +399,42 @@ impl TraceIndex {
                 .map_err(|_| IndexError::Invalid("error count out of range"))?;
             let root_service = string_ref(r.varint()?)?;
             let root_name = string_ref(r.varint()?)?;
-            let len = r.count(1)?;
+            let len = r.count(if with_summary { 3 } else { 1 })?;
             let services_at = services.len() as u32;
+            let (mut service_spans, mut service_errors) = (0u64, 0u64);
             for _ in 0..len {
                 let s = r.varint()?;
                 if s >= n_strings {
                     return Err(IndexError::Invalid("service index out of range"));
                 }
                 services.push(s as u32);
+                if with_summary {
+                    let (spans, errors) = (r.varint()?, r.varint()?);
+                    if spans == 0 || errors > spans {
+                        return Err(IndexError::Invalid("service counts out of range"));
+                    }
+                    service_spans += spans;
+                    service_errors += errors;
+                    service_counts.push((spans as u32, errors as u32));
+                }
             }
+            let (orphans, facts) = if with_summary {
+                let orphans = r.varint()?;
+                let facts = r.varint()?;
+                if service_spans != row_count
+                    || service_errors != u64::from(errors)
+                    || orphans > row_count
+                {
+                    return Err(IndexError::Invalid("summary counts disagree with the rows"));
+                }
+                let facts = u8::try_from(facts)
+                    .ok()
+                    .filter(|f| f & !(FACT_UNIQUE_IDS | FACT_WITHIN_PARENTS) == 0)
+                    .ok_or(IndexError::Invalid("unknown summary facts"))?;
+                (orphans as u32, facts | FACT_SUMMARY)
+            } else {
+                (0, 0)
+            };
             if let Some(prev) = entries.last().map(|e: &TraceEntry| e.trace_id)
                 && prev >= trace_id
             {
@@ -352,6 +451,8 @@ impl TraceIndex {
                 root_name,
                 services_at,
                 services_len: len as u32,
+                orphans,
+                facts,
             });
         }
         if r.remaining() != 0 {
@@ -361,6 +462,7 @@ impl TraceIndex {
             strings,
             entries,
             services,
+            service_counts,
         })
     }
 
@@ -470,5 +572,100 @@ mod tests {
             b[i] ^= 0x41;
             assert!(TraceIndex::from_bytes(&b).is_err(), "flip {i}");
         }
+    }
+
+    #[test]
+    fn each_entry_keeps_the_search_result_summary_of_its_spans() {
+        let index = sample();
+        let spans = [
+            rec("b", 1, 2, 1, "child", 20),
+            rec("a", 1, 1, 0, "root", 10),
+            rec("b", 1, 3, 1, "child", 30),
+        ];
+        let trace = spoor_model::Trace {
+            trace_id: TraceId::from_halves(0, 1),
+            spans: spans.to_vec(),
+            warnings: Vec::new(),
+        };
+        let e = index.lookup(&trace.trace_id).unwrap();
+        let (summary, facts) = index.trace_summary(e).unwrap();
+        assert_eq!(summary, spoor_storage::summarize_trace(&trace));
+        assert_eq!(summary.services[1].span_count, 2);
+        // The children start after the root ends.
+        assert!(facts.unique_span_ids && !facts.children_within_parents);
+        let orphan = index.lookup(&TraceId::from_halves(0, 2)).unwrap();
+        let (summary, _) = index.trace_summary(orphan).unwrap();
+        assert_eq!(
+            (
+                summary.orphan_span_count,
+                summary.root_service_name.as_str()
+            ),
+            (1, "")
+        );
+        // The same after a round trip.
+        let back = TraceIndex::from_bytes(&index.to_bytes()).unwrap();
+        assert_eq!(back.trace_summary(e), index.trace_summary(e));
+    }
+
+    /// One entry of trace 1 (rows 0..2) with services `a` (and, in version
+    /// 2, the given per-service counts, orphans and facts).
+    fn encoded(version: u32, counts: Option<(u64, u64, u64, u64)>) -> Vec<u8> {
+        let mut body = Vec::new();
+        put_strings(&mut body, &["a".to_owned(), "root".to_owned()]);
+        put_varint(&mut body, 1);
+        body.extend_from_slice(&TraceId::from_halves(0, 1).0);
+        for v in [0, 2] {
+            put_varint(&mut body, v);
+        }
+        body.extend_from_slice(&10u64.to_le_bytes());
+        for v in [5, 1, 1, 2, 1, 0] {
+            put_varint(&mut body, v); // end - start, errors, root, services
+        }
+        if let Some((spans, errors, orphans, facts)) = counts {
+            for v in [spans, errors, orphans, facts] {
+                put_varint(&mut body, v);
+            }
+        }
+        super::super::frame::seal(MAGIC, version, &body)
+    }
+
+    #[test]
+    fn a_version_1_index_is_read_without_summaries() {
+        let index = TraceIndex::from_bytes(&encoded(1, None)).unwrap();
+        let e = index.lookup(&TraceId::from_halves(0, 1)).unwrap();
+        let s = index.summary(e);
+        assert_eq!(
+            (s.span_count, s.error_count, s.services),
+            (2, 1, vec!["a".to_owned()])
+        );
+        assert_eq!(index.trace_summary(e), None);
+    }
+
+    #[test]
+    fn summary_counts_that_disagree_with_the_rows_are_rejected() {
+        let good = TraceIndex::from_bytes(&encoded(2, Some((2, 1, 0, 3)))).unwrap();
+        let e = good.lookup(&TraceId::from_halves(0, 1)).unwrap();
+        let (summary, facts) = good.trace_summary(e).unwrap();
+        assert_eq!((summary.span_count, summary.error_span_count), (2, 1));
+        assert!(facts.unique_span_ids && facts.children_within_parents);
+        for bad in [
+            (3, 1, 0, 0),
+            (2, 0, 0, 0),
+            (2, 3, 0, 0),
+            (2, 1, 3, 0),
+            (2, 1, 0, 8),
+        ] {
+            assert!(
+                matches!(
+                    TraceIndex::from_bytes(&encoded(2, Some(bad))),
+                    Err(IndexError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            TraceIndex::from_bytes(&encoded(3, Some((2, 1, 0, 0)))),
+            Err(IndexError::Version(3))
+        ));
     }
 }

@@ -10,12 +10,14 @@ use spoor_model::SpanKind;
 use crate::EngineError;
 
 /// The block format version this build writes. It reads this version and
-/// the ones before it: version 3 added the ingest times and per-file
+/// the ones before it: version 4 keeps each trace's search result summary
+/// and its facts in `index.bin` (index version 2; the traces of an older
+/// block are summarized by reading them); version 3 added the ingest times and per-file
 /// checksums to `meta.json` (a version 1 or 2 block has neither: its ingest
 /// time is taken to be its creation time, and its files are not verified);
 /// version 2 added `red.bin` (RED statistics); a version 1 block has none,
 /// and its statistics are absent until compaction rewrites it.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// File names inside a block folder.

@@ -24,6 +24,7 @@ mod spanid;
 use std::time::Duration;
 
 use spoor_model::Trace;
+use spoor_storage::SummaryFacts;
 
 pub use clockskew::correct_clock_skew;
 pub use dedupe::deduplicate_spans;
@@ -55,6 +56,20 @@ pub fn adjust_trace(trace: &mut Trace, opts: &AdjustOptions) {
     normalize_ip_attributes(trace);
     move_library_attributes(trace);
     remove_empty_span_links(trace);
+}
+
+/// Whether [`adjust_trace`] leaves the summary of a trace with these facts
+/// unchanged, so that storage may answer a summary search from the summary
+/// it keeps of the trace as stored
+/// ([`SummaryOptions::stored_is_exact`](spoor_storage::SummaryOptions)):
+/// - the client/server span-ID split and the removal of duplicate spans only
+///   act on span IDs that appear twice;
+/// - clock-skew correction only moves a span that lies outside its parent,
+///   and only when corrections are enabled;
+/// - the other adjusters change attributes, scopes, events and links (never
+///   the order of spans), which the summary does not read.
+pub fn leaves_summary_unchanged(facts: &SummaryFacts, opts: &AdjustOptions) -> bool {
+    facts.unique_span_ids && (opts.max_clock_skew_adjust.is_zero() || facts.children_within_parents)
 }
 
 #[cfg(test)]
@@ -130,5 +145,82 @@ mod tests {
         let once = t.clone();
         adjust_trace(&mut t, &AdjustOptions::default());
         assert_eq!(t, once);
+    }
+
+    /// Random small traces (repeated span IDs, client/server pairs, orphans,
+    /// children outside their parents on other hosts): whenever
+    /// the facts say the adjusters leave the summary alone, the summary of
+    /// the adjusted trace is the summary of the trace as stored.
+    #[test]
+    fn the_summary_facts_predict_when_adjusting_leaves_the_summary_alone() {
+        use spoor_model::testing;
+        use spoor_storage::{SummaryBuilder, summarize_trace};
+
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let resources = [
+            testing::resource_with(vec![
+                KeyValue::str("service.name", "a"),
+                KeyValue::str("host.name", "h1"),
+            ]),
+            testing::resource_with(vec![
+                KeyValue::str("service.name", "b"),
+                KeyValue::str("host.name", "h2"),
+            ]),
+        ];
+        let kinds = [SpanKind::Client, SpanKind::Server, SpanKind::Internal];
+        let (mut predicted, mut changed) = (0, 0);
+        for round in 0..4000 {
+            let opts = AdjustOptions {
+                max_clock_skew_adjust: if round % 2 == 0 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(3600)
+                },
+            };
+            let n = 1 + next(6);
+            let spans = (0..n)
+                .map(|i| {
+                    let parent = if i == 0 || next(4) == 0 {
+                        0
+                    } else {
+                        1 + next(n + 1)
+                    };
+                    let start = 100 + next(20) * 10;
+                    testing::record()
+                        .resource(&resources[next(2) as usize])
+                        .trace_id(trace_id())
+                        .id(1 + next(n))
+                        .parent(parent)
+                        .kind(kinds[next(3) as usize])
+                        .name(format!("op-{}", next(3)))
+                        .start(start)
+                        .end(start + next(30) * 10)
+                        .error(next(3) == 0)
+                        .build()
+                })
+                .collect();
+            let stored = trace(spans);
+            let mut builder = SummaryBuilder::new(stored.trace_id);
+            stored.spans.iter().for_each(|r| builder.push(r));
+            let (before, facts) = builder.finish();
+            assert_eq!(before, summarize_trace(&stored));
+            let mut adjusted = stored.clone();
+            adjust_trace(&mut adjusted, &opts);
+            let after = summarize_trace(&adjusted);
+            if leaves_summary_unchanged(&facts, &opts) {
+                assert_eq!(before, after, "{facts:?} {opts:?} {stored:#?}");
+                predicted += 1;
+            } else if before != after {
+                changed += 1;
+            }
+        }
+        // Both outcomes are common, so the check above is not vacuous.
+        assert!(predicted > 400 && changed > 400, "{predicted} {changed}");
     }
 }
