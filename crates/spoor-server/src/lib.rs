@@ -7,6 +7,10 @@
 //!   ([`api_v3`]) JSON APIs, and the web UI ([`ui`]).
 //! - The admin server: health `GET /status` and Prometheus `GET /metrics` ([`admin`]).
 //!
+//! Which listeners a process serves, and how, is written out once: the
+//! table of listeners in [`listeners`] and one list per role in [`roles`]
+//! (all-in-one, `spoor agent`); a new listener or role goes there.
+//!
 //! Every handler turns wire input into model values through `spoor-codec`,
 //! calls `spoor-service`, and maps failures to statuses in one place
 //! ([`error`]).
@@ -27,6 +31,7 @@ pub mod listeners;
 pub mod net;
 pub mod otlp;
 pub mod params;
+pub mod roles;
 pub mod sampling;
 #[cfg(test)]
 mod test_support;
@@ -42,10 +47,9 @@ use spoor_service::{Ingester, QueryService, Telemetry};
 use std::future::Future;
 use std::pin::Pin;
 
-use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-pub use listeners::{LISTENERS, Listener, ListenerAddrs, ListenerSpec};
+pub use listeners::{Bound, LISTENERS, Listener, ListenerAddrs, ListenerSpec, Role, RoleListener};
 pub use spoor_storage::CpuPool;
 
 /// Size limits applied to every receiver.
@@ -273,103 +277,10 @@ pub enum ServerError {
     Serve { what: &'static str, message: String },
 }
 
-/// A listener bound, with the handler that will serve it.
-enum BoundSocket {
-    Http(
-        net::origin::OriginRule,
-        fn(Arc<AppState>) -> axum::Router,
-        TcpListener,
-    ),
-    Grpc(
-        fn(net::ProtectedListener, Arc<AppState>, CancellationToken) -> ServeTask,
-        TcpListener,
-    ),
-    Udp(
-        fn(UdpSocket, Arc<AppState>, CancellationToken) -> ServeTask,
-        UdpSocket,
-    ),
-}
-
-impl BoundSocket {
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        match self {
-            BoundSocket::Http(_, _, l) | BoundSocket::Grpc(_, l) => l.local_addr(),
-            BoundSocket::Udp(_, s) => s.local_addr(),
-        }
-    }
-}
-
-/// Listeners bound and ready to serve, in [`LISTENERS`] order.
-#[derive(Default)]
-pub struct Bound {
-    sockets: Vec<(&'static ListenerSpec, BoundSocket)>,
-}
-
-impl Bound {
-    /// The addresses actually bound (useful when a port was 0), by name.
-    pub fn addrs(&self) -> Vec<(&'static str, SocketAddr)> {
-        self.sockets
-            .iter()
-            .filter_map(|(spec, s)| s.local_addr().ok().map(|a| (spec.name, a)))
-            .collect()
-    }
-
-    /// The address `listener` is bound to; `None` when it is off.
-    pub fn addr(&self, listener: Listener) -> Option<SocketAddr> {
-        self.sockets
-            .iter()
-            .find(|(spec, _)| spec.listener == listener)
-            .and_then(|(_, s)| s.local_addr().ok())
-    }
-}
-
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { what, addr, source })
-}
-
-async fn bind_udp(what: &'static str, addr: SocketAddr) -> Result<UdpSocket, ServerError> {
-    let err = |source| ServerError::Bind { what, addr, source };
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )
-    .map_err(err)?;
-    // Tracers send UDP in bursts; the kernel's default receive buffer (about
-    // 200 KiB) overflows before the receive loop runs, silently losing
-    // datagrams. Ask for more; the kernel caps it at net.core.rmem_max.
-    if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER_BYTES) {
-        tracing::debug!(error = %e, what, "cannot enlarge the UDP receive buffer");
-    }
-    socket.set_nonblocking(true).map_err(err)?;
-    socket.bind(&addr.into()).map_err(err)?;
-    UdpSocket::from_std(socket.into()).map_err(err)
-}
-
-/// Receive buffer requested for UDP receivers.
-const UDP_RECV_BUFFER_BYTES: usize = 8 << 20;
-
-/// Binds every configured listener, so that a busy port is reported before anything runs.
+/// Binds every configured listener of all-in-one ([`roles::ALL_IN_ONE`]),
+/// so that a busy port is reported before anything runs.
 pub async fn bind_all(config: &ServerConfig) -> Result<Bound, ServerError> {
-    let mut sockets = Vec::new();
-    for (spec, addr) in config.listeners.iter() {
-        let Some(addr) = *addr else { continue };
-        let socket = match spec.handler {
-            listeners::Handler::Http(rule, router) => {
-                BoundSocket::Http(rule, router, bind(spec.label, addr).await?)
-            }
-            listeners::Handler::Grpc(serve) => {
-                BoundSocket::Grpc(serve, bind(spec.label, addr).await?)
-            }
-            listeners::Handler::Udp(serve) => {
-                BoundSocket::Udp(serve, bind_udp(spec.label, addr).await?)
-            }
-        };
-        sockets.push((spec, socket));
-    }
-    Ok(Bound { sockets })
+    roles::ALL_IN_ONE.bind(&config.listeners).await
 }
 
 /// A server running until shutdown.
@@ -402,12 +313,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     tracing::info!(listeners = ?bound.addrs(), "listening");
-    let tcp_listeners = bound
-        .sockets
-        .iter()
-        .filter(|(_, s)| !matches!(s, BoundSocket::Udp(..)))
-        .count();
-    let limit = state.net.per_listener_limit(tcp_listeners);
+    let limit = state.net.per_listener_limit(bound.tcp_listeners());
     let c = &state.net.config;
     tracing::info!(
         per_listener = limit,
@@ -417,35 +323,7 @@ pub async fn serve(
         idle_timeout = ?c.idle_timeout,
         "connection limits and timeouts"
     );
-    let mut tasks: Vec<ServeTask> = Vec::new();
-    for (spec, socket) in bound.sockets {
-        let task = match socket {
-            BoundSocket::Http(rule, router, l) => {
-                // HTTP listeners get their Host and Origin checks.
-                let addr = l.local_addr().ok();
-                let mut p = state.net.protect(spec.name, l, limit);
-                if let Some(addr) = addr {
-                    let origins = match rule {
-                        net::origin::OriginRule::Receiver => &c.receiver_allowed_origins,
-                        net::origin::OriginRule::Query => &c.cors_allowed_origins,
-                        net::origin::OriginRule::Ignore => &Vec::new(),
-                    };
-                    p = p.with_access(net::origin::AccessPolicy::new(
-                        net::origin::HostPolicy::for_listener(addr, &c.allowed_hosts),
-                        rule,
-                        origins,
-                    ));
-                }
-                serve_http(spec.label, p, router(state.clone()), shutdown.clone())
-            }
-            BoundSocket::Grpc(serve, l) => {
-                let p = state.net.protect(spec.name, l, limit);
-                serve(p, state.clone(), shutdown.clone())
-            }
-            BoundSocket::Udp(serve, s) => serve(s, state.clone(), shutdown.clone()),
-        };
-        tasks.push(task);
-    }
+    let tasks = bound.serve_tasks(&state, &state.net, limit, &shutdown);
     state.set_ready(true);
     let result = futures::future::try_join_all(tasks).await;
     state.set_ready(false);

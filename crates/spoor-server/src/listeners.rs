@@ -1,67 +1,54 @@
-//! The listeners of all-in-one, in one table ([`LISTENERS`]).
+//! Spoor's listeners, written out once, in two layers.
 //!
-//! Everything else derives from it: the configuration (the YAML key under
-//! `listeners:`, the `--KEY-addr` flag and the `SPOOR_KEY_ADDR` variable, in
-//! the `spoor` crate), binding ([`crate::bind_all`]), serving with the right
-//! connection protection ([`crate::serve`]), the `listening` log, the
-//! `listener` label in `/metrics` and the listener table of
+//! - [`LISTENERS`] says what each listener *is*, whichever role serves it:
+//!   its [`Listener`] variant, key, name, default port, transport, its one
+//!   text in messages and what it serves. **To add a listener**, add one
+//!   entry to the `listeners!` table below, then list it (with its handler)
+//!   in the roles that serve it.
+//! - A [`Role`] says what one process serves: a list of [`RoleListener`]s,
+//!   each a row of the table with the role's [`Handler`] and, where the role
+//!   differs, its own default port or description. The roles are in
+//!   [`crate::roles`]; **to add a role**, add one list there.
+//!
+//! Everything else derives from these two: the configuration (in the
+//! `spoor` crate: the YAML key `listeners.KEY`, the flag `--KEY-addr`, the
+//! variable `SPOOR_KEY_ADDR` or `SPOOR_AGENT_KEY_ADDR`), binding
+//! ([`Role::bind`]), serving with the right connection protection
+//! ([`Bound::serve_tasks`]), the `listening` logs ([`Bound::addrs`]), the
+//! `listener` label in `/metrics` and the listener tables of
 //! `docs/configuration.md` (checked by a test of the `spoor` crate).
-//!
-//! To add a listener, add one entry to the `listeners!` table below: its
-//! [`Listener`] variant, keys, default port, texts and [`Handler`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-use crate::jaeger::ThriftProtocol;
-use crate::net::ProtectedListener;
-use crate::net::origin::OriginRule;
-use crate::{AppState, ServeTask, admin, jaeger, otlp, query_router, sampling, zipkin};
+use crate::net::origin::{AccessPolicy, HostPolicy, OriginRule};
+use crate::net::{NetState, ProtectedListener};
+use crate::{ServeTask, ServerError, serve_http};
 
-/// One listener's row of the table.
+/// One listener's row of the table: what it is, whichever role serves it.
 #[derive(Debug)]
 pub struct ListenerSpec {
     pub listener: Listener,
     /// Its key under `listeners:` in the config file; the flag is
-    /// `--KEY-addr` and the environment variable `SPOOR_KEY_ADDR`.
+    /// `--KEY-addr` and the environment variable `SPOOR_KEY_ADDR`
+    /// (`SPOOR_AGENT_KEY_ADDR` for `spoor agent`).
     pub key: &'static str,
     /// Its name in logs and in the `listener` label of `/metrics`.
     pub name: &'static str,
-    /// Its default port (on the shared host).
+    /// Its default port (on the shared host); a role may choose another
+    /// ([`RoleListener::port`]).
     pub port: u16,
-    /// What it is in configuration errors: "invalid TITLE address".
-    pub title: &'static str,
-    /// What it is in server errors: "cannot listen on ADDR (LABEL)".
-    pub label: &'static str,
-    /// What it serves (flag help, docs).
+    /// TCP or UDP; every role's handler of it must agree ([`Role::problem`]).
+    pub transport: Transport,
+    /// What it is in messages: "invalid TEXT address" (configuration),
+    /// "cannot listen on ADDR (TEXT)" and "TEXT server failed" (serving).
+    pub text: &'static str,
+    /// What it serves (flag help, docs); a role may say otherwise
+    /// ([`RoleListener::serves`]).
     pub serves: &'static str,
-    /// How it serves, which decides its transport and its protection.
-    pub handler: Handler,
-}
-
-/// How a listener serves what arrives on it.
-#[derive(Clone, Copy)]
-pub enum Handler {
-    /// An HTTP router over TCP: timeouts, connection limit, the Host check
-    /// and the Origin rule given.
-    Http(OriginRule, fn(Arc<AppState>) -> axum::Router),
-    /// A gRPC server over TCP: timeouts and connection limit.
-    Grpc(fn(ProtectedListener, Arc<AppState>, CancellationToken) -> ServeTask),
-    /// Datagrams over UDP (no connections to protect).
-    Udp(fn(UdpSocket, Arc<AppState>, CancellationToken) -> ServeTask),
-}
-
-impl std::fmt::Debug for Handler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Handler::Http(rule, _) => write!(f, "Http({rule:?})"),
-            Handler::Grpc(_) => f.write_str("Grpc"),
-            Handler::Udp(_) => f.write_str("Udp"),
-        }
-    }
 }
 
 /// A listener's transport.
@@ -71,31 +58,9 @@ pub enum Transport {
     Udp,
 }
 
-impl ListenerSpec {
-    pub fn transport(&self) -> Transport {
-        match self.handler {
-            Handler::Http(..) | Handler::Grpc(_) => Transport::Tcp,
-            Handler::Udp(_) => Transport::Udp,
-        }
-    }
-
-    /// Its connection protection (ADR 0018), in words for the docs.
-    pub fn protection(&self) -> &'static str {
-        match self.handler {
-            Handler::Http(OriginRule::Receiver, _) => {
-                "timeouts, connection limit, Host check, receiver Origin check"
-            }
-            Handler::Http(OriginRule::Query, _) => "timeouts, connection limit, Host check, CORS",
-            Handler::Http(OriginRule::Ignore, _) => "timeouts, connection limit, Host check",
-            Handler::Grpc(_) => "timeouts, connection limit",
-            Handler::Udp(_) => "none (datagrams)",
-        }
-    }
-}
-
 impl Listener {
     /// Its row of [`LISTENERS`].
-    pub fn spec(self) -> &'static ListenerSpec {
+    pub const fn spec(self) -> &'static ListenerSpec {
         &LISTENERS[self as usize]
     }
 }
@@ -104,14 +69,14 @@ impl Listener {
 /// cannot disagree.
 macro_rules! listeners {
     ($($variant:ident { $($field:ident: $value:expr),* $(,)? },)*) => {
-        /// A listener of all-in-one; its properties are its row in [`LISTENERS`].
+        /// A listener of Spoor; its properties are its row in [`LISTENERS`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Listener {
             $($variant,)*
         }
 
-        /// Every listener of all-in-one, in the order they are bound, logged
-        /// and documented.
+        /// Every listener of Spoor, in the order they are bound, logged and
+        /// documented (within each role).
         pub const LISTENERS: &[ListenerSpec] = &[
             $(ListenerSpec { listener: Listener::$variant, $($field: $value),* },)*
         ];
@@ -120,72 +85,59 @@ macro_rules! listeners {
 
 listeners! {
     OtlpGrpc {
-        key: "otlp_grpc", name: "otlp_grpc", port: 4317,
-        title: "OTLP gRPC", label: "OTLP gRPC",
+        key: "otlp_grpc", name: "otlp_grpc", port: 4317, transport: Transport::Tcp,
+        text: "OTLP gRPC",
         serves: "OTLP gRPC (`TraceService/Export`)",
-        handler: Handler::Grpc(|l, state, stop| Box::pin(otlp::serve_grpc(l, state, stop))),
     },
     OtlpHttp {
-        key: "otlp_http", name: "otlp_http", port: 4318,
-        title: "OTLP HTTP", label: "OTLP HTTP",
+        key: "otlp_http", name: "otlp_http", port: 4318, transport: Transport::Tcp,
+        text: "OTLP HTTP",
         serves: "OTLP HTTP (`POST /v1/traces`)",
-        handler: Handler::Http(OriginRule::Receiver, otlp::http_router),
     },
     JaegerCompact {
-        key: "jaeger_compact", name: "jaeger_compact", port: 6831,
-        title: "Jaeger Thrift compact over UDP", label: "Jaeger compact UDP",
+        key: "jaeger_compact", name: "jaeger_compact", port: 6831, transport: Transport::Udp,
+        text: "Jaeger Thrift compact over UDP",
         serves: "Jaeger Thrift compact over UDP (`Agent.emitBatch`)",
-        handler: Handler::Udp(|s, state, stop| jaeger_udp(s, ThriftProtocol::Compact, state, stop)),
     },
     JaegerBinary {
-        key: "jaeger_binary", name: "jaeger_binary", port: 6832,
-        title: "Jaeger Thrift binary over UDP", label: "Jaeger binary UDP",
+        key: "jaeger_binary", name: "jaeger_binary", port: 6832, transport: Transport::Udp,
+        text: "Jaeger Thrift binary over UDP",
         serves: "Jaeger Thrift binary over UDP (`Agent.emitBatch`)",
-        handler: Handler::Udp(|s, state, stop| jaeger_udp(s, ThriftProtocol::Binary, state, stop)),
     },
     JaegerHttp {
-        key: "jaeger_http", name: "jaeger_http", port: 14268,
-        title: "Jaeger Thrift over HTTP", label: "Jaeger HTTP",
+        key: "jaeger_http", name: "jaeger_http", port: 14268, transport: Transport::Tcp,
+        text: "Jaeger Thrift over HTTP",
         serves: "Jaeger Thrift over HTTP (`POST /api/traces`)",
-        handler: Handler::Http(OriginRule::Receiver, jaeger::http_router),
     },
     JaegerGrpc {
-        key: "jaeger_grpc", name: "jaeger_grpc", port: 14250,
-        title: "Jaeger gRPC", label: "Jaeger gRPC",
+        key: "jaeger_grpc", name: "jaeger_grpc", port: 14250, transport: Transport::Tcp,
+        text: "Jaeger gRPC",
         serves: "Jaeger gRPC (`CollectorService/PostSpans`, `SamplingManager`)",
-        handler: Handler::Grpc(|l, state, stop| Box::pin(jaeger::serve_grpc(l, state, stop))),
     },
     Zipkin {
-        key: "zipkin", name: "zipkin_http", port: 9411,
-        title: "Zipkin HTTP", label: "Zipkin HTTP",
+        key: "zipkin", name: "zipkin_http", port: 9411, transport: Transport::Tcp,
+        text: "Zipkin HTTP",
         serves: "Zipkin HTTP (`POST /api/v1/spans`, `/api/v2/spans`)",
-        handler: Handler::Http(OriginRule::Receiver, zipkin::http_router),
     },
     SamplingHttp {
-        key: "sampling_http", name: "sampling_http", port: 5778,
-        title: "remote sampling HTTP", label: "sampling HTTP",
+        key: "sampling_http", name: "sampling_http", port: 5778, transport: Transport::Tcp,
+        text: "sampling HTTP",
         serves: "Remote sampling over HTTP (`/sampling?service=`, `/`, `/baggageRestrictions`)",
-        handler: Handler::Http(OriginRule::Ignore, |state| sampling::http_router(state.sampling.clone())),
     },
     SamplingGrpc {
-        key: "sampling_grpc", name: "sampling_grpc", port: 5779,
-        title: "remote sampling gRPC", label: "sampling gRPC",
+        key: "sampling_grpc", name: "sampling_grpc", port: 5779, transport: Transport::Tcp,
+        text: "sampling gRPC",
         serves: "Remote sampling over gRPC (`SamplingManager/GetSamplingStrategy`)",
-        handler: Handler::Grpc(|l, state, stop| {
-            Box::pin(sampling::serve_grpc(l, state.sampling.clone(), stop))
-        }),
     },
     QueryHttp {
-        key: "query_http", name: "query_http", port: 16686,
-        title: "query HTTP", label: "query HTTP",
+        key: "query_http", name: "query_http", port: 16686, transport: Transport::Tcp,
+        text: "query HTTP",
         serves: "Query HTTP: web UI, `/api/*`, `/api/v3/*`",
-        handler: Handler::Http(OriginRule::Query, query_router),
     },
     AdminHttp {
-        key: "admin_http", name: "admin_http", port: 13133,
-        title: "admin HTTP", label: "admin HTTP",
+        key: "admin_http", name: "admin_http", port: 13133, transport: Transport::Tcp,
+        text: "admin HTTP",
         serves: "Admin HTTP: health `GET /status`, readiness `GET /ready` and Prometheus `GET /metrics`",
-        handler: Handler::Http(OriginRule::Ignore, admin::router),
     },
 }
 
@@ -201,19 +153,317 @@ const _: () = {
     }
 };
 
-/// Jaeger Thrift `emitBatch` datagrams on `socket`, decoded on the CPU pool.
-fn jaeger_udp(
-    socket: UdpSocket,
-    protocol: ThriftProtocol,
-    state: Arc<AppState>,
-    shutdown: CancellationToken,
-) -> ServeTask {
-    Box::pin(async move {
-        let sink: Arc<dyn spoor_service::BatchSink> = state.ingester.clone();
-        let (udp, metrics, cpu) = (state.udp, &state.metrics, state.cpu.clone());
-        jaeger::udp::serve_udp_on_pool(socket, protocol, udp, sink, metrics, cpu, shutdown).await
-    })
+/// How a role serves a listener, over its shared state `S` (all-in-one's
+/// [`crate::AppState`], the agent's [`crate::agent::AgentState`]).
+pub enum Handler<S: 'static> {
+    /// An HTTP router over TCP: timeouts, connection limit, the Host check
+    /// and the Origin rule given (ADR 0018).
+    Http(OriginRule, fn(Arc<S>) -> axum::Router),
+    /// An HTTP router over TCP with timeouts and the connection limit but no
+    /// Host or Origin check: `spoor agent`'s listeners, which answer only
+    /// GETs of public strategies and health (ADR 0018).
+    OpenHttp(fn(Arc<S>) -> axum::Router),
+    /// A gRPC server over TCP: timeouts and connection limit.
+    Grpc(fn(ProtectedListener, Arc<S>, CancellationToken) -> ServeTask),
+    /// Datagrams over UDP (no connections to protect).
+    Udp(fn(UdpSocket, Arc<S>, CancellationToken) -> ServeTask),
 }
+
+impl<S> Clone for Handler<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Handler<S> {}
+
+impl<S> std::fmt::Debug for Handler<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Handler::Http(rule, _) => write!(f, "Http({rule:?})"),
+            Handler::OpenHttp(_) => f.write_str("OpenHttp"),
+            Handler::Grpc(_) => f.write_str("Grpc"),
+            Handler::Udp(_) => f.write_str("Udp"),
+        }
+    }
+}
+
+impl<S> Handler<S> {
+    /// The transport this handler serves.
+    pub const fn transport(&self) -> Transport {
+        match self {
+            Handler::Http(..) | Handler::OpenHttp(_) | Handler::Grpc(_) => Transport::Tcp,
+            Handler::Udp(_) => Transport::Udp,
+        }
+    }
+
+    /// Its connection protection (ADR 0018), in words for the docs.
+    pub fn protection(&self) -> &'static str {
+        match self {
+            Handler::Http(OriginRule::Receiver, _) => {
+                "timeouts, connection limit, Host check, receiver Origin check"
+            }
+            Handler::Http(OriginRule::Query, _) => "timeouts, connection limit, Host check, CORS",
+            Handler::Http(OriginRule::Ignore, _) => "timeouts, connection limit, Host check",
+            Handler::OpenHttp(_) => "timeouts, connection limit (no Host check)",
+            Handler::Grpc(_) => "timeouts, connection limit",
+            Handler::Udp(_) => "none (datagrams)",
+        }
+    }
+}
+
+/// One listener of a role: a row of [`LISTENERS`], the role's handler of
+/// it, and the role's default port and description of it.
+#[derive(Debug)]
+pub struct RoleListener<S: 'static> {
+    pub listener: Listener,
+    /// Its default port in this role (the table's unless the role says
+    /// otherwise).
+    pub port: u16,
+    /// What it serves in this role (flag help, docs).
+    pub serves: &'static str,
+    pub handler: Handler<S>,
+}
+
+impl<S> RoleListener<S> {
+    /// `listener` served by `handler`, with the table's port and description.
+    pub const fn new(listener: Listener, handler: Handler<S>) -> Self {
+        let spec = listener.spec();
+        RoleListener {
+            listener,
+            port: spec.port,
+            serves: spec.serves,
+            handler,
+        }
+    }
+
+    /// The same with another default port.
+    pub const fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// The same with another description of what it serves.
+    pub const fn serves(mut self, serves: &'static str) -> Self {
+        self.serves = serves;
+        self
+    }
+
+    /// Its row of [`LISTENERS`].
+    pub const fn spec(&self) -> &'static ListenerSpec {
+        self.listener.spec()
+    }
+
+    /// Its connection protection in this role, in words for the docs.
+    pub fn protection(&self) -> &'static str {
+        self.handler.protection()
+    }
+}
+
+/// What one process serves: its listeners, in the order they are bound,
+/// served, logged and documented.
+#[derive(Debug)]
+pub struct Role<S: 'static> {
+    pub listeners: &'static [RoleListener<S>],
+}
+
+impl<S> Role<S> {
+    /// Its row for `listener`; `None` when the role does not serve it.
+    pub fn get(&self, listener: Listener) -> Option<&'static RoleListener<S>> {
+        self.listeners.iter().find(|l| l.listener == listener)
+    }
+
+    /// What is wrong with the role's list, if anything: a handler on the
+    /// wrong transport, a listener listed twice, two default ports alike.
+    /// Every role is checked at compile time ([`crate::roles`]).
+    pub const fn problem(&self) -> Option<&'static str> {
+        let rows = self.listeners;
+        let mut i = 0;
+        while i < rows.len() {
+            let spec = rows[i].listener.spec();
+            let udp = matches!(spec.transport, Transport::Udp);
+            if udp != matches!(rows[i].handler.transport(), Transport::Udp) {
+                return Some("a handler serves a listener on the wrong transport");
+            }
+            let mut j = i + 1;
+            while j < rows.len() {
+                if rows[i].listener as usize == rows[j].listener as usize {
+                    return Some("a listener is listed twice");
+                }
+                if rows[i].port == rows[j].port {
+                    return Some("two listeners have the same default port");
+                }
+                j += 1;
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Binds each of the role's listeners that has an address in `addrs`
+    /// (others are off; addresses of listeners the role does not serve are
+    /// not read), so that a busy port is reported before anything runs.
+    pub async fn bind(&'static self, addrs: &ListenerAddrs) -> Result<Bound<S>, ServerError> {
+        let mut sockets = Vec::new();
+        for row in self.listeners {
+            let Some(addr) = addrs[row.listener] else {
+                continue;
+            };
+            let text = row.spec().text;
+            let socket = match row.handler {
+                Handler::Http(rule, router) => {
+                    BoundSocket::Http(rule, router, bind_tcp(text, addr).await?)
+                }
+                Handler::OpenHttp(router) => {
+                    BoundSocket::OpenHttp(router, bind_tcp(text, addr).await?)
+                }
+                Handler::Grpc(serve) => BoundSocket::Grpc(serve, bind_tcp(text, addr).await?),
+                Handler::Udp(serve) => BoundSocket::Udp(serve, bind_udp(text, addr).await?),
+            };
+            sockets.push((row.spec(), socket));
+        }
+        Ok(Bound { sockets })
+    }
+}
+
+/// A listener bound, with the handler that will serve it.
+enum BoundSocket<S: 'static> {
+    Http(OriginRule, fn(Arc<S>) -> axum::Router, TcpListener),
+    OpenHttp(fn(Arc<S>) -> axum::Router, TcpListener),
+    Grpc(
+        fn(ProtectedListener, Arc<S>, CancellationToken) -> ServeTask,
+        TcpListener,
+    ),
+    Udp(
+        fn(UdpSocket, Arc<S>, CancellationToken) -> ServeTask,
+        UdpSocket,
+    ),
+}
+
+impl<S> BoundSocket<S> {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            BoundSocket::Http(_, _, l) | BoundSocket::OpenHttp(_, l) | BoundSocket::Grpc(_, l) => {
+                l.local_addr()
+            }
+            BoundSocket::Udp(_, s) => s.local_addr(),
+        }
+    }
+}
+
+/// A role's listeners, bound and ready to serve, in the role's order.
+pub struct Bound<S: 'static = crate::AppState> {
+    sockets: Vec<(&'static ListenerSpec, BoundSocket<S>)>,
+}
+
+impl<S> Default for Bound<S> {
+    fn default() -> Self {
+        Bound {
+            sockets: Vec::new(),
+        }
+    }
+}
+
+impl<S> Bound<S> {
+    /// The addresses actually bound (useful when a port was 0), by name:
+    /// what the `listening` logs show.
+    pub fn addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.sockets
+            .iter()
+            .filter_map(|(spec, s)| s.local_addr().ok().map(|a| (spec.name, a)))
+            .collect()
+    }
+
+    /// The address `listener` is bound to; `None` when it is off.
+    pub fn addr(&self, listener: Listener) -> Option<SocketAddr> {
+        self.sockets
+            .iter()
+            .find(|(spec, _)| spec.listener == listener)
+            .and_then(|(_, s)| s.local_addr().ok())
+    }
+
+    /// How many TCP listeners are bound (they share the connection budget).
+    pub fn tcp_listeners(&self) -> usize {
+        self.sockets
+            .iter()
+            .filter(|(_, s)| !matches!(s, BoundSocket::Udp(..)))
+            .count()
+    }
+
+    /// One task per listener, serving it with `state` until `shutdown`: TCP
+    /// listeners under `net`'s protection with `limit` connections each,
+    /// HTTP ones with their Host and Origin checks.
+    pub fn serve_tasks(
+        self,
+        state: &Arc<S>,
+        net: &NetState,
+        limit: usize,
+        shutdown: &CancellationToken,
+    ) -> Vec<ServeTask> {
+        let c = &net.config;
+        let mut tasks = Vec::with_capacity(self.sockets.len());
+        for (spec, socket) in self.sockets {
+            let task = match socket {
+                BoundSocket::Http(rule, router, l) => {
+                    let addr = l.local_addr().ok();
+                    let mut p = net.protect(spec.name, l, limit);
+                    if let Some(addr) = addr {
+                        let origins = match rule {
+                            OriginRule::Receiver => &c.receiver_allowed_origins,
+                            OriginRule::Query => &c.cors_allowed_origins,
+                            OriginRule::Ignore => &Vec::new(),
+                        };
+                        p = p.with_access(AccessPolicy::new(
+                            HostPolicy::for_listener(addr, &c.allowed_hosts),
+                            rule,
+                            origins,
+                        ));
+                    }
+                    serve_http(spec.text, p, router(state.clone()), shutdown.clone())
+                }
+                BoundSocket::OpenHttp(router, l) => {
+                    let p = net.protect(spec.name, l, limit);
+                    serve_http(spec.text, p, router(state.clone()), shutdown.clone())
+                }
+                BoundSocket::Grpc(serve, l) => {
+                    let p = net.protect(spec.name, l, limit);
+                    serve(p, state.clone(), shutdown.clone())
+                }
+                BoundSocket::Udp(serve, s) => serve(s, state.clone(), shutdown.clone()),
+            };
+            tasks.push(task);
+        }
+        tasks
+    }
+}
+
+async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { what, addr, source })
+}
+
+async fn bind_udp(what: &'static str, addr: SocketAddr) -> Result<UdpSocket, ServerError> {
+    let err = |source| ServerError::Bind { what, addr, source };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .map_err(err)?;
+    // Tracers send UDP in bursts; the kernel's default receive buffer (about
+    // 200 KiB) overflows before the receive loop runs, silently losing
+    // datagrams. Ask for more; the kernel caps it at net.core.rmem_max.
+    if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER_BYTES) {
+        tracing::debug!(error = %e, what, "cannot enlarge the UDP receive buffer");
+    }
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    UdpSocket::from_std(socket.into()).map_err(err)
+}
+
+/// Receive buffer requested for UDP receivers.
+const UDP_RECV_BUFFER_BYTES: usize = 8 << 20;
 
 /// One value per listener, indexed by [`Listener`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,6 +499,7 @@ impl<T> PerListener<T> {
 pub type ListenerAddrs = PerListener<Option<SocketAddr>>;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -260,6 +511,7 @@ mod tests {
                 assert_ne!(a.key, b.key);
                 assert_ne!(a.name, b.name);
                 assert_ne!(a.port, b.port);
+                assert_ne!(a.text, b.text);
             }
         }
         assert_eq!(LISTENER_COUNT, 11);
@@ -276,7 +528,85 @@ mod tests {
             .map(|(s, _)| s.name)
             .collect();
         assert_eq!(on, ["zipkin_http"]);
-        assert_eq!(Listener::JaegerCompact.spec().transport(), Transport::Udp);
-        assert_eq!(Listener::QueryHttp.spec().transport(), Transport::Tcp);
+        assert_eq!(Listener::JaegerCompact.spec().transport, Transport::Udp);
+        assert_eq!(Listener::QueryHttp.spec().transport, Transport::Tcp);
+    }
+
+    fn nothing(_: Arc<()>) -> axum::Router {
+        axum::Router::new()
+    }
+
+    fn datagrams(_: UdpSocket, _: Arc<()>, _: CancellationToken) -> ServeTask {
+        Box::pin(async { Ok(()) })
+    }
+
+    #[test]
+    fn bad_role_lists_are_found() {
+        static GOOD: Role<()> = Role {
+            listeners: &[
+                RoleListener::new(Listener::JaegerCompact, Handler::Udp(datagrams)),
+                RoleListener::new(Listener::AdminHttp, Handler::OpenHttp(nothing)).port(1),
+            ],
+        };
+        assert_eq!(GOOD.problem(), None);
+        assert_eq!(GOOD.get(Listener::AdminHttp).unwrap().port, 1);
+        assert!(GOOD.get(Listener::QueryHttp).is_none());
+        static WRONG_TRANSPORT: Role<()> = Role {
+            listeners: &[RoleListener::new(
+                Listener::QueryHttp,
+                Handler::Udp(datagrams),
+            )],
+        };
+        assert_eq!(
+            WRONG_TRANSPORT.problem(),
+            Some("a handler serves a listener on the wrong transport")
+        );
+        static TWICE: Role<()> = Role {
+            listeners: &[
+                RoleListener::new(Listener::AdminHttp, Handler::OpenHttp(nothing)),
+                RoleListener::new(Listener::AdminHttp, Handler::OpenHttp(nothing)).port(2),
+            ],
+        };
+        assert_eq!(TWICE.problem(), Some("a listener is listed twice"));
+        static SAME_PORT: Role<()> = Role {
+            listeners: &[
+                RoleListener::new(Listener::AdminHttp, Handler::OpenHttp(nothing)),
+                RoleListener::new(Listener::QueryHttp, Handler::OpenHttp(nothing)).port(13133),
+            ],
+        };
+        assert_eq!(
+            SAME_PORT.problem(),
+            Some("two listeners have the same default port")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_role_binds_only_its_listeners_and_names_them_in_errors() {
+        static ROLE: Role<()> = Role {
+            listeners: &[
+                RoleListener::new(Listener::JaegerBinary, Handler::Udp(datagrams)),
+                RoleListener::new(Listener::SamplingHttp, Handler::OpenHttp(nothing)),
+            ],
+        };
+        let mut addrs = ListenerAddrs::default();
+        addrs[Listener::JaegerBinary] = "127.0.0.1:0".parse().ok();
+        addrs[Listener::SamplingHttp] = "127.0.0.1:0".parse().ok();
+        // Not in the role: not read.
+        addrs[Listener::QueryHttp] = "127.0.0.1:0".parse().ok();
+        let bound = ROLE.bind(&addrs).await.unwrap();
+        let names: Vec<&str> = bound.addrs().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["jaeger_binary", "sampling_http"]);
+        assert_eq!(bound.tcp_listeners(), 1);
+        assert!(bound.addr(Listener::QueryHttp).is_none());
+
+        // A busy port is reported with the listener's text.
+        let busy = bound.addr(Listener::SamplingHttp).unwrap();
+        let mut addrs = ListenerAddrs::default();
+        addrs[Listener::SamplingHttp] = Some(busy);
+        let err = ROLE.bind(&addrs).await.err().unwrap().to_string();
+        assert!(
+            err.starts_with(&format!("cannot listen on {busy} (sampling HTTP): ")),
+            "{err}"
+        );
     }
 }

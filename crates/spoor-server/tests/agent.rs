@@ -15,8 +15,8 @@ use spoor_proto::jaeger::api_v2::collector_service_server::{
     CollectorService, CollectorServiceServer,
 };
 use spoor_proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
-use spoor_server::UdpConfig;
 use spoor_server::agent::{AgentConfig, AgentListeners, CollectorProtocol, run_agent};
+use spoor_server::{Listener, ListenerAddrs, UdpConfig};
 use spoor_service::Telemetry;
 use spoor_service::forward::ForwarderOptions;
 use spoor_service::sampling::{SamplingError, StrategyProvider};
@@ -106,11 +106,13 @@ fn record() -> SpanRecord {
 #[tokio::test]
 async fn udp_spans_are_forwarded_and_sampling_is_proxied() {
     let (collector, collector_addr, stop_collector) = collector().await;
+    let mut listeners = ListenerAddrs::default();
+    listeners[Listener::JaegerCompact] = local();
+    listeners[Listener::JaegerBinary] = None;
+    listeners[Listener::SamplingHttp] = local();
+    listeners[Listener::AdminHttp] = local();
     let config = AgentConfig {
-        compact_addr: local(),
-        binary_addr: None,
-        sampling_http_addr: local(),
-        admin_http_addr: local(),
+        listeners,
         udp: UdpConfig::default(),
         collector: collector_addr.to_string(),
         protocol: CollectorProtocol::Jaeger,

@@ -1,14 +1,17 @@
 //! Configuration: defaults, then a versioned YAML file, then `SPOOR_*`
 //! environment variables, then command-line flags (later wins).
 
+use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use serde::Deserialize;
-use spoor_server::listeners::{LISTENER_COUNT, ListenerAddrs, PerListener, Transport};
-use spoor_server::{LISTENERS, ListenerSpec};
+use spoor_server::listeners::{ListenerAddrs, PerListener, Transport};
+use spoor_server::roles::ALL_IN_ONE;
+use spoor_server::{Listener, ListenerSpec, Role};
 
 /// The config file format version this binary reads.
 pub const CONFIG_VERSION: u32 = 1;
@@ -180,14 +183,49 @@ pub struct RunArgs {
     pub log_format: Option<String>,
 }
 
+/// A role's listener settings, generated from its list in
+/// `spoor_server::roles`: the flag `--KEY-addr` and the variable
+/// `{ENV_PREFIX}KEY_ADDR` of each of its listeners ([`ListenerArgs`]), the
+/// `listeners.KEY` file keys when it reads a config file, and its listener
+/// table in docs/configuration.md ([`listeners_markdown`]).
+pub trait RoleListeners: 'static {
+    /// The shared state of the role's handlers.
+    type State: 'static;
+    /// Its list of listeners.
+    fn role() -> &'static Role<Self::State>;
+    /// What its environment variables start with.
+    const ENV_PREFIX: &'static str;
+    /// Whether its listeners are also `listeners.KEY` in a config file.
+    const CONFIG_FILE: bool;
+
+    /// The environment variable of a listener's address:
+    /// `{ENV_PREFIX}KEY_ADDR`.
+    fn env(spec: &ListenerSpec) -> String {
+        format!("{}{}_ADDR", Self::ENV_PREFIX, spec.key.to_ascii_uppercase())
+    }
+}
+
+/// All-in-one's listeners: `--KEY-addr`, `SPOOR_KEY_ADDR`, `listeners.KEY`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllInOne;
+
+impl RoleListeners for AllInOne {
+    type State = spoor_server::AppState;
+    fn role() -> &'static Role<Self::State> {
+        &ALL_IN_ONE
+    }
+    const ENV_PREFIX: &'static str = "SPOOR_";
+    const CONFIG_FILE: bool = true;
+}
+
 /// The command-line flag of a listener's address: `KEY-addr` (after `--`).
 pub fn listener_flag(spec: &ListenerSpec) -> String {
     format!("{}-addr", spec.key.replace('_', "-"))
 }
 
-/// The environment variable of a listener's address: `SPOOR_KEY_ADDR`.
+/// All-in-one's environment variable of a listener's address: `SPOOR_KEY_ADDR`.
 pub fn listener_env(spec: &ListenerSpec) -> String {
-    format!("SPOOR_{}_ADDR", spec.key.to_ascii_uppercase())
+    AllInOne::env(spec)
 }
 
 /// The clap id of a listener's flag.
@@ -195,21 +233,29 @@ fn listener_arg_id(spec: &ListenerSpec) -> String {
     format!("{}_addr", spec.key)
 }
 
-/// The listeners' address flags, one per row of [`LISTENERS`]: `--KEY-addr`
-/// or `SPOOR_KEY_ADDR`, each `PORT`, `:PORT`, `HOST:PORT` or `off`.
-#[derive(Debug, Clone, Default)]
-pub struct ListenerArgs(pub PerListener<Option<String>>);
+/// A role's listener address flags, one per listener of `R`'s list:
+/// `--KEY-addr` or `{ENV_PREFIX}KEY_ADDR`, each `PORT`, `:PORT`,
+/// `HOST:PORT` or `off`.
+#[derive(Debug, Clone)]
+pub struct ListenerArgs<R = AllInOne>(pub PerListener<Option<String>>, PhantomData<R>);
 
-impl clap::Args for ListenerArgs {
+impl<R> Default for ListenerArgs<R> {
+    fn default() -> Self {
+        ListenerArgs(PerListener::default(), PhantomData)
+    }
+}
+
+impl<R: RoleListeners> clap::Args for ListenerArgs<R> {
     fn augment_args(cmd: clap::Command) -> clap::Command {
-        LISTENERS.iter().fold(cmd, |cmd, spec| {
+        R::role().listeners.iter().fold(cmd, |cmd, row| {
+            let spec = row.spec();
             cmd.arg(
                 clap::Arg::new(listener_arg_id(spec))
                     .long(listener_flag(spec))
-                    .env(listener_env(spec))
+                    .env(R::env(spec))
                     .value_name("ADDR")
                     .action(clap::ArgAction::Set)
-                    .help(format!("{} [default: {}]", spec.serves, spec.port)),
+                    .help(format!("{} [default: {}]", row.serves, row.port)),
             )
         })
     }
@@ -219,7 +265,7 @@ impl clap::Args for ListenerArgs {
     }
 }
 
-impl clap::FromArgMatches for ListenerArgs {
+impl<R: RoleListeners> clap::FromArgMatches for ListenerArgs<R> {
     fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
         let mut args = ListenerArgs::default();
         args.update_from_arg_matches(matches)?;
@@ -227,8 +273,8 @@ impl clap::FromArgMatches for ListenerArgs {
     }
 
     fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        for spec in LISTENERS {
-            let id = listener_arg_id(spec);
+        for row in R::role().listeners {
+            let id = listener_arg_id(row.spec());
             let value = matches.try_get_one::<String>(&id).map_err(|e| {
                 clap::Error::raw(
                     clap::error::ErrorKind::ValueValidation,
@@ -236,28 +282,48 @@ impl clap::FromArgMatches for ListenerArgs {
                 )
             })?;
             if let Some(value) = value {
-                self.0[spec.listener] = Some(value.clone());
+                self.0[row.listener] = Some(value.clone());
             }
         }
         Ok(())
     }
 }
 
-/// `listeners:` in the config file: an address per key of [`LISTENERS`].
-/// Unknown keys are an error.
+/// Every listener of `role`: its address text (`text(listener)`: a flag,
+/// a file key, …) resolved on `host`, else its default port in the role on
+/// `host`; `off` turns it off. Errors say "invalid TEXT address".
+pub fn resolve_listeners<S>(
+    role: &Role<S>,
+    host: &str,
+    text: impl Fn(Listener) -> Option<String>,
+) -> Result<ListenerAddrs> {
+    let mut addrs = ListenerAddrs::default();
+    for row in role.listeners {
+        let text = text(row.listener);
+        addrs[row.listener] = match text.as_deref().map(str::trim) {
+            Some("off") => None,
+            text => Some(
+                resolve_addr(host, text, row.port)
+                    .with_context(|| format!("invalid {} address", row.spec().text))?,
+            ),
+        };
+    }
+    Ok(addrs)
+}
+
+/// `listeners:` in the config file: an address per key of all-in-one's
+/// listeners. Unknown keys are an error.
 #[derive(Debug, Default)]
 pub struct FileListeners(pub PerListener<Option<String>>);
 
 /// The keys accepted under `listeners:`.
-static LISTENER_KEYS: [&str; LISTENER_COUNT] = {
-    let mut keys = [""; LISTENER_COUNT];
-    let mut i = 0;
-    while i < LISTENER_COUNT {
-        keys[i] = LISTENERS[i].key;
-        i += 1;
-    }
-    keys
-};
+static FILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    AllInOne::role()
+        .listeners
+        .iter()
+        .map(|row| row.spec().key)
+        .collect()
+});
 
 impl<'de> Deserialize<'de> for FileListeners {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -273,9 +339,10 @@ impl<'de> Deserialize<'de> for FileListeners {
             ) -> Result<FileListeners, M::Error> {
                 let mut listeners = FileListeners::default();
                 let mut seen = PerListener::<bool>::default();
+                let rows = AllInOne::role().listeners;
                 while let Some(key) = map.next_key::<String>()? {
-                    let Some(spec) = LISTENERS.iter().find(|s| s.key == key) else {
-                        return Err(serde::de::Error::unknown_field(&key, &LISTENER_KEYS));
+                    let Some(spec) = rows.iter().map(|r| r.spec()).find(|s| s.key == key) else {
+                        return Err(serde::de::Error::unknown_field(&key, &FILE_KEYS));
                     };
                     if std::mem::replace(&mut seen[spec.listener], true) {
                         return Err(serde::de::Error::duplicate_field(spec.key));
@@ -289,25 +356,34 @@ impl<'de> Deserialize<'de> for FileListeners {
     }
 }
 
-/// The listener table of docs/configuration.md, generated from [`LISTENERS`].
-pub fn listeners_markdown() -> String {
-    let mut out = String::from(
-        "| key | default | flag | environment | serves | connection protection |\n\
-         |---|---|---|---|---|---|\n",
+/// A role's listener table in docs/configuration.md, generated from its
+/// list in `spoor_server::roles`.
+pub fn listeners_markdown<R: RoleListeners>() -> String {
+    let (key_head, key_rule) = if R::CONFIG_FILE {
+        ("| key ", "|---")
+    } else {
+        ("", "")
+    };
+    let mut out = format!(
+        "{key_head}| default | flag | environment | serves | connection protection |\n\
+         {key_rule}|---|---|---|---|---|\n"
     );
-    for spec in LISTENERS {
-        let udp = match spec.transport() {
+    for row in R::role().listeners {
+        let spec = row.spec();
+        if R::CONFIG_FILE {
+            out.push_str(&format!("| `listeners.{}` ", spec.key));
+        }
+        let udp = match spec.transport {
             Transport::Tcp => "",
             Transport::Udp => " UDP",
         };
         out.push_str(&format!(
-            "| `listeners.{}` | {}{udp} | `--{}` | `{}` | {} | {} |\n",
-            spec.key,
-            spec.port,
+            "| {}{udp} | `--{}` | `{}` | {} | {} |\n",
+            row.port,
             listener_flag(spec),
-            listener_env(spec),
-            spec.serves,
-            spec.protection(),
+            R::env(spec),
+            row.serves,
+            row.protection(),
         ));
     }
     out
@@ -446,7 +522,7 @@ pub enum Storage {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Each listener's address ([`LISTENERS`]); `None` = off.
+    /// Each listener's address (all-in-one's listeners); `None` = off.
     pub listeners: ListenerAddrs,
     pub storage: Storage,
     pub sampling: SamplingSettings,
@@ -590,19 +666,9 @@ fn go_nanos(text: &str, what: &str) -> Result<i64> {
 /// Every listener's address: its flag, else its file key, else its default
 /// port on `host`; `off` turns it off.
 fn listener_addrs(host: &str, flags: &ListenerArgs, file: &FileListeners) -> Result<ListenerAddrs> {
-    let mut addrs = ListenerAddrs::default();
-    for spec in LISTENERS {
-        let l = spec.listener;
-        let text = pick(&flags.0[l], file.0[l].clone());
-        addrs[l] = match text.as_deref().map(str::trim) {
-            Some("off") => None,
-            text => Some(
-                resolve_addr(host, text, spec.port)
-                    .with_context(|| format!("invalid {} address", spec.title))?,
-            ),
-        };
-    }
-    Ok(addrs)
+    resolve_listeners(AllInOne::role(), host, |l| {
+        pick(&flags.0[l], file.0[l].clone())
+    })
 }
 
 fn sampling_settings(args: &RunArgs, file: FileSampling) -> Result<SamplingSettings> {
@@ -824,17 +890,37 @@ mod tests {
         std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
     }
 
+    /// The part of `docs` from the line `heading` to the next `## ` heading.
+    fn section<'a>(docs: &'a str, heading: &str) -> &'a str {
+        let start = docs
+            .find(&format!("\n{heading}\n"))
+            .unwrap_or_else(|| panic!("docs/configuration.md has no {heading:?} section"));
+        let rest = &docs[start + 1..];
+        let end = rest[heading.len()..]
+            .find("\n## ")
+            .map_or(rest.len(), |i| i + heading.len());
+        &rest[..end]
+    }
+
     #[test]
     fn the_docs_list_every_listener() {
         let docs = repo_file("docs/configuration.md");
-        let table = listeners_markdown();
-        assert!(
-            docs.contains(&table),
-            "docs/configuration.md must contain the listener table generated from \
-             spoor_server::LISTENERS; paste this under \"## Listeners\":\n\n{table}"
-        );
-        for spec in LISTENERS {
-            if spec.transport() == Transport::Tcp {
+        for (heading, table) in [
+            ("## Listeners", listeners_markdown::<AllInOne>()),
+            (
+                "## spoor agent",
+                listeners_markdown::<crate::roles::agent::AgentRole>(),
+            ),
+        ] {
+            assert!(
+                section(&docs, heading).contains(&table),
+                "docs/configuration.md must contain the listener table generated from \
+                 spoor_server::roles; paste this under {heading:?}:\n\n{table}"
+            );
+        }
+        for row in ALL_IN_ONE.listeners {
+            let spec = row.spec();
+            if spec.transport == Transport::Tcp {
                 assert!(
                     docs.contains(&format!("`{}`", spec.name)),
                     "docs/configuration.md does not name the `listener` label {}",
@@ -851,14 +937,14 @@ mod tests {
             .filter_map(|l| l.split('|').nth(1))
             .collect();
         assert!(!first_cells.is_empty(), "README.md has no `| port |` table");
-        for spec in LISTENERS {
-            let port = spec.port.to_string();
+        for row in ALL_IN_ONE.listeners {
+            let port = row.port.to_string();
             assert!(
                 first_cells
                     .iter()
                     .any(|c| c.split(|ch: char| !ch.is_ascii_digit()).any(|p| p == port)),
                 "README.md's port table misses {port} ({})",
-                spec.key
+                row.spec().key
             );
         }
     }
@@ -886,7 +972,11 @@ mod tests {
         assert_eq!(l[Listener::OtlpGrpc].as_deref(), Some(":1234"));
         assert_eq!(l[Listener::SamplingGrpc].as_deref(), Some("127.0.0.2:5"));
         assert_eq!(l[Listener::QueryHttp], None);
-        let flags: Vec<String> = LISTENERS.iter().map(listener_flag).collect();
+        let flags: Vec<String> = ALL_IN_ONE
+            .listeners
+            .iter()
+            .map(|row| listener_flag(row.spec()))
+            .collect();
         assert!(flags.contains(&"zipkin-addr".to_string()));
         assert!(flags.contains(&"admin-http-addr".to_string()));
         assert_eq!(
@@ -894,7 +984,8 @@ mod tests {
             "SPOOR_JAEGER_COMPACT_ADDR"
         );
         let help = Cli::command().render_long_help().to_string();
-        for spec in LISTENERS {
+        for row in ALL_IN_ONE.listeners {
+            let spec = row.spec();
             assert!(
                 help.contains(&format!("--{}", listener_flag(spec))),
                 "{help}"

@@ -77,7 +77,7 @@ pub enum Command {
     /// it stops receiving and sends what is buffered for up to
     /// --drain-timeout. Every flag can also be set with its SPOOR_AGENT_*
     /// environment variable. See docs/configuration.md.
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Export every trace matching a search to a file: Jaeger JSON, OTLP, Parquet or CSV (see docs/export.md)
     Export(export::ExportArgs),
     /// Import Jaeger JSON, OTLP or Zipkin files into a running Spoor or a data directory (see docs/export.md)
@@ -98,7 +98,7 @@ pub fn main_with_args(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Tracegen(args)) => return tracegen::main(args),
         Some(Command::Bench(args)) => return bench::main(args),
-        Some(Command::Agent(args)) => return agent::main(args),
+        Some(Command::Agent(args)) => return agent::main(*args),
         Some(Command::Export(args)) => return export::main(args),
         Some(Command::Import(args)) => return import::main(args),
         Some(Command::Fsck(args)) => return fsck::main(args),

@@ -1,6 +1,8 @@
 //! `spoor agent`'s surfaces (the server layer of the agent): the Jaeger
 //! UDP receivers feeding a [`Forwarder`], the sampling HTTP port, the admin
-//! server, and [`run_agent`], which binds and runs them.
+//! server, and [`run_agent`], which runs them. Which listeners the agent has
+//! (and their default ports) is its list in [`crate::roles::AGENT`], over
+//! [`AgentState`]; [`AgentListeners::bind`] binds that list.
 //!
 //! The agent has three layers, one per crate:
 //! - `spoor::roles::agent`: the command line (`spoor agent` flags and
@@ -27,7 +29,7 @@ use axum::routing::get;
 use spoor_service::forward::{Exporter, Forwarder, ForwarderOptions};
 use spoor_service::sampling::StrategyProvider;
 use spoor_service::{BatchSink, Telemetry};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
@@ -35,7 +37,10 @@ pub use exporter::{JaegerGrpcExporter, OtlpGrpcExporter, classify};
 pub use sampling_proxy::CollectorSamplingProxy;
 
 use crate::jaeger::ThriftProtocol;
-use crate::{ServerError, UdpConfig, admin, sampling, serve_http};
+use crate::listeners::{Bound, ListenerAddrs};
+use crate::net::{NetConfig, NetState};
+use crate::roles::AGENT;
+use crate::{ServeTask, ServerError, UdpConfig, admin};
 
 /// How long a connection attempt to the collector may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,17 +97,17 @@ pub fn admin_router(
         .route("/metrics", get(prometheus))
 }
 
+/// Default port of the agent's admin server (Jaeger v1 agent's admin port;
+/// all-in-one's is 13133).
+pub const ADMIN_PORT: u16 = 14271;
+
 /// Everything `spoor agent` needs to run.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// Jaeger Thrift compact over UDP (6831); `None` = off.
-    pub compact_addr: Option<SocketAddr>,
-    /// Jaeger Thrift binary over UDP (6832); `None` = off.
-    pub binary_addr: Option<SocketAddr>,
-    /// Sampling strategies over HTTP (5778); `None` = off.
-    pub sampling_http_addr: Option<SocketAddr>,
-    /// Admin HTTP: `/status`, `/metrics` (14271); `None` = off.
-    pub admin_http_addr: Option<SocketAddr>,
+    /// Where each of the agent's listeners ([`crate::roles::AGENT`]: Jaeger
+    /// compact and binary UDP, sampling HTTP, admin HTTP) binds; `None` =
+    /// off. Addresses of other listeners are not read.
+    pub listeners: ListenerAddrs,
     /// How the UDP receivers queue and decode datagrams.
     pub udp: UdpConfig,
     /// The collector, `HOST:PORT`.
@@ -120,69 +125,63 @@ pub struct AgentConfig {
     pub forwarder: ForwarderOptions,
 }
 
-async fn bind_tcp(
-    what: &'static str,
-    addr: Option<SocketAddr>,
-) -> Result<Option<TcpListener>, ServerError> {
-    let Some(addr) = addr else { return Ok(None) };
-    TcpListener::bind(addr)
-        .await
-        .map(Some)
-        .map_err(|source| ServerError::Bind { what, addr, source })
+/// What the agent's listeners share: their handlers' state in
+/// [`crate::roles::AGENT`].
+pub struct AgentState {
+    /// How the UDP receivers queue and decode datagrams.
+    pub udp: UdpConfig,
+    /// Where received batches go.
+    pub forwarder: Arc<Forwarder>,
+    pub metrics: Arc<Telemetry>,
+    /// Strategies asked from the collector.
+    pub sampling: Arc<dyn StrategyProvider>,
+    pub started_at: SystemTime,
+    /// Whether every listener is up and the agent is not stopping.
+    pub ready: Arc<AtomicBool>,
 }
 
-async fn bind_udp(
-    what: &'static str,
-    addr: Option<SocketAddr>,
-) -> Result<Option<UdpSocket>, ServerError> {
-    let Some(addr) = addr else { return Ok(None) };
-    UdpSocket::bind(addr)
-        .await
-        .map(Some)
-        .map_err(|source| ServerError::Bind { what, addr, source })
+impl AgentState {
+    /// Jaeger Thrift `emitBatch` datagrams on `socket` into the forwarder.
+    pub fn serve_udp(
+        self: Arc<Self>,
+        socket: UdpSocket,
+        protocol: ThriftProtocol,
+        shutdown: CancellationToken,
+    ) -> ServeTask {
+        let sink: Arc<dyn BatchSink> = self.forwarder.clone();
+        Box::pin(crate::jaeger::serve_udp(
+            socket,
+            protocol,
+            self.udp,
+            sink,
+            self.metrics.clone(),
+            shutdown,
+        ))
+    }
+
+    /// The agent's admin server ([`admin_router`]).
+    pub fn admin_router(self: Arc<Self>) -> Router {
+        admin_router(
+            self.metrics.clone(),
+            self.forwarder.clone(),
+            self.started_at,
+            self.ready.clone(),
+        )
+    }
 }
 
 /// The agent's listeners, bound.
-pub struct AgentListeners {
-    compact: Option<UdpSocket>,
-    binary: Option<UdpSocket>,
-    sampling_http: Option<TcpListener>,
-    admin_http: Option<TcpListener>,
-}
+pub struct AgentListeners(Bound<AgentState>);
 
 impl AgentListeners {
     /// Binds every configured listener, so that a busy port is reported first.
     pub async fn bind(config: &AgentConfig) -> Result<Self, ServerError> {
-        Ok(AgentListeners {
-            compact: bind_udp("Jaeger compact UDP", config.compact_addr).await?,
-            binary: bind_udp("Jaeger binary UDP", config.binary_addr).await?,
-            sampling_http: bind_tcp("sampling HTTP", config.sampling_http_addr).await?,
-            admin_http: bind_tcp("admin HTTP", config.admin_http_addr).await?,
-        })
+        AGENT.bind(&config.listeners).await.map(AgentListeners)
     }
 
     /// The addresses actually bound, by name.
     pub fn addrs(&self) -> Vec<(&'static str, SocketAddr)> {
-        let mut out = Vec::new();
-        let udp = [
-            ("jaeger_compact", &self.compact),
-            ("jaeger_binary", &self.binary),
-        ];
-        for (name, s) in udp {
-            if let Some(a) = s.as_ref().and_then(|s| s.local_addr().ok()) {
-                out.push((name, a));
-            }
-        }
-        let tcp = [
-            ("sampling_http", &self.sampling_http),
-            ("admin_http", &self.admin_http),
-        ];
-        for (name, l) in tcp {
-            if let Some(a) = l.as_ref().and_then(|l| l.local_addr().ok()) {
-                out.push((name, a));
-            }
-        }
-        out
+        self.0.addrs()
     }
 }
 
@@ -229,7 +228,14 @@ pub async fn run_agent(
         config.sampling_cache_ttl,
     ));
     let forwarder = Forwarder::start(exporter, metrics.clone(), config.forwarder);
-    let ready = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(AgentState {
+        udp: config.udp,
+        forwarder: forwarder.clone(),
+        metrics,
+        sampling: proxy,
+        started_at,
+        ready: Arc::new(AtomicBool::new(false)),
+    });
     tracing::info!(
         listeners = ?listeners.addrs(),
         collector = %config.collector,
@@ -239,41 +245,16 @@ pub async fn run_agent(
     );
 
     // Receivers stop on `stop`; the forwarder drains after they are gone.
+    // The HTTP listeners get the default timeouts and connection limit
+    // (ADR 0018).
     let stop = CancellationToken::new();
+    let net = NetState::new(NetConfig::default());
+    let limit = net.per_listener_limit(listeners.0.tcp_listeners());
     let mut tasks = tokio::task::JoinSet::new();
-    for (socket, protocol) in [
-        (listeners.compact, ThriftProtocol::Compact),
-        (listeners.binary, ThriftProtocol::Binary),
-    ] {
-        let Some(socket) = socket else { continue };
-        let sink: Arc<dyn BatchSink> = forwarder.clone();
-        tasks.spawn(crate::jaeger::serve_udp(
-            socket,
-            protocol,
-            config.udp,
-            sink,
-            metrics.clone(),
-            stop.clone(),
-        ));
+    for task in listeners.0.serve_tasks(&state, &net, limit, &stop) {
+        tasks.spawn(task);
     }
-    if let Some(l) = listeners.sampling_http {
-        tasks.spawn(serve_http(
-            "sampling HTTP",
-            l,
-            sampling::http_router(proxy),
-            stop.clone(),
-        ));
-    }
-    if let Some(l) = listeners.admin_http {
-        let router = admin_router(
-            metrics.clone(),
-            forwarder.clone(),
-            started_at,
-            ready.clone(),
-        );
-        tasks.spawn(serve_http("admin HTTP", l, router, stop.clone()));
-    }
-    ready.store(true, Ordering::Relaxed);
+    state.ready.store(true, Ordering::Relaxed);
 
     let mut failure = None;
     tokio::select! {
@@ -286,7 +267,7 @@ pub async fn run_agent(
             });
         }
     }
-    ready.store(false, Ordering::Relaxed);
+    state.ready.store(false, Ordering::Relaxed);
     stop.cancel();
     let stopped = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(done) = tasks.join_next().await {

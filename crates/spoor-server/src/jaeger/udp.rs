@@ -50,6 +50,14 @@ impl ThriftProtocol {
         }
     }
 
+    /// The listener its datagrams arrive on.
+    pub fn listener(self) -> crate::Listener {
+        match self {
+            ThriftProtocol::Compact => crate::Listener::JaegerCompact,
+            ThriftProtocol::Binary => crate::Listener::JaegerBinary,
+        }
+    }
+
     /// Decodes one `Agent.emitBatch` datagram; spans with zero IDs are
     /// left out and counted in the returned report.
     pub fn decode(self, packet: &[u8]) -> Result<Decoded, DecodeError> {
@@ -106,10 +114,7 @@ pub(crate) async fn serve_udp_on_pool(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let source = protocol.source();
-    let what = match protocol {
-        ThriftProtocol::Compact => "Jaeger compact UDP",
-        ThriftProtocol::Binary => "Jaeger binary UDP",
-    };
+    let what = protocol.listener().spec().text;
     let port = Arc::new(Port {
         protocol,
         source,

@@ -5,30 +5,43 @@
 //! This is the agent's wiring layer: flags (each also a `SPOOR_AGENT_*`
 //! environment variable) are turned into a
 //! [`spoor_server::agent::AgentConfig`], logging and signals are set up.
+//! The listener flags are generated from `spoor_server::roles::AGENT`
+//! ([`AgentRole`]).
 //! The listeners, exporters and sampling proxy are `spoor_server::agent`;
 //! the bounded buffer between receivers and exporter, with its retries, is
 //! `spoor_service::forward` (waiting as `spoor_service::retry` says).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use spoor_server::UdpConfig;
-use spoor_server::agent::{AgentConfig, AgentListeners, CollectorProtocol, run_agent};
+use spoor_server::agent::{AgentConfig, AgentListeners, AgentState, CollectorProtocol, run_agent};
+use spoor_server::roles::AGENT;
+use spoor_server::{Role, UdpConfig};
 use spoor_service::Telemetry;
 use spoor_service::forward::ForwarderOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::resolve_addr;
+use crate::config::{ListenerArgs, RoleListeners, resolve_listeners};
 
-/// Default port of the agent's admin server (Jaeger v1 agent's admin port).
-pub const ADMIN_PORT: u16 = 14271;
+/// The agent's listeners: `--KEY-addr` and `SPOOR_AGENT_KEY_ADDR` for each
+/// of `spoor_server::roles::AGENT`'s; no config file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AgentRole;
+
+impl RoleListeners for AgentRole {
+    type State = AgentState;
+    fn role() -> &'static Role<AgentState> {
+        &AGENT
+    }
+    const ENV_PREFIX: &'static str = "SPOOR_AGENT_";
+    const CONFIG_FILE: bool = false;
+}
 
 /// Port of a Spoor collector's gRPC `SamplingManager` besides 14250.
-pub const SAMPLING_GRPC_PORT: u16 = 5779;
+pub const SAMPLING_GRPC_PORT: u16 = spoor_server::Listener::SamplingGrpc.spec().port;
 
 /// `spoor agent` settings. Every flag can also be set with its
 /// `SPOOR_AGENT_*` environment variable (flags win).
@@ -62,7 +75,7 @@ pub struct AgentArgs {
     )]
     pub sampling_cache_ttl: Duration,
 
-    /// Host every listener binds to, unless its own address names one; use 0.0.0.0 to accept spans from other hosts
+    /// Host every listener binds to, unless its own address names one; use 0.0.0.0 to accept spans from other hosts; a listener's address is `PORT`, `:PORT`, `HOST:PORT`, or `off`
     #[arg(
         long,
         env = "SPOOR_AGENT_HOST",
@@ -71,21 +84,9 @@ pub struct AgentArgs {
     )]
     pub host: String,
 
-    /// Jaeger Thrift compact over UDP: `PORT`, `:PORT`, `HOST:PORT` or `off` (for every listener) [default: 6831]
-    #[arg(long, env = "SPOOR_AGENT_JAEGER_COMPACT_ADDR", value_name = "ADDR")]
-    pub jaeger_compact_addr: Option<String>,
-
-    /// Jaeger Thrift binary over UDP [default: 6832]
-    #[arg(long, env = "SPOOR_AGENT_JAEGER_BINARY_ADDR", value_name = "ADDR")]
-    pub jaeger_binary_addr: Option<String>,
-
-    /// Sampling strategies over HTTP (`/sampling?service=`, `/`, `/baggageRestrictions`) [default: 5778]
-    #[arg(long, env = "SPOOR_AGENT_SAMPLING_HTTP_ADDR", value_name = "ADDR")]
-    pub sampling_http_addr: Option<String>,
-
-    /// Admin HTTP: health `GET /status` and Prometheus `GET /metrics` [default: 14271]
-    #[arg(long, env = "SPOOR_AGENT_ADMIN_HTTP_ADDR", value_name = "ADDR")]
-    pub admin_http_addr: Option<String>,
+    /// One `--KEY-addr` flag (and `SPOOR_AGENT_KEY_ADDR` variable) per listener
+    #[command(flatten)]
+    pub listeners: ListenerArgs<AgentRole>,
 
     /// UDP: packets queued before new ones are dropped (and counted)
     #[arg(
@@ -273,15 +274,6 @@ fn target_host(target: &str) -> &str {
     target.rsplit_once(':').map_or(target, |(h, _)| h)
 }
 
-fn listener(host: &str, spec: Option<&str>, port: u16, what: &str) -> Result<Option<SocketAddr>> {
-    match spec.map(str::trim) {
-        Some("off") => Ok(None),
-        spec => resolve_addr(host, spec, port)
-            .map(Some)
-            .with_context(|| format!("invalid {what} address")),
-    }
-}
-
 /// Validates the flags into the agent's configuration.
 pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig> {
     let protocol = match args.collector_protocol.as_str() {
@@ -310,32 +302,8 @@ pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig> {
     if args.retry_initial_backoff.is_zero() || args.retry_max_backoff < args.retry_initial_backoff {
         bail!("--retry-initial-backoff must be positive and at most --retry-max-backoff");
     }
-    let host = args.host.as_str();
     Ok(AgentConfig {
-        compact_addr: listener(
-            host,
-            args.jaeger_compact_addr.as_deref(),
-            6831,
-            "Jaeger compact UDP",
-        )?,
-        binary_addr: listener(
-            host,
-            args.jaeger_binary_addr.as_deref(),
-            6832,
-            "Jaeger binary UDP",
-        )?,
-        sampling_http_addr: listener(
-            host,
-            args.sampling_http_addr.as_deref(),
-            5778,
-            "sampling HTTP",
-        )?,
-        admin_http_addr: listener(
-            host,
-            args.admin_http_addr.as_deref(),
-            ADMIN_PORT,
-            "admin HTTP",
-        )?,
+        listeners: resolve_listeners(&AGENT, &args.host, |l| args.listeners.0[l].clone())?,
         udp: UdpConfig {
             queue_size: positive(args.udp_queue_size, "--udp-queue-size")?,
             workers: positive(args.udp_workers, "--udp-workers")?,
@@ -404,6 +372,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
 mod tests {
     use super::*;
     use clap::Parser;
+    use spoor_server::Listener;
 
     #[derive(Debug, Parser)]
     struct Wrap {
@@ -438,15 +407,63 @@ mod tests {
     }
 
     #[test]
+    fn listener_flags_and_variables_keep_their_names() {
+        use clap::CommandFactory;
+        Wrap::command().debug_assert();
+        let cmd = Wrap::command();
+        let named: Vec<(String, String)> = cmd
+            .get_arguments()
+            .filter(|a| a.get_id().as_str().ends_with("_addr"))
+            .map(|a| {
+                let env = a.get_env().map(|e| e.to_string_lossy().into_owned());
+                (a.get_long().unwrap().to_string(), env.unwrap())
+            })
+            .collect();
+        let expected = [
+            ("jaeger-compact-addr", "SPOOR_AGENT_JAEGER_COMPACT_ADDR"),
+            ("jaeger-binary-addr", "SPOOR_AGENT_JAEGER_BINARY_ADDR"),
+            ("sampling-http-addr", "SPOOR_AGENT_SAMPLING_HTTP_ADDR"),
+            ("admin-http-addr", "SPOOR_AGENT_ADMIN_HTTP_ADDR"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(f, e)| (f.to_string(), e.to_string()))
+            .collect();
+        assert_eq!(named, expected);
+        let help = cmd.clone().render_long_help().to_string();
+        assert!(help.contains("[default: 14271]"), "{help}");
+        let c = agent_config(&args(&[
+            "--collector",
+            "c",
+            "--admin-http-addr",
+            ":7",
+            "--sampling-http-addr",
+            "off",
+        ]))
+        .unwrap();
+        assert_eq!(c.listeners[Listener::AdminHttp].unwrap().port(), 7);
+        assert!(c.listeners[Listener::SamplingHttp].is_none());
+        // Listeners the agent does not serve stay off.
+        assert!(c.listeners[Listener::QueryHttp].is_none());
+        let err =
+            agent_config(&args(&["--collector", "c", "--jaeger-binary-addr", "x:1"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid Jaeger Thrift binary over UDP address"
+        );
+    }
+
+    #[test]
     fn defaults_follow_jaegers_agent() {
         let c = agent_config(&args(&["--collector", "c"])).unwrap();
         assert_eq!(c.collector, "c:14250");
         assert_eq!(c.protocol, CollectorProtocol::Jaeger);
         assert_eq!(c.sampling_endpoint, "c:14250");
-        assert_eq!(c.compact_addr.unwrap().port(), 6831);
-        assert_eq!(c.binary_addr.unwrap().port(), 6832);
-        assert_eq!(c.sampling_http_addr.unwrap().port(), 5778);
-        assert_eq!(c.admin_http_addr.unwrap().port(), ADMIN_PORT);
+        let port = |l: Listener| c.listeners[l].unwrap().port();
+        assert_eq!(port(Listener::JaegerCompact), 6831);
+        assert_eq!(port(Listener::JaegerBinary), 6832);
+        assert_eq!(port(Listener::SamplingHttp), 5778);
+        assert_eq!(port(Listener::AdminHttp), 14271);
         assert_eq!(c.udp.max_packet_bytes, 65_000);
         assert_eq!(c.forwarder.max_buffer_bytes, 32 << 20);
         assert_eq!(c.request_timeout, Duration::from_secs(5));
@@ -470,8 +487,14 @@ mod tests {
         .unwrap();
         assert_eq!(c.protocol, CollectorProtocol::Otlp);
         assert_eq!(c.sampling_endpoint, "otel:5779");
-        assert!(c.binary_addr.is_none());
-        assert_eq!(c.compact_addr.unwrap().ip().to_string(), "0.0.0.0");
+        assert!(c.listeners[Listener::JaegerBinary].is_none());
+        assert_eq!(
+            c.listeners[Listener::JaegerCompact]
+                .unwrap()
+                .ip()
+                .to_string(),
+            "0.0.0.0"
+        );
         assert_eq!(c.forwarder.max_elapsed, Duration::from_secs(30));
         let c = agent_config(&args(&[
             "--collector",
