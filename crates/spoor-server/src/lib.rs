@@ -267,11 +267,13 @@ pub fn normalize_base_path(p: &str) -> String {
 /// A listener that could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr} ({what}): {source}")]
+    /// The OS error is part of the message, not a `source`, so that a
+    /// report of the error chain does not print it twice.
+    #[error("cannot listen on {addr} ({what}): {error}")]
     Bind {
         what: &'static str,
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{what} server failed: {message}")]
     Serve { what: &'static str, message: String },

@@ -440,11 +440,11 @@ impl<S> Bound<S> {
 async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ServerError::Bind { what, addr, source })
+        .map_err(|error| ServerError::Bind { what, addr, error })
 }
 
 async fn bind_udp(what: &'static str, addr: SocketAddr) -> Result<UdpSocket, ServerError> {
-    let err = |source| ServerError::Bind { what, addr, source };
+    let err = |error| ServerError::Bind { what, addr, error };
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::DGRAM,

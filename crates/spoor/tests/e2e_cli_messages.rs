@@ -272,3 +272,36 @@ fn an_empty_export_says_whether_the_service_exists_and_when_its_data_is() {
     };
     assert_messages(&["--data-dir", &data], &first, &last);
 }
+
+/// A busy port stops the binary with one line naming the address, the
+/// listener and the OS error (once: it is not repeated as a cause).
+#[test]
+fn a_busy_port_is_reported_once_with_its_listener() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--data-dir", path_str(dir.path()), "--log", "warn"];
+    for key in [
+        "otlp-grpc",
+        "jaeger-compact",
+        "jaeger-binary",
+        "jaeger-http",
+        "jaeger-grpc",
+        "zipkin",
+        "sampling-http",
+        "sampling-grpc",
+        "query-http",
+        "admin-http",
+    ] {
+        args.extend([format!("--{key}-addr").leak() as &str, "off"]);
+    }
+    args.extend(["--otlp-http-addr", &addr]);
+    let run = common::run_spoor(&args);
+    assert!(!run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("cannot listen on {addr} (")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("os error").count(), 1, "{}", run.stderr);
+}
