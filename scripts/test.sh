@@ -48,3 +48,10 @@ if [ -f ui/package.json ]; then
 else
   step "UI: skipped, ui/package.json does not exist (no web UI in this tree)"
 fi
+
+# Deployment artifacts (docs/deploy.md): the Dockerfile's build steps (or the
+# image, where a Docker engine answers) and the Helm chart, validated offline.
+step "container image (scripts/check-dockerfile.sh)"
+scripts/check-dockerfile.sh
+step "Helm chart (scripts/check-helm.sh)"
+scripts/check-helm.sh
