@@ -22,7 +22,6 @@
 #                     the dev build `cargo test` made already)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 
 fail() { echo "check-helm: $*" >&2; exit 1; }
 timed() {
@@ -96,7 +95,12 @@ grep -q 'volumeClaimTemplates:' "$work/agent.yaml" && fail "persistence.enabled=
 for svc in collector collector-headless query agent; do
   grep -q "name: spoor-$svc\$" "$work/default.yaml" || fail "no Service spoor-$svc"
 done
-echo "check-helm: helm template and validation of 5 variants took $((SECONDS - start)) s"
+# NOTES.txt renders (helm install --dry-run=client needs no cluster)
+"$helm" install spoor "$chart" --namespace tracing --dry-run=client -f "$chart/ci/memory-values.yaml" >"$work/notes.txt"
+if ! grep -q 'port-forward svc/spoor-query 16686:16686' "$work/notes.txt" || ! grep -q 'http://127.0.0.1:16686/jaeger/' "$work/notes.txt"; then
+  fail "NOTES.txt does not say how to reach the UI: $(sed -n '/^NOTES:/,$p' "$work/notes.txt")"
+fi
+echo "check-helm: helm template and validation of 5 variants, and NOTES.txt, took $((SECONDS - start)) s"
 
 # --- 5. what must fail
 must_fail() { # description, expected message, command...
@@ -126,7 +130,7 @@ host=${SPOOR_CHECK_HOST:-127.0.0.58}
 spoor=${SPOOR_BIN:-}
 if [ -z "$spoor" ]; then
   timed "cargo build -p spoor (dev; shared with cargo test)" cargo build -q -p spoor --locked
-  spoor=${CARGO_TARGET_DIR:-$root/target}/debug/spoor
+  spoor=${CARGO_TARGET_DIR:-$PWD/target}/debug/spoor
 fi
 [ -x "$spoor" ] || fail "no $spoor"
 wait_healthy() { # admin address
@@ -155,8 +159,9 @@ for variant in default memory persistent agent; do
   stop
   echo "check-helm: spoor starts healthy with the $variant config file"
 done
-grep -q 'backend: memory' "$work/memory-etc/spoor.yaml" && grep -q 'max_traces: 50000' "$work/memory-etc/spoor.yaml" ||
+if ! grep -q 'backend: memory' "$work/memory-etc/spoor.yaml" || ! grep -q 'max_traces: 50000' "$work/memory-etc/spoor.yaml"; then
   fail "the memory variant's config has no memory backend with max_traces"
+fi
 for variant in agent agent-jaeger; do
   mapfile -t args < <("$validate" -container-args DaemonSet/spoor-agent/agent "$work/$variant.yaml")
   [ "${args[0]}" = agent ] || fail "$variant: the agent container does not run 'spoor agent'"
