@@ -27,6 +27,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates/ crates/
 COPY --from=ui /src/ui/dist/ ui/dist/
 RUN scripts/build-release.sh binary
+RUN scripts/build-release.sh image-binary /spoor
 
 # --- 3. the runtime: Debian slim, no compiler, no package manager caches ---
 FROM debian:bookworm-slim AS runtime
@@ -34,7 +35,7 @@ RUN groupadd --system --gid 10001 spoor \
  && useradd --system --uid 10001 --gid spoor --home-dir /var/lib/spoor --no-create-home --shell /usr/sbin/nologin spoor \
  && mkdir -p /var/lib/spoor \
  && chown spoor:spoor /var/lib/spoor
-COPY --from=build /src/target/release/spoor /usr/local/bin/spoor
+COPY --from=build /spoor /usr/local/bin/spoor
 COPY deploy/docker/healthcheck.sh /usr/local/bin/spoor-healthcheck
 # Listeners on every address of the container (Spoor's default is 127.0.0.1);
 # the engine's write-ahead log and blocks in the volume.

@@ -8,6 +8,10 @@
 #   ui-build  the web UI into ui/dist, which the binary embeds (crates/spoor-ui)
 #   binary    the release build of `spoor` into $CARGO_TARGET_DIR/release/spoor
 #             (default target/); CARGO_TARGET_DIR is the caller's choice
+#   image-binary DEST
+#             that binary without its line tables (strip --strip-debug: symbols
+#             stay, so backtraces keep function names) at DEST: about 30 MB
+#             instead of about 150 MB
 #
 # Run from the repository root. POSIX sh: the Dockerfile's build stages run it.
 set -eu
@@ -28,8 +32,12 @@ case "$step" in
   binary)
     cargo build --release --locked -p spoor
     ;;
+  image-binary)
+    [ -n "${2:-}" ] || { echo "usage: scripts/build-release.sh image-binary DEST" >&2; exit 2; }
+    strip --strip-debug -o "$2" "${CARGO_TARGET_DIR:-target}/release/spoor"
+    ;;
   *)
-    echo "usage: scripts/build-release.sh ui-deps|ui-build|binary" >&2
+    echo "usage: scripts/build-release.sh ui-deps|ui-build|binary|image-binary DEST" >&2
     exit 2
     ;;
 esac

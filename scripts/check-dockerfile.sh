@@ -10,7 +10,7 @@
 #      every file the Dockerfile copies from the context exists;
 #   2. it runs those steps: the UI build, then the release build of `spoor`
 #      into $SPOOR_RELEASE_CI_TARGET (default /var/tmp/spoor-release-ci,
-#      outside the clone, kept between runs);
+#      outside the clone, kept between runs) and the image's stripped copy;
 #   3. it starts that binary with the image's environment (on a loopback
 #      address instead of 0.0.0.0) and runs the image's HEALTHCHECK command,
 #      deploy/docker/healthcheck.sh, against it.
@@ -32,12 +32,12 @@ timed() {
 }
 
 # The build steps, in the order the Dockerfile runs them.
-steps=(ui-deps ui-build binary)
+steps=(ui-deps ui-build binary image-binary)
 
 # --- 1. the Dockerfile runs exactly these steps, and nothing builds beside them
 # (continuation lines joined, so a multi-line RUN is one instruction)
 instructions=$(sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta' Dockerfile | grep -Ev '^[[:space:]]*(#|$)')
-mapfile -t dockerfile_steps < <(sed -n 's|^RUN scripts/build-release\.sh \([a-z-]*\)[[:space:]]*$|\1|p' <<<"$instructions")
+mapfile -t dockerfile_steps < <(sed -n 's|^RUN scripts/build-release\.sh \([a-z-]*\)\( [^ ;&|]*\)\{0,1\}[[:space:]]*$|\1|p' <<<"$instructions")
 [ "${dockerfile_steps[*]}" = "${steps[*]}" ] ||
   fail "the Dockerfile runs build steps '${dockerfile_steps[*]}', this check runs '${steps[*]}': keep them the same"
 for s in "${steps[@]}"; do
@@ -77,13 +77,6 @@ fi
 target=${SPOOR_RELEASE_CI_TARGET:-/var/tmp/spoor-release-ci}
 step "scripts/build-release.sh binary (CARGO_TARGET_DIR=$target)"
 timed "scripts/build-release.sh binary" env CARGO_TARGET_DIR="$target" scripts/build-release.sh binary
-bin=$target/release/spoor
-[ -x "$bin" ] || fail "the release build left no $bin"
-"$bin" --version
-
-# --- 3. the binary as the image runs it, and the image's health check
-host=${SPOOR_CHECK_HOST:-127.0.0.57}
-step "starting the release binary with the image's environment on $host; the HEALTHCHECK command against it"
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoor-check-dockerfile.XXXXXX")
 pid=
 cleanup() {
@@ -94,6 +87,15 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT INT TERM
+env CARGO_TARGET_DIR="$target" scripts/build-release.sh image-binary "$work/spoor"
+bin=$work/spoor
+[ -x "$bin" ] || fail "the release build left no $bin"
+"$bin" --version
+echo "check-dockerfile: the image's binary is $(($(stat -c %s "$bin") / 1048576)) MiB"
+
+# --- 3. the binary as the image runs it, and the image's health check
+host=${SPOOR_CHECK_HOST:-127.0.0.57}
+step "starting the release binary with the image's environment on $host; the HEALTHCHECK command against it"
 # The image's ENV (SPOOR_HOST, SPOOR_DATA_DIR), read from the Dockerfile, with
 # the host moved to a loopback address: every default port then, on $host.
 image_env=$(sed -n '/^ENV SPOOR_HOST=/,/[^\\]$/p' Dockerfile | tr -d '\\' | sed 's/^ENV//')
