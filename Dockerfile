@@ -37,9 +37,11 @@ RUN groupadd --system --gid 10001 spoor \
  && chown spoor:spoor /var/lib/spoor
 COPY --from=build /spoor /usr/local/bin/spoor
 COPY deploy/docker/healthcheck.sh /usr/local/bin/spoor-healthcheck
-# Listeners on every address of the container (Spoor's default is 127.0.0.1);
-# the engine's write-ahead log and blocks in the volume.
+# Listeners on every address of the container (Spoor's default is 127.0.0.1),
+# for all-in-one and for `spoor agent`; the engine's write-ahead log and
+# blocks in the volume.
 ENV SPOOR_HOST=0.0.0.0 \
+    SPOOR_AGENT_HOST=0.0.0.0 \
     SPOOR_DATA_DIR=/var/lib/spoor
 VOLUME ["/var/lib/spoor"]
 WORKDIR /var/lib/spoor

@@ -114,6 +114,7 @@ step "starting the release binary with the image's environment on $host; the HEA
 # the host moved to a loopback address: every default port then, on $host.
 image_env=$(sed -n '/^ENV SPOOR_HOST=/,/[^\\]$/p' Dockerfile | tr -d '\\' | sed 's/^ENV//')
 grep -q 'SPOOR_HOST=0.0.0.0' <<<"$image_env" || fail "the image does not set SPOOR_HOST=0.0.0.0"
+grep -q 'SPOOR_AGENT_HOST=0.0.0.0' <<<"$image_env" || fail "the image does not set SPOOR_AGENT_HOST=0.0.0.0"
 grep -q 'SPOOR_DATA_DIR=/var/lib/spoor' <<<"$image_env" || fail "the image does not set SPOOR_DATA_DIR=/var/lib/spoor"
 (cd "$work" && exec env SPOOR_HOST="$host" SPOOR_DATA_DIR="$work/data" "$bin" --log warn) >"$work/spoor.log" 2>&1 &
 pid=$!
@@ -130,4 +131,16 @@ pid=
 if deploy/docker/healthcheck.sh "$host:13133" 2>/dev/null; then
   fail "the HEALTHCHECK command succeeded with spoor stopped"
 fi
-echo "check-dockerfile: the release binary is healthy with the image's environment, and the HEALTHCHECK command fails once it stops"
+# `spoor agent` in the same image: its admin port answers the same check.
+(cd "$work" && exec env SPOOR_AGENT_HOST="$host" "$bin" agent --collector "$host:14250" --log warn) >"$work/spoor.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  if deploy/docker/healthcheck.sh "$host:14271" 2>/dev/null; then break; fi
+  kill -0 "$pid" 2>/dev/null || fail "spoor agent exited before it was healthy"
+  sleep 0.1
+done
+deploy/docker/healthcheck.sh "$host:14271" || fail "the HEALTHCHECK command against spoor agent did not succeed within 10 s"
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
+echo "check-dockerfile: the release binary (all-in-one and agent) is healthy with the image's environment, and the HEALTHCHECK command fails once it stops"
