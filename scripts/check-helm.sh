@@ -43,8 +43,8 @@ if [ ! -x "$helm" ]; then
   echo "check-helm: installing Helm $helm_version into $helm_dir (go install; a few minutes the first time)"
   rm -rf "$helm_dir/bin.tmp"
   timed "installing Helm" env GOBIN="$helm_dir/bin.tmp" go install "helm.sh/helm/v4/cmd/helm@$helm_version"
-  mv "$helm_dir/bin.tmp/helm" "$helm.tmp" && rmdir "$helm_dir/bin.tmp"
-  mkdir -p "$helm_dir/bin" && mv "$helm.tmp" "$helm"
+  mkdir -p "$helm_dir/bin"
+  mv "$helm_dir/bin.tmp/helm" "$helm" && rmdir "$helm_dir/bin.tmp"
 fi
 "$helm" version --short
 
