@@ -2,7 +2,8 @@
 # Runs every test of the project: formatting, lints, unit, conformance,
 # golden and end-to-end tests (the e2e tests start the real binary and drive
 # it with real OpenTelemetry SDKs), then the web UI's lint, type checks, unit
-# tests and browser tests. `.ci/run` calls exactly this.
+# tests and browser tests, then the checks of the container image and the
+# Helm chart (docs/deploy.md). `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
