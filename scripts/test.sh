@@ -2,7 +2,8 @@
 # Runs every test of the project: formatting, lints, unit, conformance,
 # golden and end-to-end tests (the e2e tests start the real binary and drive
 # it with real OpenTelemetry SDKs), then the web UI's lint, type checks, unit
-# tests and browser tests. `.ci/run` calls exactly this.
+# tests and browser tests, then the checks of the container image and the
+# Helm chart (docs/deploy.md). `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,3 +49,10 @@ if [ -f ui/package.json ]; then
 else
   step "UI: skipped, ui/package.json does not exist (no web UI in this tree)"
 fi
+
+# Deployment artifacts (docs/deploy.md): the Dockerfile's build steps (or the
+# image, where a Docker engine answers) and the Helm chart, validated offline.
+step "container image (scripts/check-dockerfile.sh)"
+scripts/check-dockerfile.sh
+step "Helm chart (scripts/check-helm.sh)"
+scripts/check-helm.sh
