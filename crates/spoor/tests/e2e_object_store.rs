@@ -21,6 +21,7 @@ use common::s3_server::{self, S3Server};
 use common::{Spoor, canonical_trace_id, metric_value, poll_until, with_params};
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Value, json};
@@ -122,7 +123,7 @@ fn span_count(spoor: &Spoor, id: &str) -> usize {
     body["data"][0]["spans"].as_array().unwrap().len()
 }
 
-/// The trace IDs a search for `service` finds (limit 10,000, the last day).
+/// The trace IDs a search for `service` finds (limit 1,500, the last day).
 fn search(spoor: &Spoor, service: &str) -> BTreeSet<String> {
     let now_us = now_nanos() / 1_000;
     let url = with_params(
@@ -131,7 +132,7 @@ fn search(spoor: &Spoor, service: &str) -> BTreeSet<String> {
             ("service", service.into()),
             ("start", (now_us - 86_400_000_000).to_string()),
             ("end", (now_us + 60_000_000).to_string()),
-            ("limit", "10000".into()),
+            ("limit", "1500".into()),
         ],
     );
     let reply = spoor.get(&url);

@@ -91,7 +91,17 @@ fn free_udp_addrs<const N: usize>() -> [SocketAddr; N] {
     std::array::from_fn(|i| sockets[i].local_addr().expect("local address"))
 }
 
+/// Makes reqwest clients buildable: the workspace's reqwest has rustls
+/// without a built-in crypto provider (spoor-engine's `aws` feature, ADR
+/// 0023), so the process installs ring's before it builds any client.
+/// [`Spoor::start`] calls it; a test building its own reqwest client (or an
+/// SDK exporter using reqwest) before starting a `Spoor` calls it first.
+pub fn install_tls_provider() {
+    spoor_engine::install_tls_provider();
+}
+
 fn http_client() -> reqwest::blocking::Client {
+    install_tls_provider();
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
