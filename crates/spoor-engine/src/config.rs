@@ -320,3 +320,63 @@ pub(crate) fn now_nanos() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn s3_urls_name_a_bucket_a_prefix_and_only_non_secret_settings() {
+        let l = parse_s3("spoor/a/b/?endpoint=http://127.0.0.1:8333&allow_http=true").unwrap();
+        assert_eq!(l.bucket, "spoor");
+        assert_eq!(l.prefix, "a/b");
+        assert_eq!(
+            l.options,
+            vec![
+                ("endpoint".to_owned(), "http://127.0.0.1:8333".to_owned()),
+                ("allow_http".to_owned(), "true".to_owned()),
+            ]
+        );
+        let root = parse_s3("spoor").unwrap();
+        assert_eq!((root.bucket.as_str(), root.prefix.as_str()), ("spoor", ""));
+        assert!(root.options.is_empty());
+        for bad in [
+            "",
+            "/prefix",
+            "UPPER/x",
+            "spoor/a//b",
+            "spoor/../x",
+            "spoor/x?access_key_id=AKIA",
+            "spoor/x?secret_access_key=s",
+            "spoor/x?token=t",
+        ] {
+            assert!(parse_s3(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn blocks_urls_pick_the_storage() {
+        assert!(matches!(
+            BlockStorage::from_url("file:///var/lib/spoor/blocks").unwrap(),
+            BlockStorage::Dir(p) if p == std::path::Path::new("/var/lib/spoor/blocks")
+        ));
+        for bad in ["file://rel", "gs://b/p", "az://c/p", "http://x", "blocks"] {
+            let e = BlockStorage::from_url(bad).unwrap_err().to_string();
+            assert!(e.contains("blocks URL"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_file_url_is_the_local_blocks_folder() {
+        let mut c = EngineConfig::new("/data");
+        assert_eq!(c.blocks_dir(), std::path::Path::new("/data/blocks"));
+        assert!(c.local_blocks());
+        c.block_storage = BlockStorage::Dir("/mnt/blocks".into());
+        assert_eq!(c.blocks_dir(), std::path::Path::new("/mnt/blocks"));
+        assert!(c.local_blocks());
+        c.block_storage = BlockStorage::Custom(Arc::new(object_store::memory::InMemory::new()));
+        assert!(!c.local_blocks());
+    }
+}

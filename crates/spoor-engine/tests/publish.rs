@@ -127,3 +127,47 @@ async fn an_upload_cut_off_at_any_object_leaves_no_block_visible() {
         std::fs::remove_dir_all(reader_dir).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_blocks_url_keeps_the_blocks_in_its_folder_and_the_wal_in_the_data_dir() {
+    let dir = common::temp_dir("file-url-data");
+    let blocks = common::temp_dir("file-url-blocks");
+    let url = format!("file://{}", blocks.display());
+    let config = EngineConfig {
+        block_storage: BlockStorage::from_url(&url).unwrap(),
+        compaction: false,
+        ..EngineConfig::new(&dir)
+    };
+    let batch = common::numbered_batch(4, 2, 5);
+    let engine = Engine::open(config.clone()).await.unwrap();
+    engine.write_spans(batch.clone()).await.unwrap();
+    assert_eq!(engine.cut().await.unwrap(), 1);
+    engine.close().await.unwrap();
+    let ids: Vec<_> = std::fs::read_dir(&blocks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(ids[0].join("meta.json").is_file());
+    assert!(!dir.join("blocks").exists(), "nothing in <data_dir>/blocks");
+    assert!(dir.join("wal").is_dir());
+    // Back from that folder after a restart with a fresh data directory.
+    let fresh = common::temp_dir("file-url-fresh");
+    let engine = Engine::open(EngineConfig {
+        data_dir: fresh.clone(),
+        ..config
+    })
+    .await
+    .unwrap();
+    assert_eq!(engine.stats().blocks, 1);
+    let trace = engine
+        .get_trace(GetTraceQuery::new(batch.spans[0].span.trace_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(trace.spans.len(), 5);
+    engine.close().await.unwrap();
+    for d in [dir, blocks, fresh] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
