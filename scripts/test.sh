@@ -29,6 +29,14 @@ for requirements in tests/clients/python/requirements-*.txt; do
   fi
 done
 
+# The S3-compatible object store the object-storage tests start (SeaweedFS,
+# built once into a cache outside the clone; scripts/tools/object-store.sh).
+if ! SPOOR_TEST_S3_SERVER=$(scripts/tools/object-store.sh); then
+  echo "cannot install the object store (scripts/tools/object-store.sh)" >&2
+  exit 1
+fi
+export SPOOR_TEST_S3_SERVER
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

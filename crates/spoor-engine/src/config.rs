@@ -15,6 +15,10 @@ pub enum BlockStorage {
     /// `<data_dir>/blocks` on the local file system (files are fsynced).
     #[default]
     Local,
+    /// Another local directory (`file://PATH`), treated as `Local` is:
+    /// fsynced files, interrupted writes removed and damaged blocks moved to
+    /// `<data_dir>/quarantine` at open.
+    Dir(PathBuf),
     /// Any object store (S3, GCS, Azure, memory, …), used as the root of the
     /// block folders. The WAL stays on local disk either way.
     Custom(Arc<dyn object_store::ObjectStore>),
@@ -24,9 +28,120 @@ impl std::fmt::Debug for BlockStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BlockStorage::Local => f.write_str("Local"),
+            BlockStorage::Dir(dir) => write!(f, "Dir({})", dir.display()),
             BlockStorage::Custom(store) => write!(f, "Custom({store})"),
         }
     }
+}
+
+impl BlockStorage {
+    /// The block storage a `storage.blocks_url` names:
+    ///
+    /// - `file://PATH`: a local directory (an absolute path);
+    /// - `s3://BUCKET[/PREFIX][?KEY=VALUE&…]`: a bucket of Amazon S3 or an
+    ///   S3-compatible store (build feature `aws`). Credentials, region and
+    ///   endpoint come from the standard `AWS_*` environment variables
+    ///   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+    ///   `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, web identity
+    ///   and container credentials); the query may set the non-secret ones:
+    ///   `endpoint`, `region`, `allow_http`, `virtual_hosted_style_request`
+    ///   (off by default: path-style requests, as S3-compatible servers want).
+    ///
+    /// Nothing is contacted here: a wrong endpoint or missing bucket shows
+    /// when the engine opens and lists the blocks.
+    pub fn from_url(url: &str) -> Result<BlockStorage, EngineError> {
+        let bad = |why: String| EngineError::Config(format!("blocks URL {url:?}: {why}"));
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(bad("expected file://PATH or s3://BUCKET/PREFIX".into()));
+        };
+        match scheme {
+            "file" => {
+                let path = PathBuf::from(rest);
+                if !path.is_absolute() {
+                    return Err(bad(
+                        "a file:// URL needs an absolute path (file:///var/lib/spoor/blocks)"
+                            .into(),
+                    ));
+                }
+                Ok(BlockStorage::Dir(path))
+            }
+            "s3" => s3_from_url(rest).map_err(bad),
+            "gs" | "az" | "azure" | "abfs" => Err(bad(format!(
+                "{scheme}:// is not built into this Spoor (S3 and S3-compatible stores are: s3://)"
+            ))),
+            other => Err(bad(format!(
+                "unknown scheme {other:?} (available: file, s3)"
+            ))),
+        }
+    }
+}
+
+/// The parts of an `s3://` URL after the scheme.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct S3Location {
+    pub(crate) bucket: String,
+    /// Without leading or trailing `/`; empty for the bucket's root.
+    pub(crate) prefix: String,
+    pub(crate) options: Vec<(String, String)>,
+}
+
+/// The query keys an `s3://` URL may carry: settings, never secrets.
+const S3_URL_KEYS: &[&str] = &[
+    "endpoint",
+    "region",
+    "allow_http",
+    "virtual_hosted_style_request",
+];
+
+pub(crate) fn parse_s3(rest: &str) -> Result<S3Location, String> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+    if bucket.is_empty() {
+        return Err("no bucket name (s3://BUCKET/PREFIX)".into());
+    }
+    let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+    if bucket.len() > 63 || !bucket.chars().all(valid) {
+        return Err(format!(
+            "{bucket:?} is not a bucket name (lowercase letters, digits, '-' and '.', at most 63)"
+        ));
+    }
+    let prefix = prefix.trim_matches('/').to_owned();
+    if prefix
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == "..")
+        && !prefix.is_empty()
+    {
+        return Err(format!("the prefix {prefix:?} has an empty, . or .. part"));
+    }
+    let mut options = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !S3_URL_KEYS.contains(&key) {
+            return Err(format!(
+                "unknown or secret setting {key:?} in the URL (allowed: {}; credentials come \
+                 from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the other AWS_* variables)",
+                S3_URL_KEYS.join(", ")
+            ));
+        }
+        options.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(S3Location {
+        bucket: bucket.to_owned(),
+        prefix,
+        options,
+    })
+}
+
+#[cfg(feature = "aws")]
+fn s3_from_url(rest: &str) -> Result<BlockStorage, String> {
+    let location = parse_s3(rest)?;
+    crate::store::s3(&location).map(BlockStorage::Custom)
+}
+
+#[cfg(not(feature = "aws"))]
+fn s3_from_url(rest: &str) -> Result<BlockStorage, String> {
+    parse_s3(rest)?;
+    Err("this build has no S3 support (spoor-engine's feature `aws`)".into())
 }
 
 /// The wall clock the engine reads ingest times and retention against
@@ -181,8 +296,17 @@ impl EngineConfig {
         self.data_dir.join("wal")
     }
 
+    /// The local block folder (`<data_dir>/blocks` or a `file://` URL's).
     pub(crate) fn blocks_dir(&self) -> PathBuf {
-        self.data_dir.join("blocks")
+        match &self.block_storage {
+            BlockStorage::Dir(dir) => dir.clone(),
+            _ => self.data_dir.join("blocks"),
+        }
+    }
+
+    /// Are blocks in a local folder ([`EngineConfig::blocks_dir`])?
+    pub(crate) fn local_blocks(&self) -> bool {
+        !matches!(self.block_storage, BlockStorage::Custom(_))
     }
 
     pub(crate) fn quarantine_dir(&self) -> PathBuf {
@@ -195,4 +319,64 @@ pub(crate) fn now_nanos() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn s3_urls_name_a_bucket_a_prefix_and_only_non_secret_settings() {
+        let l = parse_s3("spoor/a/b/?endpoint=http://127.0.0.1:8333&allow_http=true").unwrap();
+        assert_eq!(l.bucket, "spoor");
+        assert_eq!(l.prefix, "a/b");
+        assert_eq!(
+            l.options,
+            vec![
+                ("endpoint".to_owned(), "http://127.0.0.1:8333".to_owned()),
+                ("allow_http".to_owned(), "true".to_owned()),
+            ]
+        );
+        let root = parse_s3("spoor").unwrap();
+        assert_eq!((root.bucket.as_str(), root.prefix.as_str()), ("spoor", ""));
+        assert!(root.options.is_empty());
+        for bad in [
+            "",
+            "/prefix",
+            "UPPER/x",
+            "spoor/a//b",
+            "spoor/../x",
+            "spoor/x?access_key_id=AKIA",
+            "spoor/x?secret_access_key=s",
+            "spoor/x?token=t",
+        ] {
+            assert!(parse_s3(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn blocks_urls_pick_the_storage() {
+        assert!(matches!(
+            BlockStorage::from_url("file:///var/lib/spoor/blocks").unwrap(),
+            BlockStorage::Dir(p) if p == std::path::Path::new("/var/lib/spoor/blocks")
+        ));
+        for bad in ["file://rel", "gs://b/p", "az://c/p", "http://x", "blocks"] {
+            let e = BlockStorage::from_url(bad).unwrap_err().to_string();
+            assert!(e.contains("blocks URL"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_file_url_is_the_local_blocks_folder() {
+        let mut c = EngineConfig::new("/data");
+        assert_eq!(c.blocks_dir(), std::path::Path::new("/data/blocks"));
+        assert!(c.local_blocks());
+        c.block_storage = BlockStorage::Dir("/mnt/blocks".into());
+        assert_eq!(c.blocks_dir(), std::path::Path::new("/mnt/blocks"));
+        assert!(c.local_blocks());
+        c.block_storage = BlockStorage::Custom(Arc::new(object_store::memory::InMemory::new()));
+        assert!(!c.local_blocks());
+    }
 }

@@ -100,6 +100,8 @@ pub use error::EngineError;
 pub use object_store;
 pub use state::EngineHealth;
 pub use stats::{EngineSeries, EngineStats};
+#[cfg(feature = "aws")]
+pub use store::install_tls_provider;
 
 use state::{Lifecycle, Shared};
 

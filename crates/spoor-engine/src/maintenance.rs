@@ -161,6 +161,7 @@ pub(crate) async fn load_blocks(
                     set_aside(&id, "no meta.json", quarantine, root, stats).await;
                     continue;
                 }
+                stats.blocks_incomplete.fetch_add(1, Ordering::Relaxed);
                 let old = block_created(&id).is_some_and(|t| {
                     now_nanos().saturating_sub(t) > INCOMPLETE_GRACE.as_nanos() as u64
                 });
@@ -169,6 +170,12 @@ pub(crate) async fn load_blocks(
                     if let Err(e) = store.delete_block(&id).await {
                         tracing::warn!(block = %id, error = %e, "cannot remove an incomplete block");
                     }
+                } else {
+                    tracing::warn!(
+                        block = %id,
+                        "ignoring an incomplete block (WRITING marker, no meta.json): its upload \
+                         never finished or is still running elsewhere; removed once an hour old"
+                    );
                 }
             }
             Err(e @ EngineError::Damaged { .. }) => {

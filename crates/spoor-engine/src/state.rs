@@ -219,7 +219,7 @@ impl Lifecycle {
             std::fs::create_dir_all(setup.wal_dir())
                 .map_err(|e| EngineError::io("create", setup.wal_dir(), e))?;
             let lock = lock_data_dir(&setup.data_dir)?;
-            if matches!(setup.block_storage, BlockStorage::Local) {
+            if setup.local_blocks() {
                 std::fs::create_dir_all(setup.blocks_dir())
                     .map_err(|e| EngineError::io("create", setup.blocks_dir(), e))?;
                 quarantined =
@@ -230,7 +230,7 @@ impl Lifecycle {
         .await
         .map_err(join_err)??;
         let store: Arc<dyn object_store::ObjectStore> = match &config.block_storage {
-            BlockStorage::Local => Arc::new(
+            BlockStorage::Local | BlockStorage::Dir(_) => Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(config.blocks_dir())
                     .map_err(|e| EngineError::Block {
                         block: "*".into(),
@@ -247,7 +247,8 @@ impl Lifecycle {
             .blocks_quarantined
             .fetch_add(quarantined, Ordering::Relaxed);
         let (blocks_dir, quarantine_dir) = (config.blocks_dir(), config.quarantine_dir());
-        let local = matches!(config.block_storage, BlockStorage::Local)
+        let local = config
+            .local_blocks()
             .then_some((blocks_dir.as_path(), quarantine_dir.as_path()));
         let blocks = maintenance::load_blocks(&store, &stats, local).await?;
         let covered = blocks.iter().map(|b| b.meta.wal_seq).max().unwrap_or(0);

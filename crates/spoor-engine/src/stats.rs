@@ -33,6 +33,7 @@ pub struct Stats {
     pub(crate) blocks_expired: AtomicU64,
     pub(crate) blocks_unreadable: AtomicU64,
     pub(crate) blocks_quarantined: AtomicU64,
+    pub(crate) blocks_incomplete: AtomicU64,
     pub(crate) blocks_damaged: AtomicU64,
     pub(crate) damaged_block_reads: AtomicU64,
     pub(crate) block_trace_reads: AtomicU64,
@@ -106,6 +107,11 @@ pub struct EngineStats {
     /// damaged index files): moved to `<data_dir>/quarantine` with a local
     /// store, left in place otherwise; never deleted.
     pub blocks_quarantined: u64,
+    /// Block folders found at open with the `WRITING` marker and no
+    /// `meta.json`: an upload that never finished, never loaded. Removed with
+    /// a local store; in a shared store left in place (another process may
+    /// still be writing it) until it is an hour old, then removed.
+    pub blocks_incomplete: u64,
     /// Blocks found damaged while reading them (a checksum mismatch or
     /// undecodable data); they are skipped from then on.
     pub blocks_damaged: u64,
@@ -196,6 +202,12 @@ impl EngineStats {
                 self.blocks_quarantined,
             ),
             (
+                "spoor_engine_blocks_incomplete_total",
+                "counter",
+                "Block folders found at start whose upload never finished (WRITING marker, no meta.json); never loaded.",
+                self.blocks_incomplete,
+            ),
+            (
                 "spoor_engine_blocks_damaged_total",
                 "counter",
                 "Blocks found damaged while reading them (checksum mismatch or missing data); skipped from then on.",
@@ -281,6 +293,7 @@ impl Stats {
             blocks_expired: get(&self.blocks_expired),
             blocks_unreadable: get(&self.blocks_unreadable),
             blocks_quarantined: get(&self.blocks_quarantined),
+            blocks_incomplete: get(&self.blocks_incomplete),
             blocks_damaged: get(&self.blocks_damaged),
             damaged_block_reads: get(&self.damaged_block_reads),
             block_trace_reads: get(&self.block_trace_reads),

@@ -274,3 +274,50 @@ impl AsyncFileReader for FileReader {
         .boxed()
     }
 }
+
+/// Installs rustls's ring provider as the process's TLS crypto provider, if
+/// none is installed yet. This build's HTTP client (reqwest's rustls without
+/// a built-in provider, so that no C library is built: ADR 0024) needs one
+/// before any object-store client is built; the engine calls it for the
+/// stores it builds, code that builds its own `object_store` cloud client
+/// calls it first.
+#[cfg(feature = "aws")]
+pub fn install_tls_provider() {
+    // An error only means a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// How long one object-store request is retried (with back-off) before it
+/// fails; a failed cut keeps its spans in memory and in the WAL and is tried
+/// again by the maintenance task, so this only bounds how long one attempt
+/// (and a shutdown waiting for it) can take.
+#[cfg(feature = "aws")]
+const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// An S3 (or S3-compatible) store for an `s3://` URL: settings from the
+/// `AWS_*` environment, then the URL's query, path-style requests unless
+/// asked otherwise, and the URL's prefix as the root of the block folders.
+#[cfg(feature = "aws")]
+pub(crate) fn s3(location: &crate::config::S3Location) -> Result<Arc<dyn ObjectStore>, String> {
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+    install_tls_provider();
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(&location.bucket)
+        .with_retry(object_store::RetryConfig {
+            retry_timeout: S3_RETRY_TIMEOUT,
+            ..object_store::RetryConfig::default()
+        });
+    for (key, value) in &location.options {
+        let key: AmazonS3ConfigKey = key.parse().map_err(|e| format!("setting {key:?}: {e}"))?;
+        builder = builder.with_config(key, value);
+    }
+    let s3 = builder.build().map_err(|e| e.to_string())?;
+    if location.prefix.is_empty() {
+        Ok(Arc::new(s3))
+    } else {
+        Ok(Arc::new(object_store::prefix::PrefixStore::new(
+            s3,
+            location.prefix.as_str(),
+        )))
+    }
+}

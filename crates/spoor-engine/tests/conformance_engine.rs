@@ -8,49 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use common::CutEveryWrite;
 use spoor_engine::{Engine, EngineConfig};
-use spoor_model::{SpanBatch, TraceId};
+use spoor_model::TraceId;
 use spoor_storage::conformance::{
     Backend, Fixtures, check_queries, compare_traces, run_all, write_fixtures,
 };
-use spoor_storage::{GetTraceQuery, SpanWriter, StorageError, TraceReader};
-
-/// Writes through the engine and cuts the head into a block after every
-/// write; with `compact_every`, also compacts after every that many writes.
-struct CutEveryWrite {
-    engine: Arc<Engine>,
-    compact_every: Option<usize>,
-    writes: std::sync::atomic::AtomicUsize,
-}
-
-impl CutEveryWrite {
-    fn new(engine: &Arc<Engine>, compact_every: Option<usize>) -> Self {
-        CutEveryWrite {
-            engine: Arc::clone(engine),
-            compact_every,
-            writes: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-}
-
-#[async_trait]
-impl SpanWriter for CutEveryWrite {
-    async fn write_spans(&self, batch: SpanBatch) -> Result<(), StorageError> {
-        self.engine.write_spans(batch).await?;
-        self.engine.cut().await.map_err(StorageError::from)?;
-        let n = self
-            .writes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        if let Some(every) = self.compact_every
-            && n.is_multiple_of(every)
-        {
-            self.engine.compact().await.map_err(StorageError::from)?;
-        }
-        Ok(())
-    }
-}
+use spoor_storage::{GetTraceQuery, SpanWriter, TraceReader};
 
 async fn check_every_fixture_trace(engine: &Engine, fixtures: &Fixtures) {
     for (stem, batch) in &fixtures.traces {

@@ -66,6 +66,10 @@ pub struct RunArgs {
     #[arg(long, env = "SPOOR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Engine: where blocks go, `file://PATH` or `s3://BUCKET/PREFIX` (query keys `endpoint`, `region`, `allow_http`, `virtual_hosted_style_request`; credentials from the AWS_* variables); the WAL stays in --data-dir [default: file://<data-dir>/blocks]
+    #[arg(long, env = "SPOOR_BLOCKS_URL", value_name = "URL")]
+    pub blocks_url: Option<String>,
+
     /// Engine: a block is deleted once Spoor received its newest span longer ago than this (ingest time, not the spans' timestamps), a Go duration; 0 keeps everything [default: 168h]
     #[arg(long, env = "SPOOR_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,
@@ -438,6 +442,7 @@ pub struct FileStorage {
     pub backend: Option<String>,
     pub max_traces: Option<usize>,
     pub data_dir: Option<PathBuf>,
+    pub blocks_url: Option<String>,
     pub retention: Option<String>,
     pub block_cut_bytes: Option<usize>,
     pub block_cut_age: Option<String>,
@@ -510,6 +515,8 @@ pub enum Storage {
     },
     Engine {
         data_dir: PathBuf,
+        /// `storage.blocks_url`; `None` = `<data_dir>/blocks`.
+        blocks_url: Option<String>,
         /// `None` keeps everything.
         retention_nanos: Option<u64>,
         /// `None` = the engine's default.
@@ -714,9 +721,15 @@ fn storage(args: &RunArgs, file: FileStorage) -> Result<Storage> {
                 cut_bytes != Some(0),
                 "block_cut_bytes must be greater than 0"
             );
+            let blocks_url = pick(&args.blocks_url, file.blocks_url).filter(|u| !u.is_empty());
+            if let Some(url) = &blocks_url {
+                // Checked now, so a wrong URL is a config error at start.
+                spoor_engine::BlockStorage::from_url(url)?;
+            }
             Ok(Storage::Engine {
                 data_dir: pick(&args.data_dir, file.data_dir)
                     .unwrap_or_else(|| PathBuf::from("spoor-data")),
+                blocks_url,
                 retention_nanos: (nanos > 0).then_some(nanos as u64),
                 cut_bytes,
                 cut_age_nanos,
@@ -1105,6 +1118,7 @@ mod tests {
             c.storage,
             Storage::Engine {
                 data_dir: PathBuf::from("spoor-data"),
+                blocks_url: None,
                 retention_nanos: Some(168 * 3_600_000_000_000),
                 cut_bytes: None,
                 cut_age_nanos: None,
@@ -1117,11 +1131,47 @@ mod tests {
             c.storage,
             Storage::Engine {
                 data_dir: PathBuf::from("/var/lib/spoor"),
+                blocks_url: None,
                 retention_nanos: None,
                 cut_bytes: None,
                 cut_age_nanos: None,
             }
         );
+    }
+
+    #[test]
+    fn blocks_url_comes_from_the_flag_or_the_file_and_is_checked_at_start() {
+        let url_of = |c: &Config| match &c.storage {
+            Storage::Engine { blocks_url, .. } => blocks_url.clone(),
+            Storage::Memory { .. } => panic!("not the engine"),
+        };
+        let yaml = "version: 1\nstorage:\n  blocks_url: s3://spoor/blocks?endpoint=http://127.0.0.1:8333&allow_http=true\n";
+        let c = Config::merge(&RunArgs::default(), parse_file(yaml).unwrap()).unwrap();
+        assert_eq!(
+            url_of(&c).as_deref(),
+            Some("s3://spoor/blocks?endpoint=http://127.0.0.1:8333&allow_http=true")
+        );
+        let flag = RunArgs {
+            blocks_url: Some("file:///var/lib/spoor-blocks".into()),
+            ..RunArgs::default()
+        };
+        let c = Config::merge(&flag, parse_file(yaml).unwrap()).unwrap();
+        assert_eq!(url_of(&c).as_deref(), Some("file:///var/lib/spoor-blocks"));
+        for bad in [
+            "blocks",
+            "file://relative/path",
+            "ftp://host/x",
+            "s3:///prefix",
+            "s3://Bad_Bucket/x",
+            "s3://spoor/x?secret_access_key=abc",
+        ] {
+            let args = RunArgs {
+                blocks_url: Some(bad.into()),
+                ..RunArgs::default()
+            };
+            let err = Config::merge(&args, FileConfig::default_v1()).unwrap_err();
+            assert!(format!("{err:#}").contains("blocks URL"), "{bad}: {err:#}");
+        }
     }
 
     #[test]

@@ -222,6 +222,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         }
         Storage::Engine {
             data_dir,
+            blocks_url,
             retention_nanos,
             cut_bytes,
             cut_age_nanos,
@@ -229,6 +230,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
             engine_config.cpu = cpu.clone();
             engine_config.retention = retention_nanos.map(Duration::from_nanos);
+            if let Some(url) = blocks_url {
+                engine_config.block_storage = spoor_engine::BlockStorage::from_url(url)?;
+            }
             if let Some(bytes) = cut_bytes {
                 engine_config.head_cut_bytes = *bytes;
             }
@@ -245,6 +249,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             );
             tracing::info!(
                 data_dir = %data_dir.display(),
+                blocks_url = blocks_url.as_deref().unwrap_or("file://<data_dir>/blocks"),
                 open_ms = started.elapsed().as_millis() as u64,
                 "storage: engine"
             );

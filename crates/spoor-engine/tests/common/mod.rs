@@ -90,11 +90,67 @@ pub fn numbered_batch(writer: u64, seq: u64, spans: u64) -> SpanBatch {
     SpanBatch { spans: records }
 }
 
-/// An in-memory object store whose writes can be made to fail.
+/// Writes through the engine and cuts the head into a block after every
+/// write; with `compact_every`, also compacts after every that many writes.
+pub struct CutEveryWrite {
+    engine: Arc<spoor_engine::Engine>,
+    compact_every: Option<usize>,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+impl CutEveryWrite {
+    pub fn new(engine: &Arc<spoor_engine::Engine>, compact_every: Option<usize>) -> Self {
+        CutEveryWrite {
+            engine: Arc::clone(engine),
+            compact_every,
+            writes: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl CutEveryWrite {
+    /// Writes and cuts, panicking on an error.
+    pub async fn write_spans_checked(&self, batch: SpanBatch) {
+        spoor_storage::SpanWriter::write_spans(self, batch)
+            .await
+            .unwrap();
+    }
+}
+
+#[async_trait::async_trait]
+impl spoor_storage::SpanWriter for CutEveryWrite {
+    async fn write_spans(&self, batch: SpanBatch) -> Result<(), spoor_storage::StorageError> {
+        spoor_storage::SpanWriter::write_spans(&*self.engine, batch).await?;
+        self.engine
+            .cut()
+            .await
+            .map_err(spoor_storage::StorageError::from)?;
+        let n = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if let Some(every) = self.compact_every
+            && n.is_multiple_of(every)
+        {
+            self.engine
+                .compact()
+                .await
+                .map_err(spoor_storage::StorageError::from)?;
+        }
+        Ok(())
+    }
+}
+
+/// An in-memory object store whose writes can be made to fail: all of
+/// them (`fail_writes`), or from the `fail_from_put`-th put on (counting
+/// from 1; 0 = never), as a process dying mid-upload would leave it.
 #[derive(Debug, Default)]
 pub struct FlakyStore {
     pub inner: object_store::memory::InMemory,
     pub fail_writes: std::sync::atomic::AtomicBool,
+    pub fail_from_put: AtomicU64,
+    /// Puts seen so far (failed ones included).
+    pub puts: AtomicU64,
 }
 
 impl std::fmt::Display for FlakyStore {
@@ -120,7 +176,9 @@ mod flaky {
 
     impl FlakyStore {
         fn check(&self) -> Result<()> {
-            if self.fail_writes.load(Ordering::Relaxed) {
+            let n = self.puts.fetch_add(1, Ordering::Relaxed) + 1;
+            let from = self.fail_from_put.load(Ordering::Relaxed);
+            if self.fail_writes.load(Ordering::Relaxed) || (from > 0 && n >= from) {
                 return Err(object_store::Error::Generic {
                     store: "FlakyStore",
                     source: "injected write failure".into(),

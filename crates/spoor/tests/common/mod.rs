@@ -10,6 +10,8 @@
     clippy::print_stderr
 )]
 
+pub mod s3_server;
+
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -89,7 +91,17 @@ fn free_udp_addrs<const N: usize>() -> [SocketAddr; N] {
     std::array::from_fn(|i| sockets[i].local_addr().expect("local address"))
 }
 
+/// Makes reqwest clients buildable: the workspace's reqwest has rustls
+/// without a built-in crypto provider (spoor-engine's `aws` feature, ADR
+/// 0023), so the process installs ring's before it builds any client.
+/// [`Spoor::start`] calls it; a test building its own reqwest client (or an
+/// SDK exporter using reqwest) before starting a `Spoor` calls it first.
+pub fn install_tls_provider() {
+    spoor_engine::install_tls_provider();
+}
+
 fn http_client() -> reqwest::blocking::Client {
+    install_tls_provider();
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -109,9 +121,18 @@ impl Spoor {
     /// As [`Spoor::start`], under a limit of `fd_limit` open files (soft and
     /// hard, set by a shell's `ulimit -n` that then `exec`s the binary).
     pub fn start_with_fd_limit(fd_limit: Option<u64>, extra_args: &[&str]) -> Spoor {
+        Self::start_full(fd_limit, extra_args, &[])
+    }
+
+    /// As [`Spoor::start`], with `env` added to the binary's environment.
+    pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Spoor {
+        Self::start_full(None, extra_args, env)
+    }
+
+    fn start_full(fd_limit: Option<u64>, extra_args: &[&str], env: &[(&str, &str)]) -> Spoor {
         let mut last_log = String::new();
         for _attempt in 0..3 {
-            match Self::try_start(extra_args, fd_limit) {
+            match Self::try_start(extra_args, fd_limit, env) {
                 Ok(spoor) => return spoor,
                 Err(log) if log.contains("cannot listen on") => last_log = log,
                 Err(log) => panic!("spoor did not start:\n{log}"),
@@ -120,7 +141,11 @@ impl Spoor {
         panic!("spoor could not bind its ports after 3 attempts:\n{last_log}");
     }
 
-    fn try_start(extra_args: &[&str], fd_limit: Option<u64>) -> Result<Spoor, String> {
+    fn try_start(
+        extra_args: &[&str],
+        fd_limit: Option<u64>,
+        env: &[(&str, &str)],
+    ) -> Result<Spoor, String> {
         let [
             otlp_grpc,
             otlp_http,
@@ -179,6 +204,8 @@ impl Spoor {
             .env_remove("SPOOR_SAMPLING_STRATEGIES")
             .env_remove("SPOOR_STORAGE")
             .env_remove("SPOOR_DATA_DIR")
+            .env_remove("SPOOR_BLOCKS_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
