@@ -83,25 +83,7 @@ async fn the_engine_passes_the_whole_suite_with_every_write_cut_into_a_block() {
     let fixtures = common::fixtures();
     let dir = common::temp_dir("conformance-blocks");
     let engine = Arc::new(Engine::open(common::quiet_config(&dir)).await.unwrap());
-    let writer = CutEveryWrite::new(&engine, None);
-    let backend = Backend {
-        writer: &writer,
-        reader: &*engine,
-        dependencies: Some(&*engine),
-        metrics: Some(&*engine),
-        purger: &*engine,
-    };
-    let report = run_all(&backend, &fixtures).await;
-    eprintln!("{report}");
-    report.assert_all_passed();
-    assert_eq!(report.passed_count(), report.checks.len(), "{report}");
-    let stats = engine.stats();
-    assert!(stats.blocks_cut > 40, "one block per write: {stats:?}");
-    assert_eq!(
-        (stats.blocks, stats.head_spans),
-        (0, 0),
-        "purged: {stats:?}"
-    );
+    common::assert_suite_passes_cutting_every_write(&engine, &fixtures).await;
     engine.close().await.unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -12,8 +12,6 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures::TryStreamExt;
-use object_store::ObjectStore;
 use spoor_engine::{BlockStorage, Engine, EngineConfig};
 use spoor_storage::{GetTraceQuery, SpanWriter, TraceReader};
 
@@ -26,15 +24,7 @@ fn config(dir: &std::path::Path, store: &Arc<common::FlakyStore>) -> EngineConfi
 }
 
 async fn objects(store: &common::FlakyStore) -> Vec<String> {
-    let mut names: Vec<String> = store
-        .inner
-        .list(None)
-        .map_ok(|o| o.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    names.sort();
-    names
+    common::object_names(&store.inner).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

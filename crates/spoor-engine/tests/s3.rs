@@ -15,25 +15,16 @@ mod s3_server;
 
 use std::sync::Arc;
 
-use common::CutEveryWrite;
-use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use spoor_engine::{BlockStorage, Engine, EngineConfig, object_store};
-use spoor_storage::conformance::{Backend, check_queries, run_all, write_fixtures};
+use spoor_storage::conformance::{check_queries, write_fixtures};
 
 fn bucket(server: &s3_server::S3Server, name: &str, prefix: &str) -> Arc<dyn ObjectStore> {
     server.create_bucket(name);
-    spoor_engine::install_tls_provider();
-    let s3 = object_store::aws::AmazonS3Builder::new()
-        .with_bucket_name(name)
-        .with_endpoint(&server.endpoint)
-        .with_region(s3_server::REGION)
-        .with_allow_http(true)
-        .with_access_key_id(s3_server::ACCESS_KEY)
-        .with_secret_access_key(s3_server::SECRET_KEY)
-        .build()
-        .unwrap();
-    Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+    Arc::new(object_store::prefix::PrefixStore::new(
+        server.bucket_client(name),
+        prefix,
+    ))
 }
 
 fn config(dir: &std::path::Path, store: &Arc<dyn ObjectStore>) -> EngineConfig {
@@ -44,14 +35,7 @@ fn config(dir: &std::path::Path, store: &Arc<dyn ObjectStore>) -> EngineConfig {
 }
 
 async fn objects(store: &Arc<dyn ObjectStore>) -> Vec<String> {
-    let mut names: Vec<String> = store
-        .list(None)
-        .map_ok(|o| o.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    names.sort();
-    names
+    common::object_names(&**store).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,25 +49,7 @@ async fn the_conformance_suite_passes_on_blocks_in_s3() {
     // The whole suite, every write cut into a block in the bucket.
     let dir = common::temp_dir("s3-conformance");
     let engine = Arc::new(Engine::open(config(&dir, &store)).await.unwrap());
-    let writer = CutEveryWrite::new(&engine, None);
-    let backend = Backend {
-        writer: &writer,
-        reader: &*engine,
-        dependencies: Some(&*engine),
-        metrics: Some(&*engine),
-        purger: &*engine,
-    };
-    let report = run_all(&backend, &fixtures).await;
-    eprintln!("{report}");
-    report.assert_all_passed();
-    assert_eq!(report.passed_count(), report.checks.len(), "{report}");
-    let stats = engine.stats();
-    assert!(stats.blocks_cut > 40, "one block per write: {stats:?}");
-    assert_eq!(
-        (stats.blocks, stats.head_spans),
-        (0, 0),
-        "purged: {stats:?}"
-    );
+    let writer = common::assert_suite_passes_cutting_every_write(&engine, &fixtures).await;
     assert!(
         objects(&store).await.is_empty(),
         "the purge deleted every object"

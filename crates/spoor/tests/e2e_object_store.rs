@@ -21,33 +21,15 @@ use common::s3_server::{self, S3Server};
 use common::{Spoor, canonical_trace_id, metric_value, poll_until, with_params};
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Value, json};
-use spoor_engine::object_store::{self, ObjectStore, ObjectStoreExt};
+use spoor_engine::object_store::{ObjectStore, ObjectStoreExt};
 
 fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
-}
-
-/// A client of the test bucket, to look at what Spoor put there.
-fn bucket_client(server: &S3Server, bucket: &str) -> Arc<dyn ObjectStore> {
-    spoor_engine::install_tls_provider();
-    Arc::new(
-        object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_endpoint(&server.endpoint)
-            .with_region(s3_server::REGION)
-            .with_allow_http(true)
-            .with_access_key_id(s3_server::ACCESS_KEY)
-            .with_secret_access_key(s3_server::SECRET_KEY)
-            .build()
-            .unwrap(),
-    )
 }
 
 fn objects(store: &Arc<dyn ObjectStore>) -> Vec<String> {
@@ -76,22 +58,13 @@ fn start_spoor(server: &S3Server, url: &str, extra: &[&str]) -> Spoor {
 fn send_with_sdk(spoor: &Spoor, service: &str, traces: usize) -> Vec<String> {
     let rt = common::runtime();
     let endpoint = spoor.otlp_grpc_endpoint();
-    let provider = rt.block_on(async {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        SdkTracerProvider::builder()
-            .with_resource(
-                Resource::builder()
-                    .with_service_name(service.to_owned())
-                    .build(),
-            )
-            .with_batch_exporter(exporter)
-            .build()
-    });
+    let provider = common::otlp_grpc_provider(
+        &rt,
+        endpoint,
+        Resource::builder()
+            .with_service_name(service.to_owned())
+            .build(),
+    );
     let tracer = provider.tracer("spoor-e2e-object-store");
     let mut ids = Vec::new();
     for i in 0..traces {
@@ -182,7 +155,7 @@ fn blocks_go_to_the_bucket_and_come_back_in_a_fresh_data_directory() {
 
     // Every block is a folder under the prefix with its meta.json, published
     // last; no upload left its WRITING marker.
-    let bucket = bucket_client(&server, "spoor-e2e");
+    let bucket = server.bucket_client("spoor-e2e");
     let names = objects(&bucket);
     let metas: Vec<&String> = names.iter().filter(|n| n.ends_with("/meta.json")).collect();
     assert!(metas.len() >= 2, "{names:?}");

@@ -451,18 +451,7 @@ fn rust_sdk_over_grpc() {
     // the export on its own thread and drives it there.
     let rt = common::runtime();
     let endpoint = spoor.otlp_grpc_endpoint();
-    let provider = rt.block_on(async {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(Duration::from_secs(10))
-            .build()
-            .expect("build the gRPC exporter");
-        SdkTracerProvider::builder()
-            .with_resource(resource(&service))
-            .with_batch_exporter(exporter)
-            .build()
-    });
+    let provider = common::otlp_grpc_provider(&rt, endpoint, resource(&service));
     let emitted = emit(&provider);
     provider.shutdown().expect("flush and shut down the SDK");
     drop(rt);

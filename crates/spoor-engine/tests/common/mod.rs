@@ -266,3 +266,46 @@ pub fn lagging_clock() -> (spoor_engine::Clock, Arc<AtomicU64>) {
         spoor_engine::Clock::new(move || now_nanos().saturating_sub(read.load(Ordering::Relaxed)));
     (clock, lag)
 }
+
+/// Every object's name under `store`, sorted.
+pub async fn object_names(store: &dyn object_store::ObjectStore) -> Vec<String> {
+    use futures::TryStreamExt;
+    let mut names: Vec<String> = store
+        .list(None)
+        .map_ok(|o| o.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    names.sort();
+    names
+}
+
+/// Runs the whole conformance suite on `engine` with every write cut into
+/// a block, and checks that it passed, that each write made a block and
+/// that the suite's purge left none; returns the writer.
+pub async fn assert_suite_passes_cutting_every_write(
+    engine: &Arc<spoor_engine::Engine>,
+    fixtures: &Fixtures,
+) -> CutEveryWrite {
+    use spoor_storage::conformance::{Backend, run_all};
+    let writer = CutEveryWrite::new(engine, None);
+    let backend = Backend {
+        writer: &writer,
+        reader: &**engine,
+        dependencies: Some(&**engine),
+        metrics: Some(&**engine),
+        purger: &**engine,
+    };
+    let report = run_all(&backend, fixtures).await;
+    eprintln!("{report}");
+    report.assert_all_passed();
+    assert_eq!(report.passed_count(), report.checks.len(), "{report}");
+    let stats = engine.stats();
+    assert!(stats.blocks_cut > 40, "one block per write: {stats:?}");
+    assert_eq!(
+        (stats.blocks, stats.head_spans),
+        (0, 0),
+        "purged: {stats:?}"
+    );
+    writer
+}

@@ -790,3 +790,26 @@ pub fn otlp_service_request(
         }],
     }
 }
+
+/// An OpenTelemetry SDK tracer provider with the batch processor, exporting
+/// over OTLP gRPC to `endpoint` (the exporter's tonic channel is made on
+/// `rt`; the batch processor drives exports on its own thread).
+pub fn otlp_grpc_provider(
+    rt: &tokio::runtime::Runtime,
+    endpoint: String,
+    resource: opentelemetry_sdk::Resource,
+) -> opentelemetry_sdk::trace::SdkTracerProvider {
+    use opentelemetry_otlp::WithExportConfig;
+    rt.block_on(async {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(Duration::from_secs(10))
+            .build()
+            .expect("build the gRPC exporter");
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_batch_exporter(exporter)
+            .build()
+    })
+}

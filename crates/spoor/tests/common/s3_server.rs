@@ -316,6 +316,26 @@ impl S3Server {
         )
     }
 
+    /// A client of `bucket` on this server (to create what a test needs
+    /// there and look at what Spoor put there).
+    pub fn bucket_client(
+        &self,
+        bucket: &str,
+    ) -> std::sync::Arc<dyn spoor_engine::object_store::ObjectStore> {
+        spoor_engine::install_tls_provider();
+        std::sync::Arc::new(
+            spoor_engine::object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_endpoint(&self.endpoint)
+                .with_region(REGION)
+                .with_allow_http(true)
+                .with_access_key_id(ACCESS_KEY)
+                .with_secret_access_key(SECRET_KEY)
+                .build()
+                .expect("an S3 client of the test server"),
+        )
+    }
+
     /// The environment a client of this server needs (credentials).
     pub fn env(&self) -> [(&'static str, &'static str); 2] {
         [
