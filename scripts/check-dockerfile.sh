@@ -116,14 +116,20 @@ image_env=$(sed -n '/^ENV SPOOR_HOST=/,/[^\\]$/p' Dockerfile | tr -d '\\' | sed 
 grep -q 'SPOOR_HOST=0.0.0.0' <<<"$image_env" || fail "the image does not set SPOOR_HOST=0.0.0.0"
 grep -q 'SPOOR_AGENT_HOST=0.0.0.0' <<<"$image_env" || fail "the image does not set SPOOR_AGENT_HOST=0.0.0.0"
 grep -q 'SPOOR_DATA_DIR=/var/lib/spoor' <<<"$image_env" || fail "the image does not set SPOOR_DATA_DIR=/var/lib/spoor"
+# Waits up to 10 s until the HEALTHCHECK command succeeds against ADDR,
+# where WHAT (running as $pid) listens.
+wait_healthy() {
+  local addr=$1 what=$2
+  for _ in $(seq 1 100); do
+    if deploy/docker/healthcheck.sh "$addr" 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || fail "$what exited before it was healthy"
+    sleep 0.1
+  done
+  deploy/docker/healthcheck.sh "$addr" || fail "the HEALTHCHECK command against $what did not succeed within 10 s"
+}
 (cd "$work" && exec env SPOOR_HOST="$host" SPOOR_DATA_DIR="$work/data" "$bin" --log warn) >"$work/spoor.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  if deploy/docker/healthcheck.sh "$host:13133" 2>/dev/null; then break; fi
-  kill -0 "$pid" 2>/dev/null || fail "spoor exited before it was healthy"
-  sleep 0.1
-done
-deploy/docker/healthcheck.sh "$host:13133" || fail "the HEALTHCHECK command did not succeed within 10 s"
+wait_healthy "$host:13133" spoor
 [ -d "$work/data" ] || fail "spoor did not create its data directory"
 kill "$pid"
 wait "$pid" 2>/dev/null || true
@@ -134,12 +140,7 @@ fi
 # `spoor agent` in the same image: its admin port answers the same check.
 (cd "$work" && exec env SPOOR_AGENT_HOST="$host" "$bin" agent --collector "$host:14250" --log warn) >"$work/spoor.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  if deploy/docker/healthcheck.sh "$host:14271" 2>/dev/null; then break; fi
-  kill -0 "$pid" 2>/dev/null || fail "spoor agent exited before it was healthy"
-  sleep 0.1
-done
-deploy/docker/healthcheck.sh "$host:14271" || fail "the HEALTHCHECK command against spoor agent did not succeed within 10 s"
+wait_healthy "$host:14271" "spoor agent"
 kill "$pid"
 wait "$pid" 2>/dev/null || true
 pid=
