@@ -224,6 +224,74 @@ pub struct EngineConfig {
     /// rest of the process; ADR 0020). Maintenance (cutting, compaction,
     /// WAL replay) keeps threads of its own.
     pub cpu: spoor_storage::CpuPool,
+    /// What the engine does with the blocks of its store: all of it
+    /// (all-in-one, the default), or one role's part of it when several
+    /// processes share one store (ADR 0025).
+    pub role: EngineRole,
+}
+
+/// An engine's part in a deployment whose processes share one block store
+/// (ADR 0025).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum EngineRole {
+    /// All-in-one: loads every block of its store, cuts, compacts, expires
+    /// and deletes blocks.
+    #[default]
+    Owner,
+    /// `spoor collector`: cuts blocks from its WAL into the shared store and
+    /// reads none back. Block IDs end with `-NODE`, so two writers never
+    /// collide; the WAL segments a block covers are recorded in
+    /// `<data_dir>/UPLOADED` before they are deleted. The blocks cut in the
+    /// last `recent` stay listed in [`crate::Engine::recent_blocks`]
+    /// (queriers load them at once instead of at their next refresh).
+    Writer { node: String, recent: Duration },
+    /// `spoor query`: reads the shared store's blocks, listing them again
+    /// every `refresh` (a compacted block hides the blocks it replaces at
+    /// once); writes and deletes nothing.
+    Reader { refresh: Duration },
+    /// `spoor compactor`: refreshes like a reader and, while it holds the
+    /// lease in the store (renewed every `lease / 3`, taken over once
+    /// expired), compacts and expires blocks, deleting a replaced or
+    /// expired block `delete_delay` later (queriers drop it first).
+    Compactor {
+        node: String,
+        refresh: Duration,
+        lease: Duration,
+        delete_delay: Duration,
+    },
+}
+
+impl EngineRole {
+    /// The node name block IDs carry, if any.
+    pub(crate) fn node(&self) -> Option<&str> {
+        match self {
+            EngineRole::Writer { node, .. } | EngineRole::Compactor { node, .. } => Some(node),
+            EngineRole::Owner | EngineRole::Reader { .. } => None,
+        }
+    }
+
+    /// How often the block list is read again (readers and compactors).
+    pub(crate) fn refresh(&self) -> Option<Duration> {
+        match self {
+            EngineRole::Reader { refresh } | EngineRole::Compactor { refresh, .. } => {
+                Some(*refresh)
+            }
+            EngineRole::Owner | EngineRole::Writer { .. } => None,
+        }
+    }
+}
+
+/// Is `node` usable in block IDs: 1 to 63 lowercase ASCII letters, digits
+/// and `-`, not starting or ending with `-` (a DNS label, as Kubernetes pod
+/// names are)?
+pub fn valid_node_name(node: &str) -> bool {
+    !node.is_empty()
+        && node.len() <= 63
+        && !node.starts_with('-')
+        && !node.ends_with('-')
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl EngineConfig {
@@ -247,6 +315,7 @@ impl EngineConfig {
             retention: None,
             clock: Clock::system(),
             cpu: spoor_storage::CpuPool::default(),
+            role: EngineRole::Owner,
         }
     }
 
@@ -283,6 +352,38 @@ impl EngineConfig {
         }
         if self.retention.is_some_and(|r| r.is_zero()) {
             return Err(EngineError::Config("retention must be positive".into()));
+        }
+        if let Some(node) = self.role.node()
+            && !valid_node_name(node)
+        {
+            return Err(EngineError::Config(format!(
+                "the node name {node:?} is not a DNS label (1 to 63 lowercase letters, digits \
+                 and '-', not starting or ending with '-')"
+            )));
+        }
+        match &self.role {
+            EngineRole::Writer { recent, .. } if recent.is_zero() => {
+                return Err(EngineError::Config(
+                    "the recent-block window must be positive".into(),
+                ));
+            }
+            EngineRole::Reader { refresh } | EngineRole::Compactor { refresh, .. }
+                if refresh.is_zero() =>
+            {
+                return Err(EngineError::Config(
+                    "the block refresh interval must be positive".into(),
+                ));
+            }
+            EngineRole::Compactor {
+                lease,
+                delete_delay,
+                ..
+            } if lease.as_secs() < 3 || delete_delay.is_zero() => {
+                return Err(EngineError::Config(
+                    "the compactor lease must be at least 3 s and the delete delay positive".into(),
+                ));
+            }
+            _ => {}
         }
         if self.maintenance_interval.is_zero() {
             return Err(EngineError::Config(

@@ -64,6 +64,7 @@
 
 pub mod block;
 mod bloom;
+mod cluster;
 mod config;
 mod error;
 pub mod fsck;
@@ -94,7 +95,7 @@ use spoor_storage::{SpanWriter, StorageError};
 pub use block::index::StoredSummary;
 pub use block::write::BlockWriteOptions;
 pub use block::{BlockMeta, OperationMeta};
-pub use config::{BlockStorage, Clock, EngineConfig};
+pub use config::{BlockStorage, Clock, EngineConfig, EngineRole, valid_node_name};
 pub use error::EngineError;
 /// The `object_store` crate, for building a [`BlockStorage::Custom`] store.
 pub use object_store;
@@ -149,6 +150,8 @@ impl Engine {
         s.blocks = mem.blocks.len() as u64;
         s.block_spans = mem.blocks.iter().map(|b| b.meta.spans).sum();
         s.block_index_bytes = mem.blocks.iter().map(|b| b.memory_bytes() as u64).sum();
+        s.recent_blocks = mem.recent.len() as u64;
+        s.compactor_lease_held = u64::from(self.shared.lease_held.load(Ordering::Relaxed));
         s
     }
 
@@ -207,10 +210,28 @@ impl Engine {
         Ok(n)
     }
 
+    /// The blocks this writer (`EngineRole::Writer`) published within its
+    /// recent window, oldest first; empty for other roles.
+    pub fn recent_blocks(&self) -> Vec<String> {
+        let mem = self.shared.mem.read();
+        mem.recent.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Lists the store again now and makes the readable blocks match it
+    /// (readers and compactors do this every refresh interval).
+    pub async fn refresh_blocks(&self) -> Result<(), EngineError> {
+        cluster::refresh(&self.shared).await
+    }
+
+    /// Whether this compactor holds the compactors' lease.
+    pub fn holds_lease(&self) -> bool {
+        self.shared.lease_held.load(Ordering::Relaxed)
+    }
+
     /// Stops accepting writes, finishes the cut in progress if any, lets the
     /// WAL writer finish what it was given and waits for it. Everything
     /// acknowledged is already durable; closing only releases resources.
-    /// Later writes fail with `Unavailable`.
+    /// Later writes fail with `Unavailable`. A compactor gives up its lease.
     pub async fn close(&self) -> Result<(), EngineError> {
         self.lifecycle.close().await
     }
@@ -222,6 +243,19 @@ impl SpanWriter for Engine {
         write::write(&self.shared, batch)
             .await
             .map_err(StorageError::from)
+    }
+}
+
+impl spoor_storage::federate::RecentBlocks for Engine {
+    fn recent_blocks(&self) -> Vec<String> {
+        Engine::recent_blocks(self)
+    }
+}
+
+#[async_trait]
+impl spoor_storage::federate::BlockCatalog for Engine {
+    async fn ensure_blocks(&self, ids: &[String]) -> Vec<String> {
+        cluster::ensure(&self.shared, ids).await
     }
 }
 

@@ -14,7 +14,7 @@ use spoor_model::SpanRecord;
 
 use crate::EngineError;
 use crate::block::write::{BlockIdentity, build_block};
-use crate::config::now_nanos;
+use crate::config::{EngineRole, now_nanos};
 use crate::head::Head;
 use crate::reader::TraceMerger;
 use crate::scan::Block;
@@ -297,9 +297,9 @@ fn segment_written(path: &Path) -> Option<u64> {
 async fn publish(shared: &Arc<Shared>, frozen: Arc<Frozen>) {
     match write_head_block(shared, &frozen).await {
         Ok(block) => {
-            shared.mem.write().insert_block(block);
+            add_cut_block(&mut shared.mem.write(), shared, block);
             shared.stats.blocks_cut.fetch_add(1, Ordering::Relaxed);
-            delete_wal_through(shared, frozen.wal_seq).await;
+            covered_by_blocks(shared, frozen.wal_seq).await;
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot cut a block while replaying the WAL; keeping the spans in memory");
@@ -309,6 +309,39 @@ async fn publish(shared: &Arc<Shared>, frozen: Arc<Frozen>) {
             shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
         }
     }
+}
+
+/// Makes a block just cut readable: in the engine's blocks, or, for a
+/// writer that reads no block back, in its list of recent blocks.
+fn add_cut_block(mem: &mut crate::state::MemState, shared: &Shared, block: Arc<Block>) {
+    match shared.config.role {
+        EngineRole::Writer { .. } => mem
+            .recent
+            .push_back((block.meta.id.clone(), Instant::now())),
+        _ => mem.insert_block(block),
+    }
+}
+
+/// The WAL segments through `seq` are in blocks: a writer records that
+/// (it reads no block back to learn it), then they are deleted.
+async fn covered_by_blocks(shared: &Shared, seq: u64) {
+    if matches!(shared.config.role, EngineRole::Writer { .. }) {
+        let dir = shared.config.data_dir.clone();
+        let written =
+            tokio::task::spawn_blocking(move || crate::cluster::write_uploaded(&dir, seq)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot record the uploaded WAL segments; keeping them");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the uploaded WAL segments; keeping them");
+                return;
+            }
+        }
+    }
+    delete_wal_through(shared, seq).await;
 }
 
 async fn delete_wal_through(shared: &Shared, seq: u64) {
@@ -406,11 +439,11 @@ pub(crate) async fn cut(shared: &Arc<Shared>) -> Result<usize, EngineError> {
         {
             let mut mem = shared.mem.write();
             mem.frozen.retain(|f| !Arc::ptr_eq(f, &frozen));
-            mem.insert_block(block);
+            add_cut_block(&mut mem, shared, block);
             shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
         }
         shared.stats.blocks_cut.fetch_add(1, Ordering::Relaxed);
-        delete_wal_through(shared, frozen.wal_seq).await;
+        covered_by_blocks(shared, frozen.wal_seq).await;
         written += 1;
     }
     Ok(written)
@@ -536,7 +569,7 @@ pub(crate) async fn compact_once(shared: &Arc<Shared>, force: bool) -> Result<bo
             .retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
         mem.insert_block(Arc::clone(&block));
     }
-    shared.graveyard.lock().extend(sources.iter().cloned());
+    shared.bury(sources.iter().cloned());
     shared
         .stats
         .blocks_compacted
@@ -585,24 +618,25 @@ pub(crate) async fn expire(shared: &Arc<Shared>) -> Result<usize, EngineError> {
         .blocks_expired
         .fetch_add(expired.len() as u64, Ordering::Relaxed);
     let n = expired.len();
-    shared.graveyard.lock().extend(expired);
+    shared.bury(expired);
     Ok(n)
 }
 
 /// Deletes the files of removed blocks that no query holds any more.
 pub(crate) async fn reap(shared: &Shared) {
-    let ready: Vec<Arc<Block>> = {
+    let ready: Vec<(Arc<Block>, Instant)> = {
         let mut graveyard = shared.graveyard.lock();
+        let now = Instant::now();
         let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut *graveyard)
             .into_iter()
-            .partition(|b| Arc::strong_count(b) == 1);
+            .partition(|(b, when)| Arc::strong_count(b) == 1 && *when <= now);
         *graveyard = wait;
         ready
     };
-    for b in ready {
+    for (b, when) in ready {
         if let Err(e) = shared.store.delete_block(&b.meta.id).await {
             tracing::warn!(block = %b.meta.id, error = %e, "cannot delete a removed block; retrying later");
-            shared.graveyard.lock().push(b);
+            shared.graveyard.lock().push((b, when));
         }
     }
 }
@@ -653,6 +687,8 @@ fn cut_due(shared: &Shared) -> bool {
 /// The background task: cuts the head when it is due, until the engine closes.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut backoff = Duration::ZERO;
+    let mut last_refresh = Instant::now();
+    let mut lease = crate::cluster::LeaseState::default();
     loop {
         tokio::select! {
             () = shared.wake.notified() => {}
@@ -677,6 +713,25 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     continue;
                 }
             }
+        }
+        let may_change_blocks = match &shared.config.role {
+            EngineRole::Owner => true,
+            EngineRole::Writer { recent, .. } => {
+                crate::cluster::prune_recent(&shared, *recent);
+                false
+            }
+            EngineRole::Reader { .. } => {
+                crate::cluster::refresh_when_due(&shared, &mut last_refresh).await;
+                false
+            }
+            EngineRole::Compactor { .. } => {
+                crate::cluster::refresh_when_due(&shared, &mut last_refresh).await;
+                crate::cluster::keep_lease(&shared, &mut lease).await
+            }
+        };
+        if !may_change_blocks {
+            reap(&shared).await;
+            continue;
         }
         if let Err(e) = expire(&shared).await {
             tracing::error!(error = %e, "enforcing retention failed");

@@ -428,6 +428,28 @@ impl TraceReader for Engine {
         })
     }
 
+    async fn get_traces_partial(
+        &self,
+        ids: &[TraceId],
+    ) -> Result<Partial<Vec<Trace>>, StorageError> {
+        let mut warnings = Warnings::new();
+        let collected = self.collect_traces(ids, &mut warnings).await?;
+        let traces = ids
+            .iter()
+            .zip(collected)
+            .filter(|(_, spans)| !spans.is_empty())
+            .map(|(trace_id, spans)| Trace {
+                trace_id: *trace_id,
+                spans,
+                warnings: Vec::new(),
+            })
+            .collect();
+        Ok(Partial {
+            value: traces,
+            warnings: into_list(warnings),
+        })
+    }
+
     async fn find_traces_partial(
         &self,
         query: &TraceQuery,

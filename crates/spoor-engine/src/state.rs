@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::config::{BlockStorage, EngineConfig, now_nanos};
+use crate::config::{BlockStorage, EngineConfig, EngineRole, now_nanos};
 use crate::head::Head;
 use crate::scan::Block;
 use crate::stats::Stats;
 use crate::store::BlockStore;
-use crate::{EngineError, maintenance, wal};
+use crate::{EngineError, cluster, maintenance, wal};
 
 /// Whether the engine can take writes ([`Engine::health`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +50,10 @@ pub(crate) struct MemState {
     pub(crate) frozen: Vec<Arc<Frozen>>,
     /// Readable blocks, newest first (latest span start descending, then ID).
     pub(crate) blocks: Vec<Arc<Block>>,
+    /// A writer's (`EngineRole::Writer`) blocks published lately, oldest
+    /// first, with when: changed with `frozen` under one lock, so a reader
+    /// that saw a head without a cut's spans sees the cut's block here.
+    pub(crate) recent: std::collections::VecDeque<(String, Instant)>,
 }
 
 impl MemState {
@@ -93,8 +97,12 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     pub(crate) block_counter: AtomicU64,
     /// Blocks no longer readable (compacted or expired) whose files are
-    /// deleted once no query holds them.
-    pub(crate) graveyard: Mutex<Vec<Arc<Block>>>,
+    /// deleted once no query holds them and their time has come.
+    pub(crate) graveyard: Mutex<Vec<(Arc<Block>, Instant)>>,
+    /// IDs of blocks that failed to load, with when (not tried again for a while).
+    pub(crate) load_failures: Mutex<std::collections::HashMap<String, Instant>>,
+    /// Whether this compactor holds the lease (`EngineRole::Compactor`).
+    pub(crate) lease_held: AtomicBool,
 }
 
 impl Shared {
@@ -120,11 +128,29 @@ impl Shared {
             .map_err(|_| EngineError::Closed("the WAL writer stopped".into()))?
     }
 
-    /// A new, unique, time-ordered block ID.
+    /// A new, unique, time-ordered block ID: `<unix nanos>-<n>`, then
+    /// `-<node>` for a role that shares its store.
     pub(crate) fn next_block_id(&self) -> (String, u64) {
         let now = now_nanos();
         let n = self.block_counter.fetch_add(1, Ordering::Relaxed);
-        (format!("{now:020}-{:04}", n % 10_000), now)
+        let id = match self.config.role.node() {
+            Some(node) => format!("{now:020}-{:04}-{node}", n % 10_000),
+            None => format!("{now:020}-{:04}", n % 10_000),
+        };
+        (id, now)
+    }
+
+    /// Hands removed blocks to the graveyard: deleted once no query holds
+    /// them, and, for a compactor, not before its delete delay.
+    pub(crate) fn bury(&self, blocks: impl IntoIterator<Item = Arc<Block>>) {
+        let delay = match &self.config.role {
+            crate::config::EngineRole::Compactor { delete_delay, .. } => *delete_delay,
+            _ => Duration::ZERO,
+        };
+        let when = Instant::now() + delay;
+        self.graveyard
+            .lock()
+            .extend(blocks.into_iter().map(|b| (b, when)));
     }
 }
 
@@ -222,6 +248,9 @@ impl Lifecycle {
             if setup.local_blocks() {
                 std::fs::create_dir_all(setup.blocks_dir())
                     .map_err(|e| EngineError::io("create", setup.blocks_dir(), e))?;
+            }
+            // Only the owner of a block folder tidies it (others share it).
+            if setup.local_blocks() && setup.role == EngineRole::Owner {
                 quarantined =
                     maintenance::prepare_local(&setup.blocks_dir(), &setup.quarantine_dir())?;
             }
@@ -250,8 +279,17 @@ impl Lifecycle {
         let local = config
             .local_blocks()
             .then_some((blocks_dir.as_path(), quarantine_dir.as_path()));
-        let blocks = maintenance::load_blocks(&store, &stats, local).await?;
-        let covered = blocks.iter().map(|b| b.meta.wal_seq).max().unwrap_or(0);
+        let (blocks, covered) = match &config.role {
+            EngineRole::Owner => {
+                let blocks = maintenance::load_blocks(&store, &stats, local).await?;
+                let covered = blocks.iter().map(|b| b.meta.wal_seq).max().unwrap_or(0);
+                (blocks, covered)
+            }
+            // A writer reads no block back: what its blocks cover is recorded locally.
+            EngineRole::Writer { .. } => (Vec::new(), cluster::read_uploaded(&config.data_dir)?),
+            // Readers and compactors list the store below, deleting nothing.
+            EngineRole::Reader { .. } | EngineRole::Compactor { .. } => (Vec::new(), 0),
+        };
         let block_count = blocks.len();
 
         let shared = Arc::new(Shared {
@@ -266,6 +304,8 @@ impl Lifecycle {
             closing: AtomicBool::new(false),
             block_counter: AtomicU64::new(0),
             graveyard: Mutex::new(Vec::new()),
+            load_failures: Mutex::new(std::collections::HashMap::new()),
+            lease_held: AtomicBool::new(false),
         });
         {
             let mut mem = shared.mem.write();
@@ -273,6 +313,10 @@ impl Lifecycle {
                 mem.insert_block(b);
             }
         }
+        if config.role.refresh().is_some() {
+            cluster::refresh(&shared).await?;
+        }
+        let block_count = block_count + shared.mem.read().blocks.len();
         let report = maintenance::replay_wal(&shared, &wal_dir, covered).await?;
 
         let sink = Arc::clone(&shared);
@@ -339,6 +383,7 @@ impl Lifecycle {
         if let Some(task) = task {
             task.await.map_err(join_err)?;
         }
+        cluster::release_lease(&self.shared).await;
         maintenance::reap(&self.shared).await;
         drop(self.shared.wal_tx.lock().take());
         let handle = self.writer.lock().take();

@@ -40,6 +40,8 @@ pub struct Stats {
     pub(crate) block_scans: AtomicU64,
     pub(crate) stored_summaries: AtomicU64,
     pub(crate) compaction_errors: AtomicU64,
+    pub(crate) block_refreshes: AtomicU64,
+    pub(crate) block_refresh_errors: AtomicU64,
 }
 
 /// A snapshot of the engine's counters and gauges.
@@ -126,6 +128,14 @@ pub struct EngineStats {
     /// Summary search results answered from a block's trace index, without
     /// reading the trace.
     pub stored_summaries: u64,
+    /// Listings of a shared block store (queriers and compactors).
+    pub block_refreshes: u64,
+    /// Listings of a shared block store that failed (the known blocks are kept).
+    pub block_refresh_errors: u64,
+    /// 1 while this compactor holds the compactors' lease.
+    pub compactor_lease_held: u64,
+    /// Blocks a collector published lately (named to queriers with every answer).
+    pub recent_blocks: u64,
 }
 
 /// One series of [`EngineStats::series`]: name, Prometheus type, help, value.
@@ -261,6 +271,30 @@ impl EngineStats {
                 "Summary search results answered from a block's trace index without reading the trace.",
                 self.stored_summaries,
             ),
+            (
+                "spoor_engine_block_refreshes_total",
+                "counter",
+                "Listings of the shared block store (spoor query, spoor compactor).",
+                self.block_refreshes,
+            ),
+            (
+                "spoor_engine_block_refresh_errors_total",
+                "counter",
+                "Listings of the shared block store that failed; the blocks known are kept.",
+                self.block_refresh_errors,
+            ),
+            (
+                "spoor_engine_compactor_lease_held",
+                "gauge",
+                "1 while this compactor holds the compactors' lease in the store.",
+                self.compactor_lease_held,
+            ),
+            (
+                "spoor_engine_recent_blocks",
+                "gauge",
+                "Blocks this collector published lately and names to queriers.",
+                self.recent_blocks,
+            ),
         ]
     }
 }
@@ -299,6 +333,8 @@ impl Stats {
             block_trace_reads: get(&self.block_trace_reads),
             block_scans: get(&self.block_scans),
             stored_summaries: get(&self.stored_summaries),
+            block_refreshes: get(&self.block_refreshes),
+            block_refresh_errors: get(&self.block_refresh_errors),
             ..EngineStats::default()
         }
     }

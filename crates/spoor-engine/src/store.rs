@@ -145,6 +145,65 @@ impl BlockStore {
         self.remove_marker(block).await
     }
 
+    /// A top-level object of the store (not in a block folder) with its
+    /// version, `None` when it does not exist.
+    pub(crate) async fn get_object(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Bytes, object_store::UpdateVersion)>, EngineError> {
+        match self.store.get(&ObjectPath::from(name)).await {
+            Ok(r) => {
+                let version = object_store::UpdateVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
+                let bytes = r.bytes().await.map_err(|e| store_err(name, "reading", e))?;
+                Ok(Some((bytes, version)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err(name, "reading", e)),
+        }
+    }
+
+    /// Writes a top-level object only if it does not exist (`version`
+    /// `None`) or is still at `version`; `Ok(false)` when another writer
+    /// got there first. A store without conditional updates (a local
+    /// directory) overwrites instead: one machine, one compactor.
+    pub(crate) async fn put_object_if(
+        &self,
+        name: &str,
+        bytes: Bytes,
+        version: Option<object_store::UpdateVersion>,
+    ) -> Result<bool, EngineError> {
+        use object_store::{PutMode, PutOptions};
+        let path = ObjectPath::from(name);
+        let mode = match version.clone() {
+            None => PutMode::Create,
+            Some(v) => PutMode::Update(v),
+        };
+        let opts = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from_bytes(bytes.clone()), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { .. }) if version.is_some() => {
+                self.store
+                    .put(&path, PutPayload::from_bytes(bytes))
+                    .await
+                    .map_err(|e| store_err(name, "writing", e))?;
+                Ok(true)
+            }
+            Err(e) => Err(store_err(name, "writing", e)),
+        }
+    }
+
     /// The folder names in the store.
     pub(crate) async fn list_blocks(&self) -> Result<Vec<String>, EngineError> {
         let listing = self

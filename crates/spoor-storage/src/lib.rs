@@ -8,6 +8,7 @@
 
 mod cpu;
 mod error;
+pub mod federate;
 pub mod filter;
 pub mod memory;
 mod query;
@@ -101,6 +102,26 @@ pub trait TraceReader: Send + Sync + 'static {
         query: GetTraceQuery,
     ) -> Result<Partial<Option<Trace>>, StorageError> {
         Ok(Partial::complete(self.get_trace(query).await?))
+    }
+
+    /// Every stored span of each of `ids` (traces not found are left out),
+    /// in the order of `ids`, with what was skipped. By default one
+    /// [`TraceReader::get_trace_partial`] after another; a backend that
+    /// can read many traces at once overrides it.
+    async fn get_traces_partial(
+        &self,
+        ids: &[TraceId],
+    ) -> Result<Partial<Vec<Trace>>, StorageError> {
+        let mut out = Partial::complete(Vec::with_capacity(ids.len()));
+        for id in ids {
+            let Partial { value, warnings } =
+                self.get_trace_partial(GetTraceQuery::new(*id)).await?;
+            out.value.extend(value);
+            out.warnings.extend(warnings);
+        }
+        out.warnings.sort();
+        out.warnings.dedup();
+        Ok(out)
     }
 
     /// [`TraceReader::find_traces`], with what was skipped.
