@@ -8,6 +8,8 @@
 //! - [`sender`]: spans encoded for a wire protocol (OTLP gRPC/HTTP
 //!   protobuf/HTTP JSON, Jaeger UDP/HTTP/gRPC, Zipkin) and sent, each
 //!   answer classified as OTLP says ([`Outcome`]).
+//! - [`cluster`]: a collector's head read over Spoor's internal API by
+//!   `spoor query`, and the collectors found by a list or by DNS.
 //! - [`send_with_retry`]: one request sent until it is accepted or the
 //!   workspace's one [`RetryPolicy`](spoor_service::retry::RetryPolicy)
 //!   gives up.
@@ -17,6 +19,7 @@
 //! answers are retried or how long a sender waits, edit
 //! `spoor_service::retry`; to change how an answer is read, [`sender`].
 
+pub mod cluster;
 pub mod grpc;
 pub mod http;
 mod retry;

@@ -67,6 +67,23 @@ pub mod jaeger {
     }
 }
 
+/// Spoor's own packages.
+pub mod spoor {
+    /// Package `spoor.cluster.v1`: the internal API between Spoor's roles
+    /// (a querier reading a collector's head; ADR 0025). `head_server` and
+    /// `head_client`.
+    #[allow(
+        missing_docs,
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )]
+    pub mod cluster {
+        include!(concat!(env!("OUT_DIR"), "/spoor.cluster.v1.rs"));
+    }
+}
+
 /// Package `zipkin.proto3`: Zipkin v2 spans (`ListOfSpans`) and `SpanService`.
 #[allow(
     missing_docs,

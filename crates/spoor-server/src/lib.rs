@@ -22,6 +22,7 @@ pub mod api_legacy;
 pub mod api_spm;
 pub mod api_v3;
 mod body;
+pub mod cluster;
 pub mod error;
 pub mod export;
 mod grpc_ingest;
@@ -170,6 +171,8 @@ pub struct AppState {
     ready: AtomicBool,
     /// The storage backend's health (`/status`, `/ready`), when it reports one.
     pub storage: Option<Arc<dyn spoor_storage::StorageStatus>>,
+    /// What `spoor collector` serves queriers on its internal API (ADR 0025).
+    pub cluster: Option<cluster::ClusterHead>,
 }
 
 impl AppState {
@@ -202,6 +205,7 @@ impl AppState {
             net: Arc::new(net::NetState::new(config.net.clone())),
             ready: AtomicBool::new(false),
             storage: None,
+            cluster: None,
         }
     }
 
@@ -244,6 +248,12 @@ impl AppState {
         self
     }
 
+    /// Serves `head` on the internal API (`spoor collector`).
+    pub fn with_cluster_head(mut self, head: cluster::ClusterHead) -> Self {
+        self.cluster = Some(head);
+        self
+    }
+
     /// Whether all listeners are up and the server is not shutting down.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
@@ -282,7 +292,15 @@ pub enum ServerError {
 /// Binds every configured listener of all-in-one ([`roles::ALL_IN_ONE`]),
 /// so that a busy port is reported before anything runs.
 pub async fn bind_all(config: &ServerConfig) -> Result<Bound, ServerError> {
-    roles::ALL_IN_ONE.bind(&config.listeners).await
+    bind_role(&roles::ALL_IN_ONE, config).await
+}
+
+/// Binds every listener of `role` that `config` turns on.
+pub async fn bind_role(
+    role: &'static listeners::Role<AppState>,
+    config: &ServerConfig,
+) -> Result<Bound, ServerError> {
+    role.bind(&config.listeners).await
 }
 
 /// A server running until shutdown.

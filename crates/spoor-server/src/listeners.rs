@@ -129,6 +129,11 @@ listeners! {
         text: "sampling gRPC",
         serves: "Remote sampling over gRPC (`SamplingManager/GetSamplingStrategy`)",
     },
+    ClusterGrpc {
+        key: "cluster_grpc", name: "cluster_grpc", port: 14300, transport: Transport::Tcp,
+        text: "cluster gRPC",
+        serves: "Spoor's internal API: queriers read this collector's head (`spoor.cluster.v1.Head`)",
+    },
     QueryHttp {
         key: "query_http", name: "query_http", port: 16686, transport: Transport::Tcp,
         text: "query HTTP",

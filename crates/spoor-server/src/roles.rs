@@ -22,7 +22,8 @@ use crate::listeners::{Handler, Listener, Role, RoleListener};
 use crate::net::origin::OriginRule;
 use crate::{AppState, ServeTask, admin, jaeger, otlp, query_router, sampling, zipkin};
 
-/// All-in-one (`spoor` with no subcommand): every listener, over [`AppState`].
+/// All-in-one (`spoor` with no subcommand): every listener but the
+/// internal API of the distributed roles, over [`AppState`].
 pub static ALL_IN_ONE: Role<AppState> = Role {
     listeners: &[
         app(Listener::OtlpGrpc),
@@ -38,6 +39,43 @@ pub static ALL_IN_ONE: Role<AppState> = Role {
         app(Listener::AdminHttp),
     ],
 };
+
+/// `spoor collector`: every receiver and remote sampling, the internal API
+/// queriers read its head through, and admin (ADR 0025).
+pub static COLLECTOR: Role<AppState> = Role {
+    listeners: &[
+        app(Listener::OtlpGrpc),
+        app(Listener::OtlpHttp),
+        app(Listener::JaegerCompact),
+        app(Listener::JaegerBinary),
+        app(Listener::JaegerHttp),
+        app(Listener::JaegerGrpc),
+        app(Listener::Zipkin),
+        app(Listener::SamplingHttp),
+        app(Listener::SamplingGrpc),
+        app(Listener::ClusterGrpc),
+        app(Listener::AdminHttp),
+    ],
+};
+
+/// `spoor query`: the web UI and the query APIs over the shared blocks and
+/// the collectors' heads; its admin port is Jaeger query's (16687).
+pub static QUERY: Role<AppState> = Role {
+    listeners: &[
+        app(Listener::QueryHttp),
+        app(Listener::AdminHttp).port(QUERY_ADMIN_PORT),
+    ],
+};
+
+/// `spoor compactor`: admin only (16688); its work is in the bucket.
+pub static COMPACTOR: Role<AppState> = Role {
+    listeners: &[app(Listener::AdminHttp).port(COMPACTOR_ADMIN_PORT)],
+};
+
+/// `spoor query`'s admin port: Jaeger query's.
+pub const QUERY_ADMIN_PORT: u16 = 16687;
+/// `spoor compactor`'s admin port.
+pub const COMPACTOR_ADMIN_PORT: u16 = 16688;
 
 /// `spoor agent`: Jaeger's UDP receivers feeding the forwarder, sampling
 /// strategies asked from the collector, and its own admin server on Jaeger
@@ -67,7 +105,13 @@ pub static AGENT: Role<AgentState> = Role {
 
 // Every role's list is checked when Spoor is compiled.
 const _: () = {
-    let roles = [ALL_IN_ONE.problem(), AGENT.problem()];
+    let roles = [
+        ALL_IN_ONE.problem(),
+        COLLECTOR.problem(),
+        QUERY.problem(),
+        COMPACTOR.problem(),
+        AGENT.problem(),
+    ];
     let mut i = 0;
     while i < roles.len() {
         if let Some(problem) = roles[i] {
@@ -102,6 +146,9 @@ pub const fn app(listener: Listener) -> RoleListener<AppState> {
         Listener::SamplingGrpc => Handler::Grpc(|l, state, stop| {
             Box::pin(sampling::serve_grpc(l, state.sampling.clone(), stop))
         }),
+        Listener::ClusterGrpc => Handler::Grpc(|l, state, stop| {
+            Box::pin(crate::cluster::serve_grpc(l, state.cluster.clone(), stop))
+        }),
         Listener::QueryHttp => Handler::Http(OriginRule::Query, query_router),
         Listener::AdminHttp => Handler::Http(OriginRule::Ignore, admin::router),
     };
@@ -131,12 +178,46 @@ mod tests {
     #[test]
     fn all_in_one_serves_every_listener_at_its_table_port() {
         let listed: Vec<Listener> = ALL_IN_ONE.listeners.iter().map(|l| l.listener).collect();
-        let table: Vec<Listener> = LISTENERS.iter().map(|s| s.listener).collect();
+        let table: Vec<Listener> = LISTENERS
+            .iter()
+            .map(|s| s.listener)
+            .filter(|l| *l != Listener::ClusterGrpc)
+            .collect();
         assert_eq!(listed, table);
         for row in ALL_IN_ONE.listeners {
             assert_eq!(row.port, row.spec().port);
             assert_eq!(row.serves, row.spec().serves);
         }
+    }
+
+    #[test]
+    fn the_distributed_roles_keep_jaegers_ports() {
+        let ports = |role: &Role<AppState>| -> Vec<(&str, u16)> {
+            role.listeners
+                .iter()
+                .map(|l| (l.spec().key, l.port))
+                .collect()
+        };
+        // The collector: all-in-one's receivers and sampling at Jaeger's
+        // collector ports, plus the internal API.
+        let collector = ports(&COLLECTOR);
+        for (key, port) in [
+            ("otlp_grpc", 4317),
+            ("otlp_http", 4318),
+            ("jaeger_http", 14268),
+            ("jaeger_grpc", 14250),
+            ("zipkin", 9411),
+            ("cluster_grpc", 14300),
+            ("admin_http", 13133),
+        ] {
+            assert!(collector.contains(&(key, port)), "{key}");
+        }
+        assert!(!collector.iter().any(|(k, _)| *k == "query_http"));
+        assert_eq!(
+            ports(&QUERY),
+            [("query_http", 16686), ("admin_http", 16687)]
+        );
+        assert_eq!(ports(&COMPACTOR), [("admin_http", 16688)]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Settings for running Spoor (all-in-one). Every flag can also be set by
 /// its `SPOOR_…` environment variable or in the YAML config file.
 #[derive(Debug, Clone, Default, Args)]
-pub struct RunArgs {
+pub struct RunArgs<R: RoleListeners + Clone + Default + std::fmt::Debug + Send + Sync = AllInOne> {
     /// YAML config file (see docs/configuration.md); flags and environment override it
     #[arg(long, short = 'c', env = "SPOOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -32,7 +32,7 @@ pub struct RunArgs {
 
     /// One `--KEY-addr` flag (and `SPOOR_KEY_ADDR` variable) per listener
     #[command(flatten)]
-    pub listeners: ListenerArgs,
+    pub listeners: ListenerArgs<R>,
 
     /// Sampling strategies: a JSON file (reloaded on change) or an http(s) URL (polled) [default: sample everything]
     #[arg(long, env = "SPOOR_SAMPLING_STRATEGIES", value_name = "FILE|URL")]
@@ -222,6 +222,45 @@ impl RoleListeners for AllInOne {
     const CONFIG_FILE: bool = true;
 }
 
+/// `spoor collector`'s listeners: `--KEY-addr`, `SPOOR_KEY_ADDR`, `listeners.KEY`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CollectorRole;
+
+impl RoleListeners for CollectorRole {
+    type State = spoor_server::AppState;
+    fn role() -> &'static Role<Self::State> {
+        &spoor_server::roles::COLLECTOR
+    }
+    const ENV_PREFIX: &'static str = "SPOOR_";
+    const CONFIG_FILE: bool = true;
+}
+
+/// `spoor query`'s listeners: `--KEY-addr`, `SPOOR_KEY_ADDR`, `listeners.KEY`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryRole;
+
+impl RoleListeners for QueryRole {
+    type State = spoor_server::AppState;
+    fn role() -> &'static Role<Self::State> {
+        &spoor_server::roles::QUERY
+    }
+    const ENV_PREFIX: &'static str = "SPOOR_";
+    const CONFIG_FILE: bool = true;
+}
+
+/// `spoor compactor`'s listeners: `--KEY-addr`, `SPOOR_KEY_ADDR`, `listeners.KEY`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompactorRole;
+
+impl RoleListeners for CompactorRole {
+    type State = spoor_server::AppState;
+    fn role() -> &'static Role<Self::State> {
+        &spoor_server::roles::COMPACTOR
+    }
+    const ENV_PREFIX: &'static str = "SPOOR_";
+    const CONFIG_FILE: bool = true;
+}
+
 /// The command-line flag of a listener's address: `KEY-addr` (after `--`).
 pub fn listener_flag(spec: &ListenerSpec) -> String {
     format!("{}-addr", spec.key.replace('_', "-"))
@@ -322,10 +361,9 @@ pub struct FileListeners(pub PerListener<Option<String>>);
 
 /// The keys accepted under `listeners:`.
 static FILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    AllInOne::role()
-        .listeners
+    spoor_server::listeners::LISTENERS
         .iter()
-        .map(|row| row.spec().key)
+        .map(|spec| spec.key)
         .collect()
 });
 
@@ -343,9 +381,9 @@ impl<'de> Deserialize<'de> for FileListeners {
             ) -> Result<FileListeners, M::Error> {
                 let mut listeners = FileListeners::default();
                 let mut seen = PerListener::<bool>::default();
-                let rows = AllInOne::role().listeners;
+                let rows = spoor_server::listeners::LISTENERS;
                 while let Some(key) = map.next_key::<String>()? {
-                    let Some(spec) = rows.iter().map(|r| r.spec()).find(|s| s.key == key) else {
+                    let Some(spec) = rows.iter().find(|s| s.key == key) else {
                         return Err(serde::de::Error::unknown_field(&key, &FILE_KEYS));
                     };
                     if std::mem::replace(&mut seen[spec.listener], true) {
@@ -413,6 +451,22 @@ pub struct FileConfig {
     pub log: FileLog,
     #[serde(default)]
     pub network: FileNetwork,
+    /// The distributed roles' settings (`spoor collector`, `query`, `compactor`).
+    #[serde(default)]
+    pub cluster: FileCluster,
+}
+
+/// `cluster:` — where the collectors are and who this process is, for the
+/// distributed roles (docs/deploy.md).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileCluster {
+    pub node_id: Option<String>,
+    pub collectors: Option<String>,
+    pub block_refresh_interval: Option<String>,
+    pub recent_block_window: Option<String>,
+    pub compactor_lease: Option<String>,
+    pub delete_delay: Option<String>,
 }
 
 /// `network:` — timeouts, connection limits, Host and Origin checks.
@@ -553,11 +607,13 @@ pub struct Config {
     /// Timeouts, connection limit, Host and Origin checks of TCP listeners
     /// (`max_connections_total` is set at start from the file descriptor limit).
     pub net: spoor_server::net::NetConfig,
+    /// The file's `cluster:` section, resolved by a distributed role with its flags.
+    pub cluster: FileCluster,
 }
 
 impl Config {
     /// Merges defaults, the file named by `--config` (if any) and the flags.
-    pub fn load(args: &RunArgs) -> Result<Config> {
+    pub fn load<R: RunRole>(args: &RunArgs<R>) -> Result<Config> {
         let file = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -567,13 +623,19 @@ impl Config {
             }
             None => FileConfig::default_v1(),
         };
-        Config::merge(args, file)
+        Config::merge_for(args, file)
     }
 
-    /// Flags over the file over defaults, validated.
+    /// Flags over the file over defaults, validated (all-in-one).
     pub fn merge(args: &RunArgs, file: FileConfig) -> Result<Config> {
+        Config::merge_for(args, file)
+    }
+
+    /// Flags over the file over defaults, validated, for the role `R`.
+    pub fn merge_for<R: RunRole>(args: &RunArgs<R>, file: FileConfig) -> Result<Config> {
         let host = pick(&args.host, file.host).unwrap_or_else(|| DEFAULT_HOST.to_string());
         let listeners = listener_addrs(&host, &args.listeners, &file.listeners)?;
+        let cluster = file.cluster;
         let sampling = sampling_settings(args, file.sampling)?;
         let storage = storage(args, file.storage)?;
         let query = file.query;
@@ -654,17 +716,18 @@ impl Config {
             log: pick(&args.log, file.log.level).unwrap_or_else(|| "info".into()),
             log_json,
             net,
+            cluster,
         })
     }
 }
 
 /// The flag's value, else the file's.
-fn pick<T: Clone>(flag: &Option<T>, file: Option<T>) -> Option<T> {
+pub fn pick<T: Clone>(flag: &Option<T>, file: Option<T>) -> Option<T> {
     flag.clone().or(file)
 }
 
 /// A Go duration (`10s`, `1h30m`) in nanoseconds; "invalid WHAT" when it does not parse.
-fn go_nanos(text: &str, what: &str) -> Result<i64> {
+pub fn go_nanos(text: &str, what: &str) -> Result<i64> {
     spoor_model::parse_go_duration(text)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("invalid {what}"))
@@ -672,13 +735,36 @@ fn go_nanos(text: &str, what: &str) -> Result<i64> {
 
 /// Every listener's address: its flag, else its file key, else its default
 /// port on `host`; `off` turns it off.
-fn listener_addrs(host: &str, flags: &ListenerArgs, file: &FileListeners) -> Result<ListenerAddrs> {
-    resolve_listeners(AllInOne::role(), host, |l| {
-        pick(&flags.0[l], file.0[l].clone())
-    })
+fn listener_addrs<R: RoleListeners>(
+    host: &str,
+    flags: &ListenerArgs<R>,
+    file: &FileListeners,
+) -> Result<ListenerAddrs> {
+    for spec in spoor_server::listeners::LISTENERS {
+        if file.0[spec.listener].is_some()
+            && !R::role()
+                .listeners
+                .iter()
+                .any(|r| r.listener == spec.listener)
+        {
+            bail!(
+                "listeners.{} in the config file: this role has no {} listener",
+                spec.key,
+                spec.text
+            );
+        }
+    }
+    resolve_listeners(R::role(), host, |l| pick(&flags.0[l], file.0[l].clone()))
 }
 
-fn sampling_settings(args: &RunArgs, file: FileSampling) -> Result<SamplingSettings> {
+/// A role whose settings are [`RunArgs`] (all-in-one and the distributed roles).
+pub trait RunRole: RoleListeners + Clone + Default + std::fmt::Debug + Send + Sync {}
+impl<R: RoleListeners + Clone + Default + std::fmt::Debug + Send + Sync> RunRole for R {}
+
+fn sampling_settings<R: RunRole>(
+    args: &RunArgs<R>,
+    file: FileSampling,
+) -> Result<SamplingSettings> {
     let reload = pick(&args.sampling_reload_interval, file.reload_interval);
     let reload_nanos = go_nanos(
         reload.as_deref().unwrap_or("1s"),
@@ -702,7 +788,7 @@ fn sampling_settings(args: &RunArgs, file: FileSampling) -> Result<SamplingSetti
     })
 }
 
-fn storage(args: &RunArgs, file: FileStorage) -> Result<Storage> {
+fn storage<R: RunRole>(args: &RunArgs<R>, file: FileStorage) -> Result<Storage> {
     match pick(&args.storage, file.backend).as_deref() {
         None | Some("engine") => {
             let retention = pick(&args.retention, file.retention);
@@ -771,7 +857,10 @@ fn ui_menu_links(
 }
 
 /// The `network` settings from flags over the file over defaults.
-fn network_config(args: &RunArgs, file: FileNetwork) -> Result<spoor_server::net::NetConfig> {
+fn network_config<R: RunRole>(
+    args: &RunArgs<R>,
+    file: FileNetwork,
+) -> Result<spoor_server::net::NetConfig> {
     let defaults = spoor_server::net::NetConfig::default();
     let duration = |flag: &Option<String>,
                     file: Option<String>,

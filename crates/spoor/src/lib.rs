@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use spoor_tools::{bench, export, import, tracegen};
 
 use crate::roles::agent;
+use crate::roles::cluster::{self, Deployment};
 
 use crate::config::{Config, RunArgs, Storage};
 
@@ -78,6 +79,12 @@ pub enum Command {
     /// --drain-timeout. Every flag can also be set with its SPOOR_AGENT_*
     /// environment variable. See docs/configuration.md.
     Agent(Box<agent::AgentArgs>),
+    /// Run a collector of a distributed deployment: every receiver, the WAL, blocks cut into the shared store (--blocks-url), its head served to queriers on 14300 (see docs/deploy.md)
+    Collector(Box<cluster::CollectorArgs>),
+    /// Run a querier of a distributed deployment: the web UI and query APIs over the shared store's blocks and every collector's head (see docs/deploy.md)
+    Query(Box<cluster::QueryArgs>),
+    /// Run the compactor of a distributed deployment: compaction and retention of the shared store, one at a time through a lease in the store (see docs/deploy.md)
+    Compactor(Box<cluster::CompactorArgs>),
     /// Export every trace matching a search to a file: Jaeger JSON, OTLP, Parquet or CSV (see docs/export.md)
     Export(export::ExportArgs),
     /// Import Jaeger JSON, OTLP or Zipkin files into a running Spoor or a data directory (see docs/export.md)
@@ -102,16 +109,44 @@ pub fn main_with_args(cli: Cli) -> Result<()> {
         Some(Command::Export(args)) => return export::main(args),
         Some(Command::Import(args)) => return import::main(args),
         Some(Command::Fsck(args)) => return fsck::main(args),
+        Some(Command::Collector(args)) => {
+            let config = Config::load(&args.run)?;
+            let deployment = cluster::collector(&config, &args.cluster)?;
+            return serve_until_signal(config, deployment, &spoor_server::roles::COLLECTOR);
+        }
+        Some(Command::Query(args)) => {
+            let config = Config::load(&args.run)?;
+            let deployment = cluster::query(&config, &args.cluster)?;
+            return serve_until_signal(config, deployment, &spoor_server::roles::QUERY);
+        }
+        Some(Command::Compactor(args)) => {
+            let config = Config::load(&args.run)?;
+            let deployment = cluster::compactor(&config, &args.cluster)?;
+            return serve_until_signal(config, deployment, &spoor_server::roles::COMPACTOR);
+        }
         None => {}
     }
     let config = Config::load(&cli.run)?;
+    serve_until_signal(
+        config,
+        Deployment::AllInOne,
+        &spoor_server::roles::ALL_IN_ONE,
+    )
+}
+
+/// Logging, the runtime, then the role until SIGINT/SIGTERM.
+fn serve_until_signal(
+    config: Config,
+    deployment: Deployment,
+    role: &'static spoor_server::Role<AppState>,
+) -> Result<()> {
     init_logging(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("spoor")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config, shutdown_signal()))
+    runtime.block_on(run_role(config, deployment, role, shutdown_signal()))
 }
 
 fn init_logging(config: &Config) -> Result<()> {
@@ -161,6 +196,47 @@ async fn shutdown_signal() {
     }
 }
 
+/// The engine as the role uses it: itself for all-in-one, a collector and
+/// a compactor; for a querier, the federation of its blocks and the
+/// collectors' heads.
+fn engine_readers(store: &Arc<spoor_engine::Engine>, deployment: &Deployment) -> Result<Readers> {
+    let writer = store.clone() as Arc<dyn spoor_storage::SpanWriter>;
+    let Deployment::Query {
+        collectors,
+        refresh,
+    } = deployment
+    else {
+        return Ok((
+            writer,
+            store.clone() as Arc<dyn spoor_storage::TraceReader>,
+            store.clone() as Arc<dyn spoor_storage::DependencyReader>,
+            store.clone() as Arc<dyn spoor_storage::RedStatsReader>,
+        ));
+    };
+    let collectors = spoor_client::cluster::Collectors::parse(
+        collectors,
+        COLLECTOR_TIMEOUT,
+        (*refresh).min(Duration::from_secs(10)),
+    )
+    .map_err(anyhow::Error::msg)?;
+    if collectors.is_empty() {
+        tracing::warn!(
+            "no --collectors: this querier reads the shared store only, without the spans              still in the collectors' heads"
+        );
+    }
+    let federation = Arc::new(spoor_storage::federate::Federation::new(
+        spoor_storage::federate::FederationBase {
+            reader: store.clone(),
+            dependencies: store.clone(),
+            red: store.clone(),
+            catalog: store.clone(),
+        },
+        Arc::new(collectors),
+        COLLECTOR_TIMEOUT,
+    ));
+    Ok((writer, federation.clone(), federation.clone(), federation))
+}
+
 /// File descriptors never given to connections: the storage engine (WAL
 /// segments, block files opened by queries, compaction), logs and the runtime.
 const FD_RESERVE_MIN: u64 = 256;
@@ -204,6 +280,56 @@ fn connection_fd_budget() -> Option<usize> {
 
 /// Runs all-in-one until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    run_role(
+        config,
+        Deployment::AllInOne,
+        &spoor_server::roles::ALL_IN_ONE,
+        shutdown,
+    )
+    .await
+}
+
+/// The readers a role answers queries from.
+type Readers = (
+    Arc<dyn spoor_storage::SpanWriter>,
+    Arc<dyn spoor_storage::TraceReader>,
+    Arc<dyn spoor_storage::DependencyReader>,
+    Arc<dyn spoor_storage::RedStatsReader>,
+);
+
+/// The engine's part for `deployment` (ADR 0025).
+fn engine_role(deployment: &Deployment) -> spoor_engine::EngineRole {
+    match deployment {
+        Deployment::AllInOne => spoor_engine::EngineRole::Owner,
+        Deployment::Collector { node, recent } => spoor_engine::EngineRole::Writer {
+            node: node.clone(),
+            recent: *recent,
+        },
+        Deployment::Query { refresh, .. } => spoor_engine::EngineRole::Reader { refresh: *refresh },
+        Deployment::Compactor {
+            node,
+            refresh,
+            lease,
+            delete_delay,
+        } => spoor_engine::EngineRole::Compactor {
+            node: node.clone(),
+            refresh: *refresh,
+            lease: *lease,
+            delete_delay: *delete_delay,
+        },
+    }
+}
+
+/// How long a querier waits for a collector's answer.
+const COLLECTOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `role` (all-in-one or a distributed role) until `shutdown` resolves.
+pub async fn run_role(
+    config: Config,
+    deployment: Deployment,
+    role: &'static spoor_server::Role<AppState>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let metrics = Arc::new(Telemetry::new(env!("CARGO_PKG_VERSION")));
     let mut engine: Option<Arc<spoor_engine::Engine>> = None;
     // One bounded pool for the CPU-heavy work of queries in every layer
@@ -229,6 +355,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         } => {
             let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
             engine_config.cpu = cpu.clone();
+            engine_config.role = engine_role(&deployment);
             engine_config.retention = retention_nanos.map(Duration::from_nanos);
             if let Some(url) = blocks_url {
                 engine_config.block_storage = spoor_engine::BlockStorage::from_url(url)?;
@@ -255,12 +382,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             );
             engine = Some(store.clone());
             metrics.set_storage_status(store.clone());
-            (
-                store.clone() as Arc<dyn spoor_storage::SpanWriter>,
-                store.clone() as Arc<dyn spoor_storage::TraceReader>,
-                store.clone() as Arc<dyn spoor_storage::DependencyReader>,
-                store as Arc<dyn spoor_storage::RedStatsReader>,
-            )
+            engine_readers(&store, &deployment)?
         }
     };
     // The plain bytes, plus the decoded spans' reservation (ADR 0017).
@@ -346,13 +468,24 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         AppState::new(query, ingester, metrics, &server_config).with_sampling(sampling.clone());
     if let Some(engine) = &engine {
         state = state.with_storage_status(engine.clone());
+        if let Deployment::Collector { .. } = deployment {
+            state = state.with_cluster_head(spoor_server::cluster::ClusterHead {
+                reader: engine.clone(),
+                dependencies: engine.clone(),
+                recent: engine.clone(),
+            });
+        }
     }
     let state = Arc::new(state);
-    let bound = spoor_server::bind_all(&server_config).await?;
+    let bound = spoor_server::bind_role(role, &server_config).await?;
     let token = CancellationToken::new();
     tokio::spawn(sampling.run_reloader(token.clone().cancelled_owned()));
     let mut serve = tokio::spawn(spoor_server::serve(bound, state, token.clone()));
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), "spoor started");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        role = deployment.name(),
+        "spoor started"
+    );
     tokio::select! {
         _ = shutdown => {}
         finished = &mut serve => {
