@@ -10,6 +10,7 @@
     clippy::print_stderr
 )]
 
+pub mod conformance;
 pub mod s3_server;
 
 use std::io::Read as _;
