@@ -1013,6 +1013,9 @@ mod tests {
                 "## spoor agent",
                 listeners_markdown::<crate::roles::agent::AgentRole>(),
             ),
+            ("## spoor collector", listeners_markdown::<CollectorRole>()),
+            ("## spoor query", listeners_markdown::<QueryRole>()),
+            ("## spoor compactor", listeners_markdown::<CompactorRole>()),
         ] {
             assert!(
                 section(&docs, heading).contains(&table),
@@ -1039,7 +1042,13 @@ mod tests {
             .filter_map(|l| l.split('|').nth(1))
             .collect();
         assert!(!first_cells.is_empty(), "README.md has no `| port |` table");
-        for row in ALL_IN_ONE.listeners {
+        let roles = [
+            &ALL_IN_ONE,
+            &spoor_server::roles::COLLECTOR,
+            &spoor_server::roles::QUERY,
+            &spoor_server::roles::COMPACTOR,
+        ];
+        for row in roles.iter().flat_map(|r| r.listeners.iter()) {
             let port = row.port.to_string();
             assert!(
                 first_cells
@@ -1155,6 +1164,11 @@ mod tests {
         let c = Config::merge(&args, FileConfig::default_v1()).unwrap();
         let l = &c.listeners;
         for (spec, a) in l.iter() {
+            if spec.listener == Listener::ClusterGrpc {
+                // Not an all-in-one listener (the distributed roles' API).
+                assert_eq!(*a, None);
+                continue;
+            }
             assert_eq!(
                 a.map(|a| a.ip().to_string()).as_deref(),
                 Some("0.0.0.0"),
