@@ -27,10 +27,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fail() { echo "check-helm: $*" >&2; exit 1; }
+# Runs a command and says how long it took; returns the command's status
+# (set -e does not stop inside a function called from `||` or `&&`).
 timed() {
-  local label=$1 start=$SECONDS; shift
-  "$@"
+  local label=$1 start=$SECONDS status=0; shift
+  "$@" || status=$?
   echo "check-helm: $label took $((SECONDS - start)) s"
+  return "$status"
 }
 
 tools=${SPOOR_TOOLS_DIR:-/var/tmp/spoor-tools}
@@ -69,10 +72,12 @@ validate=$work/validate
 
 # --- 3. lint
 value_sets=("$chart"/ci/*-values.yaml)
-timed "helm lint --strict ($((${#value_sets[@]} + 1)) value sets)" bash -c '
-  "$1" lint --strict "$2" >/dev/null
-  for values in "$2"/ci/*-values.yaml; do "$1" lint --strict "$2" -f "$values" >/dev/null || exit 1; done
-' _ "$helm" "$chart" || fail "helm lint --strict failed (run it by hand for the messages)"
+lint_all() {
+  "$helm" lint --strict "$chart" >/dev/null || return 1
+  for values in "${value_sets[@]}"; do "$helm" lint --strict "$chart" -f "$values" >/dev/null || return 1; done
+}
+timed "helm lint --strict ($((${#value_sets[@]} + 1)) value sets)" lint_all ||
+  fail "helm lint --strict failed (run it by hand for the messages)"
 echo "check-helm: helm lint --strict passes with the default values and ${chart}/ci/*-values.yaml"
 
 # --- 4. template and validate every variant
