@@ -7,13 +7,16 @@
 #   2. tests the manifest validator (deploy/validate: strict decoding into
 #      k8s.io/api types plus cross-object checks) and builds it;
 #   3. `helm lint --strict` with the default values and each ci/*-values.yaml;
-#   4. `helm template` of every variant, each validated, with the objects
-#      each must render;
-#   5. what must fail does: mode=distributed and unknown values keys
-#      (values.schema.json), keys the chart owns in allInOne.config, and a
-#      rendered manifest with a misspelled field (the validator);
+#   4. `helm template` of every variant (allInOne and distributed), each
+#      validated, with the objects each must render;
+#   5. what must fail does: mode=distributed without distributed.blocksUrl
+#      and unknown values keys (values.schema.json, the templates), keys the
+#      chart owns in the config file, and rendered manifests with a
+#      misspelled field or a Service port targeting nothing (the validator);
 #   6. the rendered Spoor config file and agent arguments start the real
-#      `spoor` binary (dev build), healthy on /status, on a loopback address.
+#      `spoor` binary (dev build), healthy on /status, on a loopback address;
+#      the distributed roles' containers run `spoor collector`, `spoor query`
+#      and `spoor compactor`.
 #
 # Environment:
 #   SPOOR_TOOLS_DIR   where Helm, Go's module and build caches live (default /var/tmp/spoor-tools)
@@ -24,10 +27,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fail() { echo "check-helm: $*" >&2; exit 1; }
+# Runs a command and says how long it took; returns the command's status
+# (set -e does not stop inside a function called from `||` or `&&`).
 timed() {
-  local label=$1 start=$SECONDS; shift
-  "$@"
+  local label=$1 start=$SECONDS status=0; shift
+  "$@" || status=$?
   echo "check-helm: $label took $((SECONDS - start)) s"
+  return "$status"
 }
 
 tools=${SPOOR_TOOLS_DIR:-/var/tmp/spoor-tools}
@@ -65,10 +71,13 @@ trap cleanup EXIT INT TERM
 validate=$work/validate
 
 # --- 3. lint
-timed "helm lint --strict (4 value sets)" bash -c '
-  "$1" lint --strict "$2" >/dev/null
-  for values in "$2"/ci/*-values.yaml; do "$1" lint --strict "$2" -f "$values" >/dev/null || exit 1; done
-' _ "$helm" "$chart" || fail "helm lint --strict failed (run it by hand for the messages)"
+value_sets=("$chart"/ci/*-values.yaml)
+lint_all() {
+  "$helm" lint --strict "$chart" >/dev/null || return 1
+  for values in "${value_sets[@]}"; do "$helm" lint --strict "$chart" -f "$values" >/dev/null || return 1; done
+}
+timed "helm lint --strict ($((${#value_sets[@]} + 1)) value sets)" lint_all ||
+  fail "helm lint --strict failed (run it by hand for the messages)"
 echo "check-helm: helm lint --strict passes with the default values and ${chart}/ci/*-values.yaml"
 
 # --- 4. template and validate every variant
@@ -87,6 +96,10 @@ render memory "7 objects valid: $base" -f "$chart/ci/memory-values.yaml"
 render persistent "7 objects valid: $base" -f "$chart/ci/persistent-values.yaml"
 render agent "8 objects valid: ConfigMap×1, DaemonSet×1, Service×4, ServiceAccount×1, StatefulSet×1" -f "$chart/ci/agent-values.yaml"
 render agent-jaeger "8 objects valid: ConfigMap×1, DaemonSet×1, Service×4, ServiceAccount×1, StatefulSet×1" --set agent.enabled=true
+render distributed "10 objects valid: ConfigMap×1, DaemonSet×1, Deployment×2, Service×4, ServiceAccount×1, StatefulSet×1" \
+  -f "$chart/ci/distributed-values.yaml"
+render distributed-minimal "9 objects valid: ConfigMap×1, Deployment×2, Service×4, ServiceAccount×1, StatefulSet×1" \
+  --set mode=distributed --set distributed.blocksUrl=s3://spoor-traces/dev
 grep -q 'volumeClaimTemplates:' "$work/persistent.yaml" || fail "persistent: no volumeClaimTemplates"
 grep -q 'storage: "50Gi"' "$work/persistent.yaml" || fail "persistent: the claim does not request 50Gi"
 grep -q 'volumeClaimTemplates:' "$work/memory.yaml" && fail "memory: renders a volumeClaimTemplates"
@@ -95,12 +108,68 @@ grep -q 'volumeClaimTemplates:' "$work/agent.yaml" && fail "persistence.enabled=
 for svc in collector collector-headless query agent; do
   grep -q "name: spoor-$svc\$" "$work/default.yaml" || fail "no Service spoor-$svc"
 done
+# objects FILE: the Kind/name of every document, sorted;
+# objects FILE Kind/name: that document.
+objects() {
+  awk -v want="${2:-}" '
+    function flush() {
+      if (k != "") { if (want == "") print k "/" n; else if (k "/" n == want) printf "%s", doc }
+      doc = ""; k = ""; n = ""; m = 0
+    }
+    /^---$/ { flush(); next }
+    { doc = doc $0 "\n" }
+    /^kind: / { k = $2 }
+    /^metadata:/ { m = 1; next }
+    m && /^  name: / { n = $2; m = 0 }
+    END { flush() }' "$1" | if [ -z "${2:-}" ]; then sort; else cat; fi
+}
+expect() { # variant, Kind/name, fixed strings the object must contain...
+  local variant=$1 object=$2 text body; shift 2
+  body=$(objects "$work/$variant.yaml" "$object")
+  [ -n "$body" ] || fail "$variant: no $object"
+  for text in "$@"; do grep -qF -- "$text" <<<"$body" || fail "$variant: $object has no '$text'"; done
+}
+for variant in distributed distributed-minimal; do
+  want="ConfigMap/spoor-collector Deployment/spoor-compactor Deployment/spoor-query Service/spoor-agent
+Service/spoor-collector Service/spoor-collector-headless Service/spoor-query ServiceAccount/spoor StatefulSet/spoor-collector"
+  [ "$variant" = distributed ] && want+=" DaemonSet/spoor-agent"
+  got=$(objects "$work/$variant.yaml" | tr '\n' ' ')
+  [ "$got" = "$(tr ' ' '\n' <<<"$want" | sort | tr '\n' ' ')" ] || fail "$variant renders $got"
+  expect "$variant" StatefulSet/spoor-collector "serviceName: spoor-collector-headless" "podManagementPolicy: Parallel" \
+    "volumeClaimTemplates:" "- { name: data, mountPath: /var/lib/spoor }" "name: SPOOR_NODE_ID" "fieldPath: metadata.name" \
+    "name: SPOOR_BLOCKS_URL" "- { name: cluster-grpc, containerPort: 14300, protocol: TCP }" "httpGet: { path: /status, port: admin-http }"
+  expect "$variant" Service/spoor-collector-headless "clusterIP: None" "publishNotReadyAddresses: false" \
+    "app.kubernetes.io/component: collector" "{ name: cluster-grpc, port: 14300, targetPort: cluster-grpc,"
+  expect "$variant" Service/spoor-collector "app.kubernetes.io/component: collector" "{ name: otlp-grpc, port: 4317," \
+    "{ name: grpc-http, port: 14250," "{ name: http-c-binary-trft, port: 14268," "{ name: http-zipkin, port: 9411,"
+  expect "$variant" Deployment/spoor-query "name: SPOOR_COLLECTORS" \
+    'value: "dns+spoor-collector-headless.tracing.svc.cluster.local:14300"' "name: SPOOR_BLOCKS_URL" "emptyDir:"
+  expect "$variant" Service/spoor-query "app.kubernetes.io/component: query" "{ name: http-query, port: 16686,"
+  expect "$variant" Deployment/spoor-compactor "name: SPOOR_NODE_ID" "name: SPOOR_BLOCKS_URL" "- --retention" \
+    "- { name: admin-http, containerPort: 16688, protocol: TCP }"
+  if grep -q 16685 "$work/$variant.yaml"; then fail "$variant: exposes 16685, which Spoor does not serve yet"; fi
+done
+expect distributed-minimal Deployment/spoor-query "replicas: 2"
+expect distributed-minimal Deployment/spoor-compactor "replicas: 1" '- "168h"'
+expect distributed-minimal StatefulSet/spoor-collector 'storage: "10Gi"'
+expect distributed-minimal Service/spoor-agent "app.kubernetes.io/component: collector"
+if grep -q -e AWS_ACCESS_KEY_ID -e AWS_REGION "$work/distributed-minimal.yaml"; then
+  fail "distributed-minimal: AWS variables without distributed.s3 settings"
+fi
+for object in StatefulSet/spoor-collector Deployment/spoor-query Deployment/spoor-compactor; do
+  expect distributed "$object" "name: AWS_REGION" "name: AWS_ACCESS_KEY_ID" "name: AWS_SECRET_ACCESS_KEY" \
+    'secretKeyRef: { name: "spoor-s3", key: AWS_SECRET_ACCESS_KEY }'
+done
+expect distributed DaemonSet/spoor-agent '- "spoor-collector:14250"'
+expect distributed Service/spoor-agent "app.kubernetes.io/component: agent"
 # NOTES.txt renders (helm install --dry-run=client needs no cluster)
 "$helm" install spoor "$chart" --namespace tracing --dry-run=client -f "$chart/ci/memory-values.yaml" >"$work/notes.txt"
 if ! grep -q 'port-forward svc/spoor-query 16686:16686' "$work/notes.txt" || ! grep -q 'http://127.0.0.1:16686/jaeger/' "$work/notes.txt"; then
   fail "NOTES.txt does not say how to reach the UI: $(sed -n '/^NOTES:/,$p' "$work/notes.txt")"
 fi
-echo "check-helm: helm template and validation of 5 variants, and NOTES.txt, took $((SECONDS - start)) s"
+"$helm" install spoor "$chart" --namespace tracing --dry-run=client -f "$chart/ci/distributed-values.yaml" >"$work/notes.txt"
+grep -q 'runs distributed in tracing' "$work/notes.txt" || fail "NOTES.txt of the distributed variant: $(sed -n '/^NOTES:/,$p' "$work/notes.txt")"
+echo "check-helm: helm template and validation of 7 variants, and NOTES.txt, took $((SECONDS - start)) s"
 
 # --- 5. what must fail
 must_fail() { # description, expected message, command...
@@ -109,8 +178,16 @@ must_fail() { # description, expected message, command...
   grep -q -- "$want" <<<"$out" || { echo "$out" >&2; fail "$what failed without '$want'"; }
   echo "check-helm: refused as it should be: $what"
 }
-must_fail "mode=distributed (arrives with the roles)" "value must be 'allInOne'" \
+must_fail "mode=distributed without distributed.blocksUrl (values.schema.json)" "at '/distributed/blocksUrl': minLength" \
   "$helm" template spoor "$chart" --set mode=distributed
+must_fail "mode=distributed without distributed.blocksUrl (the templates)" "distributed.blocksUrl is required" \
+  "$helm" template spoor "$chart" --set mode=distributed --skip-schema-validation
+must_fail "a distributed.blocksUrl that is not s3://" "at '/distributed/blocksUrl'" \
+  "$helm" template spoor "$chart" -f "$chart/ci/distributed-values.yaml" --set distributed.blocksUrl=gs://spoor-traces/prod
+must_fail "a misspelled distributed key" "additional properties 'replica' not allowed" \
+  "$helm" template spoor "$chart" -f "$chart/ci/distributed-values.yaml" --set distributed.query.replica=3
+must_fail "distributed.collector.config.listeners (the chart owns it)" "distributed.collector.config.listeners is set by the chart" \
+  "$helm" template spoor "$chart" -f "$chart/ci/distributed-values.yaml" --set distributed.collector.config.listeners.otlp_grpc=4000
 must_fail "a misspelled values key" "additional properties 'storag' not allowed" \
   "$helm" template spoor "$chart" --set allInOne.storag.backend=memory
 must_fail "a storage backend that does not exist" "backend" \
@@ -123,6 +200,9 @@ must_fail "a rendered manifest with a misspelled field" 'unknown field "spec.tem
   "$validate" "$work/misspelled.yaml"
 sed 's/targetPort: otlp-grpc,/targetPort: otlp-grpcc,/' "$work/default.yaml" >"$work/badport.yaml"
 must_fail "a Service port targeting no container port" "targets otlp-grpcc/TCP" \
+  "$validate" "$work/badport.yaml"
+sed 's/targetPort: cluster-grpc,/targetPort: cluster-grpcc,/' "$work/distributed.yaml" >"$work/badport.yaml"
+must_fail "a headless collector Service port targeting no collector port" "targets cluster-grpcc/TCP" \
   "$validate" "$work/badport.yaml"
 
 # --- 6. the real binary takes the rendered config file and agent arguments
@@ -170,5 +250,27 @@ for variant in agent agent-jaeger; do
   wait_healthy "$host:14271"
   stop
   echo "check-helm: spoor ${args[*]} starts healthy (the $variant DaemonSet's arguments)"
+done
+# The distributed roles: each container runs `spoor ROLE …`, with the
+# collectors' config file. One line per role: the role, its KIND/NAME/CONTAINER,
+# its admin port (/status).
+roles=(
+  "collector StatefulSet/spoor-collector/collector 13133"
+  "query Deployment/spoor-query/query 16687"
+  "compactor Deployment/spoor-compactor/compactor 16688"
+)
+mkdir -p "$work/distributed-etc"
+"$validate" -configmap-key spoor.yaml "$work/distributed.yaml" >"$work/distributed-etc/spoor.yaml"
+"$validate" -configmap-key strategies.json "$work/distributed.yaml" >"$work/distributed-etc/strategies.json"
+sed -i -e "s|/etc/spoor/|$work/distributed-etc/|" "$work/distributed-etc/spoor.yaml"
+if ! grep -qx 'version: 1' "$work/distributed-etc/spoor.yaml" ||
+  ! grep -q "strategies: $work/distributed-etc/strategies.json" "$work/distributed-etc/spoor.yaml"; then
+  fail "the collectors' config file: $(cat "$work/distributed-etc/spoor.yaml")"
+fi
+for entry in "${roles[@]}"; do
+  read -r role object admin <<<"$entry"
+  mapfile -t args < <("$validate" -container-args "$object" "$work/distributed.yaml")
+  [ "${args[0]:-}" = "$role" ] || fail "distributed: $object runs '${args[*]}', not 'spoor $role …'"
+  echo "check-helm: the distributed $role container runs spoor ${args[*]} (admin port $admin)"
 done
 echo "check-helm: the chart lints, renders valid manifests in every variant, refuses what it must, and its config starts spoor"

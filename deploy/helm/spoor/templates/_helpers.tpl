@@ -60,9 +60,48 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-The pods a Service for receivers selects: today the all-in-one pod.
+The pods the receivers' Services select: the all-in-one pod, or the
+collectors in distributed mode.
 */}}
-{{- define "spoor.collectorComponent" -}}all-in-one{{- end -}}
+{{- define "spoor.collectorComponent" -}}
+{{- if eq .Values.mode "distributed" -}}collector{{- else -}}all-in-one{{- end -}}
+{{- end -}}
+
+{{/*
+Distributed mode: the object storage every role reads or writes (env of
+the role's container). The URL is required; credentials come from an
+existing Secret, or from the pod's identity when there is none.
+*/}}
+{{- define "spoor.objectStoreEnv" -}}
+{{- $d := .Values.distributed -}}
+- name: SPOOR_BLOCKS_URL
+  value: {{ required "distributed.blocksUrl is required with mode: distributed (s3://BUCKET/PREFIX?endpoint=...&region=...)" $d.blocksUrl | quote }}
+{{- with $d.s3.region }}
+- name: AWS_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- with $d.s3.existingSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef: { name: {{ . | quote }}, key: AWS_ACCESS_KEY_ID }
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef: { name: {{ . | quote }}, key: AWS_SECRET_ACCESS_KEY }
+{{- end }}
+{{- end -}}
+
+{{/*
+Spoor's YAML config file for the collectors: the chart's part, with
+distributed.collector.config merged over it.
+*/}}
+{{- define "spoor.collectorConfig" -}}
+{{- $c := .Values.distributed.collector -}}
+{{- $config := dict "version" 1 -}}
+{{- if $c.samplingStrategies -}}
+{{- $_ := set $config "sampling" (dict "strategies" "/etc/spoor/strategies.json") -}}
+{{- end -}}
+{{- toYaml (mergeOverwrite $config (deepCopy $c.config)) -}}
+{{- end -}}
 
 {{/*
 Spoor's YAML config file (docs/configuration.md) for the all-in-one pod:
