@@ -272,5 +272,16 @@ for entry in "${roles[@]}"; do
   mapfile -t args < <("$validate" -container-args "$object" "$work/distributed.yaml")
   [ "${args[0]:-}" = "$role" ] || fail "distributed: $object runs '${args[*]}', not 'spoor $role …'"
   echo "check-helm: the distributed $role container runs spoor ${args[*]} (admin port $admin)"
+  # The pod's arguments, its paths moved into $work, start the real role
+  # healthy; the store is a folder here (the chart's is an s3:// URL).
+  args=("${args[@]//\/etc\/spoor\//$work/distributed-etc/}")
+  args=("${args[@]//\/var\/lib\/spoor/$work/distributed-$role}")
+  mkdir -p "$work/distributed-$role" "$work/distributed-blocks"
+  SPOOR_HOST=$host SPOOR_NODE_ID=$role-0 SPOOR_BLOCKS_URL=file://$work/distributed-blocks SPOOR_COLLECTORS=$host:14300 \
+    "$spoor" "${args[@]}" --log warn >"$work/spoor.log" 2>&1 &
+  pid=$!
+  wait_healthy "$host:$admin"
+  stop
+  echo "check-helm: spoor $role starts healthy with the distributed $object arguments"
 done
 echo "check-helm: the chart lints, renders valid manifests in every variant, refuses what it must, and its config starts spoor"
