@@ -316,8 +316,12 @@ pub struct Collectors {
     resolve_every: Duration,
     /// Heads by address, kept while their address is in use.
     heads: Mutex<HashMap<String, Arc<RemoteHead>>>,
-    resolved: Mutex<HashMap<String, (Instant, Vec<SocketAddr>, Option<String>)>>,
+    resolved: Mutex<HashMap<String, Lookup>>,
 }
+
+/// A DNS lookup's result: when, the addresses, and why it failed (the
+/// addresses are then the previous lookup's).
+type Lookup = (Instant, Vec<SocketAddr>, Option<String>);
 
 enum Entry {
     Static(String),
@@ -441,6 +445,7 @@ impl SourceList for Collectors {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

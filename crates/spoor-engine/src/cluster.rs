@@ -123,7 +123,7 @@ async fn load_new(
     for id in ids.iter().filter(|id| !skip.contains(*id)) {
         match load_one(shared, id).await {
             Ok(Some(block)) => loaded.push(block),
-            Ok(None) => {}
+            Ok(None) => remove_if_abandoned(shared, id).await,
             Err(e) => {
                 if matches!(e, EngineError::Damaged { .. }) {
                     shared.stats.blocks_damaged.fetch_add(1, Ordering::Relaxed);
@@ -143,6 +143,29 @@ async fn load_new(
         }
     }
     (loaded, warnings)
+}
+
+/// A folder without `meta.json`: an upload in progress, or one that never
+/// finished. The compactor holding the lease removes it once it holds the
+/// `WRITING` marker and is older than an hour; everyone else leaves it.
+async fn remove_if_abandoned(shared: &Shared, id: &str) {
+    if !shared.lease_held.load(Ordering::Relaxed) {
+        return;
+    }
+    let old = crate::maintenance::block_created(id).is_some_and(|t| {
+        crate::config::now_nanos().saturating_sub(t)
+            > crate::maintenance::INCOMPLETE_GRACE.as_nanos() as u64
+    });
+    if old && shared.store.has_marker(id).await.unwrap_or(false) {
+        tracing::warn!(block = %id, "removing an incomplete block (its upload never finished)");
+        shared
+            .stats
+            .blocks_incomplete
+            .fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = shared.store.delete_block(id).await {
+            tracing::warn!(block = %id, error = %e, "cannot remove an incomplete block");
+        }
+    }
 }
 
 /// Adds `loaded` to the readable blocks, then drops every block a held
@@ -345,6 +368,7 @@ pub(crate) async fn release_lease(shared: &Shared) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -25,10 +25,10 @@ use crate::wal::{self, ReplayReport};
 
 /// Incomplete blocks in a shared (non-local) store are only removed once
 /// they are this old, in case another process is still writing them.
-const INCOMPLETE_GRACE: Duration = Duration::from_secs(3_600);
+pub(crate) const INCOMPLETE_GRACE: Duration = Duration::from_secs(3_600);
 
 /// The creation time encoded in a block ID (`<unix nanos>-<n>`).
-fn block_created(id: &str) -> Option<u64> {
+pub(crate) fn block_created(id: &str) -> Option<u64> {
     id.split('-').next()?.parse().ok()
 }
 

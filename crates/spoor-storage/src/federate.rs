@@ -435,6 +435,7 @@ impl RedStatsReader for Federation {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::SpanWriter;

@@ -225,6 +225,7 @@ pub fn compactor(config: &Config, args: &ClusterArgs) -> Result<Deployment> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
