@@ -224,6 +224,10 @@ pub struct EngineConfig {
     /// rest of the process; ADR 0020). Maintenance (cutting, compaction,
     /// WAL replay) keeps threads of its own.
     pub cpu: spoor_storage::CpuPool,
+    /// Bytes of block-file ranges and Parquet footers kept in memory after
+    /// a read (0: none). Worth it for a remote store (`s3://`), where each
+    /// read is a request; a local folder has the OS page cache.
+    pub read_cache_bytes: usize,
     /// What the engine does with the blocks of its store: all of it
     /// (all-in-one, the default), or one role's part of it when several
     /// processes share one store (ADR 0025).
@@ -315,6 +319,7 @@ impl EngineConfig {
             retention: None,
             clock: Clock::system(),
             cpu: spoor_storage::CpuPool::default(),
+            read_cache_bytes: 0,
             role: EngineRole::Owner,
         }
     }

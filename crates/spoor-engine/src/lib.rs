@@ -151,6 +151,20 @@ impl Engine {
         s.block_spans = mem.blocks.iter().map(|b| b.meta.spans).sum();
         s.block_index_bytes = mem.blocks.iter().map(|b| b.memory_bytes() as u64).sum();
         s.recent_blocks = mem.recent.len() as u64;
+        let cost = &self.shared.store.cost;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        s.store_gets = get(&cost.gets);
+        s.store_range_gets = get(&cost.ranges);
+        s.store_heads = get(&cost.heads);
+        s.store_puts = get(&cost.puts);
+        s.store_deletes = get(&cost.deletes);
+        s.store_lists = get(&cost.lists);
+        s.store_read_bytes = get(&cost.bytes_read);
+        s.read_cache_hits = get(&cost.cache_hits);
+        s.read_cache_bytes = get(&cost.cache_bytes);
+        s.queries = get(&cost.queries);
+        s.query_store_requests = get(&cost.query_requests);
+        s.query_store_read_bytes = get(&cost.query_bytes);
         s.compactor_lease_held = u64::from(self.shared.lease_held.load(Ordering::Relaxed));
         s
     }

@@ -416,63 +416,75 @@ impl TraceReader for Engine {
         &self,
         query: GetTraceQuery,
     ) -> Result<Partial<Option<Trace>>, StorageError> {
-        let mut warnings = Warnings::new();
-        let spans = self.collect_trace(&query.trace_id, &mut warnings).await?;
-        Ok(Partial {
-            value: (!spans.is_empty()).then(|| Trace {
-                trace_id: query.trace_id,
-                spans,
-                warnings: Vec::new(),
-            }),
-            warnings: into_list(warnings),
+        let cost = Arc::clone(&self.shared.store.cost);
+        cost.query(async move {
+            let mut warnings = Warnings::new();
+            let spans = self.collect_trace(&query.trace_id, &mut warnings).await?;
+            Ok(Partial {
+                value: (!spans.is_empty()).then(|| Trace {
+                    trace_id: query.trace_id,
+                    spans,
+                    warnings: Vec::new(),
+                }),
+                warnings: into_list(warnings),
+            })
         })
+        .await
     }
 
     async fn get_traces_partial(
         &self,
         ids: &[TraceId],
     ) -> Result<Partial<Vec<Trace>>, StorageError> {
-        let mut warnings = Warnings::new();
-        let collected = self.collect_traces(ids, &mut warnings).await?;
-        let traces = ids
-            .iter()
-            .zip(collected)
-            .filter(|(_, spans)| !spans.is_empty())
-            .map(|(trace_id, spans)| Trace {
-                trace_id: *trace_id,
-                spans,
-                warnings: Vec::new(),
+        let cost = Arc::clone(&self.shared.store.cost);
+        cost.query(async move {
+            let mut warnings = Warnings::new();
+            let collected = self.collect_traces(ids, &mut warnings).await?;
+            let traces = ids
+                .iter()
+                .zip(collected)
+                .filter(|(_, spans)| !spans.is_empty())
+                .map(|(trace_id, spans)| Trace {
+                    trace_id: *trace_id,
+                    spans,
+                    warnings: Vec::new(),
+                })
+                .collect();
+            Ok(Partial {
+                value: traces,
+                warnings: into_list(warnings),
             })
-            .collect();
-        Ok(Partial {
-            value: traces,
-            warnings: into_list(warnings),
         })
+        .await
     }
 
     async fn find_traces_partial(
         &self,
         query: &TraceQuery,
     ) -> Result<Partial<Vec<Trace>>, StorageError> {
-        check_limit(query)?;
-        let mut warnings = Warnings::new();
-        let found = self.find(query, &mut warnings).await?;
-        let ids: Vec<TraceId> = found.iter().map(|f| f.trace_id).collect();
-        let collected = self.collect_traces(&ids, &mut warnings).await?;
-        let traces: Vec<Trace> = ids
-            .into_iter()
-            .zip(collected)
-            .filter(|(_, spans)| !spans.is_empty())
-            .map(|(trace_id, spans)| Trace {
-                trace_id,
-                spans,
-                warnings: Vec::new(),
+        let cost = Arc::clone(&self.shared.store.cost);
+        cost.query(async move {
+            check_limit(query)?;
+            let mut warnings = Warnings::new();
+            let found = self.find(query, &mut warnings).await?;
+            let ids: Vec<TraceId> = found.iter().map(|f| f.trace_id).collect();
+            let collected = self.collect_traces(&ids, &mut warnings).await?;
+            let traces: Vec<Trace> = ids
+                .into_iter()
+                .zip(collected)
+                .filter(|(_, spans)| !spans.is_empty())
+                .map(|(trace_id, spans)| Trace {
+                    trace_id,
+                    spans,
+                    warnings: Vec::new(),
+                })
+                .collect();
+            Ok(Partial {
+                value: traces,
+                warnings: into_list(warnings),
             })
-            .collect();
-        Ok(Partial {
-            value: traces,
-            warnings: into_list(warnings),
         })
+        .await
     }
 
     /// Answers from the summaries the blocks' indexes keep where a trace is
@@ -484,73 +496,81 @@ impl TraceReader for Engine {
         query: &TraceQuery,
         options: &SummaryOptions,
     ) -> Result<Partial<Vec<TraceSummary>>, StorageError> {
-        check_limit(query)?;
-        let mut warnings = Warnings::new();
-        let found = self.find(query, &mut warnings).await?;
-        let mut slots: Vec<Option<TraceSummary>> = Vec::with_capacity(found.len());
-        let mut to_read: Vec<TraceId> = Vec::new();
-        {
-            let mem = self.shared.mem.read();
-            for f in &found {
-                match stored_summary(&mem, &f.trace_id) {
-                    Some((summary, facts))
-                        if facts.unique_span_ids && options.accepts_stored(&facts) =>
-                    {
-                        slots.push(Some(summary));
-                    }
-                    _ => {
-                        slots.push(None);
-                        to_read.push(f.trace_id);
+        let cost = Arc::clone(&self.shared.store.cost);
+        cost.query(async move {
+            check_limit(query)?;
+            let mut warnings = Warnings::new();
+            let found = self.find(query, &mut warnings).await?;
+            let mut slots: Vec<Option<TraceSummary>> = Vec::with_capacity(found.len());
+            let mut to_read: Vec<TraceId> = Vec::new();
+            {
+                let mem = self.shared.mem.read();
+                for f in &found {
+                    match stored_summary(&mem, &f.trace_id) {
+                        Some((summary, facts))
+                            if facts.unique_span_ids && options.accepts_stored(&facts) =>
+                        {
+                            slots.push(Some(summary));
+                        }
+                        _ => {
+                            slots.push(None);
+                            to_read.push(f.trace_id);
+                        }
                     }
                 }
             }
-        }
-        self.shared
-            .stats
-            .stored_summaries
-            .fetch_add((found.len() - to_read.len()) as u64, Ordering::Relaxed);
-        let collected = self.collect_traces(&to_read, &mut warnings).await?;
-        let traces: Vec<Trace> = to_read
-            .into_iter()
-            .zip(collected)
-            .map(|(trace_id, spans)| Trace {
-                trace_id,
-                spans,
-                warnings: Vec::new(),
+            self.shared
+                .stats
+                .stored_summaries
+                .fetch_add((found.len() - to_read.len()) as u64, Ordering::Relaxed);
+            let collected = self.collect_traces(&to_read, &mut warnings).await?;
+            let traces: Vec<Trace> = to_read
+                .into_iter()
+                .zip(collected)
+                .map(|(trace_id, spans)| Trace {
+                    trace_id,
+                    spans,
+                    warnings: Vec::new(),
+                })
+                .collect();
+            // Empty traces (every piece skipped) are left out, here as there.
+            let read: Vec<bool> = traces.iter().map(|t| !t.spans.is_empty()).collect();
+            let mut summarized = options.summarize(traces).await?.into_iter();
+            let mut read = read.into_iter();
+            let value = slots
+                .into_iter()
+                .filter_map(|slot| match slot {
+                    Some(summary) => Some(summary),
+                    None => read
+                        .next()
+                        .unwrap_or(false)
+                        .then(|| summarized.next())
+                        .flatten(),
+                })
+                .collect();
+            Ok(Partial {
+                value,
+                warnings: into_list(warnings),
             })
-            .collect();
-        // Empty traces (every piece skipped) are left out, here as there.
-        let read: Vec<bool> = traces.iter().map(|t| !t.spans.is_empty()).collect();
-        let mut summarized = options.summarize(traces).await?.into_iter();
-        let mut read = read.into_iter();
-        let value = slots
-            .into_iter()
-            .filter_map(|slot| match slot {
-                Some(summary) => Some(summary),
-                None => read
-                    .next()
-                    .unwrap_or(false)
-                    .then(|| summarized.next())
-                    .flatten(),
-            })
-            .collect();
-        Ok(Partial {
-            value,
-            warnings: into_list(warnings),
         })
+        .await
     }
 
     async fn find_trace_ids_partial(
         &self,
         query: &TraceQuery,
     ) -> Result<Partial<Vec<FoundTrace>>, StorageError> {
-        check_limit(query)?;
-        let mut warnings = Warnings::new();
-        let value = self.find(query, &mut warnings).await?;
-        Ok(Partial {
-            value,
-            warnings: into_list(warnings),
+        let cost = Arc::clone(&self.shared.store.cost);
+        cost.query(async move {
+            check_limit(query)?;
+            let mut warnings = Warnings::new();
+            let value = self.find(query, &mut warnings).await?;
+            Ok(Partial {
+                value,
+                warnings: into_list(warnings),
+            })
         })
+        .await
     }
 
     async fn services(&self) -> Result<Vec<String>, StorageError> {
@@ -646,143 +666,147 @@ impl DependencyReader for Engine {
         start: UnixNanos,
         end: UnixNanos,
     ) -> Result<Partial<Vec<DependencyLink>>, StorageError> {
-        if end < start {
-            return Err(StorageError::invalid_query(
-                "the end of the dependency window is before its start",
-            ));
-        }
-        let (first, last) = (minute_of(start), minute_of(end));
-        let lo = first.saturating_mul(MINUTE);
-        let hi = last
-            .saturating_add(1)
-            .saturating_mul(MINUTE)
-            .saturating_sub(1);
-        let in_window = |t: UnixNanos| (first..=last).contains(&minute_of(t));
-        let mut warnings = Warnings::new();
-        let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
-        // One consistent view: blocks, their stored edges, and copies of the
-        // head pieces of every trace that needs computing now.
-        let (mut blocks, unresolved, head_pieces) = {
-            let mem = self.shared.mem.read();
-            let mut unresolved: Vec<(Arc<Block>, TraceId)> = Vec::new();
-            for b in &mem.blocks {
-                if b.meta.min_start_unix_nano > hi || b.meta.max_start_unix_nano < lo {
+        let cost = Arc::clone(&self.shared.store.cost);
+        cost.query(async move {
+            if end < start {
+                return Err(StorageError::invalid_query(
+                    "the end of the dependency window is before its start",
+                ));
+            }
+            let (first, last) = (minute_of(start), minute_of(end));
+            let lo = first.saturating_mul(MINUTE);
+            let hi = last
+                .saturating_add(1)
+                .saturating_mul(MINUTE)
+                .saturating_sub(1);
+            let in_window = |t: UnixNanos| (first..=last).contains(&minute_of(t));
+            let mut warnings = Warnings::new();
+            let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
+            // One consistent view: blocks, their stored edges, and copies of the
+            // head pieces of every trace that needs computing now.
+            let (mut blocks, unresolved, head_pieces) = {
+                let mem = self.shared.mem.read();
+                let mut unresolved: Vec<(Arc<Block>, TraceId)> = Vec::new();
+                for b in &mem.blocks {
+                    if b.meta.min_start_unix_nano > hi || b.meta.max_start_unix_nano < lo {
+                        continue;
+                    }
+                    for (parent, child, calls, _) in b.edges.in_minutes(first, last) {
+                        *edges
+                            .entry((parent.to_owned(), child.to_owned()))
+                            .or_default() += calls;
+                    }
+                    for id in &b.edges.unresolved {
+                        if b.index
+                            .lookup(id)
+                            .is_some_and(|e| e.start <= hi && e.end >= lo)
+                        {
+                            unresolved.push((Arc::clone(b), *id));
+                        }
+                    }
+                }
+                let mut head_pieces: BTreeMap<TraceId, (bool, Vec<SpanRecord>)> = BTreeMap::new();
+                for h in mem.heads() {
+                    for (id, t) in h.traces() {
+                        if t.start <= hi && t.end >= lo {
+                            head_pieces.entry(*id).or_default().0 = true;
+                        }
+                    }
+                }
+                for (_, id) in &unresolved {
+                    head_pieces.entry(*id).or_default();
+                }
+                let heads: Vec<_> = mem.heads().collect();
+                for (id, (_, spans)) in head_pieces.iter_mut() {
+                    for h in heads.iter().rev() {
+                        if let Some(t) = h.trace(id) {
+                            spans.extend(t.spans.iter().cloned());
+                        }
+                    }
+                }
+                (mem.blocks.clone(), unresolved, head_pieces)
+            };
+            blocks.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+            let mut add = |parent: &str, child: &str| {
+                *edges
+                    .entry((parent.to_owned(), child.to_owned()))
+                    .or_default() += 1;
+            };
+            let empty = Vec::new();
+            // Block spans whose parent is outside their block.
+            for (block, id) in &unresolved {
+                let Some(entry) = block.index.lookup(id).copied() else {
                     continue;
-                }
-                for (parent, child, calls, _) in b.edges.in_minutes(first, last) {
-                    *edges
-                        .entry((parent.to_owned(), child.to_owned()))
-                        .or_default() += calls;
-                }
-                for id in &b.edges.unresolved {
-                    if b.index
-                        .lookup(id)
-                        .is_some_and(|e| e.start <= hi && e.end >= lo)
+                };
+                let read = match known_damage(block) {
+                    Some(e) => Err(e),
+                    None => {
+                        block
+                            .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
+                            .await
+                    }
+                };
+                let piece = match read {
+                    Ok(piece) => piece,
+                    Err(e) => {
+                        self.shared.skip_block(block, e, &mut warnings)?;
+                        continue;
+                    }
+                };
+                let head = head_pieces.get(id).map_or(&empty, |(_, spans)| spans);
+                let (merged, _) = self.merge_pieces(&blocks, head, id).await?;
+                let first_by_id = first_by_id(&merged);
+                let local: std::collections::HashSet<SpanId> =
+                    piece.iter().map(|r| r.span.span_id).collect();
+                for r in &piece {
+                    let parent_id = r.span.parent_span_id;
+                    if parent_id.is_zero()
+                        || local.contains(&parent_id)
+                        || !in_window(r.span.start_time_unix_nano)
                     {
-                        unresolved.push((Arc::clone(b), *id));
+                        continue;
+                    }
+                    if let Some(&p) = first_by_id.get(&parent_id) {
+                        let (ps, cs) = (merged[p].service_name(), r.service_name());
+                        if ps != cs {
+                            add(ps, cs);
+                        }
                     }
                 }
             }
-            let mut head_pieces: BTreeMap<TraceId, (bool, Vec<SpanRecord>)> = BTreeMap::new();
-            for h in mem.heads() {
-                for (id, t) in h.traces() {
-                    if t.start <= hi && t.end >= lo {
-                        head_pieces.entry(*id).or_default().0 = true;
-                    }
-                }
-            }
-            for (_, id) in &unresolved {
-                head_pieces.entry(*id).or_default();
-            }
-            let heads: Vec<_> = mem.heads().collect();
-            for (id, (_, spans)) in head_pieces.iter_mut() {
-                for h in heads.iter().rev() {
-                    if let Some(t) = h.trace(id) {
-                        spans.extend(t.spans.iter().cloned());
-                    }
-                }
-            }
-            (mem.blocks.clone(), unresolved, head_pieces)
-        };
-        blocks.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
-        let mut add = |parent: &str, child: &str| {
-            *edges
-                .entry((parent.to_owned(), child.to_owned()))
-                .or_default() += 1;
-        };
-        let empty = Vec::new();
-        // Block spans whose parent is outside their block.
-        for (block, id) in &unresolved {
-            let Some(entry) = block.index.lookup(id).copied() else {
-                continue;
-            };
-            let read = match known_damage(block) {
-                Some(e) => Err(e),
-                None => {
-                    block
-                        .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
-                        .await
-                }
-            };
-            let piece = match read {
-                Ok(piece) => piece,
-                Err(e) => {
-                    self.shared.skip_block(block, e, &mut warnings)?;
+            // Spans still in memory (those not already in a block).
+            for (id, (in_range, head)) in &head_pieces {
+                if !in_range {
                     continue;
                 }
-            };
-            let head = head_pieces.get(id).map_or(&empty, |(_, spans)| spans);
-            let (merged, _) = self.merge_pieces(&blocks, head, id).await?;
-            let first_by_id = first_by_id(&merged);
-            let local: std::collections::HashSet<SpanId> =
-                piece.iter().map(|r| r.span.span_id).collect();
-            for r in &piece {
-                let parent_id = r.span.parent_span_id;
-                if parent_id.is_zero()
-                    || local.contains(&parent_id)
-                    || !in_window(r.span.start_time_unix_nano)
-                {
-                    continue;
-                }
-                if let Some(&p) = first_by_id.get(&parent_id) {
-                    let (ps, cs) = (merged[p].service_name(), r.service_name());
-                    if ps != cs {
-                        add(ps, cs);
+                let (merged, from_blocks) = self.merge_pieces(&blocks, head, id).await?;
+                let first_by_id = first_by_id(&merged);
+                for r in &merged[from_blocks..] {
+                    let parent_id = r.span.parent_span_id;
+                    if parent_id.is_zero() || !in_window(r.span.start_time_unix_nano) {
+                        continue;
+                    }
+                    if let Some(&p) = first_by_id.get(&parent_id) {
+                        let (ps, cs) = (merged[p].service_name(), r.service_name());
+                        if ps != cs {
+                            add(ps, cs);
+                        }
                     }
                 }
             }
-        }
-        // Spans still in memory (those not already in a block).
-        for (id, (in_range, head)) in &head_pieces {
-            if !in_range {
-                continue;
-            }
-            let (merged, from_blocks) = self.merge_pieces(&blocks, head, id).await?;
-            let first_by_id = first_by_id(&merged);
-            for r in &merged[from_blocks..] {
-                let parent_id = r.span.parent_span_id;
-                if parent_id.is_zero() || !in_window(r.span.start_time_unix_nano) {
-                    continue;
-                }
-                if let Some(&p) = first_by_id.get(&parent_id) {
-                    let (ps, cs) = (merged[p].service_name(), r.service_name());
-                    if ps != cs {
-                        add(ps, cs);
-                    }
-                }
-            }
-        }
-        Ok(Partial {
-            value: edges
-                .into_iter()
-                .map(|((parent, child), call_count)| DependencyLink {
-                    parent,
-                    child,
-                    call_count,
-                })
-                .collect(),
-            warnings: into_list(warnings),
+            Ok(Partial {
+                value: edges
+                    .into_iter()
+                    .map(|((parent, child), call_count)| DependencyLink {
+                        parent,
+                        child,
+                        call_count,
+                    })
+                    .collect(),
+                warnings: into_list(warnings),
+            })
         })
+        .await
     }
 }
 
@@ -809,59 +833,66 @@ impl RedStatsReader for Engine {
         &self,
         query: &RedQuery,
     ) -> Result<Partial<Vec<RedRow>>, StorageError> {
-        if query.end < query.start {
-            return Err(StorageError::invalid_query(
-                "the end of the statistics window is before its start",
-            ));
-        }
-        let lo = (query.start / RED_MINUTE).saturating_mul(RED_MINUTE);
-        let hi = (query.end / RED_MINUTE)
-            .saturating_add(1)
-            .saturating_mul(RED_MINUTE)
-            .saturating_sub(1);
-        let mut acc = RedAccumulator::default();
-        let mut warnings = Warnings::new();
-        let blocks: Vec<Arc<Block>> = {
-            let mem = self.shared.mem.read();
-            for h in mem.heads() {
-                for (_, t) in h.traces() {
-                    if t.start > hi || t.end < lo {
-                        continue;
-                    }
-                    for r in &t.spans {
-                        if query.selects(r.service_name(), r.span.kind, r.span.start_time_unix_nano)
-                        {
-                            acc.add_span(r);
+        let cost = Arc::clone(&self.shared.store.cost);
+        cost.query(async move {
+            if query.end < query.start {
+                return Err(StorageError::invalid_query(
+                    "the end of the statistics window is before its start",
+                ));
+            }
+            let lo = (query.start / RED_MINUTE).saturating_mul(RED_MINUTE);
+            let hi = (query.end / RED_MINUTE)
+                .saturating_add(1)
+                .saturating_mul(RED_MINUTE)
+                .saturating_sub(1);
+            let mut acc = RedAccumulator::default();
+            let mut warnings = Warnings::new();
+            let blocks: Vec<Arc<Block>> = {
+                let mem = self.shared.mem.read();
+                for h in mem.heads() {
+                    for (_, t) in h.traces() {
+                        if t.start > hi || t.end < lo {
+                            continue;
+                        }
+                        for r in &t.spans {
+                            if query.selects(
+                                r.service_name(),
+                                r.span.kind,
+                                r.span.start_time_unix_nano,
+                            ) {
+                                acc.add_span(r);
+                            }
                         }
                     }
                 }
-            }
-            mem.blocks
-                .iter()
-                .filter(|b| {
-                    b.meta.spans > 0
-                        && b.meta.min_start_unix_nano <= hi
-                        && b.meta.max_start_unix_nano >= lo
-                        && (query.services.is_empty()
-                            || query.services.iter().any(|s| b.meta.has_service(s)))
-                })
-                .cloned()
-                .collect()
-        };
-        for block in blocks {
-            let read = match known_damage(&block) {
-                Some(e) => Err(e),
-                None => block.red_rows(&self.shared.store, query).await,
+                mem.blocks
+                    .iter()
+                    .filter(|b| {
+                        b.meta.spans > 0
+                            && b.meta.min_start_unix_nano <= hi
+                            && b.meta.max_start_unix_nano >= lo
+                            && (query.services.is_empty()
+                                || query.services.iter().any(|s| b.meta.has_service(s)))
+                    })
+                    .cloned()
+                    .collect()
             };
-            match read {
-                Ok(rows) => rows.iter().for_each(|row| acc.add_row(row)),
-                Err(e) => self.shared.skip_block(&block, e, &mut warnings)?,
+            for block in blocks {
+                let read = match known_damage(&block) {
+                    Some(e) => Err(e),
+                    None => block.red_rows(&self.shared.store, query).await,
+                };
+                match read {
+                    Ok(rows) => rows.iter().for_each(|row| acc.add_row(row)),
+                    Err(e) => self.shared.skip_block(&block, e, &mut warnings)?,
+                }
             }
-        }
-        Ok(Partial {
-            value: acc.into_rows(),
-            warnings: into_list(warnings),
+            Ok(Partial {
+                value: acc.into_rows(),
+                warnings: into_list(warnings),
+            })
         })
+        .await
     }
 }
 

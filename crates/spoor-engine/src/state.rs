@@ -270,7 +270,7 @@ impl Lifecycle {
             ),
             BlockStorage::Custom(store) => Arc::clone(store),
         };
-        let store = BlockStore::new(store);
+        let store = BlockStore::new(store).with_cache(config.read_cache_bytes);
         let stats = Arc::new(Stats::default());
         stats
             .blocks_quarantined

@@ -136,6 +136,25 @@ pub struct EngineStats {
     pub compactor_lease_held: u64,
     /// Blocks a collector published lately (named to queriers with every answer).
     pub recent_blocks: u64,
+    /// Object-store requests by kind: whole-object GETs, ranged GETs (one
+    /// per batch of ranges), HEADs, PUTs, DELETEs and LISTs.
+    pub store_gets: u64,
+    pub store_range_gets: u64,
+    pub store_heads: u64,
+    pub store_puts: u64,
+    pub store_deletes: u64,
+    pub store_lists: u64,
+    /// Bytes read from the object store.
+    pub store_read_bytes: u64,
+    /// Reads answered by the read cache instead of the store.
+    pub read_cache_hits: u64,
+    /// Bytes held by the read cache.
+    pub read_cache_bytes: u64,
+    /// Queries answered, and the object-store requests and bytes they cost
+    /// together (requests per query = the ratio of their rates).
+    pub queries: u64,
+    pub query_store_requests: u64,
+    pub query_store_read_bytes: u64,
 }
 
 /// One series of [`EngineStats::series`]: name, Prometheus type, help, value.
@@ -294,6 +313,78 @@ impl EngineStats {
                 "gauge",
                 "Blocks this collector published lately and names to queriers.",
                 self.recent_blocks,
+            ),
+            (
+                "spoor_engine_store_get_requests_total",
+                "counter",
+                "Whole-object GET requests to the block store.",
+                self.store_gets,
+            ),
+            (
+                "spoor_engine_store_range_requests_total",
+                "counter",
+                "Ranged GET requests to the block store (one per batch of ranges of one file).",
+                self.store_range_gets,
+            ),
+            (
+                "spoor_engine_store_head_requests_total",
+                "counter",
+                "HEAD requests to the block store.",
+                self.store_heads,
+            ),
+            (
+                "spoor_engine_store_put_requests_total",
+                "counter",
+                "PUT requests to the block store.",
+                self.store_puts,
+            ),
+            (
+                "spoor_engine_store_delete_requests_total",
+                "counter",
+                "DELETE requests to the block store.",
+                self.store_deletes,
+            ),
+            (
+                "spoor_engine_store_list_requests_total",
+                "counter",
+                "LIST requests to the block store.",
+                self.store_lists,
+            ),
+            (
+                "spoor_engine_store_read_bytes_total",
+                "counter",
+                "Bytes read from the block store.",
+                self.store_read_bytes,
+            ),
+            (
+                "spoor_engine_read_cache_hits_total",
+                "counter",
+                "Block-file ranges and Parquet footers served from the read cache instead of the store.",
+                self.read_cache_hits,
+            ),
+            (
+                "spoor_engine_read_cache_bytes",
+                "gauge",
+                "Bytes held by the read cache (--read-cache-bytes).",
+                self.read_cache_bytes,
+            ),
+            (
+                "spoor_engine_queries_total",
+                "counter",
+                "Reads answered by the engine (trace by ID, searches, summaries, dependencies, RED statistics).",
+                self.queries,
+            ),
+            (
+                "spoor_engine_query_store_requests_total",
+                "counter",
+                "Block-store requests made by those reads: divided by spoor_engine_queries_total, the requests one query cost.",
+                self.query_store_requests,
+            ),
+            (
+                "spoor_engine_query_store_read_bytes_total",
+                "counter",
+                "Bytes those reads fetched from the block store.",
+                self.query_store_read_bytes,
             ),
         ]
     }

@@ -6,7 +6,9 @@
 //! deletion and listing. What the bytes mean is the block format's business
 //! (`block`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -21,10 +23,83 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataR
 use crate::EngineError;
 use crate::block::{BlockMeta, damaged_err, files, parse_meta, verify};
 
-/// Where blocks are kept.
+/// Where blocks are kept: the object store, what its requests cost, and
+/// an optional cache of byte ranges and Parquet footers read from it.
 #[derive(Clone)]
 pub(crate) struct BlockStore {
     store: Arc<dyn ObjectStore>,
+    pub(crate) cost: Arc<StoreCost>,
+    cache: Option<Arc<ReadCache>>,
+}
+
+/// The kinds of object-store requests counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Request {
+    Get,
+    Range,
+    Head,
+    Put,
+    Delete,
+    List,
+}
+
+/// Object-store requests by kind and bytes read, since the engine opened.
+#[derive(Debug, Default)]
+pub(crate) struct StoreCost {
+    pub(crate) gets: AtomicU64,
+    pub(crate) ranges: AtomicU64,
+    pub(crate) heads: AtomicU64,
+    pub(crate) puts: AtomicU64,
+    pub(crate) deletes: AtomicU64,
+    pub(crate) lists: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
+    pub(crate) cache_hits: AtomicU64,
+    pub(crate) cache_bytes: AtomicU64,
+    /// Queries answered and the requests and bytes they cost together.
+    pub(crate) queries: AtomicU64,
+    pub(crate) query_requests: AtomicU64,
+    pub(crate) query_bytes: AtomicU64,
+}
+
+tokio::task_local! {
+    /// The requests and bytes of the query running in this task.
+    static QUERY_COST: std::cell::Cell<(u64, u64)>;
+}
+
+impl StoreCost {
+    fn count(&self, request: Request, bytes: u64) {
+        let counter = match request {
+            Request::Get => &self.gets,
+            Request::Range => &self.ranges,
+            Request::Head => &self.heads,
+            Request::Put => &self.puts,
+            Request::Delete => &self.deletes,
+            Request::List => &self.lists,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+        let _ = QUERY_COST.try_with(|c| {
+            let (n, b) = c.get();
+            c.set((n + 1, b + bytes));
+        });
+    }
+
+    /// Runs one query, adding what it cost to the query counters.
+    pub(crate) async fn query<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let (out, (requests, bytes)) = QUERY_COST
+            .scope(std::cell::Cell::new((0, 0)), async {
+                let out = work.await;
+                (out, QUERY_COST.with(std::cell::Cell::get))
+            })
+            .await;
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.query_requests.fetch_add(requests, Ordering::Relaxed);
+        self.query_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if requests > 0 {
+            tracing::debug!(requests, bytes, "object-store requests of a query");
+        }
+        out
+    }
 }
 
 pub(crate) fn store_err(block: &str, what: &str, e: impl std::fmt::Display) -> EngineError {
@@ -36,7 +111,17 @@ pub(crate) fn store_err(block: &str, what: &str, e: impl std::fmt::Display) -> E
 
 impl BlockStore {
     pub(crate) fn new(store: Arc<dyn ObjectStore>) -> Self {
-        BlockStore { store }
+        BlockStore {
+            store,
+            cost: Arc::new(StoreCost::default()),
+            cache: None,
+        }
+    }
+
+    /// Keeps up to `bytes` of byte ranges and Parquet footers read (0: none).
+    pub(crate) fn with_cache(mut self, bytes: usize) -> Self {
+        self.cache = (bytes > 0).then(|| Arc::new(ReadCache::new(bytes)));
+        self
     }
 
     fn path(block: &str, file: &str) -> ObjectPath {
@@ -57,6 +142,7 @@ impl BlockStore {
 
     pub(crate) async fn get(&self, block: &str, file: &str) -> Result<Bytes, EngineError> {
         let path = Self::path(block, file);
+        self.cost.count(Request::Get, 0);
         let result = self.store.get(&path).await.map_err(|e| match e {
             // A file `meta.json` lists is gone: the block is damaged.
             e @ object_store::Error::NotFound { .. } => {
@@ -64,10 +150,14 @@ impl BlockStore {
             }
             e => store_err(block, &format!("reading {file}"), e),
         })?;
-        result
+        let bytes = result
             .bytes()
             .await
-            .map_err(|e| store_err(block, &format!("reading {file}"), e))
+            .map_err(|e| store_err(block, &format!("reading {file}"), e))?;
+        self.cost
+            .bytes_read
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes)
     }
 
     pub(crate) async fn put(
@@ -76,6 +166,7 @@ impl BlockStore {
         file: &str,
         bytes: Bytes,
     ) -> Result<(), EngineError> {
+        self.cost.count(Request::Put, 0);
         self.store
             .put(&Self::path(block, file), PutPayload::from_bytes(bytes))
             .await
@@ -104,6 +195,7 @@ impl BlockStore {
 
     /// Removes a block's `WRITING` marker, if any.
     pub(crate) async fn remove_marker(&self, block: &str) -> Result<(), EngineError> {
+        self.cost.count(Request::Delete, 0);
         match self.store.delete(&Self::path(block, files::WRITING)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_err(block, "deleting the WRITING marker", e)),
@@ -112,6 +204,7 @@ impl BlockStore {
 
     /// Does the block folder hold a `WRITING` marker?
     pub(crate) async fn has_marker(&self, block: &str) -> Result<bool, EngineError> {
+        self.cost.count(Request::Head, 0);
         match self.store.head(&Self::path(block, files::WRITING)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -124,12 +217,14 @@ impl BlockStore {
     /// mistaken for a complete or a damaged one), the marker last.
     pub(crate) async fn delete_block(&self, block: &str) -> Result<(), EngineError> {
         self.put(block, files::WRITING, Bytes::new()).await?;
+        self.cost.count(Request::Delete, 0);
         match self.store.delete(&Self::path(block, files::META)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(store_err(block, "deleting meta.json", e)),
         }
         let prefix = ObjectPath::from(block);
         let marker = Self::path(block, files::WRITING);
+        self.cost.count(Request::List, 0);
         let objects: Vec<_> = self
             .store
             .list(Some(&prefix))
@@ -137,6 +232,7 @@ impl BlockStore {
             .await
             .map_err(|e| store_err(block, "listing", e))?;
         for o in objects.iter().filter(|o| o.location != marker) {
+            self.cost.count(Request::Delete, 0);
             match self.store.delete(&o.location).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(store_err(block, "deleting", e)),
@@ -151,6 +247,7 @@ impl BlockStore {
         &self,
         name: &str,
     ) -> Result<Option<(Bytes, object_store::UpdateVersion)>, EngineError> {
+        self.cost.count(Request::Get, 0);
         match self.store.get(&ObjectPath::from(name)).await {
             Ok(r) => {
                 let version = object_store::UpdateVersion {
@@ -185,6 +282,7 @@ impl BlockStore {
             mode,
             ..PutOptions::default()
         };
+        self.cost.count(Request::Put, 0);
         match self
             .store
             .put_opts(&path, PutPayload::from_bytes(bytes.clone()), opts)
@@ -206,6 +304,7 @@ impl BlockStore {
 
     /// The folder names in the store.
     pub(crate) async fn list_blocks(&self) -> Result<Vec<String>, EngineError> {
+        self.cost.count(Request::List, 0);
         let listing = self
             .store
             .list_with_delimiter(None)
@@ -223,6 +322,7 @@ impl BlockStore {
     /// Reads a block's `meta.json`; `None` when it does not exist (an
     /// incomplete block).
     pub(crate) async fn read_meta(&self, block: &str) -> Result<Option<BlockMeta>, EngineError> {
+        self.cost.count(Request::Get, 0);
         let bytes = match self.store.get(&Self::path(block, files::META)).await {
             Ok(r) => r
                 .bytes()
@@ -241,6 +341,7 @@ impl BlockStore {
         block: &str,
         file: &str,
     ) -> Result<(u64, u32), EngineError> {
+        self.cost.count(Request::Get, 0);
         let result = self
             .store
             .get(&Self::path(block, file))
@@ -269,7 +370,7 @@ impl BlockStore {
     /// reader; `size` is the file's size when known (from `meta.json`).
     pub(crate) fn file_reader(&self, block: &str, file: &str, size: Option<u64>) -> FileReader {
         FileReader {
-            store: Arc::clone(&self.store),
+            store: self.clone(),
             path: Self::path(block, file),
             size,
         }
@@ -278,7 +379,7 @@ impl BlockStore {
 
 /// Reads byte ranges of a block file (`spans.parquet`) through the object store.
 pub(crate) struct FileReader {
-    store: Arc<dyn ObjectStore>,
+    store: BlockStore,
     path: ObjectPath,
     /// The file's size, from `meta.json`.
     size: Option<u64>,
@@ -294,10 +395,25 @@ impl AsyncFileReader for FileReader {
         range: std::ops::Range<u64>,
     ) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         async move {
-            self.store
-                .get_range(&self.path, range)
+            let store = &self.store;
+            if let Some(hit) = store
+                .cache
+                .as_ref()
+                .and_then(|c| c.range(&self.path, &range))
+            {
+                store.cost.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(hit);
+            }
+            let bytes = store
+                .store
+                .get_range(&self.path, range.clone())
                 .await
-                .map_err(parquet_io)
+                .map_err(parquet_io)?;
+            store.cost.count(Request::Range, bytes.len() as u64);
+            if let Some(cache) = &store.cache {
+                cache.insert_range(&self.path, range, bytes.clone(), &store.cost);
+            }
+            Ok(bytes)
         }
         .boxed()
     }
@@ -307,10 +423,40 @@ impl AsyncFileReader for FileReader {
         ranges: Vec<std::ops::Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         async move {
-            self.store
-                .get_ranges(&self.path, &ranges)
-                .await
-                .map_err(parquet_io)
+            let store = &self.store;
+            let mut out: Vec<Option<Bytes>> = match &store.cache {
+                Some(cache) => ranges.iter().map(|r| cache.range(&self.path, r)).collect(),
+                None => vec![None; ranges.len()],
+            };
+            let hits = out.iter().filter(|b| b.is_some()).count() as u64;
+            store.cost.cache_hits.fetch_add(hits, Ordering::Relaxed);
+            let missing: Vec<std::ops::Range<u64>> = ranges
+                .iter()
+                .zip(&out)
+                .filter(|(_, b)| b.is_none())
+                .map(|(r, _)| r.clone())
+                .collect();
+            if !missing.is_empty() {
+                let fetched = store
+                    .store
+                    .get_ranges(&self.path, &missing)
+                    .await
+                    .map_err(parquet_io)?;
+                let bytes: u64 = fetched.iter().map(|b| b.len() as u64).sum();
+                store.cost.count(Request::Range, bytes);
+                let mut fetched = missing.into_iter().zip(fetched);
+                for slot in out.iter_mut().filter(|b| b.is_none()) {
+                    if let Some((range, bytes)) = fetched.next() {
+                        if let Some(cache) = &store.cache {
+                            cache.insert_range(&self.path, range, bytes.clone(), &store.cost);
+                        }
+                        *slot = Some(bytes);
+                    }
+                }
+            }
+            out.into_iter()
+                .map(|b| b.ok_or_else(|| ParquetError::General("a byte range was not read".into())))
+                .collect()
         }
         .boxed()
     }
@@ -320,15 +466,32 @@ impl AsyncFileReader for FileReader {
         _options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         async move {
+            if let Some(hit) = self.store.cache.as_ref().and_then(|c| c.footer(&self.path)) {
+                self.store.cost.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(hit);
+            }
             let size = match self.size {
                 Some(size) => size,
-                None => self.store.head(&self.path).await.map_err(parquet_io)?.size,
+                None => {
+                    self.store.cost.count(Request::Head, 0);
+                    self.store
+                        .store
+                        .head(&self.path)
+                        .await
+                        .map_err(parquet_io)?
+                        .size
+                }
             };
-            let metadata = ParquetMetaDataReader::new()
-                .with_page_index_policy(PageIndexPolicy::Optional)
-                .load_and_finish(&mut *self, size)
-                .await?;
-            Ok(Arc::new(metadata))
+            let metadata = Arc::new(
+                ParquetMetaDataReader::new()
+                    .with_page_index_policy(PageIndexPolicy::Optional)
+                    .load_and_finish(&mut *self, size)
+                    .await?,
+            );
+            if let Some(cache) = &self.store.cache {
+                cache.insert_footer(&self.path, Arc::clone(&metadata), &self.store.cost);
+            }
+            Ok(metadata)
         }
         .boxed()
     }
@@ -378,5 +541,165 @@ pub(crate) fn s3(location: &crate::config::S3Location) -> Result<Arc<dyn ObjectS
             s3,
             location.prefix.as_str(),
         )))
+    }
+}
+
+/// A cache of byte ranges and parsed Parquet footers of block files,
+/// bounded in bytes; the least recently used entries go first. Block files
+/// never change once published, so entries never go stale.
+pub(crate) struct ReadCache {
+    budget: usize,
+    inner: parking_lot::Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    tick: u64,
+    bytes: usize,
+    ranges: HashMap<(String, u64, u64), (Bytes, u64)>,
+    footers: HashMap<String, (Arc<ParquetMetaData>, usize, u64)>,
+}
+
+impl ReadCache {
+    pub(crate) fn new(budget: usize) -> Self {
+        ReadCache {
+            budget,
+            inner: parking_lot::Mutex::new(CacheInner::default()),
+        }
+    }
+
+    fn range(&self, path: &ObjectPath, range: &std::ops::Range<u64>) -> Option<Bytes> {
+        let mut inner = self.inner.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        let entry = inner
+            .ranges
+            .get_mut(&(path.to_string(), range.start, range.end))?;
+        entry.1 = tick;
+        Some(entry.0.clone())
+    }
+
+    fn footer(&self, path: &ObjectPath) -> Option<Arc<ParquetMetaData>> {
+        let mut inner = self.inner.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        let entry = inner.footers.get_mut(path.as_ref())?;
+        entry.2 = tick;
+        Some(Arc::clone(&entry.0))
+    }
+
+    fn insert_range(
+        &self,
+        path: &ObjectPath,
+        range: std::ops::Range<u64>,
+        bytes: Bytes,
+        cost: &StoreCost,
+    ) {
+        let size = bytes.len();
+        if size > self.budget / 8 {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        let key = (path.to_string(), range.start, range.end);
+        if let Some((old, _)) = inner.ranges.insert(key, (bytes, tick)) {
+            inner.bytes -= old.len();
+        }
+        inner.bytes += size;
+        inner.evict(self.budget);
+        cost.cache_bytes
+            .store(inner.bytes as u64, Ordering::Relaxed);
+    }
+
+    fn insert_footer(&self, path: &ObjectPath, footer: Arc<ParquetMetaData>, cost: &StoreCost) {
+        let size = footer.memory_size();
+        if size > self.budget / 8 {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        if let Some((_, old, _)) = inner.footers.insert(path.to_string(), (footer, size, tick)) {
+            inner.bytes -= old;
+        }
+        inner.bytes += size;
+        inner.evict(self.budget);
+        cost.cache_bytes
+            .store(inner.bytes as u64, Ordering::Relaxed);
+    }
+}
+
+impl CacheInner {
+    /// Drops the least recently used entries until at most `budget` bytes remain.
+    fn evict(&mut self, budget: usize) {
+        while self.bytes > budget {
+            let oldest_range = self
+                .ranges
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, (_, t))| (k.clone(), *t));
+            let oldest_footer = self
+                .footers
+                .iter()
+                .min_by_key(|(_, (_, _, t))| *t)
+                .map(|(k, (_, _, t))| (k.clone(), *t));
+            match (oldest_range, oldest_footer) {
+                (Some((k, tr)), Some((_, tf))) if tr <= tf => self.remove_range(&k),
+                (Some((k, _)), None) => self.remove_range(&k),
+                (_, Some((k, _))) => {
+                    if let Some((_, size, _)) = self.footers.remove(&k) {
+                        self.bytes -= size;
+                    }
+                }
+                (None, None) => break,
+            }
+        }
+    }
+
+    fn remove_range(&mut self, key: &(String, u64, u64)) {
+        if let Some((bytes, _)) = self.ranges.remove(key) {
+            self.bytes -= bytes.len();
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_keeps_recent_ranges_within_its_budget() {
+        let cache = ReadCache::new(8_000);
+        let cost = StoreCost::default();
+        let path = ObjectPath::from("b/spans.parquet");
+        for i in 0..10u64 {
+            cache.insert_range(
+                &path,
+                i * 1000..i * 1000 + 1000,
+                Bytes::from(vec![0; 1000]),
+                &cost,
+            );
+            // Range 0 is used again and again: it stays.
+            assert!(cache.range(&path, &(0..1000)).is_some());
+        }
+        let inner = cache.inner.lock();
+        assert!(inner.bytes <= 8_000, "{}", inner.bytes);
+        assert!(
+            inner
+                .ranges
+                .contains_key(&("b/spans.parquet".into(), 0, 1000))
+        );
+        assert!(
+            !inner
+                .ranges
+                .contains_key(&("b/spans.parquet".into(), 1000, 2000))
+        );
+        assert_eq!(cost.cache_bytes.load(Ordering::Relaxed), inner.bytes as u64);
+        drop(inner);
+        // Too large for the budget: not kept.
+        cache.insert_range(&path, 0..5000, Bytes::from(vec![0; 5000]), &cost);
+        assert!(cache.range(&path, &(0..5000)).is_none());
     }
 }

@@ -519,7 +519,7 @@ mod tests {
                 assert_ne!(a.text, b.text);
             }
         }
-        assert_eq!(LISTENER_COUNT, 11);
+        assert_eq!(LISTENER_COUNT, 12);
     }
 
     #[test]

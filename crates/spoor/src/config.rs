@@ -82,6 +82,10 @@ pub struct RunArgs<R: RoleListeners + Clone + Default + std::fmt::Debug + Send +
     #[arg(long, env = "SPOOR_BLOCK_CUT_AGE", value_name = "DURATION")]
     pub block_cut_age: Option<String>,
 
+    /// Engine: bytes of block-file ranges and Parquet footers kept in memory after a read; 0 turns it off [default: 134217728 with an s3:// blocks URL, else 0]
+    #[arg(long, env = "SPOOR_READ_CACHE_BYTES", value_name = "BYTES")]
+    pub read_cache_bytes: Option<usize>,
+
     /// Memory backend: most traces kept; the oldest is evicted first [default: 100000]
     #[arg(long, env = "SPOOR_MAX_TRACES", value_name = "N")]
     pub max_traces: Option<usize>,
@@ -500,6 +504,7 @@ pub struct FileStorage {
     pub retention: Option<String>,
     pub block_cut_bytes: Option<usize>,
     pub block_cut_age: Option<String>,
+    pub read_cache_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -577,6 +582,8 @@ pub enum Storage {
         cut_bytes: Option<usize>,
         /// `None` = the engine's default.
         cut_age_nanos: Option<u64>,
+        /// The read cache's bytes (0: none).
+        read_cache_bytes: usize,
     },
 }
 
@@ -812,6 +819,12 @@ fn storage<R: RunRole>(args: &RunArgs<R>, file: FileStorage) -> Result<Storage> 
                 // Checked now, so a wrong URL is a config error at start.
                 spoor_engine::BlockStorage::from_url(url)?;
             }
+            // A remote store answers each read with a request: cache by default.
+            let remote = blocks_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("s3://"));
+            let read_cache_bytes = pick(&args.read_cache_bytes, file.read_cache_bytes)
+                .unwrap_or(if remote { 128 << 20 } else { 0 });
             Ok(Storage::Engine {
                 data_dir: pick(&args.data_dir, file.data_dir)
                     .unwrap_or_else(|| PathBuf::from("spoor-data")),
@@ -819,6 +832,7 @@ fn storage<R: RunRole>(args: &RunArgs<R>, file: FileStorage) -> Result<Storage> 
                 retention_nanos: (nanos > 0).then_some(nanos as u64),
                 cut_bytes,
                 cut_age_nanos,
+                read_cache_bytes,
             })
         }
         Some("memory") => {
@@ -1225,6 +1239,7 @@ mod tests {
                 retention_nanos: Some(168 * 3_600_000_000_000),
                 cut_bytes: None,
                 cut_age_nanos: None,
+                read_cache_bytes: 0,
             }
         );
         let file = parse_file("version: 1\nstorage:\n  data_dir: /var/lib/spoor\n  retention: 0\n")
@@ -1238,6 +1253,7 @@ mod tests {
                 retention_nanos: None,
                 cut_bytes: None,
                 cut_age_nanos: None,
+                read_cache_bytes: 0,
             }
         );
     }

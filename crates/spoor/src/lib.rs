@@ -352,10 +352,12 @@ pub async fn run_role(
             retention_nanos,
             cut_bytes,
             cut_age_nanos,
+            read_cache_bytes,
         } => {
             let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
             engine_config.cpu = cpu.clone();
             engine_config.role = engine_role(&deployment);
+            engine_config.read_cache_bytes = *read_cache_bytes;
             engine_config.retention = retention_nanos.map(Duration::from_nanos);
             if let Some(url) = blocks_url {
                 engine_config.block_storage = spoor_engine::BlockStorage::from_url(url)?;
