@@ -201,12 +201,17 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with_cut_age("3s")
+    }
+
+    /// The cluster with the collectors cutting blocks at `cut_age`.
+    fn start_with_cut_age(cut_age: &str) -> Cluster {
         common::install_tls_provider();
         let root = tempfile::tempdir().unwrap();
         let store = store(root.path());
         let collectors = [("c1", C1), ("c2", C2)]
             .into_iter()
-            .map(|(name, host)| collector(&root, &store, name, host))
+            .map(|(name, host)| collector(&root, &store, name, host, cut_age))
             .collect();
         let queriers = [("q1", Q1), ("q2", Q2)]
             .into_iter()
@@ -268,7 +273,13 @@ impl Cluster {
     }
 }
 
-fn collector(root: &tempfile::TempDir, store: &Store, name: &str, host: &'static str) -> Role {
+fn collector(
+    root: &tempfile::TempDir,
+    store: &Store,
+    name: &str,
+    host: &'static str,
+    cut_age: &str,
+) -> Role {
     Role::start(
         name,
         "collector",
@@ -278,7 +289,7 @@ fn collector(root: &tempfile::TempDir, store: &Store, name: &str, host: &'static
             ("--data-dir", root.path().join(name).display().to_string()),
             ("--blocks-url", store.url.clone()),
             ("--node-id", name.to_owned()),
-            ("--block-cut-age", "3s".into()),
+            ("--block-cut-age", cut_age.into()),
         ]),
         &store.env,
         root.path(),
@@ -635,4 +646,230 @@ fn object_store_outage(cluster: &mut Cluster) {
         "e2e_distributed: {} traces acknowledged while the object store was down for 30 s, all found afterwards",
         acked.len()
     );
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(role: &Role) -> f64 {
+    let Some(child) = role.child.as_ref() else {
+        return 0.0;
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the name).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+/// Times `urls` through `querier`: milliseconds per request (sorted), and
+/// the engine's object-store requests and bytes over them.
+fn timed(querier: &Role, urls: &[String]) -> (Vec<f64>, f64, f64) {
+    let client = reqwest::blocking::Client::new();
+    let before = querier.metrics();
+    let mut ms = Vec::with_capacity(urls.len());
+    for url in urls {
+        let started = Instant::now();
+        let resp = client.get(url).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{url}");
+        let _ = resp.bytes().unwrap();
+        ms.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    let after = querier.metrics();
+    let delta = |name: &str| metric_value(&after, name) - metric_value(&before, name);
+    ms.sort_by(f64::total_cmp);
+    (
+        ms,
+        delta("spoor_engine_query_store_requests_total"),
+        delta("spoor_engine_query_store_read_bytes_total"),
+    )
+}
+
+/// The figures of BENCHMARKS.md's "Distributed roles": ingest per collector
+/// CPU-second, and trace by ID and searches through a querier with a cold
+/// and a warm read cache, with the object-store requests they cost. A
+/// measurement, not a test (nothing is asserted on time); run it with a
+/// release binary:
+///
+/// ```sh
+/// cargo build --release -p spoor
+/// SPOOR_E2E_BIN=target/release/spoor SPOOR_BENCH_TRACES=20000 \
+///   cargo test -p spoor --test e2e_distributed -- --ignored --nocapture querier_figures
+/// ```
+#[test]
+#[ignore = "a measurement for BENCHMARKS.md; run explicitly"]
+fn querier_figures() {
+    let traces: u64 = std::env::var("SPOOR_BENCH_TRACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let mut cluster = Cluster::start_with_cut_age("20s");
+    let kind = if cluster.store.server.is_some() {
+        "SeaweedFS, 3 volume servers"
+    } else {
+        "a shared folder"
+    };
+    // Load: tracegen to each collector at full speed, in parallel.
+    let cpu_before: Vec<f64> = cluster.collectors.iter().map(cpu_seconds).collect();
+    let started = Instant::now();
+    let loaders: Vec<_> = [(C1, 7), (C2, 8)]
+        .into_iter()
+        .map(|(host, seed)| {
+            std::process::Command::new(spoor_bin())
+                .args(["tracegen", "--endpoint", &format!("http://{host}:4317")])
+                .args([
+                    "--traces",
+                    &traces.to_string(),
+                    "--rate",
+                    "0",
+                    "--workers",
+                    "2",
+                ])
+                .args(["--seed", &seed.to_string(), "--json-summary"])
+                .stderr(Stdio::null())
+                .output()
+                .unwrap()
+        })
+        .collect();
+    let elapsed = started.elapsed();
+    let mut spans = 0.0;
+    for out in &loaders {
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        spans += summary["spans_acknowledged"]
+            .as_f64()
+            .or(summary["spans_sent"].as_f64())
+            .unwrap_or(0.0);
+    }
+    let cpu: Vec<f64> = cluster
+        .collectors
+        .iter()
+        .zip(&cpu_before)
+        .map(|(c, b)| cpu_seconds(c) - b)
+        .collect();
+    // Everything cut into blocks before the queries.
+    for c in &cluster.collectors {
+        poll_until(Duration::from_secs(300), || {
+            (metric_value(&c.metrics(), "spoor_engine_head_spans") == 0.0).then_some(())
+        })
+        .expect("the heads were cut");
+    }
+    let q = &cluster.queriers[0];
+    poll_until(Duration::from_secs(60), || {
+        (metric_value(&q.metrics(), "spoor_engine_block_spans") >= spans * 0.99).then_some(())
+    });
+    let base = q.url(16686, "");
+    let services: serde_json::Value = reqwest::blocking::get(format!("{base}/api/services"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let service = services["data"][0].as_str().unwrap().to_owned();
+    let ops: serde_json::Value =
+        reqwest::blocking::get(format!("{base}/api/operations?service={service}"))
+            .unwrap()
+            .json()
+            .unwrap();
+    let operation = ops["data"][0]["name"].as_str().unwrap().to_owned();
+    let listed: serde_json::Value = reqwest::blocking::get(format!(
+        "{base}/api/traces?service={service}&limit=200&lookback=2d"
+    ))
+    .unwrap()
+    .json()
+    .unwrap();
+    let ids: Vec<String> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap().to_owned())
+        .take(100)
+        .collect();
+    let by_id: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{base}/api/traces/{id}"))
+        .collect();
+    let search: Vec<String> = (0..50)
+        .map(|i| {
+            format!(
+                "{base}/api/traces?service={service}&operation={}&limit=20&lookback=2d&minDuration={}us",
+                urlencode(&operation),
+                i % 5
+            )
+        })
+        .collect();
+    eprintln!(
+        "\n{} spans in {:.1} s into 2 collectors on {kind}; collector CPU {:.1} s and {:.1} s: {:.0} and {:.0} spans per collector CPU-second",
+        spans,
+        elapsed.as_secs_f64(),
+        cpu[0],
+        cpu[1],
+        spans / 2.0 / cpu[0].max(0.001),
+        spans / 2.0 / cpu[1].max(0.001),
+    );
+    eprintln!(
+        "| querier | queries | p50 ms | p99 ms | store requests / query | KiB read / query |"
+    );
+    eprintln!("|---|---:|---:|---:|---:|---:|");
+    for (label, urls) in [
+        ("trace by ID", &by_id),
+        ("search service + operation, limit 20", &search),
+    ] {
+        // Cold: a querier started now (empty read cache), then warm: again.
+        cluster.queriers[0].sigkill();
+        cluster.queriers[0].spawn();
+        let q = &cluster.queriers[0];
+        for (state, round) in [("cold", 0), ("warm", 1)] {
+            let _ = round;
+            let (ms, requests, bytes) = timed(q, urls);
+            let n = urls.len() as f64;
+            eprintln!(
+                "| {label}, {state} cache | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
+                urls.len(),
+                percentile(&ms, 0.5),
+                percentile(&ms, 0.99),
+                requests / n,
+                bytes / n / 1024.0
+            );
+        }
+    }
+    let q = &cluster.queriers[0];
+    eprintln!(
+        "querier: {} blocks, {:.1} MiB of indexes and Bloom filters, {:.1} MiB in the read cache, RSS {} MiB",
+        metric_value(&q.metrics(), "spoor_engine_blocks"),
+        metric_value(&q.metrics(), "spoor_engine_block_index_bytes") / 1048576.0,
+        metric_value(&q.metrics(), "spoor_engine_read_cache_bytes") / 1048576.0,
+        std::fs::read_to_string(format!("/proc/{}/status", q.child.as_ref().unwrap().id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v
+                .trim()
+                .trim_end_matches(" kB")
+                .parse::<u64>()
+                .unwrap_or(0)
+                / 1024))
+            .unwrap_or(0)
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
