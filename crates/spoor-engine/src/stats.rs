@@ -315,6 +315,12 @@ impl EngineStats {
                 self.recent_blocks,
             ),
             (
+                "spoor_engine_block_index_bytes",
+                "gauge",
+                "Memory held by the readable blocks' trace indexes and Bloom filters, roughly.",
+                self.block_index_bytes,
+            ),
+            (
                 "spoor_engine_store_get_requests_total",
                 "counter",
                 "Whole-object GET requests to the block store.",
