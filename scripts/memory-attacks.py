@@ -8,7 +8,7 @@ import socket, subprocess, sys, time, os, gzip, threading, urllib.request, urlli
 BIN=sys.argv[1]; BUDGET=sys.argv[2]; ATTACK=sys.argv[3]
 base=27000
 DATA=tempfile.mkdtemp(prefix='spoor-attack-')
-args=[BIN,'--otlp-grpc-addr',f'127.0.0.1:{base+1}','--otlp-http-addr',f'127.0.0.1:{base+2}','--query-http-addr',f'127.0.0.1:{base+3}','--admin-http-addr',f'127.0.0.1:{base+4}','--jaeger-compact-addr',f'127.0.0.1:{base+5}','--jaeger-binary-addr',f'127.0.0.1:{base+6}','--jaeger-http-addr',f'127.0.0.1:{base+7}','--jaeger-grpc-addr',f'127.0.0.1:{base+8}','--zipkin-addr',f'127.0.0.1:{base+9}','--sampling-http-addr',f'127.0.0.1:{base+10}','--sampling-grpc-addr',f'127.0.0.1:{base+11}','--data-dir',DATA,'--log','error']
+args=[BIN,'--otlp-grpc-addr',f'127.0.0.1:{base+1}','--otlp-http-addr',f'127.0.0.1:{base+2}','--query-http-addr',f'127.0.0.1:{base+3}','--admin-http-addr',f'127.0.0.1:{base+4}','--jaeger-compact-addr',f'127.0.0.1:{base+5}','--jaeger-binary-addr',f'127.0.0.1:{base+6}','--jaeger-http-addr',f'127.0.0.1:{base+7}','--jaeger-grpc-addr',f'127.0.0.1:{base+8}','--zipkin-addr',f'127.0.0.1:{base+9}','--sampling-http-addr',f'127.0.0.1:{base+10}','--sampling-grpc-addr',f'127.0.0.1:{base+11}','--query-grpc-addr','off','--data-dir',DATA,'--log','error']
 if BUDGET!='default': args+=['--max-bytes-in-flight',BUDGET]
 p=subprocess.Popen(args, stderr=subprocess.DEVNULL)
 def rss():

@@ -112,7 +112,7 @@ start_spoor() {
     --query-http-addr "$query" --otlp-http-addr "$otlp" \
     --otlp-grpc-addr off --admin-http-addr off \
     --jaeger-compact-addr off --jaeger-binary-addr off --jaeger-http-addr off --jaeger-grpc-addr off \
-    --zipkin-addr off --sampling-http-addr off --sampling-grpc-addr off \
+    --zipkin-addr off --sampling-http-addr off --sampling-grpc-addr off --query-grpc-addr off \
     --ui-menu-link 'E2E Runbook=https://example.com/spoor-runbook' \
     --log warn "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)

@@ -74,19 +74,25 @@ pub fn to_post_spans(spans: &[SpanRecord]) -> api_v2::PostSpansRequest {
             .unwrap_or_default()
     } else {
         api_v2::Batch {
-            spans: batches
-                .iter()
-                .flat_map(|b| b.spans.iter())
-                .map(|s| {
-                    let mut span = span_to_proto(s);
-                    span.process = Some(process_to_proto(&s.process));
-                    span
-                })
-                .collect(),
+            spans: to_query_spans(spans),
             process: None,
         }
     };
     api_v2::PostSpansRequest { batch: Some(batch) }
+}
+
+/// `spans` as api_v2 spans, each carrying its own process: what Jaeger's
+/// gRPC query service (`SpansResponseChunk`) returns.
+pub fn to_query_spans(spans: &[SpanRecord]) -> Vec<api_v2::Span> {
+    model_to_jaeger_batches(spans)
+        .iter()
+        .flat_map(|b| b.spans.iter())
+        .map(|s| {
+            let mut span = span_to_proto(s);
+            span.process = Some(process_to_proto(&s.process));
+            span
+        })
+        .collect()
 }
 
 /// Converts an api_v2 batch to Jaeger's model, attaching to each span its

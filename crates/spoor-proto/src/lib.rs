@@ -65,6 +65,31 @@ pub mod jaeger {
     pub mod api_v2 {
         include!(concat!(env!("OUT_DIR"), "/jaeger.api_v2.rs"));
     }
+
+    /// Package `jaeger.api_v3`: the gRPC `QueryService` (traces as OTLP
+    /// `TracesData` bytes; see the `.proto`).
+    #[allow(
+        missing_docs,
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )]
+    pub mod api_v3 {
+        include!(concat!(env!("OUT_DIR"), "/jaeger.api_v3.rs"));
+    }
+}
+
+/// Package `grpc.health.v1`: the standard gRPC health service.
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+pub mod grpc_health {
+    include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
 }
 
 /// Spoor's own packages.

@@ -32,6 +32,7 @@ pub mod listeners;
 pub mod net;
 pub mod otlp;
 pub mod params;
+pub mod query_grpc;
 pub mod roles;
 pub mod sampling;
 #[cfg(test)]

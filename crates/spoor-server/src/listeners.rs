@@ -139,6 +139,11 @@ listeners! {
         text: "query HTTP",
         serves: "Query HTTP: web UI, `/api/*`, `/api/v3/*`",
     },
+    QueryGrpc {
+        key: "query_grpc", name: "query_grpc", port: 16685, transport: Transport::Tcp,
+        text: "query gRPC",
+        serves: "Query gRPC: `jaeger.api_v2.QueryService`, `jaeger.api_v3.QueryService`, `grpc.health.v1.Health`",
+    },
     AdminHttp {
         key: "admin_http", name: "admin_http", port: 13133, transport: Transport::Tcp,
         text: "admin HTTP",
@@ -519,7 +524,7 @@ mod tests {
                 assert_ne!(a.text, b.text);
             }
         }
-        assert_eq!(LISTENER_COUNT, 12);
+        assert_eq!(LISTENER_COUNT, 13);
     }
 
     #[test]

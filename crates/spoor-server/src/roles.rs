@@ -36,6 +36,7 @@ pub static ALL_IN_ONE: Role<AppState> = Role {
         app(Listener::SamplingHttp),
         app(Listener::SamplingGrpc),
         app(Listener::QueryHttp),
+        app(Listener::QueryGrpc),
         app(Listener::AdminHttp),
     ],
 };
@@ -63,6 +64,7 @@ pub static COLLECTOR: Role<AppState> = Role {
 pub static QUERY: Role<AppState> = Role {
     listeners: &[
         app(Listener::QueryHttp),
+        app(Listener::QueryGrpc),
         app(Listener::AdminHttp).port(QUERY_ADMIN_PORT),
     ],
 };
@@ -150,6 +152,9 @@ pub const fn app(listener: Listener) -> RoleListener<AppState> {
             Box::pin(crate::cluster::serve_grpc(l, state.cluster.clone(), stop))
         }),
         Listener::QueryHttp => Handler::Http(OriginRule::Query, query_router),
+        Listener::QueryGrpc => {
+            Handler::Grpc(|l, state, stop| Box::pin(crate::query_grpc::serve_grpc(l, state, stop)))
+        }
         Listener::AdminHttp => Handler::Http(OriginRule::Ignore, admin::router),
     };
     RoleListener::new(listener, handler)
@@ -215,7 +220,11 @@ mod tests {
         assert!(!collector.iter().any(|(k, _)| *k == "query_http"));
         assert_eq!(
             ports(&QUERY),
-            [("query_http", 16686), ("admin_http", 16687)]
+            [
+                ("query_http", 16686),
+                ("query_grpc", 16685),
+                ("admin_http", 16687)
+            ]
         );
         assert_eq!(ports(&COMPACTOR), [("admin_http", 16688)]);
     }

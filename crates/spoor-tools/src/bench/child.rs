@@ -102,6 +102,7 @@ impl ChildServer {
             "--jaeger-grpc-addr",
             "--sampling-http-addr",
             "--sampling-grpc-addr",
+            "--query-grpc-addr",
         ] {
             cmd.args([off, "off"]);
         }

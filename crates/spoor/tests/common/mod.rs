@@ -46,6 +46,7 @@ pub struct Spoor {
     pub zipkin: SocketAddr,
     pub sampling_http: SocketAddr,
     pub sampling_grpc: SocketAddr,
+    pub query_grpc: SocketAddr,
     http: reqwest::blocking::Client,
 }
 
@@ -157,7 +158,8 @@ impl Spoor {
             zipkin,
             sampling_http,
             sampling_grpc,
-        ] = free_addrs::<9>();
+            query_grpc,
+        ] = free_addrs::<10>();
         let [jaeger_compact, jaeger_binary] = free_udp_addrs::<2>();
         let log = tempfile::NamedTempFile::new().expect("create the log file");
         let data_dir = tempfile::tempdir().expect("create the data directory");
@@ -188,6 +190,7 @@ impl Spoor {
             .args(["--zipkin-addr", &zipkin.to_string()])
             .args(["--sampling-http-addr", &sampling_http.to_string()])
             .args(["--sampling-grpc-addr", &sampling_grpc.to_string()])
+            .args(["--query-grpc-addr", &query_grpc.to_string()])
             // A test that names its own data directory (to restart on it) wins.
             .args(
                 (!extra_args.contains(&"--data-dir"))
@@ -227,6 +230,7 @@ impl Spoor {
             zipkin,
             sampling_http,
             sampling_grpc,
+            query_grpc,
             http: http_client(),
         };
         let deadline = Instant::now() + START_TIMEOUT;
