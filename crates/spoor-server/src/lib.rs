@@ -28,6 +28,7 @@ pub mod export;
 mod grpc_ingest;
 mod ingest;
 pub mod jaeger;
+pub mod jaeger_ui;
 pub mod listeners;
 pub mod net;
 pub mod otlp;
@@ -174,6 +175,8 @@ pub struct AppState {
     pub storage: Option<Arc<dyn spoor_storage::StorageStatus>>,
     /// What `spoor collector` serves queriers on its internal API (ADR 0025).
     pub cluster: Option<cluster::ClusterHead>,
+    /// A Jaeger UI build served instead of Spoor's UI (`--ui-assets`).
+    pub jaeger_ui: Option<Arc<jaeger_ui::JaegerUiAssets>>,
 }
 
 impl AppState {
@@ -207,6 +210,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             storage: None,
             cluster: None,
+            jaeger_ui: None,
         }
     }
 
@@ -246,6 +250,12 @@ impl AppState {
     /// The same state reporting `status`'s health on `/status` and `/ready`.
     pub fn with_storage_status(mut self, status: Arc<dyn spoor_storage::StorageStatus>) -> Self {
         self.storage = Some(status);
+        self
+    }
+
+    /// Serves the Jaeger UI build `ui` instead of Spoor's UI.
+    pub fn with_jaeger_ui(mut self, ui: Arc<jaeger_ui::JaegerUiAssets>) -> Self {
+        self.jaeger_ui = Some(ui);
         self
     }
 

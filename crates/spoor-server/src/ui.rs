@@ -140,6 +140,9 @@ pub fn base_slash_router(state: Arc<AppState>, base: &str) -> Router {
 }
 
 async fn base_slash(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(jaeger) = &state.jaeger_ui {
+        return crate::jaeger_ui::serve(&state, jaeger, "").await;
+    }
     index(&state)
 }
 
@@ -153,6 +156,9 @@ async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
         return resp;
     }
     let path = req.uri().path().trim_start_matches('/');
+    if let Some(jaeger) = &state.jaeger_ui {
+        return crate::jaeger_ui::serve(&state, jaeger, path).await;
+    }
     if !is_app_page(path) && spoor_ui::get(path).is_none() {
         // The whole path, base path included (nesting strips it), in the message.
         return not_found(&format!("{}{}", state.base_path, req.uri().path()));

@@ -82,6 +82,14 @@ pub struct RunArgs<R: RoleListeners + Clone + Default + std::fmt::Debug + Send +
     #[arg(long, env = "SPOOR_BLOCK_CUT_AGE", value_name = "DURATION")]
     pub block_cut_age: Option<String>,
 
+    /// Serve the Jaeger UI build in DIR (its index.html gets Jaeger's injections) instead of Spoor's UI [default: Spoor's UI]
+    #[arg(long, env = "SPOOR_UI_ASSETS", value_name = "DIR")]
+    pub ui_assets: Option<PathBuf>,
+
+    /// Jaeger UI configuration injected into the --ui-assets build: a .json object or a .js file defining UIConfig() (Jaeger's query.ui-config); read again when it changes
+    #[arg(long, env = "SPOOR_UI_CONFIG", value_name = "FILE")]
+    pub ui_config: Option<PathBuf>,
+
     /// Engine: bytes of block-file ranges and Parquet footers kept in memory after a read; 0 turns it off [default: 134217728 with an s3:// blocks URL, else 0]
     #[arg(long, env = "SPOOR_READ_CACHE_BYTES", value_name = "BYTES")]
     pub read_cache_bytes: Option<usize>,
@@ -530,6 +538,10 @@ pub struct FileQuery {
     pub query_max_limit: Option<usize>,
     pub query_max_concurrent: Option<usize>,
     pub query_queue_timeout: Option<String>,
+    /// A Jaeger UI build to serve instead of Spoor's UI.
+    pub ui_assets: Option<PathBuf>,
+    /// Jaeger UI configuration (`.json` or `.js`) for that build.
+    pub ui_config: Option<PathBuf>,
 }
 
 /// One `query.ui_menu_links` entry.
@@ -616,6 +628,9 @@ pub struct Config {
     pub net: spoor_server::net::NetConfig,
     /// The file's `cluster:` section, resolved by a distributed role with its flags.
     pub cluster: FileCluster,
+    /// A Jaeger UI build served instead of Spoor's UI, and its UI config file.
+    pub ui_assets: Option<PathBuf>,
+    pub ui_config: Option<PathBuf>,
 }
 
 impl Config {
@@ -667,6 +682,12 @@ impl Config {
             Some(other) => bail!("unknown log format {other:?} (available: text, json)"),
         };
         let ui_menu_links = ui_menu_links(&args.ui_menu_links, query.ui_menu_links)?;
+        let ui_assets = pick(&args.ui_assets, query.ui_assets.clone());
+        let ui_config = pick(&args.ui_config, query.ui_config.clone());
+        ensure!(
+            ui_config.is_none() || ui_assets.is_some(),
+            "ui_config (--ui-config) configures a Jaeger UI build: set ui_assets (--ui-assets) too"
+        );
         let net = network_config(args, file.network)?;
         let ingest = file.ingest;
         let positive = |flag: &Option<usize>, file: Option<usize>, default: usize, what: &str| {
@@ -724,6 +745,8 @@ impl Config {
             log_json,
             net,
             cluster,
+            ui_assets,
+            ui_config,
         })
     }
 }

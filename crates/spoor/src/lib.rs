@@ -468,6 +468,12 @@ pub async fn run_role(
     .context("cannot load the sampling strategies")?;
     let mut state =
         AppState::new(query, ingester, metrics, &server_config).with_sampling(sampling.clone());
+    if let Some(dir) = &config.ui_assets {
+        let ui = spoor_server::jaeger_ui::JaegerUiAssets::open(dir, config.ui_config.as_deref())
+            .with_context(|| format!("cannot serve the Jaeger UI build in {}", dir.display()))?;
+        tracing::info!(ui_assets = %dir.display(), ui_config = ?config.ui_config, "serving a Jaeger UI build");
+        state = state.with_jaeger_ui(Arc::new(ui));
+    }
     if let Some(engine) = &engine {
         state = state.with_storage_status(engine.clone());
         if let Deployment::Collector { .. } = deployment {
