@@ -37,6 +37,14 @@ if ! SPOOR_TEST_S3_SERVER=$(scripts/tools/object-store.sh); then
 fi
 export SPOOR_TEST_S3_SERVER
 
+# The Java senders (OpenTelemetry Java agent, legacy Jaeger Java client) from
+# Maven Central, cached outside the clone (scripts/tools/java-clients.sh).
+if ! SPOOR_TEST_JAVA_CLIENTS=$(scripts/tools/java-clients.sh); then
+  echo "cannot install the Java test clients (scripts/tools/java-clients.sh)" >&2
+  exit 1
+fi
+export SPOOR_TEST_JAVA_CLIENTS
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

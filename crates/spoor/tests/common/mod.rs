@@ -78,7 +78,7 @@ impl Reply {
 
 /// `N` distinct free loopback TCP ports. The listeners are held together so
 /// no port repeats, then released for the binary to take.
-fn free_addrs<const N: usize>() -> [SocketAddr; N] {
+pub fn free_addrs<const N: usize>() -> [SocketAddr; N] {
     let listeners: Vec<TcpListener> = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
         .collect();
