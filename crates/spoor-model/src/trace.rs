@@ -236,3 +236,24 @@ pub struct DependencyLink {
     pub child: String,
     pub call_count: u64,
 }
+
+impl DependencyLink {
+    /// One link per (parent, child), call counts summed (saturating),
+    /// sorted by parent then child.
+    pub fn merge(links: impl IntoIterator<Item = DependencyLink>) -> Vec<DependencyLink> {
+        let mut merged: std::collections::BTreeMap<(String, String), u64> =
+            std::collections::BTreeMap::new();
+        for link in links {
+            let count = merged.entry((link.parent, link.child)).or_default();
+            *count = count.saturating_add(link.call_count);
+        }
+        merged
+            .into_iter()
+            .map(|((parent, child), call_count)| DependencyLink {
+                parent,
+                child,
+                call_count,
+            })
+            .collect()
+    }
+}

@@ -170,6 +170,86 @@ impl QueryGrpc {
             .map_err(|_| Status::resource_exhausted("too many heavy queries at once; retry later"))
     }
 
+    /// One trace (adjusted unless `raw`), streamed in chunks of `per_chunk`
+    /// spans encoded by `encode`; `NOT_FOUND` when storage has none of it.
+    async fn trace_stream<T: Send + 'static>(
+        &self,
+        query: GetTraceQuery,
+        raw: bool,
+        per_chunk: usize,
+        encode: fn(&[SpanRecord]) -> T,
+    ) -> Result<Response<ChunkStream<T>>, Status> {
+        let slot = self.slot().await?;
+        let Partial { value, warnings } = self
+            .state
+            .query
+            .get_trace_partial(query, raw)
+            .await
+            .map_err(|e| storage_grpc(&e))?;
+        let trace = value.ok_or_else(|| Status::not_found("trace not found"))?;
+        Ok(streamed(
+            chunks(vec![trace], per_chunk, encode),
+            warnings,
+            slot,
+        ))
+    }
+
+    /// The traces of a search, streamed like [`Self::trace_stream`].
+    async fn search_stream<T: Send + 'static>(
+        &self,
+        query: TraceQuery,
+        raw: bool,
+        per_chunk: usize,
+        encode: fn(&[SpanRecord]) -> T,
+    ) -> Result<Response<ChunkStream<T>>, Status> {
+        let slot = self.slot().await?;
+        let Partial { value, warnings } = self
+            .state
+            .query
+            .find_traces_partial(&query, raw)
+            .await
+            .map_err(|e| storage_grpc(&e))?;
+        Ok(streamed(chunks(value, per_chunk, encode), warnings, slot))
+    }
+
+    /// A service's operations, of one span kind (a Jaeger kind name) or all.
+    async fn operations(
+        &self,
+        service: String,
+        kind: &str,
+    ) -> Result<Vec<spoor_storage::Operation>, Status> {
+        self.state
+            .query
+            .operations(&OperationQuery {
+                service,
+                span_kind: span_kind(kind)?,
+            })
+            .await
+            .map_err(|e| storage_grpc(&e))
+    }
+
+    /// The dependency links of a window (both ends required).
+    async fn dependencies(
+        &self,
+        start: Option<prost_types::Timestamp>,
+        end: Option<prost_types::Timestamp>,
+    ) -> Result<Vec<spoor_model::DependencyLink>, Status> {
+        let (start, end) = dependency_window(start, end)?;
+        self.state
+            .query
+            .dependencies(start, end)
+            .await
+            .map_err(|e| storage_grpc(&e))
+    }
+
+    async fn services(&self) -> Result<Vec<String>, Status> {
+        self.state
+            .query
+            .services()
+            .await
+            .map_err(|e| storage_grpc(&e))
+    }
+
     fn observe<T>(&self, endpoint: &'static str, started: Instant, result: &Result<T, Status>) {
         self.state
             .metrics
@@ -276,19 +356,8 @@ impl V2Query for QueryGrpc {
                 start: timestamp_nanos(r.start_time)?,
                 end: timestamp_nanos(r.end_time)?,
             };
-            let slot = self.slot().await?;
-            let Partial { value, warnings } = self
-                .state
-                .query
-                .get_trace_partial(query, r.raw_traces)
+            self.trace_stream(query, r.raw_traces, V2_CHUNK_SPANS, v2_chunk)
                 .await
-                .map_err(|e| storage_grpc(&e))?;
-            let trace = value.ok_or_else(|| Status::not_found("trace not found"))?;
-            Ok(streamed(
-                chunks(vec![trace], V2_CHUNK_SPANS, v2_chunk),
-                warnings,
-                slot,
-            ))
         }
         .await;
         self.observe("grpc_v2_get_trace", started, &result);
@@ -325,18 +394,8 @@ impl V2Query for QueryGrpc {
                 duration_max: q.duration_max,
                 search_depth: q.search_depth,
             })?;
-            let slot = self.slot().await?;
-            let Partial { value, warnings } = self
-                .state
-                .query
-                .find_traces_partial(&query, raw)
+            self.search_stream(query, raw, V2_CHUNK_SPANS, v2_chunk)
                 .await
-                .map_err(|e| storage_grpc(&e))?;
-            Ok(streamed(
-                chunks(value, V2_CHUNK_SPANS, v2_chunk),
-                warnings,
-                slot,
-            ))
         }
         .await;
         self.observe("grpc_v2_find_traces", started, &result);
@@ -349,12 +408,9 @@ impl V2Query for QueryGrpc {
     ) -> Result<Response<v2::GetServicesResponse>, Status> {
         let started = Instant::now();
         let result = self
-            .state
-            .query
             .services()
             .await
-            .map(|services| Response::new(v2::GetServicesResponse { services }))
-            .map_err(|e| storage_grpc(&e));
+            .map(|services| Response::new(v2::GetServicesResponse { services }));
         self.observe("grpc_v2_services", started, &result);
         result
     }
@@ -366,15 +422,7 @@ impl V2Query for QueryGrpc {
         let started = Instant::now();
         let r = request.into_inner();
         let result = async {
-            let ops = self
-                .state
-                .query
-                .operations(&OperationQuery {
-                    service: r.service,
-                    span_kind: span_kind(&r.span_kind)?,
-                })
-                .await
-                .map_err(|e| storage_grpc(&e))?;
+            let ops = self.operations(r.service, &r.span_kind).await?;
             let mut names: Vec<String> = ops.iter().map(|o| o.name.clone()).collect();
             names.dedup();
             Ok(Response::new(v2::GetOperationsResponse {
@@ -400,13 +448,7 @@ impl V2Query for QueryGrpc {
         let started = Instant::now();
         let r = request.into_inner();
         let result = async {
-            let (start, end) = dependency_window(r.start_time, r.end_time)?;
-            let links = self
-                .state
-                .query
-                .dependencies(start, end)
-                .await
-                .map_err(|e| storage_grpc(&e))?;
+            let links = self.dependencies(r.start_time, r.end_time).await?;
             Ok(Response::new(v2::GetDependenciesResponse {
                 dependencies: links
                     .into_iter()
@@ -462,19 +504,8 @@ impl V3Query for QueryGrpc {
                 start: timestamp_nanos(r.start_time)?,
                 end: timestamp_nanos(r.end_time)?,
             };
-            let slot = self.slot().await?;
-            let Partial { value, warnings } = self
-                .state
-                .query
-                .get_trace_partial(query, r.raw_traces)
+            self.trace_stream(query, r.raw_traces, V3_CHUNK_SPANS, v3_chunk)
                 .await
-                .map_err(|e| storage_grpc(&e))?;
-            let trace = value.ok_or_else(|| Status::not_found("trace not found"))?;
-            Ok(streamed(
-                chunks(vec![trace], V3_CHUNK_SPANS, v3_chunk),
-                warnings,
-                slot,
-            ))
         }
         .await;
         self.observe("grpc_v3_get_trace", started, &result);
@@ -488,18 +519,8 @@ impl V3Query for QueryGrpc {
         let started = Instant::now();
         let result = async {
             let (query, raw) = self.v3_query(request.into_inner().query)?;
-            let slot = self.slot().await?;
-            let Partial { value, warnings } = self
-                .state
-                .query
-                .find_traces_partial(&query, raw)
+            self.search_stream(query, raw, V3_CHUNK_SPANS, v3_chunk)
                 .await
-                .map_err(|e| storage_grpc(&e))?;
-            Ok(streamed(
-                chunks(value, V3_CHUNK_SPANS, v3_chunk),
-                warnings,
-                slot,
-            ))
         }
         .await;
         self.observe("grpc_v3_find_traces", started, &result);
@@ -512,12 +533,9 @@ impl V3Query for QueryGrpc {
     ) -> Result<Response<v3::GetServicesResponse>, Status> {
         let started = Instant::now();
         let result = self
-            .state
-            .query
             .services()
             .await
-            .map(|services| Response::new(v3::GetServicesResponse { services }))
-            .map_err(|e| storage_grpc(&e));
+            .map(|services| Response::new(v3::GetServicesResponse { services }));
         self.observe("grpc_v3_services", started, &result);
         result
     }
@@ -529,15 +547,7 @@ impl V3Query for QueryGrpc {
         let started = Instant::now();
         let r = request.into_inner();
         let result = async {
-            let ops = self
-                .state
-                .query
-                .operations(&OperationQuery {
-                    service: r.service,
-                    span_kind: span_kind(&r.span_kind)?,
-                })
-                .await
-                .map_err(|e| storage_grpc(&e))?;
+            let ops = self.operations(r.service, &r.span_kind).await?;
             Ok(Response::new(v3::GetOperationsResponse {
                 operations: ops
                     .into_iter()
@@ -565,13 +575,7 @@ impl V3Query for QueryGrpc {
         let started = Instant::now();
         let r = request.into_inner();
         let result = async {
-            let (start, end) = dependency_window(r.start_time, r.end_time)?;
-            let links = self
-                .state
-                .query
-                .dependencies(start, end)
-                .await
-                .map_err(|e| storage_grpc(&e))?;
+            let links = self.dependencies(r.start_time, r.end_time).await?;
             Ok(Response::new(v3::DependenciesResponse {
                 dependencies: links
                     .into_iter()

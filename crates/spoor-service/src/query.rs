@@ -1,6 +1,6 @@
 //! The read path: fetch, search, truncate, adjust and summarize traces.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use spoor_model::{DependencyLink, Trace, UnixNanos};
@@ -400,21 +400,10 @@ impl QueryService {
     }
 }
 
-/// One link per (parent, child), call counts summed, sorted.
+/// One link per (parent, child), call counts summed, sorted
+/// ([`DependencyLink::merge`]).
 pub fn merge_dependency_links(links: Vec<DependencyLink>) -> Vec<DependencyLink> {
-    let mut merged: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for link in links {
-        let count = merged.entry((link.parent, link.child)).or_default();
-        *count = count.saturating_add(link.call_count);
-    }
-    merged
-        .into_iter()
-        .map(|((parent, child), call_count)| DependencyLink {
-            parent,
-            child,
-            call_count,
-        })
-        .collect()
+    DependencyLink::merge(links)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! part: the answer carries a warning naming it (Jaeger's `errors`), never
 //! a silent partial answer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -263,18 +263,7 @@ pub fn merge_found(
 /// Dependency links from several places, call counts of one edge added up,
 /// sorted by parent then child.
 pub fn merge_links(lists: impl IntoIterator<Item = Vec<DependencyLink>>) -> Vec<DependencyLink> {
-    let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for link in lists.into_iter().flatten() {
-        *edges.entry((link.parent, link.child)).or_default() += link.call_count;
-    }
-    edges
-        .into_iter()
-        .map(|((parent, child), call_count)| DependencyLink {
-            parent,
-            child,
-            call_count,
-        })
-        .collect()
+    DependencyLink::merge(lists.into_iter().flatten())
 }
 
 #[async_trait]
