@@ -318,6 +318,25 @@ impl Engine {
         Ok(out)
     }
 
+    /// The traces of `ids` that hold spans, in that order ([`Self::collect_traces`]).
+    async fn read_traces(
+        &self,
+        ids: &[TraceId],
+        warnings: &mut Warnings,
+    ) -> Result<Vec<Trace>, EngineError> {
+        let collected = self.collect_traces(ids, warnings).await?;
+        Ok(ids
+            .iter()
+            .zip(collected)
+            .filter(|(_, spans)| !spans.is_empty())
+            .map(|(trace_id, spans)| Trace {
+                trace_id: *trace_id,
+                spans,
+                warnings: Vec::new(),
+            })
+            .collect())
+    }
+
     /// The traces matching `query`, newest first, at most `query.limit`;
     /// blocks that cannot be read are skipped with a warning.
     async fn find(
@@ -439,17 +458,7 @@ impl TraceReader for Engine {
         let cost = Arc::clone(&self.shared.store.cost);
         cost.query(async move {
             let mut warnings = Warnings::new();
-            let collected = self.collect_traces(ids, &mut warnings).await?;
-            let traces = ids
-                .iter()
-                .zip(collected)
-                .filter(|(_, spans)| !spans.is_empty())
-                .map(|(trace_id, spans)| Trace {
-                    trace_id: *trace_id,
-                    spans,
-                    warnings: Vec::new(),
-                })
-                .collect();
+            let traces = self.read_traces(ids, &mut warnings).await?;
             Ok(Partial {
                 value: traces,
                 warnings: into_list(warnings),
@@ -468,17 +477,7 @@ impl TraceReader for Engine {
             let mut warnings = Warnings::new();
             let found = self.find(query, &mut warnings).await?;
             let ids: Vec<TraceId> = found.iter().map(|f| f.trace_id).collect();
-            let collected = self.collect_traces(&ids, &mut warnings).await?;
-            let traces: Vec<Trace> = ids
-                .into_iter()
-                .zip(collected)
-                .filter(|(_, spans)| !spans.is_empty())
-                .map(|(trace_id, spans)| Trace {
-                    trace_id,
-                    spans,
-                    warnings: Vec::new(),
-                })
-                .collect();
+            let traces = self.read_traces(&ids, &mut warnings).await?;
             Ok(Partial {
                 value: traces,
                 warnings: into_list(warnings),
