@@ -45,6 +45,14 @@ if ! SPOOR_TEST_JAVA_CLIENTS=$(scripts/tools/java-clients.sh); then
 fi
 export SPOOR_TEST_JAVA_CLIENTS
 
+# The real Jaeger (v2.12.0, Go module v1.75.0) the oracle test runs beside
+# Spoor, built once into the same cache (scripts/tools/jaeger.sh).
+if ! SPOOR_TEST_JAEGER=$(scripts/tools/jaeger.sh); then
+  echo "cannot build the real Jaeger (scripts/tools/jaeger.sh)" >&2
+  exit 1
+fi
+export SPOOR_TEST_JAEGER
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -553,12 +553,10 @@ impl V3Query for QueryGrpc {
                     .into_iter()
                     .map(|o| v3::Operation {
                         name: o.name,
-                        // As the HTTP api_v3: an unspecified kind is internal.
-                        span_kind: match o.span_kind {
-                            SpanKind::Unspecified => "internal",
-                            k => k.jaeger_name(),
-                        }
-                        .to_owned(),
+                        // As Jaeger's gRPC handler: the stored kind, empty
+                        // when unspecified (its HTTP gateway alone writes
+                        // `internal` then).
+                        span_kind: o.span_kind.jaeger_name().to_owned(),
                     })
                     .collect(),
             }))
