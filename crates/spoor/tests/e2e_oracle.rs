@@ -23,6 +23,7 @@
 //! 5. Jaeger's memory store counts a span whose parent is in the same
 //!    service as a dependency of that service on itself; Spoor's graph
 //!    holds calls between services only: Jaeger's self-edges dropped.
+//!
 //! The test prints a report (requests compared per API, identical,
 //! differences) and fails on any other difference.
 
