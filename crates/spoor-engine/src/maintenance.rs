@@ -328,17 +328,13 @@ async fn covered_by_blocks(shared: &Shared, seq: u64) {
     if matches!(shared.config.role, EngineRole::Writer { .. }) {
         let dir = shared.config.data_dir.clone();
         let written =
-            tokio::task::spawn_blocking(move || crate::cluster::write_uploaded(&dir, seq)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot record the uploaded WAL segments; keeping them");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot record the uploaded WAL segments; keeping them");
-                return;
-            }
+            tokio::task::spawn_blocking(move || crate::cluster::write_uploaded(&dir, seq))
+                .await
+                .map_err(join_err)
+                .and_then(|r| r);
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot record the uploaded WAL segments; keeping them");
+            return;
         }
     }
     delete_wal_through(shared, seq).await;

@@ -290,7 +290,6 @@ impl Lifecycle {
             // Readers and compactors list the store below, deleting nothing.
             EngineRole::Reader { .. } | EngineRole::Compactor { .. } => (Vec::new(), 0),
         };
-        let block_count = blocks.len();
 
         let shared = Arc::new(Shared {
             config: config.clone(),
@@ -316,7 +315,8 @@ impl Lifecycle {
         if config.role.refresh().is_some() {
             cluster::refresh(&shared).await?;
         }
-        let block_count = block_count + shared.mem.read().blocks.len();
+        // The owner's blocks, or what a reader's or compactor's listing loaded.
+        let block_count = shared.mem.read().blocks.len();
         let report = maintenance::replay_wal(&shared, &wal_dir, covered).await?;
 
         let sink = Arc::clone(&shared);
