@@ -1,6 +1,8 @@
 //! Compiles every `.proto` under `proto/` with `protox` (pure Rust, no
 //! system `protoc`) and generates prost messages plus tonic clients and
-//! servers with `tonic-prost-build`.
+//! servers with `tonic-prost-build`. The compiled descriptors are also
+//! written, encoded, to `$OUT_DIR/spoor_descriptor.bin`
+//! (`FILE_DESCRIPTOR_SET`, for gRPC server reflection).
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     let fds = protox::compile(&files, [&root])?;
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
+    std::fs::write(
+        out_dir.join("spoor_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

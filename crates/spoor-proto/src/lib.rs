@@ -17,11 +17,22 @@
 //!     `ReportResponse`, and `span_service_server`/`span_service_client`.
 //!
 //!   Timestamps and durations are `prost_types::{Timestamp, Duration}`.
+//! - [`FILE_DESCRIPTOR_SET`]: the descriptors of every `.proto` compiled
+//!   here (with the `google.protobuf` files they import), for gRPC server
+//!   reflection.
 
 pub use opentelemetry_proto::tonic::collector::trace::v1 as otlp_collector;
 pub use opentelemetry_proto::tonic::common::v1 as otlp_common;
 pub use opentelemetry_proto::tonic::resource::v1 as otlp_resource;
 pub use opentelemetry_proto::tonic::trace::v1 as otlp_trace;
+
+/// The encoded `google.protobuf.FileDescriptorSet` of every `.proto` under
+/// `proto/` and the files they import, with source info (comments), as
+/// `build.rs` compiled them. A server that offers reflection registers the
+/// files of the services it serves, not the whole set (the internal
+/// `spoor.cluster.v1` and the collector services are here too).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/spoor_descriptor.bin"));
 
 /// `google.protobuf` well-known types used by the generated code.
 pub use prost_types;
@@ -125,6 +136,41 @@ pub mod zipkin {
 mod tests {
     use super::jaeger::api_v2;
     use tonic::server::NamedService;
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn the_descriptor_set_holds_every_compiled_service() {
+        use prost::Message as _;
+        let set = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET).unwrap();
+        let mut services: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|f| {
+                f.service
+                    .iter()
+                    .map(move |s| format!("{}.{}", f.package(), s.name()))
+            })
+            .collect();
+        services.sort_unstable();
+        assert_eq!(
+            services,
+            [
+                "grpc.health.v1.Health",
+                "jaeger.api_v2.CollectorService",
+                "jaeger.api_v2.QueryService",
+                "jaeger.api_v2.SamplingManager",
+                "jaeger.api_v3.QueryService",
+                "spoor.cluster.v1.Head",
+                "zipkin.proto3.SpanService",
+            ]
+        );
+        // The imported well-known types are in the set too.
+        assert!(
+            set.file
+                .iter()
+                .any(|f| f.name() == "google/protobuf/timestamp.proto")
+        );
+    }
 
     #[test]
     fn grpc_service_names_and_paths_match_jaeger() {

@@ -142,7 +142,7 @@ listeners! {
     QueryGrpc {
         key: "query_grpc", name: "query_grpc", port: 16685, transport: Transport::Tcp,
         text: "query gRPC",
-        serves: "Query gRPC: `jaeger.api_v2.QueryService`, `jaeger.api_v3.QueryService`, `grpc.health.v1.Health`",
+        serves: "Query gRPC: `jaeger.api_v2.QueryService`, `jaeger.api_v3.QueryService`, `grpc.health.v1.Health`, reflection",
     },
     AdminHttp {
         key: "admin_http", name: "admin_http", port: 13133, transport: Transport::Tcp,

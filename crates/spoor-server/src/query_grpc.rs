@@ -1,7 +1,9 @@
 //! Jaeger's gRPC query API on 16685: `jaeger.api_v2.QueryService` and
-//! `jaeger.api_v3.QueryService`, with the standard `grpc.health.v1.Health`,
-//! over the same [`QueryService`](spoor_service::QueryService), limits and
-//! heavy-query slots as the HTTP APIs.
+//! `jaeger.api_v3.QueryService`, with the standard `grpc.health.v1.Health`
+//! and server reflection (`grpc.reflection.v1` and `v1alpha`, listing and
+//! describing only the services served here), over the same
+//! [`QueryService`](spoor_service::QueryService), limits and heavy-query
+//! slots as the HTTP APIs.
 //!
 //! Traces stream in chunks: api_v2 sends at most [`V2_CHUNK_SPANS`] spans per
 //! `SpansResponseChunk` (as Jaeger does), api_v3 at most
@@ -732,6 +734,109 @@ impl Health for HealthService {
     }
 }
 
+/// The services of the query gRPC listener that reflection names (besides
+/// the reflection services themselves).
+pub const REFLECTED_SERVICES: [&str; 3] = [
+    "jaeger.api_v2.QueryService",
+    "jaeger.api_v3.QueryService",
+    "grpc.health.v1.Health",
+];
+
+/// The reflection services' error: the compiled descriptors did not decode
+/// or lack a file (a build defect, reported rather than served wrong).
+#[derive(Debug, thiserror::Error)]
+pub enum ReflectionError {
+    #[error("the compiled protobuf descriptors do not decode: {0}")]
+    Decode(#[from] prost::DecodeError),
+    #[error("the compiled protobuf descriptors have no file defining {0}")]
+    MissingService(String),
+    #[error("the compiled protobuf descriptors import {0}, which they do not contain")]
+    MissingFile(String),
+    #[error(transparent)]
+    Build(#[from] tonic_reflection::server::Error),
+}
+
+/// The files of [`spoor_proto::FILE_DESCRIPTOR_SET`] that define `services`
+/// (fully qualified names), with every file they import, in the set's order:
+/// what reflection may show without describing internal services (the
+/// cluster API, the collector's) that this listener does not serve.
+pub fn descriptors_of(
+    services: &[&str],
+) -> Result<prost_types::FileDescriptorSet, ReflectionError> {
+    let all = prost_types::FileDescriptorSet::decode(spoor_proto::FILE_DESCRIPTOR_SET)?;
+    let mut wanted: Vec<&str> = Vec::new();
+    for &service in services {
+        let file = all
+            .file
+            .iter()
+            .find(|f| {
+                f.service.iter().any(|s| {
+                    let package = f.package();
+                    let name = s.name();
+                    if package.is_empty() {
+                        service == name
+                    } else {
+                        service
+                            .strip_prefix(package)
+                            .and_then(|r| r.strip_prefix('.'))
+                            == Some(name)
+                    }
+                })
+            })
+            .ok_or_else(|| ReflectionError::MissingService(service.to_owned()))?;
+        wanted.push(file.name());
+    }
+    let mut i = 0;
+    while let Some(&name) = wanted.get(i) {
+        i += 1;
+        let file = all
+            .file
+            .iter()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| ReflectionError::MissingFile(name.to_owned()))?;
+        for dep in &file.dependency {
+            if !wanted.contains(&dep.as_str()) {
+                wanted.push(dep);
+            }
+        }
+    }
+    let file = all
+        .file
+        .iter()
+        .filter(|f| wanted.contains(&f.name()))
+        .cloned()
+        .collect();
+    Ok(prost_types::FileDescriptorSet { file })
+}
+
+/// The v1 and v1alpha reflection services of the query gRPC listener. Both
+/// list [`REFLECTED_SERVICES`] and both reflection services (as Go's gRPC
+/// servers do) and describe only their files.
+#[allow(clippy::type_complexity)]
+pub fn reflection_services() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    ReflectionError,
+> {
+    let files = descriptors_of(&REFLECTED_SERVICES)?;
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_file_descriptor_set(files.clone())
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+            .include_reflection_service(false)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
+}
+
 /// Serves the gRPC query API on `listener` until `shutdown`.
 pub async fn serve_grpc(
     listener: impl Into<crate::net::ProtectedListener>,
@@ -740,11 +845,18 @@ pub async fn serve_grpc(
 ) -> Result<(), ServerError> {
     let listener = listener.into();
     let query = QueryGrpc::new(state.clone());
+    let (reflection_v1, reflection_v1alpha) =
+        reflection_services().map_err(|e| ServerError::Serve {
+            what: "query gRPC",
+            message: e.to_string(),
+        })?;
     listener
         .grpc_server()
         .add_service(V2Server::new(query.clone()))
         .add_service(V3Server::new(query))
         .add_service(HealthServer::new(HealthService { state }))
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(listener.grpc_incoming(), shutdown.cancelled_owned())
         .await
         .map_err(|e| ServerError::Serve {
@@ -757,6 +869,42 @@ pub async fn serve_grpc(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reflection_describes_only_the_served_services() {
+        let files = descriptors_of(&REFLECTED_SERVICES).unwrap();
+        let mut names: Vec<&str> = files.file.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "google/protobuf/duration.proto",
+                "google/protobuf/timestamp.proto",
+                "grpc_health.proto",
+                "jaeger/api_v2/model.proto",
+                "jaeger/api_v2/query.proto",
+                "jaeger/api_v3/query_service.proto",
+            ]
+        );
+        let mut services: Vec<String> = files
+            .file
+            .iter()
+            .flat_map(|f| {
+                f.service
+                    .iter()
+                    .map(|s| format!("{}.{}", f.package(), s.name()))
+            })
+            .collect();
+        services.sort_unstable();
+        let mut expected = REFLECTED_SERVICES;
+        expected.sort_unstable();
+        assert_eq!(services, expected);
+        assert!(matches!(
+            descriptors_of(&["spoor.cluster.v1.Nope"]),
+            Err(ReflectionError::MissingService(_))
+        ));
+        assert!(reflection_services().is_ok());
+    }
 
     #[test]
     fn chunks_never_mix_traces_and_keep_every_span() {

@@ -1,7 +1,8 @@
 //! Jaeger's gRPC query API on 16685 through the real binary, with clients
 //! generated from Jaeger's published field numbers: api_v2 and api_v3
-//! `QueryService` (traces streamed in chunks, Jaeger's errors) and the
-//! standard gRPC health service.
+//! `QueryService` (traces streamed in chunks, Jaeger's errors), the
+//! standard gRPC health service, and server reflection (with
+//! tonic-reflection's generated clients).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -289,4 +290,178 @@ fn the_grpc_query_api_answers_as_jaeger_does() {
         metrics.contains("endpoint=\"grpc_v2_get_trace\""),
         "{metrics}"
     );
+}
+
+/// One request of the reflection stream (`grpc.reflection.v1`), answered
+/// (tonic-reflection ends the stream with a status where Go's servers send
+/// an `ErrorResponse`: both are an error here).
+async fn try_reflect_v1(
+    client: &mut tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient<
+        tonic::transport::Channel,
+    >,
+    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> Result<tonic_reflection::pb::v1::server_reflection_response::MessageResponse, tonic::Status> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    let mut answers = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await?
+        .into_inner();
+    let answer = answers.message().await?.expect("one answer");
+    match answer.message_response.expect("a response") {
+        MessageResponse::ErrorResponse(e) => Err(tonic::Status::new(
+            Code::from_i32(e.error_code),
+            e.error_message,
+        )),
+        answer => Ok(answer),
+    }
+}
+
+async fn reflect_v1(
+    client: &mut tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient<
+        tonic::transport::Channel,
+    >,
+    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> tonic_reflection::pb::v1::server_reflection_response::MessageResponse {
+    try_reflect_v1(client, request).await.unwrap()
+}
+
+#[test]
+fn reflection_lists_and_describes_only_the_served_services() {
+    use spoor_proto::prost_types::FileDescriptorProto;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient as V1Reflection;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as V1AlphaReflection;
+
+    const SERVED: [&str; 5] = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "jaeger.api_v2.QueryService",
+        "jaeger.api_v3.QueryService",
+    ];
+    let spoor = Spoor::start(&[]);
+    let endpoint = format!("http://{}", spoor.query_grpc);
+    common::runtime().block_on(async move {
+        // The crate's clients are generated without `connect`: over a channel.
+        let channel = tonic::transport::Channel::from_shared(endpoint)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut v1 = V1Reflection::new(channel.clone());
+
+        // ListServices: exactly the public services of this listener.
+        let MessageResponse::ListServicesResponse(list) =
+            reflect_v1(&mut v1, MessageRequest::ListServices(String::new())).await
+        else {
+            panic!("ListServices did not answer a service list");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        assert_eq!(names, SERVED);
+
+        // FileContainingSymbol: api_v2's query.proto, which decodes and
+        // describes QueryService with Jaeger's methods.
+        let MessageResponse::FileDescriptorResponse(files) = reflect_v1(
+            &mut v1,
+            MessageRequest::FileContainingSymbol("jaeger.api_v2.QueryService".into()),
+        )
+        .await
+        else {
+            panic!("FileContainingSymbol did not answer descriptors");
+        };
+        let files: Vec<FileDescriptorProto> = files
+            .file_descriptor_proto
+            .iter()
+            .map(|b| FileDescriptorProto::decode(b.as_slice()).unwrap())
+            .collect();
+        let query = files
+            .iter()
+            .find(|f| f.name() == "jaeger/api_v2/query.proto")
+            .unwrap_or_else(|| panic!("no query.proto in {files:?}"));
+        assert_eq!(query.package(), "jaeger.api_v2");
+        assert_eq!(query.service.len(), 1);
+        assert_eq!(query.service[0].name(), "QueryService");
+        let methods: Vec<&str> = query.service[0].method.iter().map(|m| m.name()).collect();
+        assert_eq!(
+            methods,
+            [
+                "GetTrace",
+                "ArchiveTrace",
+                "FindTraces",
+                "GetServices",
+                "GetOperations",
+                "GetDependencies"
+            ]
+        );
+        let get_trace = &query.service[0].method[0];
+        assert_eq!(get_trace.input_type(), ".jaeger.api_v2.GetTraceRequest");
+        assert!(get_trace.server_streaming());
+
+        // Its import resolves too, and a message symbol finds its file.
+        for (request, file) in [
+            (
+                MessageRequest::FileByFilename("jaeger/api_v2/model.proto".into()),
+                "jaeger/api_v2/model.proto",
+            ),
+            (
+                MessageRequest::FileContainingSymbol("jaeger.api_v3.TraceQueryParameters".into()),
+                "jaeger/api_v3/query_service.proto",
+            ),
+            (
+                MessageRequest::FileContainingSymbol("grpc.health.v1.Health".into()),
+                "grpc_health.proto",
+            ),
+        ] {
+            let MessageResponse::FileDescriptorResponse(found) = reflect_v1(&mut v1, request).await
+            else {
+                panic!("no descriptor of {file}");
+            };
+            let first = FileDescriptorProto::decode(found.file_descriptor_proto[0].as_slice())
+                .unwrap();
+            assert_eq!(first.name(), file);
+        }
+
+        // Internal services of other listeners are not described here.
+        for symbol in [
+            "spoor.cluster.v1.Head",
+            "jaeger.api_v2.CollectorService",
+            "jaeger.api_v2.SamplingManager",
+            "zipkin.proto3.SpanService",
+        ] {
+            let answer =
+                try_reflect_v1(&mut v1, MessageRequest::FileContainingSymbol(symbol.into())).await;
+            let Err(e) = answer else {
+                panic!("{symbol} is described: {answer:?}");
+            };
+            assert_eq!(e.code(), Code::NotFound, "{symbol}: {e:?}");
+        }
+
+        // v1alpha (older grpcurl, Postman) lists the same services.
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest as AlphaRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as AlphaMessage;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as AlphaAnswer;
+        let mut alpha = V1AlphaReflection::new(channel);
+        let mut answers = alpha
+            .server_reflection_info(futures::stream::iter([AlphaRequest {
+                host: String::new(),
+                message_request: Some(AlphaMessage::ListServices(String::new())),
+            }]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().expect("one answer");
+        let Some(AlphaAnswer::ListServicesResponse(list)) = answer.message_response else {
+            panic!("v1alpha ListServices: {answer:?}");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        assert_eq!(names, SERVED);
+    });
 }
