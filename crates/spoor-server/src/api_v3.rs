@@ -107,7 +107,7 @@ async fn operations(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -
 }
 
 fn traces_response(
-    mut traces: Vec<Trace>,
+    traces: Vec<Trace>,
     warnings: Vec<String>,
     params: &QueryParams,
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -120,35 +120,52 @@ fn traces_response(
         return Err(V3ApiError::not_found(message));
     }
     // The encoder writes query-time warnings as the `@jaeger@warnings` attribute.
-    let mut spans: Vec<SpanRecord> = Vec::new();
-    for t in &mut traces {
-        spans.append(&mut t.spans);
-    }
-    drop(traces);
-    if spans.len() <= STREAM_CHUNK_SPANS || params.pretty() || !warnings.is_empty() {
-        let mut body = serde_json::json!({ "result": spoor_codec::otlp_json::encode(&spans) });
+    // Each trace keeps its own `resourceSpans` groups, one trace after the
+    // other, as Jaeger concatenates the traces it found.
+    let traces: Vec<Vec<SpanRecord>> = traces
+        .into_iter()
+        .map(|t| t.spans)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let total: usize = traces.iter().map(Vec::len).sum();
+    if total <= STREAM_CHUNK_SPANS || params.pretty() || !warnings.is_empty() {
+        let mut groups = Vec::new();
+        for spans in &traces {
+            if let serde_json::Value::Object(mut m) = spoor_codec::otlp_json::encode(spans)
+                && let Some(serde_json::Value::Array(g)) = m.remove("resourceSpans")
+            {
+                groups.extend(g);
+            }
+        }
+        let mut body = serde_json::json!({ "result": { "resourceSpans": groups } });
         if let Some(error) = partial_error(warnings) {
             body["error"] = error;
         }
         return Ok(ok(&body, params));
     }
-    Ok(stream_json(otlp_chunks(spans), slot))
+    Ok(stream_json(otlp_chunks(traces), slot))
 }
 
-/// `{"result":{"resourceSpans":[…]}}` encoded `STREAM_CHUNK_SPANS` spans at
-/// a time (each chunk's resource and scope groups are their own
-/// `resourceSpans` entries, which OTLP readers merge), so that a large
-/// trace's answer is never built whole.
-fn otlp_chunks(spans: Vec<SpanRecord>) -> impl Iterator<Item = Bytes> {
-    let mut pos = 0;
+/// `{"result":{"resourceSpans":[…]}}` encoded trace by trace,
+/// `STREAM_CHUNK_SPANS` spans at a time (each chunk's resource and scope
+/// groups are their own `resourceSpans` entries, which OTLP readers merge),
+/// so that a large answer is never built whole.
+fn otlp_chunks(traces: Vec<Vec<SpanRecord>>) -> impl Iterator<Item = Bytes> {
+    let mut chunks = traces.into_iter().flat_map(|spans| {
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= spans.len() {
+                return None;
+            }
+            let end = (pos + STREAM_CHUNK_SPANS).min(spans.len());
+            let value = spoor_codec::otlp_json::encode(&spans[pos..end]);
+            pos = end;
+            Some(value)
+        })
+    });
     let mut first = true;
     let body = std::iter::from_fn(move || {
-        if pos >= spans.len() {
-            return None;
-        }
-        let end = (pos + STREAM_CHUNK_SPANS).min(spans.len());
-        let value = spoor_codec::otlp_json::encode(&spans[pos..end]);
-        pos = end;
+        let value = chunks.next()?;
         let mut out = Vec::new();
         if let Some(groups) = value.get("resourceSpans").and_then(|v| v.as_array()) {
             for group in groups {
@@ -457,7 +474,7 @@ mod stream_tests {
     #[test]
     fn a_streamed_trace_holds_every_span_in_valid_otlp_json() {
         let n = 2 * STREAM_CHUNK_SPANS + 7;
-        let chunks: Vec<Bytes> = otlp_chunks(sample_spans("svc", "op", n)).collect();
+        let chunks: Vec<Bytes> = otlp_chunks(vec![sample_spans("svc", "op", n)]).collect();
         assert_eq!(chunks.len(), 5);
         let body = chunks.concat();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();

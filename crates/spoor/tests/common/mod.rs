@@ -11,6 +11,7 @@
 )]
 
 pub mod conformance;
+pub mod oracle;
 pub mod s3_server;
 
 use std::io::Read as _;
