@@ -58,11 +58,18 @@ pub struct QueryGrpc {
     state: Arc<AppState>,
 }
 
+/// Go's zero `time.Time` (0001-01-01T00:00:00Z) in seconds since the Unix
+/// epoch: what Jaeger's gogo-generated clients send for an unset time (the
+/// api_v2 request times are non-nullable `stdtime` fields), e.g. the
+/// `anonymizer`'s `GetTraceRequest` without `--start-time`.
+const GO_ZERO_TIME_SECONDS: i64 = -62_135_596_800;
+
+/// A request time: absent, the epoch and Go's zero time are unset.
 fn timestamp_nanos(t: Option<prost_types::Timestamp>) -> Result<Option<UnixNanos>, Status> {
     let Some(t) = t else {
         return Ok(None);
     };
-    if t.seconds == 0 && t.nanos == 0 {
+    if (t.seconds == 0 || t.seconds == GO_ZERO_TIME_SECONDS) && t.nanos == 0 {
         return Ok(None);
     }
     if t.seconds < 0 || !(0..1_000_000_000).contains(&t.nanos) {
@@ -927,6 +934,15 @@ mod tests {
     #[test]
     fn times_and_durations_are_checked() {
         assert_eq!(timestamp_nanos(None).unwrap(), None);
+        // Go's zero time.Time, as gogo's non-nullable timestamps send it.
+        assert_eq!(
+            timestamp_nanos(Some(prost_types::Timestamp {
+                seconds: -62_135_596_800,
+                nanos: 0
+            }))
+            .unwrap(),
+            None
+        );
         assert_eq!(
             timestamp_nanos(Some(prost_types::Timestamp {
                 seconds: 2,
