@@ -53,6 +53,14 @@ if ! SPOOR_TEST_JAEGER=$(scripts/tools/jaeger.sh); then
 fi
 export SPOOR_TEST_JAEGER
 
+# Jaeger's own gRPC query client, its `anonymizer`, from the same Go module
+# (e2e_anonymizer runs it against Spoor; scripts/tools/jaeger-anonymizer.sh).
+if ! SPOOR_TEST_JAEGER_ANONYMIZER=$(scripts/tools/jaeger-anonymizer.sh); then
+  echo "cannot build Jaeger's anonymizer (scripts/tools/jaeger-anonymizer.sh)" >&2
+  exit 1
+fi
+export SPOOR_TEST_JAEGER_ANONYMIZER
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
