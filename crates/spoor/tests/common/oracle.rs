@@ -198,6 +198,11 @@ fn normalize_trace(trace: &mut Value, adjusted: bool) {
             // Difference 3.
             tags.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
         }
+        if adjusted && let Some(logs) = span["logs"].as_array_mut() {
+            // Difference 3: v2.12's v1 adjusters leave the logs in stored
+            // order, v2.21 sorts the events by name.
+            logs.sort_by_key(|l| (l["timestamp"].as_u64(), l.to_string()));
+        }
         out.insert(new, processes[&old].clone());
     }
     trace["processes"] = Value::Object(out);
@@ -251,6 +256,17 @@ impl Report {
     pub fn compare(&mut self, api: &str, path: &str, jaeger: &Jaeger, spoor: &Spoor) {
         let (js, jb) = get(&jaeger.query(path));
         let (ss, sb) = get(&spoor.query(path));
+        self.compare_bodies(api, path, (js, jb), (ss, sb));
+    }
+
+    /// [`Report::compare`] with every list of key-value pairs (`tags`,
+    /// `fields`, `attributes`) sorted by key on both sides, for data whose
+    /// order Jaeger takes from a Go map (difference 12).
+    pub fn compare_unordered(&mut self, api: &str, path: &str, jaeger: &Jaeger, spoor: &Spoor) {
+        let (js, mut jb) = get(&jaeger.query(path));
+        let (ss, mut sb) = get(&spoor.query(path));
+        sort_key_values(&mut jb);
+        sort_key_values(&mut sb);
         self.compare_bodies(api, path, (js, jb), (ss, sb));
     }
 
@@ -319,6 +335,25 @@ impl Report {
             self.differences.len(),
             self.differences.join("\n")
         );
+    }
+}
+
+/// Sorts by key every array named `tags`, `fields` or `attributes`, at any
+/// depth.
+pub fn sort_key_values(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if matches!(k.as_str(), "tags" | "fields" | "attributes")
+                    && let Some(list) = child.as_array_mut()
+                {
+                    list.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
+                }
+                sort_key_values(child);
+            }
+        }
+        Value::Array(list) => list.iter_mut().for_each(sort_key_values),
+        _ => {}
     }
 }
 
