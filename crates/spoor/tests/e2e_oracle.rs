@@ -1,31 +1,19 @@
-//! The real Jaeger as the oracle (issue 15): Jaeger v2.12.0's all-in-one
-//! (`scripts/tools/jaeger.sh`, passed in `SPOOR_TEST_JAEGER` by
-//! scripts/test.sh; config `tests/oracle/jaeger.yaml`: memory storage) and
-//! Spoor run side by side on loopback, get the same bytes (Jaeger's own
-//! storage fixtures, half over OTLP gRPC and half over OTLP HTTP protobuf),
-//! and every answer of the read APIs is compared:
-//! `/api/services`, `/api/services/{s}/operations`, `/api/operations` (all
-//! kinds and per kind), `/api/traces/{id}` (adjusted and `raw`),
-//! `/api/traces` searches by service (with and without operation, limits),
-//! `/api/v3/services` and `/api/v3/operations`.
+//! The real Jaeger as the oracle, read side (issue 15): Jaeger v2.12.0's
+//! all-in-one (`common::oracle`: `scripts/tools/jaeger.sh`, passed in
+//! `SPOOR_TEST_JAEGER` by scripts/test.sh; config `tests/oracle/jaeger.yaml`,
+//! memory storage) and Spoor run side by side on loopback and get the same
+//! bytes (Jaeger's storage fixtures, half over OTLP gRPC and half over OTLP
+//! HTTP protobuf). Then every read API is compared: the legacy `/api/*`
+//! routes (services, operations, traces by ID raw and adjusted, searches by
+//! service, by trace IDs and every conformance search case, dependencies,
+//! `/api/transform`), api_v3 over HTTP, the sampling endpoints (5778, 5779,
+//! 14250) with the same strategies file, and the gRPC query API on 16685
+//! (api_v2 and api_v3).
 //!
-//! Byte for byte after one normalisation per documented difference
-//! (docs/api.md, "Compared with the real Jaeger"):
-//! 1. Jaeger's lists come in Go map order: sorted here on both sides;
-//! 2. a trace's spans and processes come in storage order: spans sorted by
-//!    span ID, process IDs renumbered in that order, on both sides;
-//! 3. v2.12's adjusted view sorts every tag by key (its v1 adjusters), v2.21
-//!    sorts the attributes before the `otel.scope.*` tags are added, as
-//!    Spoor does: tags sorted by key on both sides, adjusted view only;
-//! 4. v2.12's `/api/v3/operations` omits an unspecified span kind, v2.21
-//!    writes `internal`, as Spoor does: Spoor's `internal` dropped where
-//!    Jaeger has none;
-//! 5. Jaeger's memory store counts a span whose parent is in the same
-//!    service as a dependency of that service on itself; Spoor's graph
-//!    holds calls between services only: Jaeger's self-edges dropped.
-//!
-//! The test prints a report (requests compared per API, identical,
-//! differences) and fails on any other difference.
+//! Byte for byte after the normalisations docs/api.md lists ("Compared with
+//! the real Jaeger"), each numbered there and in the code. The test prints a
+//! report (requests compared per API, identical) and fails on any other
+//! difference.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -444,6 +432,44 @@ fn compare_sampling(report: &mut Report, jaeger: &Jaeger, spoor: &Spoor) {
                 &jr,
                 &sr,
                 jr.is_some() && jr == sr,
+            );
+        }
+        // 14250: Jaeger v1's collector served `SamplingManager` beside
+        // `CollectorService`; v2's Jaeger receiver does not (difference 13).
+        // Spoor still does, with the same answer as 5779.
+        let mut j = SamplingManagerClient::connect(jaeger.base(14250))
+            .await
+            .unwrap();
+        let mut s = SamplingManagerClient::connect(format!("http://{}", spoor.jaeger_grpc))
+            .await
+            .unwrap();
+        let mut s5779 = SamplingManagerClient::connect(format!("http://{}", spoor.sampling_grpc))
+            .await
+            .unwrap();
+        for service in services {
+            let request = v2::SamplingStrategyParameters {
+                service_name: service.into(),
+            };
+            let jr = j
+                .get_sampling_strategy(request.clone())
+                .await
+                .map_err(|e| e.code());
+            let sr = s
+                .get_sampling_strategy(request.clone())
+                .await
+                .map(|r| r.into_inner());
+            let s5779 = s5779
+                .get_sampling_strategy(request)
+                .await
+                .map(|r| r.into_inner());
+            let same = jr.as_ref().err() == Some(&tonic::Code::Unimplemented)
+                && sr.as_ref().ok() == s5779.as_ref().ok();
+            report.record(
+                "SamplingManager gRPC (14250): Jaeger Unimplemented, Spoor as on 5779",
+                service,
+                &jr.as_ref().err(),
+                &sr.as_ref().ok(),
+                same,
             );
         }
     });

@@ -1822,3 +1822,29 @@ fn lenient_v2_proto_v1_json_and_v1_thrift_leave_out_one_span() {
         &[(crate::reason::INVALID_SPAN_ID, 1)]
     );
 }
+
+/// Forms Zipkin allows and Jaeger's reader refuses (docs/api.md, "Compared
+/// with the real Jaeger"): Spoor reads both forms alike.
+#[test]
+fn v1_address_annotation_true_as_bool_or_string_and_v2_proto_8_byte_trace_id() {
+    let client = ep("frontend", "10.0.0.1", 8080);
+    let server = ep("backend", "10.0.0.2", 9000);
+    let span = |value: serde_json::Value| {
+        json!([{"traceId": TRACE, "id": "0000000000000002", "name": "get", "annotations": [
+            {"timestamp": 100, "value": "cs", "endpoint": client},
+            {"timestamp": 400, "value": "cr", "endpoint": client}],
+         "binaryAnnotations": [{"key": "sa", "value": value, "endpoint": server}]}])
+    };
+    let as_bool = v1(span(json!(true))).unwrap();
+    let as_string = v1(span(json!("true"))).unwrap();
+    assert_eq!(as_bool.spans[0].span, as_string.spans[0].span);
+    assert_eq!(as_bool.spans[0].resource, as_string.spans[0].resource);
+
+    let mut short = pb_span();
+    short.trace_id = vec![0, 0, 0, 0, 0, 0, 0, 42];
+    let mut long = pb_span();
+    long.trace_id = [vec![0u8; 8], short.trace_id.clone()].concat();
+    let (short, long) = (proto(vec![short]).unwrap(), proto(vec![long]).unwrap());
+    assert_eq!(short.spans[0].span.trace_id.low(), 42);
+    assert_eq!(short.spans[0].span, long.spans[0].span);
+}
