@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end tests of the web UI in headless Chromium (docs/ui.md):
-# builds the UI and the `spoor` binary that embeds it, starts two Spoor
-# instances (in memory; one under --base-path /spoor) on free ports, loads
+# builds the UI and the `spoor` binary that embeds it, starts three Spoor
+# instances (in memory; one under --base-path /spoor, one hosting the Jaeger
+# UI fixture build under /jaeger) on free ports, loads
 # `spoor tracegen` traces and the tests' own OTLP fixtures, runs the
 # Playwright specs in ui/e2e/specs, takes the screenshots in docs/screenshots
 # and measures the time until a 50,000-span trace is interactive
-# (target/ui-bench.json). Both instances are stopped on exit.
+# (target/ui-bench.json). Every instance is stopped on exit.
 #
 # Environment:
 #   SPOOR_CHROMIUM           the browser (default: chromium on the PATH; installed with apt when root)
@@ -82,10 +83,10 @@ fi
 [ -x "$spoor_bin" ] || { echo "ui-e2e: $spoor_bin was not built" >&2; exit 1; }
 export SPOOR_E2E_PROFILE=$profile
 
-# --- two Spoor instances on free ports, every unused listener off
-read -r query1 otlp1 query2 otlp2 < <(node -e '
+# --- three Spoor instances on free ports, every unused listener off
+read -r query1 otlp1 query2 otlp2 query3 otlp3 < <(node -e '
   const net = require("node:net");
-  const servers = [0, 1, 2, 3].map(() => net.createServer().listen(0, "127.0.0.1"));
+  const servers = [0, 1, 2, 3, 4, 5].map(() => net.createServer().listen(0, "127.0.0.1"));
   Promise.all(servers.map((s) => new Promise((r) => s.on("listening", r)))).then(() => {
     console.log(servers.map((s) => s.address().port).join(" "));
     servers.forEach((s) => s.close());
@@ -127,16 +128,25 @@ wait_ready() {
   echo "ui-e2e: spoor did not answer $url/api/services within 30 s" >&2
   return 1
 }
-step "starting spoor on :$query1 and, under --base-path /spoor, on :$query2"
+step "starting spoor on :$query1, under --base-path /spoor on :$query2, and hosting a Jaeger UI build under /jaeger on :$query3"
 start_spoor main "$query1" "$otlp1"
 start_spoor base "$query2" "$otlp2" --base-path /spoor
+# A Jaeger UI build (the test fixture) hosted as Jaeger hosts it.
+cat >"$work/jaeger-ui-config.json" <<'JSON'
+{"dependencies": {"menuEnabled": false}, "monitor": {"menuEnabled": true},
+ "menu": [{"label": "Runbook", "url": "https://example.com/runbook"}]}
+JSON
+start_spoor jaeger "$query3" "$otlp3" --base-path /jaeger \
+  --ui-assets "$root/crates/spoor/tests/fixtures/jaeger-ui" --ui-config "$work/jaeger-ui-config.json"
 wait_ready "http://127.0.0.1:$query1" "${pids[0]}"
 wait_ready "http://127.0.0.1:$query2/spoor" "${pids[1]}"
+wait_ready "http://127.0.0.1:$query3/jaeger" "${pids[2]}"
 
 export SPOOR_URL=http://127.0.0.1:$query1
 export SPOOR_OTLP_URL=http://127.0.0.1:$otlp1
 export SPOOR_BASE_URL=http://127.0.0.1:$query2/spoor
 export SPOOR_BASE_OTLP_URL=http://127.0.0.1:$otlp2
+export SPOOR_JAEGER_UI_URL=http://127.0.0.1:$query3/jaeger
 export SPOOR_SCREENSHOT_DIR=${SPOOR_SCREENSHOT_DIR-$root/docs/screenshots}
 export SPOOR_UI_BENCH_OUT=${SPOOR_UI_BENCH_OUT:-$root/target/ui-bench.json}
 

@@ -62,7 +62,10 @@ fn a_jaeger_ui_build_is_served_with_jaegers_injections() {
             html.contains("const JAEGER_VERSION = {\"buildDate\":\"\""),
             "{html}"
         );
-        assert!(html.contains(r#"<base href="/jaeger/""#), "{html}");
+        assert!(
+            html.contains(r#"<base href="/jaeger/" data-inject-target="BASE_URL" />"#),
+            "{html}"
+        );
     }
     let js = spoor.get(&spoor.query("/jaeger/static/index-fixture.js"));
     assert_eq!(js.status, 200);
