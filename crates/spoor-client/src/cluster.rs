@@ -17,8 +17,8 @@ use spoor_proto::spoor::cluster as pb;
 use spoor_proto::spoor::cluster::head_client::HeadClient;
 use spoor_storage::federate::{Recent, RecentSource, SourceList};
 use spoor_storage::{
-    FilterExpr, FoundTrace, Operation, OperationQuery, StorageError, StorageErrorKind, TagFilter,
-    TraceQuery,
+    FilterExpr, FoundTrace, LatencySketch, Operation, OperationQuery, RedQuery, RedRow, RedStats,
+    StorageError, StorageErrorKind, TagFilter, TraceQuery,
 };
 use tonic::transport::Channel;
 
@@ -109,6 +109,80 @@ pub fn link_to_proto(l: &DependencyLink) -> pb::DependencyLink {
         child: l.child.clone(),
         call_count: l.call_count,
     }
+}
+
+/// The RED statistics request for a query.
+pub fn red_query_to_proto(q: &RedQuery) -> pb::RedStatsRequest {
+    pb::RedStatsRequest {
+        services: q.services.clone(),
+        span_kinds: q.span_kinds.iter().map(|k| *k as i32).collect(),
+        start: q.start,
+        end: q.end,
+    }
+}
+
+/// The query a RED statistics request carries.
+pub fn red_query_from_proto(r: pb::RedStatsRequest) -> RedQuery {
+    RedQuery {
+        services: r.services,
+        span_kinds: r.span_kinds.into_iter().map(SpanKind::from_i32).collect(),
+        start: r.start,
+        end: r.end,
+    }
+}
+
+pub fn red_row_to_proto(row: &RedRow) -> pb::RedRow {
+    let (bucket_index, bucket_count) = row
+        .stats
+        .latency
+        .buckets()
+        .map(|(i, n)| (u32::from(i), n))
+        .unzip();
+    pb::RedRow {
+        minute: row.minute,
+        service: row.service.clone(),
+        operation: row.operation.clone(),
+        span_kind: row.span_kind as i32,
+        calls: row.stats.calls,
+        errors: row.stats.errors,
+        zero: row.stats.latency.zero_count(),
+        bucket_index,
+        bucket_count,
+    }
+}
+
+/// A row as sent; a latency sketch whose buckets do not pair up or are out
+/// of range is an error, never a guess.
+pub fn red_row_from_proto(row: pb::RedRow) -> Result<RedRow, StorageError> {
+    let bad = |why: &str| {
+        StorageError::new(
+            StorageErrorKind::Internal,
+            format!("a collector sent a malformed RED row: {why}"),
+        )
+    };
+    if row.bucket_index.len() != row.bucket_count.len() {
+        return Err(bad("bucket indexes and counts differ in number"));
+    }
+    let mut buckets = Vec::with_capacity(row.bucket_index.len());
+    for (i, n) in row.bucket_index.into_iter().zip(row.bucket_count) {
+        buckets.push((
+            u16::try_from(i).map_err(|_| bad("bucket index out of range"))?,
+            n,
+        ));
+    }
+    let latency = LatencySketch::from_parts(row.zero, buckets)
+        .ok_or_else(|| bad("bucket index out of range"))?;
+    Ok(RedRow {
+        minute: row.minute,
+        service: row.service,
+        operation: row.operation,
+        span_kind: SpanKind::from_i32(row.span_kind),
+        stats: RedStats {
+            calls: row.calls,
+            errors: row.errors,
+            latency,
+        },
+    })
 }
 
 /// The operations request for a query.
@@ -304,6 +378,23 @@ impl RecentSource for RemoteHead {
             })
             .collect();
         Ok(recent(links, answer.recent))
+    }
+
+    async fn red_stats(&self, query: &RedQuery) -> Result<Recent<Vec<RedRow>>, StorageError> {
+        let answer = self
+            .client
+            .clone()
+            .red_stats(red_query_to_proto(query))
+            .await
+            .map_err(|s| status_error(&self.name, s))?
+            .into_inner();
+        let rows = answer
+            .rows
+            .into_iter()
+            .map(red_row_from_proto)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StorageError::new(e.kind, format!("{}: {e}", self.name)))?;
+        Ok(recent(rows, answer.recent))
     }
 }
 

@@ -4,7 +4,11 @@
 //! blocks it published lately. Every answer names those blocks, read
 //! *after* the head answered: a cut that moves spans from the head into a
 //! block between the two is seen as the block (the querier loads it), never
-//! lost. The message conversions are `spoor_client::cluster`'s.
+//! lost. Counts (dependencies, RED statistics) must not see such spans
+//! twice, once in the head's answer and once in the block: those answers
+//! are taken again until no block was published while the head answered
+//! (a cut moves spans out of the head and names the block in one step). The
+//! message conversions are `spoor_client::cluster`'s.
 
 use std::sync::Arc;
 
@@ -13,7 +17,7 @@ use spoor_model::TraceId;
 use spoor_proto::spoor::cluster as pb;
 use spoor_proto::spoor::cluster::head_server::{Head, HeadServer};
 use spoor_storage::federate::RecentBlocks;
-use spoor_storage::{DependencyReader, Partial, TraceReader};
+use spoor_storage::{DependencyReader, Partial, RedStatsReader, StorageError, TraceReader};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -26,8 +30,13 @@ use crate::error::storage_grpc;
 pub struct ClusterHead {
     pub reader: Arc<dyn TraceReader>,
     pub dependencies: Arc<dyn DependencyReader>,
+    pub red: Arc<dyn RedStatsReader>,
     pub recent: Arc<dyn RecentBlocks>,
 }
+
+/// How many times a count is taken again when blocks were published while
+/// the head answered.
+const COUNT_ATTEMPTS: usize = 4;
 
 /// The most trace IDs one `GetTraces` may ask for.
 pub const MAX_TRACE_IDS: usize = 10_000;
@@ -38,6 +47,46 @@ impl ClusterHead {
             blocks: self.recent.recent_blocks(),
             warnings,
         })
+    }
+
+    /// A count of the head (`ask`) with the recent blocks, taken while no
+    /// block was published, so that no span is in both; after
+    /// [`COUNT_ATTEMPTS`] tries the last answer goes with a warning.
+    async fn counted<T, F, Fut>(&self, ask: F) -> Result<(T, Option<pb::Recent>), Status>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Partial<T>, StorageError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let before = self.recent.recent_blocks();
+            let Partial {
+                value,
+                mut warnings,
+            } = ask().await.map_err(|e| storage_grpc(&e))?;
+            let after = self.recent.recent_blocks();
+            if before == after || attempt >= COUNT_ATTEMPTS {
+                if before != after {
+                    tracing::warn!(
+                        attempts = attempt,
+                        "blocks kept being cut while the head counted"
+                    );
+                    warnings.push(
+                        "blocks were cut while the head counted: spans of the newest block may \
+                         be counted twice"
+                            .into(),
+                    );
+                }
+                return Ok((
+                    value,
+                    Some(pb::Recent {
+                        blocks: after,
+                        warnings,
+                    }),
+                ));
+            }
+        }
     }
 }
 
@@ -134,14 +183,24 @@ impl Head for ClusterHead {
         request: Request<pb::DependenciesRequest>,
     ) -> Result<Response<pb::DependenciesResponse>, Status> {
         let r = request.into_inner();
-        let Partial { value, warnings } = self
-            .dependencies
-            .dependencies_partial(r.start, r.end)
-            .await
-            .map_err(|e| storage_grpc(&e))?;
+        let (links, recent) = self
+            .counted(|| self.dependencies.dependencies_partial(r.start, r.end))
+            .await?;
         Ok(Response::new(pb::DependenciesResponse {
-            links: value.iter().map(convert::link_to_proto).collect(),
-            recent: self.recent(warnings),
+            links: links.iter().map(convert::link_to_proto).collect(),
+            recent,
+        }))
+    }
+
+    async fn red_stats(
+        &self,
+        request: Request<pb::RedStatsRequest>,
+    ) -> Result<Response<pb::RedStatsResponse>, Status> {
+        let query = convert::red_query_from_proto(request.into_inner());
+        let (rows, recent) = self.counted(|| self.red.red_stats_partial(&query)).await?;
+        Ok(Response::new(pb::RedStatsResponse {
+            rows: rows.iter().map(convert::red_row_to_proto).collect(),
+            recent,
         }))
     }
 }
@@ -170,4 +229,92 @@ pub async fn serve_grpc(
             what: "cluster gRPC",
             message: e.to_string(),
         })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use spoor_storage::memory::MemoryStore;
+    use spoor_storage::{RedQuery, SpanWriter};
+    use std::sync::Mutex;
+
+    /// Recent blocks that change on each of the first `changes` reads (a
+    /// block published while the head counts), then stay.
+    struct Cutting {
+        reads: Mutex<usize>,
+        changes: usize,
+    }
+
+    impl RecentBlocks for Cutting {
+        fn recent_blocks(&self) -> Vec<String> {
+            let mut reads = self.reads.lock().unwrap();
+            *reads += 1;
+            let published = (*reads).min(self.changes + 1);
+            (0..published).map(|i| format!("b{i}")).collect()
+        }
+    }
+
+    async fn head(changes: usize) -> (ClusterHead, Arc<Cutting>) {
+        let store = Arc::new(MemoryStore::new(100));
+        store
+            .write_spans(spoor_model::testing::batch(vec![
+                spoor_model::testing::record()
+                    .service("front")
+                    .name("op")
+                    .trace(1)
+                    .id(1)
+                    .start(1_000)
+                    .duration(10)
+                    .build(),
+            ]))
+            .await
+            .unwrap();
+        let recent = Arc::new(Cutting {
+            reads: Mutex::new(0),
+            changes,
+        });
+        let head = ClusterHead {
+            reader: store.clone(),
+            dependencies: store.clone(),
+            red: store,
+            recent: recent.clone(),
+        };
+        (head, recent)
+    }
+
+    fn request() -> Request<pb::RedStatsRequest> {
+        Request::new(convert::red_query_to_proto(&RedQuery {
+            start: 0,
+            end: 60_000_000_000,
+            ..RedQuery::default()
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_count_is_taken_again_until_no_block_was_cut_meanwhile() {
+        let (head, recent) = head(2).await;
+        let answer = head.red_stats(request()).await.unwrap().into_inner();
+        let r = answer.recent.unwrap();
+        assert_eq!(
+            r.blocks,
+            ["b0", "b1", "b2"],
+            "the blocks after the last count"
+        );
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(answer.rows.len(), 1);
+        assert_eq!(answer.rows[0].calls, 1);
+        // The first count saw a cut (b1), the second did not: 2 counts,
+        // 4 reads of the block list.
+        assert_eq!(*recent.reads.lock().unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn blocks_cut_during_every_count_give_a_warning() {
+        let (head, _) = head(usize::MAX - 1).await;
+        let answer = head.red_stats(request()).await.unwrap().into_inner();
+        let r = answer.recent.unwrap();
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].contains("counted twice"));
+    }
 }

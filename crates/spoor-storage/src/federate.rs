@@ -11,8 +11,8 @@
 //! names the blocks it published recently ([`Recent::blocks`]). The base is
 //! told about those blocks before it answers, so spans a collector cut into
 //! a block between two refreshes of the querier's block list are still
-//! found. Heads and blocks hold disjoint data, so counts (dependencies) add
-//! up; pieces of one trace from several places are merged without
+//! found. Heads and blocks hold disjoint data, so counts (dependencies, RED
+//! statistics) add up; pieces of one trace from several places are merged without
 //! duplicates ([`SpanSet`]). A source that cannot be reached costs only its
 //! part: the answer carries a warning naming it (Jaeger's `errors`), never
 //! a silent partial answer.
@@ -27,7 +27,7 @@ use spoor_model::{DependencyLink, SpanSet, Trace, TraceId, UnixNanos};
 
 use crate::{
     Capabilities, DependencyReader, FoundTrace, GetTraceQuery, Operation, OperationQuery, Partial,
-    RedQuery, RedRow, RedStatsReader, StorageError, TraceQuery, TraceReader,
+    RedAccumulator, RedQuery, RedRow, RedStatsReader, StorageError, TraceQuery, TraceReader,
 };
 
 /// An answer of a [`RecentSource`]: its value, the blocks the source
@@ -65,6 +65,9 @@ pub trait RecentSource: Send + Sync + 'static {
         start: UnixNanos,
         end: UnixNanos,
     ) -> Result<Recent<Vec<DependencyLink>>, StorageError>;
+    /// RED statistics of the head's spans (disjoint from the blocks the
+    /// answer names, so they add up with the blocks' own).
+    async fn red_stats(&self, query: &RedQuery) -> Result<Recent<Vec<RedRow>>, StorageError>;
 }
 
 /// The recent sources to ask now (a static list, or the addresses a DNS
@@ -401,25 +404,36 @@ impl DependencyReader for Federation {
     }
 }
 
-/// RED statistics come from the blocks alone: a collector's head (its last
-/// minutes, until it cuts a block) is not counted, and every answer says so.
+/// RED statistics of the blocks plus those of every collector's head (the
+/// spans not yet in a block), added up per minute, service, operation and
+/// kind, as all-in-one counts its head and blocks.
 #[async_trait]
 impl RedStatsReader for Federation {
     async fn red_stats(&self, query: &RedQuery) -> Result<Vec<RedRow>, StorageError> {
-        self.base.red.red_stats(query).await
+        Ok(self.red_stats_partial(query).await?.value)
     }
 
     async fn red_stats_partial(
         &self,
         query: &RedQuery,
     ) -> Result<Partial<Vec<RedRow>>, StorageError> {
-        let mut answer = self.base.red.red_stats_partial(query).await?;
-        answer.warnings.push(
-            "statistics cover the spans the collectors have written to blocks; the spans still \
-             in their heads (about the last block-cut interval) are not counted yet"
-                .into(),
-        );
-        Ok(answer)
+        let gathered = self
+            .gather(|s| {
+                let query = query.clone();
+                Box::pin(async move { s.red_stats(&query).await })
+            })
+            .await;
+        let base = self.base.red.red_stats_partial(query).await?;
+        let mut acc = RedAccumulator::default();
+        for row in base.value.iter().chain(gathered.values.iter().flatten()) {
+            acc.add_row(row);
+        }
+        let mut warnings = gathered.warnings;
+        warnings.extend(base.warnings);
+        Ok(Partial {
+            value: acc.into_rows(),
+            warnings,
+        })
     }
 }
 
@@ -475,6 +489,9 @@ mod tests {
             end: UnixNanos,
         ) -> Result<Recent<Vec<DependencyLink>>, StorageError> {
             self.answer(self.store.dependencies(start, end).await?)
+        }
+        async fn red_stats(&self, query: &RedQuery) -> Result<Recent<Vec<RedRow>>, StorageError> {
+            self.answer(self.store.red_stats(query).await?)
         }
     }
 
@@ -659,6 +676,47 @@ mod tests {
                 child: "back".into(),
                 call_count: 2
             }]
+        );
+    }
+
+    #[tokio::test]
+    async fn red_statistics_add_up_over_the_blocks_and_every_head() {
+        let (f, catalog) = federation(
+            vec![span(1, 1, "front", 100), span(2, 1, "front", 200)],
+            vec![
+                source("c1", vec![span(3, 1, "front", 300)], false).await,
+                source("c2", vec![span(4, 1, "back", 400)], false).await,
+                source("c3", vec![span(5, 1, "front", 500)], true).await,
+            ],
+        )
+        .await;
+        let query = RedQuery {
+            start: 0,
+            end: 60_000_000_000,
+            ..RedQuery::default()
+        };
+        let answer = f.red_stats_partial(&query).await.unwrap();
+        let calls = |service: &str| -> u64 {
+            answer
+                .value
+                .iter()
+                .filter(|r| r.service == service)
+                .map(|r| r.stats.calls)
+                .sum()
+        };
+        assert_eq!(calls("front"), 3, "two in the blocks, one in c1's head");
+        assert_eq!(calls("back"), 1);
+        assert_eq!(
+            answer.value.iter().filter(|r| r.service == "front").count(),
+            1,
+            "one row per minute, service, operation and kind: {:?}",
+            answer.value
+        );
+        assert_eq!(answer.warnings.len(), 1, "{:?}", answer.warnings);
+        assert!(answer.warnings[0].contains("collector c3 is unavailable"));
+        assert!(
+            catalog.0.lock().contains(&"block-of-c1".to_owned()),
+            "the blocks the heads named are read"
         );
     }
 }

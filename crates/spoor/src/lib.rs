@@ -480,6 +480,7 @@ pub async fn run_role(
             state = state.with_cluster_head(spoor_server::cluster::ClusterHead {
                 reader: engine.clone(),
                 dependencies: engine.clone(),
+                red: engine.clone(),
                 recent: engine.clone(),
             });
         }
