@@ -1,5 +1,6 @@
 // Added by Spoor's scripts/tools/jaeger-anonymizer.sh to Jaeger's
-// cmd/anonymizer at v1.75.0 for its build only (go build -overlay).
+// cmd/anonymizer at v1.75.0, in a copy of the module made for the build only
+// (scripts/tools/go-module.sh; the module cache is never edited).
 //
 // The api_v2 messages are gogo-generated with custom field types
 // (model.TraceID), which grpc-go's stock codec cannot marshal; at v1.75.0
