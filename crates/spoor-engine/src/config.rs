@@ -45,14 +45,35 @@ impl BlockStorage {
     ///   `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, web identity
     ///   and container credentials); the query may set the non-secret ones:
     ///   `endpoint`, `region`, `allow_http`, `virtual_hosted_style_request`
-    ///   (off by default: path-style requests, as S3-compatible servers want).
+    ///   (off by default: path-style requests, as S3-compatible servers want);
+    /// - `gs://BUCKET[/PREFIX][?KEY=VALUE&…]`: a Google Cloud Storage bucket
+    ///   (build feature `gcp`). Credentials come from the standard Google
+    ///   variables (`GOOGLE_APPLICATION_CREDENTIALS`,
+    ///   `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_SERVICE_ACCOUNT_KEY`), else the
+    ///   metadata server (GCE, GKE workload identity); the query may set
+    ///   `base_url` (an emulator or a private endpoint) and `allow_http`;
+    /// - `az://CONTAINER[/PREFIX][?KEY=VALUE&…]`: an Azure Blob Storage
+    ///   container (build feature `azure`). The account and its credentials
+    ///   come from the standard `AZURE_*` variables
+    ///   (`AZURE_STORAGE_ACCOUNT_NAME` with `AZURE_STORAGE_ACCOUNT_KEY` or
+    ///   `AZURE_STORAGE_SAS_TOKEN`, or workload identity: `AZURE_CLIENT_ID`,
+    ///   `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE`), else a managed
+    ///   identity; the query may set `account`, `endpoint`, `allow_http` and
+    ///   `use_emulator` (Azurite at `AZURITE_BLOB_STORAGE_URL`).
+    ///
+    /// The prefix is the root of the block folders. Secrets in the query
+    /// are refused: a URL ends up in logs and process lists.
     ///
     /// Nothing is contacted here: a wrong endpoint or missing bucket shows
     /// when the engine opens and lists the blocks.
     pub fn from_url(url: &str) -> Result<BlockStorage, EngineError> {
         let bad = |why: String| EngineError::Config(format!("blocks URL {url:?}: {why}"));
         let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(bad("expected file://PATH or s3://BUCKET/PREFIX".into()));
+            return Err(bad(
+                "expected file://PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or \
+                 az://CONTAINER/PREFIX"
+                    .into(),
+            ));
         };
         match scheme {
             "file" => {
@@ -65,46 +86,187 @@ impl BlockStorage {
                 }
                 Ok(BlockStorage::Dir(path))
             }
-            "s3" => s3_from_url(rest).map_err(bad),
-            "gs" | "az" | "azure" | "abfs" => Err(bad(format!(
-                "{scheme}:// is not built into this Spoor (S3 and S3-compatible stores are: s3://)"
+            "s3" => cloud_from_url(Cloud::S3, rest).map_err(bad),
+            "gs" => cloud_from_url(Cloud::Gcs, rest).map_err(bad),
+            "az" => cloud_from_url(Cloud::Azure, rest).map_err(bad),
+            "azure" | "abfs" | "abfss" | "adl" => Err(bad(format!(
+                "{scheme}:// is not a blocks URL; an Azure Blob Storage container is \
+                 az://CONTAINER/PREFIX (the account from AZURE_STORAGE_ACCOUNT_NAME or ?account=)"
             ))),
+            "gcs" => Err(bad(
+                "gcs:// is not a blocks URL; a Google Cloud Storage bucket is gs://BUCKET/PREFIX"
+                    .into(),
+            )),
             other => Err(bad(format!(
-                "unknown scheme {other:?} (available: file, s3)"
+                "unknown scheme {other:?} (available: file, s3, gs, az)"
             ))),
         }
     }
 }
 
-/// The parts of an `s3://` URL after the scheme.
+/// The object stores a blocks URL can name besides a local folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cloud {
+    /// `s3://`: Amazon S3 and S3-compatible stores.
+    S3,
+    /// `gs://`: Google Cloud Storage.
+    Gcs,
+    /// `az://`: Azure Blob Storage.
+    Azure,
+}
+
+impl Cloud {
+    fn scheme(self) -> &'static str {
+        match self {
+            Cloud::S3 => "s3",
+            Cloud::Gcs => "gs",
+            Cloud::Azure => "az",
+        }
+    }
+
+    /// What the first part of the URL's path names.
+    fn bucket_word(self) -> &'static str {
+        match self {
+            Cloud::S3 | Cloud::Gcs => "bucket",
+            Cloud::Azure => "container",
+        }
+    }
+
+    /// The query keys a URL may carry: settings, never secrets.
+    fn url_keys(self) -> &'static [&'static str] {
+        match self {
+            Cloud::S3 => &[
+                "endpoint",
+                "region",
+                "allow_http",
+                "virtual_hosted_style_request",
+            ],
+            Cloud::Gcs => &["base_url", "allow_http"],
+            Cloud::Azure => &["account", "endpoint", "allow_http", "use_emulator"],
+        }
+    }
+
+    /// Where credentials come from instead of the URL.
+    fn credentials_hint(self) -> &'static str {
+        match self {
+            Cloud::S3 => {
+                "credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the other \
+                 AWS_* variables"
+            }
+            Cloud::Gcs => {
+                "credentials come from GOOGLE_APPLICATION_CREDENTIALS, GOOGLE_SERVICE_ACCOUNT or \
+                 GOOGLE_SERVICE_ACCOUNT_KEY, else the metadata server (GKE workload identity)"
+            }
+            Cloud::Azure => {
+                "the account comes from AZURE_STORAGE_ACCOUNT_NAME (or account=), credentials \
+                 from AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN, or workload identity \
+                 (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE), else a managed \
+                 identity"
+            }
+        }
+    }
+
+    /// The build feature with this store's client.
+    fn feature(self) -> &'static str {
+        match self {
+            Cloud::S3 => "aws",
+            Cloud::Gcs => "gcp",
+            Cloud::Azure => "azure",
+        }
+    }
+
+    /// Checks a bucket (container) name against the provider's rules.
+    fn check_name(self, name: &str) -> Result<(), String> {
+        let lower_digit = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        match self {
+            Cloud::S3 => {
+                let valid = |c: char| lower_digit(c) || c == '-' || c == '.';
+                if name.len() > 63 || !name.chars().all(valid) {
+                    return Err(format!(
+                        "{name:?} is not a bucket name (lowercase letters, digits, '-' and '.', \
+                         at most 63)"
+                    ));
+                }
+            }
+            Cloud::Gcs => {
+                // cloud.google.com/storage/docs/buckets#naming
+                let rule = "3 to 63 lowercase letters, digits, '-', '_' and '.' (222 with dots, \
+                            63 between dots), starting and ending with a letter or digit, not an \
+                            IP address, not starting with \"goog\" nor containing \"google\"";
+                let valid = |c: char| lower_digit(c) || matches!(c, '-' | '_' | '.');
+                let ends_ok = name.starts_with(lower_digit) && name.ends_with(lower_digit);
+                let max = if name.contains('.') { 222 } else { 63 };
+                let parts_ok = name.split('.').all(|p| !p.is_empty() && p.len() <= 63);
+                let is_ip = name.parse::<std::net::Ipv4Addr>().is_ok();
+                if name.len() < 3
+                    || name.len() > max
+                    || !name.chars().all(valid)
+                    || !ends_ok
+                    || !parts_ok
+                    || is_ip
+                    || name.starts_with("goog")
+                    || name.contains("google")
+                {
+                    return Err(format!("{name:?} is not a bucket name ({rule})"));
+                }
+            }
+            Cloud::Azure => {
+                // learn.microsoft.com: naming and referencing containers
+                let valid = |c: char| lower_digit(c) || c == '-';
+                if name.len() < 3
+                    || name.len() > 63
+                    || !name.chars().all(valid)
+                    || !name.starts_with(lower_digit)
+                    || !name.ends_with(lower_digit)
+                    || name.contains("--")
+                {
+                    return Err(format!(
+                        "{name:?} is not a container name (3 to 63 lowercase letters, digits and \
+                         single '-' between them, starting and ending with a letter or digit)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The parts of an `s3://`, `gs://` or `az://` URL after the scheme.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct S3Location {
+pub(crate) struct BucketLocation {
+    /// The bucket (an Azure container).
     pub(crate) bucket: String,
     /// Without leading or trailing `/`; empty for the bucket's root.
     pub(crate) prefix: String,
+    /// The query's settings, in order, each key one of [`Cloud::url_keys`].
     pub(crate) options: Vec<(String, String)>,
 }
 
-/// The query keys an `s3://` URL may carry: settings, never secrets.
-const S3_URL_KEYS: &[&str] = &[
-    "endpoint",
-    "region",
-    "allow_http",
-    "virtual_hosted_style_request",
-];
+/// The URL keys whose value is a boolean.
+const BOOLEAN_URL_KEYS: &[&str] = &["allow_http", "virtual_hosted_style_request", "use_emulator"];
 
-pub(crate) fn parse_s3(rest: &str) -> Result<S3Location, String> {
+/// A boolean setting as `object_store` reads it.
+fn url_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" | "y" => Some(true),
+        "0" | "false" | "off" | "no" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Splits and checks the part of a bucket URL after `SCHEME://`.
+pub(crate) fn parse_bucket_url(cloud: Cloud, rest: &str) -> Result<BucketLocation, String> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+    let word = cloud.bucket_word();
     if bucket.is_empty() {
-        return Err("no bucket name (s3://BUCKET/PREFIX)".into());
-    }
-    let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
-    if bucket.len() > 63 || !bucket.chars().all(valid) {
         return Err(format!(
-            "{bucket:?} is not a bucket name (lowercase letters, digits, '-' and '.', at most 63)"
+            "no {word} name ({}://{}/PREFIX)",
+            cloud.scheme(),
+            word.to_uppercase()
         ));
     }
+    cloud.check_name(bucket)?;
     let prefix = prefix.trim_matches('/').to_owned();
     if prefix
         .split('/')
@@ -116,32 +278,87 @@ pub(crate) fn parse_s3(rest: &str) -> Result<S3Location, String> {
     let mut options = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if !S3_URL_KEYS.contains(&key) {
+        if !cloud.url_keys().contains(&key) {
             return Err(format!(
-                "unknown or secret setting {key:?} in the URL (allowed: {}; credentials come \
-                 from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the other AWS_* variables)",
-                S3_URL_KEYS.join(", ")
+                "unknown or secret setting {key:?} in the URL (allowed: {}; {})",
+                cloud.url_keys().join(", "),
+                cloud.credentials_hint()
             ));
+        }
+        if options.iter().any(|(k, _)| k == key) {
+            return Err(format!("the setting {key:?} is given twice"));
+        }
+        if BOOLEAN_URL_KEYS.contains(&key) && url_bool(value).is_none() {
+            return Err(format!("{key}={value:?} is not true or false"));
         }
         options.push((key.to_owned(), value.to_owned()));
     }
-    Ok(S3Location {
+    let has = |key: &str| options.iter().any(|(k, _)| k == key);
+    if cloud == Cloud::Azure {
+        if let Some((_, account)) = options.iter().find(|(k, _)| k == "account") {
+            let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+            if !(3..=24).contains(&account.len()) || !account.chars().all(valid) {
+                return Err(format!(
+                    "{account:?} is not a storage account name (3 to 24 lowercase letters and \
+                     digits)"
+                ));
+            }
+        }
+        let emulator = options
+            .iter()
+            .any(|(k, v)| k == "use_emulator" && url_bool(v) == Some(true));
+        if emulator && has("endpoint") {
+            return Err(
+                "use_emulator takes Azurite's address from AZURITE_BLOB_STORAGE_URL (default \
+                 http://127.0.0.1:10000), not from endpoint: give one or the other"
+                    .into(),
+            );
+        }
+    }
+    Ok(BucketLocation {
         bucket: bucket.to_owned(),
         prefix,
         options,
     })
 }
 
-#[cfg(feature = "aws")]
-fn s3_from_url(rest: &str) -> Result<BlockStorage, String> {
-    let location = parse_s3(rest)?;
-    crate::store::s3(&location).map(BlockStorage::Custom)
+/// The parts of an `s3://` URL after the scheme.
+#[cfg(test)]
+fn parse_s3(rest: &str) -> Result<BucketLocation, String> {
+    parse_bucket_url(Cloud::S3, rest)
 }
 
-#[cfg(not(feature = "aws"))]
-fn s3_from_url(rest: &str) -> Result<BlockStorage, String> {
-    parse_s3(rest)?;
-    Err("this build has no S3 support (spoor-engine's feature `aws`)".into())
+/// The parts of a `gs://` URL after the scheme.
+#[cfg(test)]
+fn parse_gs(rest: &str) -> Result<BucketLocation, String> {
+    parse_bucket_url(Cloud::Gcs, rest)
+}
+
+/// The parts of an `az://` URL after the scheme.
+#[cfg(test)]
+fn parse_az(rest: &str) -> Result<BucketLocation, String> {
+    parse_bucket_url(Cloud::Azure, rest)
+}
+
+/// The store a checked bucket URL names, with the client of its build
+/// feature; without that feature the URL is still checked, then refused.
+fn cloud_from_url(cloud: Cloud, rest: &str) -> Result<BlockStorage, String> {
+    let location = parse_bucket_url(cloud, rest)?;
+    let store = match (cloud, &location) {
+        #[cfg(feature = "aws")]
+        (Cloud::S3, location) => crate::store::s3(location),
+        #[cfg(feature = "gcp")]
+        (Cloud::Gcs, location) => crate::store::gcs(location),
+        #[cfg(feature = "azure")]
+        (Cloud::Azure, location) => crate::store::azure(location),
+        #[allow(unreachable_patterns)]
+        _ => Err(format!(
+            "this build has no {}:// support (spoor-engine's feature `{}`)",
+            cloud.scheme(),
+            cloud.feature()
+        )),
+    };
+    store.map(BlockStorage::Custom)
 }
 
 /// The wall clock the engine reads ingest times and retention against
@@ -472,6 +689,204 @@ mod tests {
             let e = BlockStorage::from_url(bad).unwrap_err().to_string();
             assert!(e.contains("blocks URL"), "{bad}: {e}");
         }
+        for (bad, says) in [
+            ("azure://traces/p", "az://CONTAINER/PREFIX"),
+            ("abfs://traces/p", "az://CONTAINER/PREFIX"),
+            ("gcs://traces/p", "gs://BUCKET/PREFIX"),
+            ("ftp://x/y", "available: file, s3, gs, az"),
+            ("blocks", "gs://BUCKET/PREFIX or az://CONTAINER/PREFIX"),
+        ] {
+            let e = BlockStorage::from_url(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn gs_urls_name_a_bucket_a_prefix_and_only_non_secret_settings() {
+        let l =
+            parse_gs("spoor-traces/prod/blocks/?base_url=http://127.0.0.1:4443&allow_http=true")
+                .unwrap();
+        assert_eq!(l.bucket, "spoor-traces");
+        assert_eq!(l.prefix, "prod/blocks");
+        assert_eq!(
+            l.options,
+            vec![
+                ("base_url".to_owned(), "http://127.0.0.1:4443".to_owned()),
+                ("allow_http".to_owned(), "true".to_owned()),
+            ]
+        );
+        for good in ["abc", "my_bucket-1", "traces.example.com", &"a".repeat(63)] {
+            let l = parse_gs(good).unwrap();
+            assert_eq!((l.bucket.as_str(), l.prefix.as_str()), (good, ""));
+        }
+        // 222 characters with dots, each part at most 63.
+        let dotted = [
+            &"a".repeat(63)[..],
+            &"b".repeat(63),
+            &"c".repeat(63),
+            &"d".repeat(30),
+        ]
+        .join(".");
+        assert_eq!(dotted.len(), 222);
+        assert!(parse_gs(&dotted).is_ok());
+        for bad in [
+            String::new(),
+            "/prefix".into(),
+            "ab".into(),
+            "UPPER".into(),
+            "-spoor".into(),
+            "spoor-".into(),
+            "spoor.".into(),
+            "sp..or".into(),
+            "sp oor".into(),
+            "goog-traces".into(),
+            "my-google-traces".into(),
+            "192.168.5.4".into(),
+            "a".repeat(64),
+            format!("{}.com", "a".repeat(64)),
+            format!("{dotted}x"),
+            "spoor/a//b".into(),
+            "spoor/../x".into(),
+            "spoor/x?allow_http=maybe".into(),
+            // Unsigned requests: object_store 0.14.2 still asks the metadata
+            // server for a token before each upload, so not offered.
+            "spoor/x?skip_signature=true".into(),
+            "spoor/x?base_url=http://a&base_url=http://b".into(),
+            "spoor/x?endpoint=http://a".into(),
+        ] {
+            assert!(parse_gs(&bad).is_err(), "{bad}");
+        }
+        // Secrets are refused, naming the variables that carry them.
+        for secret in [
+            "service_account_key={}",
+            "google_service_account_key={}",
+            "bearer_token=ya29",
+            "service_account=/k.json",
+            "application_credentials=/k.json",
+        ] {
+            let e = parse_gs(&format!("spoor/x?{secret}")).unwrap_err();
+            for var in [
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                "GOOGLE_SERVICE_ACCOUNT",
+                "GOOGLE_SERVICE_ACCOUNT_KEY",
+            ] {
+                assert!(e.contains(var), "{secret}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn az_urls_name_a_container_a_prefix_and_only_non_secret_settings() {
+        let l = parse_az(
+            "traces/prod?account=devstoreaccount1&endpoint=http://127.0.0.1:10000/devstoreaccount1&allow_http=true",
+        )
+        .unwrap();
+        assert_eq!((l.bucket.as_str(), l.prefix.as_str()), ("traces", "prod"));
+        assert_eq!(
+            l.options,
+            vec![
+                ("account".to_owned(), "devstoreaccount1".to_owned()),
+                (
+                    "endpoint".to_owned(),
+                    "http://127.0.0.1:10000/devstoreaccount1".to_owned()
+                ),
+                ("allow_http".to_owned(), "true".to_owned()),
+            ]
+        );
+        assert!(parse_az("traces?use_emulator=true").is_ok());
+        assert!(parse_az("traces?use_emulator=false&endpoint=https://blobs.internal/a").is_ok());
+        for good in ["abc", "spoor-traces-1", "0traces", &"a".repeat(63)] {
+            assert_eq!(parse_az(good).unwrap().bucket, good);
+        }
+        for bad in [
+            String::new(),
+            "/prefix".into(),
+            "ab".into(),
+            "Traces".into(),
+            "-traces".into(),
+            "traces-".into(),
+            "tra--ces".into(),
+            "tra_ces".into(),
+            "tra.ces".into(),
+            "$root".into(),
+            "a".repeat(64),
+            "traces/a//b".into(),
+            "traces/./x".into(),
+            "traces?account=Dev".into(),
+            "traces?account=ab".into(),
+            format!("traces?account={}", "a".repeat(25)),
+            "traces?use_emulator=perhaps".into(),
+            "traces?use_emulator=true&endpoint=http://127.0.0.1:10000".into(),
+            "traces?region=westeurope".into(),
+            "traces?allow_http=true&allow_http=false".into(),
+        ] {
+            assert!(parse_az(&bad).is_err(), "{bad}");
+        }
+        for secret in [
+            "access_key=abc",
+            "account_key=abc",
+            "azure_storage_account_key=abc",
+            "sas_token=sv%3D2024",
+            "sas_key=sv",
+            "token=t",
+            "bearer_token=t",
+            "client_secret=s",
+            "account_name=devstoreaccount1",
+        ] {
+            let e = parse_az(&format!("traces/x?{secret}")).unwrap_err();
+            for var in [
+                "AZURE_STORAGE_ACCOUNT_KEY",
+                "AZURE_STORAGE_SAS_TOKEN",
+                "AZURE_FEDERATED_TOKEN_FILE",
+            ] {
+                assert!(e.contains(var), "{secret}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bucket_url_without_its_build_feature_is_checked_then_refused() {
+        for (url, feature, enabled) in [
+            ("s3://spoor-traces/p", "aws", cfg!(feature = "aws")),
+            (
+                "gs://spoor-traces/p?base_url=http://127.0.0.1:9&allow_http=true",
+                "gcp",
+                cfg!(feature = "gcp"),
+            ),
+            (
+                "az://spoor-traces/p?account=devstoreaccount1&endpoint=http://127.0.0.1:9/devstoreaccount1&allow_http=true",
+                "azure",
+                cfg!(feature = "azure"),
+            ),
+        ] {
+            // Building a client contacts nothing; only a listing would.
+            match BlockStorage::from_url(url) {
+                Ok(storage) => {
+                    assert!(enabled, "{url}");
+                    assert!(matches!(storage, BlockStorage::Custom(_)), "{url}");
+                }
+                Err(e) => {
+                    assert!(!enabled, "{url}: {e}");
+                    assert!(
+                        e.to_string().contains(&format!("feature `{feature}`")),
+                        "{e}"
+                    );
+                }
+            }
+        }
+        // The URL is checked first either way.
+        assert!(
+            BlockStorage::from_url("gs://UPPER/p")
+                .unwrap_err()
+                .to_string()
+                .contains("not a bucket name")
+        );
+        assert!(
+            BlockStorage::from_url("az://traces?sas_token=x")
+                .unwrap_err()
+                .to_string()
+                .contains("AZURE_STORAGE_SAS_TOKEN")
+        );
     }
 
     #[test]

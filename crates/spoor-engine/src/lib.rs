@@ -101,7 +101,7 @@ pub use error::EngineError;
 pub use object_store;
 pub use state::EngineHealth;
 pub use stats::{EngineSeries, EngineStats};
-#[cfg(feature = "aws")]
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 pub use store::install_tls_provider;
 
 use state::{Lifecycle, Shared};

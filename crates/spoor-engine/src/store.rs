@@ -503,7 +503,7 @@ impl AsyncFileReader for FileReader {
 /// before any object-store client is built; the engine calls it for the
 /// stores it builds, code that builds its own `object_store` cloud client
 /// calls it first.
-#[cfg(feature = "aws")]
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 pub fn install_tls_provider() {
     // An error only means a provider is already installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -512,36 +512,93 @@ pub fn install_tls_provider() {
 /// How long one object-store request is retried (with back-off) before it
 /// fails; a failed cut keeps its spans in memory and in the WAL and is tried
 /// again by the maintenance task, so this only bounds how long one attempt
-/// (and a shutdown waiting for it) can take.
-#[cfg(feature = "aws")]
-const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// (and a shutdown waiting for it) can take. The same for every cloud.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+const CLOUD_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn cloud_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        retry_timeout: CLOUD_RETRY_TIMEOUT,
+        ..object_store::RetryConfig::default()
+    }
+}
+
+/// A cloud store with the URL's prefix as the root of the block folders.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn rooted<S: ObjectStore>(store: S, prefix: &str) -> Arc<dyn ObjectStore> {
+    if prefix.is_empty() {
+        Arc::new(store)
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    }
+}
 
 /// An S3 (or S3-compatible) store for an `s3://` URL: settings from the
 /// `AWS_*` environment, then the URL's query, path-style requests unless
 /// asked otherwise, and the URL's prefix as the root of the block folders.
 #[cfg(feature = "aws")]
-pub(crate) fn s3(location: &crate::config::S3Location) -> Result<Arc<dyn ObjectStore>, String> {
+pub(crate) fn s3(location: &crate::config::BucketLocation) -> Result<Arc<dyn ObjectStore>, String> {
     use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
     install_tls_provider();
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(&location.bucket)
-        .with_retry(object_store::RetryConfig {
-            retry_timeout: S3_RETRY_TIMEOUT,
-            ..object_store::RetryConfig::default()
-        });
+        .with_retry(cloud_retry());
     for (key, value) in &location.options {
         let key: AmazonS3ConfigKey = key.parse().map_err(|e| format!("setting {key:?}: {e}"))?;
         builder = builder.with_config(key, value);
     }
     let s3 = builder.build().map_err(|e| e.to_string())?;
-    if location.prefix.is_empty() {
-        Ok(Arc::new(s3))
-    } else {
-        Ok(Arc::new(object_store::prefix::PrefixStore::new(
-            s3,
-            location.prefix.as_str(),
-        )))
+    Ok(rooted(s3, &location.prefix))
+}
+
+/// A Google Cloud Storage store for a `gs://` URL: credentials and settings
+/// from the `GOOGLE_*` environment (a service account file or key, the
+/// application default credentials, else the metadata server), then the
+/// URL's query (`base_url`, `allow_http`), and the URL's
+/// prefix as the root of the block folders. Requests are signed with ring.
+#[cfg(feature = "gcp")]
+pub(crate) fn gcs(
+    location: &crate::config::BucketLocation,
+) -> Result<Arc<dyn ObjectStore>, String> {
+    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+    install_tls_provider();
+    let mut builder = GoogleCloudStorageBuilder::from_env()
+        .with_bucket_name(&location.bucket)
+        .with_retry(cloud_retry());
+    for (key, value) in &location.options {
+        let key: GoogleConfigKey = key.parse().map_err(|e| format!("setting {key:?}: {e}"))?;
+        builder = builder.with_config(key, value);
     }
+    let gcs = builder.build().map_err(|e| e.to_string())?;
+    Ok(rooted(gcs, &location.prefix))
+}
+
+/// An Azure Blob Storage store for an `az://` URL: the account and its
+/// credentials from the `AZURE_*` environment (account key, SAS token,
+/// workload identity, else a managed identity), then the URL's query
+/// (`account`, `endpoint`, `allow_http`, `use_emulator`), and the URL's
+/// prefix as the root of the block folders. Shared-key signing uses ring.
+#[cfg(feature = "azure")]
+pub(crate) fn azure(
+    location: &crate::config::BucketLocation,
+) -> Result<Arc<dyn ObjectStore>, String> {
+    use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+    install_tls_provider();
+    let mut builder = MicrosoftAzureBuilder::from_env()
+        .with_container_name(&location.bucket)
+        .with_retry(cloud_retry());
+    for (key, value) in &location.options {
+        let key = match key.as_str() {
+            "account" => AzureConfigKey::AccountName,
+            other => other
+                .parse()
+                .map_err(|e| format!("setting {other:?}: {e}"))?,
+        };
+        builder = builder.with_config(key, value);
+    }
+    let azure = builder.build().map_err(|e| e.to_string())?;
+    Ok(rooted(azure, &location.prefix))
 }
 
 /// A cache of byte ranges and parsed Parquet footers of block files,

@@ -66,7 +66,7 @@ pub struct RunArgs<R: RoleListeners + Clone + Default + std::fmt::Debug + Send +
     #[arg(long, env = "SPOOR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Engine: where blocks go, `file://PATH` or `s3://BUCKET/PREFIX` (query keys `endpoint`, `region`, `allow_http`, `virtual_hosted_style_request`; credentials from the AWS_* variables); the WAL stays in --data-dir [default: file://<data-dir>/blocks]
+    /// Engine: where blocks go, `file://PATH`, `s3://BUCKET/PREFIX` (query keys `endpoint`, `region`, `allow_http`, `virtual_hosted_style_request`; credentials from the AWS_* variables), `gs://BUCKET/PREFIX` (`base_url`, `allow_http`; GOOGLE_* variables or the metadata server) or `az://CONTAINER/PREFIX` (`account`, `endpoint`, `allow_http`, `use_emulator`; AZURE_* variables); the WAL stays in --data-dir [default: file://<data-dir>/blocks]
     #[arg(long, env = "SPOOR_BLOCKS_URL", value_name = "URL")]
     pub blocks_url: Option<String>,
 
@@ -90,7 +90,7 @@ pub struct RunArgs<R: RoleListeners + Clone + Default + std::fmt::Debug + Send +
     #[arg(long, env = "SPOOR_UI_CONFIG", value_name = "FILE")]
     pub ui_config: Option<PathBuf>,
 
-    /// Engine: bytes of block-file ranges and Parquet footers kept in memory after a read; 0 turns it off [default: 134217728 with an s3:// blocks URL, else 0]
+    /// Engine: bytes of block-file ranges and Parquet footers kept in memory after a read; 0 turns it off [default: 134217728 with an s3://, gs:// or az:// blocks URL, else 0]
     #[arg(long, env = "SPOOR_READ_CACHE_BYTES", value_name = "BYTES")]
     pub read_cache_bytes: Option<usize>,
 
@@ -845,7 +845,7 @@ fn storage<R: RunRole>(args: &RunArgs<R>, file: FileStorage) -> Result<Storage> 
             // A remote store answers each read with a request: cache by default.
             let remote = blocks_url
                 .as_deref()
-                .is_some_and(|u| u.starts_with("s3://"));
+                .is_some_and(|u| !u.starts_with("file://"));
             let read_cache_bytes = pick(&args.read_cache_bytes, file.read_cache_bytes)
                 .unwrap_or(if remote { 128 << 20 } else { 0 });
             Ok(Storage::Engine {
