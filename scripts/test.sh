@@ -61,6 +61,21 @@ if ! SPOOR_TEST_JAEGER_ANONYMIZER=$(scripts/tools/jaeger-anonymizer.sh); then
 fi
 export SPOOR_TEST_JAEGER_ANONYMIZER
 
+# The emulators of the gs:// and az:// blocks URLs' tests (e2e_cloud_stores):
+# fake-gcs-server, built once with our XML-upload front
+# (scripts/tools/fake-gcs.sh), and Azurite from npm, installed once
+# (scripts/tools/azurite.sh), both cached outside the clone.
+if ! SPOOR_TEST_FAKE_GCS=$(scripts/tools/fake-gcs.sh); then
+  echo "cannot build fake-gcs-server (scripts/tools/fake-gcs.sh)" >&2
+  exit 1
+fi
+export SPOOR_TEST_FAKE_GCS
+if ! SPOOR_TEST_AZURITE=$(scripts/tools/azurite.sh); then
+  echo "cannot install Azurite (scripts/tools/azurite.sh)" >&2
+  exit 1
+fi
+export SPOOR_TEST_AZURITE
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
