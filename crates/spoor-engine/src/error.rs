@@ -39,7 +39,10 @@ pub enum EngineError {
     /// a quota, an I/O error); writes resume by themselves once it can.
     #[error("the storage engine cannot write to disk, retry later: {0}")]
     Unwritable(String),
-    /// Memory for recent spans is full until the next block is cut.
+    /// Memory for recent spans is full until the next block is cut, or the
+    /// backlog of acknowledged spans not yet in the block store is at its
+    /// budget until uploads drain it (`StorageErrorKind::Busy`: HTTP 429,
+    /// gRPC `RESOURCE_EXHAUSTED`).
     #[error("the storage engine is busy: {0}")]
     Busy(String),
     /// A block could not be written or read.
@@ -64,9 +67,8 @@ impl EngineError {
 impl From<EngineError> for StorageError {
     fn from(e: EngineError) -> Self {
         let kind = match &e {
-            EngineError::Busy(_) | EngineError::Closed(_) | EngineError::Unwritable(_) => {
-                StorageErrorKind::Unavailable
-            }
+            EngineError::Busy(_) => StorageErrorKind::Busy,
+            EngineError::Closed(_) | EngineError::Unwritable(_) => StorageErrorKind::Unavailable,
             _ => StorageErrorKind::Internal,
         };
         StorageError::new(kind, e.to_string())

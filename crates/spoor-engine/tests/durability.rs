@@ -195,7 +195,7 @@ async fn memory_is_bounded_while_blocks_cannot_be_written_and_nothing_is_lost() 
         }
     }
     let (accepted, err) = refused.expect("writes beyond the bound are refused");
-    assert_eq!(err.kind, StorageErrorKind::Unavailable);
+    assert_eq!(err.kind, StorageErrorKind::Busy);
     assert!(accepted > 0);
     // The background cut keeps failing (and is retried).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -11,6 +11,7 @@ pub fn storage_status(err: &StorageError) -> StatusCode {
     match err.kind {
         StorageErrorKind::InvalidQuery => StatusCode::BAD_REQUEST,
         StorageErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        StorageErrorKind::Busy => StatusCode::TOO_MANY_REQUESTS,
         StorageErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         StorageErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -21,6 +22,7 @@ pub fn storage_grpc(err: &StorageError) -> tonic::Status {
     match err.kind {
         StorageErrorKind::InvalidQuery => tonic::Status::invalid_argument(err.message.clone()),
         StorageErrorKind::Unavailable => tonic::Status::unavailable(err.message.clone()),
+        StorageErrorKind::Busy => tonic::Status::resource_exhausted(err.message.clone()),
         StorageErrorKind::Unsupported => tonic::Status::unimplemented(err.message.clone()),
         StorageErrorKind::Internal => tonic::Status::internal(err.message.clone()),
     }

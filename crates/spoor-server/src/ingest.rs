@@ -89,8 +89,9 @@ pub(crate) enum Refusal {
     Admit(AdmitError),
     /// The pipeline is full; the sender should retry (429 + `Retry-After`).
     Overloaded,
-    /// Storage failed to write the spans (503 + `Retry-After` when it is
-    /// unavailable, else 500).
+    /// Storage failed to write the spans: 429 + `Retry-After` when it is
+    /// busy (its memory for recent spans or its backlog is full), 503 +
+    /// `Retry-After` when it cannot write right now, else 500.
     Storage(StorageError),
     /// The CPU pool failed to run the decoder (500).
     Internal(String),
@@ -117,7 +118,7 @@ impl Refusal {
             Refusal::Body(BodyError::Budget(BudgetError::Busy))
             | Refusal::Admit(AdmitError::Budget(BudgetError::Busy))
             | Refusal::Overloaded => true,
-            Refusal::Storage(e) => e.kind == StorageErrorKind::Unavailable,
+            Refusal::Storage(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -144,23 +145,27 @@ impl Refusal {
                 RefuseReason::Overloaded
             }
             Refusal::Admit(_) => RefuseReason::TooLarge,
-            Refusal::Storage(e) if e.kind == StorageErrorKind::Unavailable => {
-                RefuseReason::Overloaded
-            }
+            Refusal::Storage(e) if e.is_retryable() => RefuseReason::Overloaded,
             Refusal::Storage(_) => RefuseReason::StorageError,
             Refusal::Malformed(_) | Refusal::Internal(_) => RefuseReason::Malformed,
         }
     }
 
     /// The gRPC status answering this refusal, as the OTLP specification
-    /// asks: throttling is `RESOURCE_EXHAUSTED` and storage that cannot write
-    /// right now `UNAVAILABLE`, both with `RetryInfo`; what can never succeed
-    /// (too large, too many spans, malformed) is `INVALID_ARGUMENT`, which no
+    /// asks: throttling (a full memory budget, busy storage) is
+    /// `RESOURCE_EXHAUSTED` and storage that cannot write right now
+    /// `UNAVAILABLE`, both with `RetryInfo`; what can never succeed (too
+    /// large, too many spans, malformed) is `INVALID_ARGUMENT`, which no
     /// client retries.
     pub(crate) fn grpc_status(&self, retry_after_secs: u32) -> tonic::Status {
         match self {
             Refusal::Storage(e) if e.kind == StorageErrorKind::Unavailable => overload_grpc(
                 tonic::Code::Unavailable,
+                e.message.clone(),
+                retry_after_secs,
+            ),
+            Refusal::Storage(e) if e.kind == StorageErrorKind::Busy => overload_grpc(
+                tonic::Code::ResourceExhausted,
                 e.message.clone(),
                 retry_after_secs,
             ),
@@ -394,6 +399,23 @@ mod tests {
             assert!(!permanent.is_retryable());
             assert_eq!(permanent.reason(), RefuseReason::TooLarge);
         }
+
+        // Busy storage (its memory for recent spans or its backlog full)
+        // throttles the sender, with the storage's own message.
+        let busy = Refusal::Storage(StorageError::new(
+            StorageErrorKind::Busy,
+            "the backlog awaiting the block store is full",
+        ));
+        let s = busy.grpc_status(2);
+        assert_eq!(s.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(retry_secs(&s), Some(2));
+        assert!(s.message().contains("backlog"), "{}", s.message());
+        assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(busy.is_retryable());
+        assert_eq!(busy.reason(), RefuseReason::Overloaded);
+        let resp = busy.plain_text("busy", 2);
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
 
         let internal = Refusal::Storage(StorageError::new(StorageErrorKind::Internal, "bug"));
         assert_eq!(internal.grpc_status(1).code(), tonic::Code::Internal);

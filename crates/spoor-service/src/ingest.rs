@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use spoor_model::{AnyValue, KeyValue, Span, SpanBatch, keys};
-use spoor_storage::{SpanWriter, StorageError, StorageErrorKind};
+use spoor_storage::{SpanWriter, StorageError};
 
 use crate::budget::{MemoryBudget, Reservation};
 use crate::shared::rewrite_shared;
@@ -164,7 +164,7 @@ impl Ingester {
             Err(err) => {
                 // Storage that cannot take writes right now (busy, disk full,
                 // closing) is overload: the sender is told to retry.
-                let reason = if err.kind == StorageErrorKind::Unavailable {
+                let reason = if err.is_retryable() {
                     RefuseReason::Overloaded
                 } else {
                     RefuseReason::StorageError

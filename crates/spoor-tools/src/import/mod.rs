@@ -18,7 +18,7 @@ use bytes::Bytes;
 use spoor_client::{Connector, Outcome, Protocol, SenderOptions, send_with_retry};
 use spoor_model::{SpanBatch, TraceId};
 use spoor_service::retry::RetryPolicy;
-use spoor_storage::{SpanWriter, StorageErrorKind};
+use spoor_storage::SpanWriter;
 use tokio::sync::mpsc;
 
 use crate::common::progress::{self, Progress, ProgressMode};
@@ -683,7 +683,7 @@ async fn write(sink: &Sink, batch: SpanBatch) -> Result<u64> {
             loop {
                 match engine.write_spans(batch.clone()).await {
                     Ok(()) => return Ok(0),
-                    Err(e) if e.kind == StorageErrorKind::Unavailable => {
+                    Err(e) if e.is_retryable() => {
                         let Some(delay) =
                             ENGINE_RETRY.next_delay(retries, started.elapsed(), None, 0.0)
                         else {
