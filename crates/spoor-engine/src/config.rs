@@ -395,6 +395,12 @@ impl std::fmt::Debug for Clock {
     }
 }
 
+/// A writer's folder of blocks awaiting upload, in the data directory.
+pub(crate) const PENDING_DIR: &str = "pending";
+
+/// The default [`EngineConfig::backlog_max_bytes`]: 4 GiB.
+pub const DEFAULT_BACKLOG_MAX_BYTES: u64 = 4 << 30;
+
 /// Engine settings. [`EngineConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -411,8 +417,15 @@ pub struct EngineConfig {
     /// …or when its oldest span arrived this long ago.
     pub head_cut_age: Duration,
     /// Memory for recent spans (the head and heads being cut), estimated;
-    /// writes beyond it are refused with a retryable `Unavailable` error.
+    /// writes beyond it are refused with a retryable `Busy` error.
     pub head_max_bytes: usize,
+    /// The backlog budget: bytes on local disk of spans acknowledged and
+    /// not yet in the block store — the WAL segments no uploaded block
+    /// covers, plus (for a writer) the blocks it keeps in
+    /// `<data_dir>/pending` while the store fails. Checked before each
+    /// write: at or beyond it writes are refused with a retryable `Busy`
+    /// error until uploads (or a cut) bring it back under.
+    pub backlog_max_bytes: u64,
     /// How often the background task checks whether a cut is due.
     pub maintenance_interval: Duration,
     /// Where blocks go.
@@ -526,6 +539,7 @@ impl EngineConfig {
             head_cut_bytes: 128 << 20,
             head_cut_age: Duration::from_secs(10 * 60),
             head_max_bytes: 512 << 20,
+            backlog_max_bytes: DEFAULT_BACKLOG_MAX_BYTES,
             maintenance_interval: Duration::from_secs(1),
             block_storage: BlockStorage::Local,
             block_write: BlockWriteOptions::default(),
@@ -551,9 +565,11 @@ impl EngineConfig {
             || self.wal_queue == 0
             || self.head_max_bytes == 0
             || self.head_cut_bytes == 0
+            || self.backlog_max_bytes == 0
         {
             return Err(EngineError::Config(
-                "wal_group_bytes, wal_queue, head_cut_bytes and head_max_bytes must be positive"
+                "wal_group_bytes, wal_queue, head_cut_bytes, head_max_bytes and \
+                 backlog_max_bytes must be positive"
                     .into(),
             ));
         }
@@ -634,6 +650,11 @@ impl EngineConfig {
 
     pub(crate) fn quarantine_dir(&self) -> PathBuf {
         self.data_dir.join(wal::QUARANTINE_DIR)
+    }
+
+    /// A writer's blocks that could not be uploaded yet (`<data_dir>/pending`).
+    pub(crate) fn pending_dir(&self) -> PathBuf {
+        self.data_dir.join(PENDING_DIR)
     }
 }
 

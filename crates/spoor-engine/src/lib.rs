@@ -11,8 +11,9 @@
 //!   disk makes writes fail with a retryable error until space returns;
 //! - a head: recent spans in memory, grouped by trace and indexed
 //!   by service and operation, searchable as soon as they are acknowledged;
-//!   its memory is bounded in bytes (writes beyond the bound are refused as
-//!   retryable `Unavailable` errors);
+//!   its memory is bounded in bytes, and so is the backlog on disk of spans
+//!   acknowledged and not yet in the block store (writes beyond either
+//!   bound are refused as retryable `Busy` errors);
 //! - blocks ([`block`]): the head is cut, by size or age, into immutable
 //!   Apache Parquet blocks with a trace index, per-trace summaries and a
 //!   trace-ID Bloom filter, written through `object_store` (a local directory
@@ -35,6 +36,8 @@
 //! <data_dir>/LOCK            exclusive lock held while an engine is open
 //! <data_dir>/wal/<seq>.wal   write-ahead log segments
 //! <data_dir>/blocks/<id>/    blocks (when blocks are stored locally)
+//! <data_dir>/pending/<id>/   a collector's blocks the store did not take yet
+//! <data_dir>/UPLOADED        a collector's last WAL segment its uploaded blocks cover
 //! <data_dir>/quarantine/     damaged blocks (<id>/) and damaged WAL bytes set aside, never deleted
 //! ```
 //!
@@ -95,7 +98,9 @@ use spoor_storage::{SpanWriter, StorageError};
 pub use block::index::StoredSummary;
 pub use block::write::BlockWriteOptions;
 pub use block::{BlockMeta, OperationMeta};
-pub use config::{BlockStorage, Clock, EngineConfig, EngineRole, valid_node_name};
+pub use config::{
+    BlockStorage, Clock, DEFAULT_BACKLOG_MAX_BYTES, EngineConfig, EngineRole, valid_node_name,
+};
 pub use error::EngineError;
 /// The `object_store` crate, for building a [`BlockStorage::Custom`] store.
 pub use object_store;
@@ -151,6 +156,15 @@ impl Engine {
         s.block_spans = mem.blocks.iter().map(|b| b.meta.spans).sum();
         s.block_index_bytes = mem.blocks.iter().map(|b| b.memory_bytes() as u64).sum();
         s.recent_blocks = mem.recent.len() as u64;
+        s.pending_blocks = if self.shared.spills() {
+            mem.blocks.len() as u64
+        } else {
+            0
+        };
+        drop(mem);
+        s.backlog_bytes = self.shared.backlog_bytes();
+        s.backlog_max_bytes = self.shared.config.backlog_max_bytes;
+        s.backlog_full = u64::from(s.backlog_bytes >= s.backlog_max_bytes);
         let cost = &self.shared.store.cost;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         s.store_gets = get(&cost.gets);

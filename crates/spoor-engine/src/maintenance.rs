@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use spoor_model::SpanRecord;
 
 use crate::EngineError;
-use crate::block::write::{BlockIdentity, build_block};
+use crate::block::write::{BlockIdentity, BuiltBlock, build_block};
 use crate::config::{EngineRole, now_nanos};
 use crate::head::Head;
 use crate::reader::TraceMerger;
@@ -100,6 +100,32 @@ pub(crate) fn prepare_local(root: &Path, quarantine: &Path) -> Result<u64, Engin
         quarantined += 1;
     }
     Ok(quarantined)
+}
+
+/// Empties a writer's folder of blocks awaiting upload when it opens: their
+/// spans are still in the WAL segments after `UPLOADED` (deleted only once a
+/// block covering them is in the store), so the replay cuts them again.
+pub(crate) fn prepare_pending(dir: &Path) -> Result<(), EngineError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            let blocks = entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .count();
+            std::fs::remove_dir_all(dir).map_err(|e| EngineError::io("remove", dir, e))?;
+            if blocks > 0 {
+                tracing::warn!(
+                    blocks,
+                    dir = %dir.display(),
+                    "discarding the blocks that awaited upload at the last stop; the WAL replay \
+                     cuts their spans again"
+                );
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(EngineError::io("list", dir, e)),
+    }
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::io("create", dir, e))
 }
 
 /// Sets a damaged block aside: moved to `quarantine` for a local store,
@@ -292,14 +318,14 @@ fn segment_written(path: &Path) -> Option<u64> {
     u64::try_from(since.as_nanos()).ok()
 }
 
-/// Cuts `frozen` into a block during open; on failure keeps it in memory
+/// Cuts `frozen` into a block during open (uploaded, or for a writer whose
+/// store fails kept in `<data_dir>/pending`); on failure keeps it in memory
 /// for the background task to retry.
 async fn publish(shared: &Arc<Shared>, frozen: Arc<Frozen>) {
-    match write_head_block(shared, &frozen).await {
-        Ok(block) => {
-            add_cut_block(&mut shared.mem.write(), shared, block);
-            shared.stats.blocks_cut.fetch_add(1, Ordering::Relaxed);
-            covered_by_blocks(shared, frozen.wal_seq).await;
+    match store_frozen(shared, &frozen, false).await {
+        Ok(Stored::Uploaded) | Ok(Stored::Spilled(None)) => {}
+        Ok(Stored::Spilled(Some(_))) => {
+            shared.stats.cut_errors.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot cut a block while replaying the WAL; keeping the spans in memory");
@@ -342,18 +368,24 @@ async fn covered_by_blocks(shared: &Shared, seq: u64) {
 
 async fn delete_wal_through(shared: &Shared, seq: u64) {
     let dir = shared.config.wal_dir();
-    match tokio::task::spawn_blocking(move || wal::delete_segments_through(&dir, seq)).await {
-        Ok(Ok(_)) => {}
+    match tokio::task::spawn_blocking(move || wal::delete_segments_counted(&dir, seq)).await {
+        Ok(Ok((_, bytes))) => {
+            let _ = shared.stats.wal_disk_bytes.fetch_update(
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+                |held| Some(held.saturating_sub(bytes)),
+            );
+        }
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete WAL segments covered by a block"),
         Err(e) => tracing::warn!(error = %e, "cannot delete WAL segments covered by a block"),
     }
 }
 
-/// Builds and uploads a block from a frozen head.
-async fn write_head_block(
+/// Builds a block from a frozen head (in memory, not stored yet).
+async fn build_head_block(
     shared: &Arc<Shared>,
     frozen: &Arc<Frozen>,
-) -> Result<Arc<Block>, EngineError> {
+) -> Result<BuiltBlock, EngineError> {
     let (id, created) = shared.next_block_id();
     let identity = BlockIdentity {
         id: id.clone(),
@@ -365,8 +397,7 @@ async fn write_head_block(
     };
     let options = shared.config.block_write;
     let source = Arc::clone(frozen);
-    let started = Instant::now();
-    let built = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut spans: Vec<&SpanRecord> = source
             .head
             .traces()
@@ -376,27 +407,191 @@ async fn write_head_block(
     })
     .await
     .map_err(join_err)?
-    .map_err(|message| EngineError::Block {
-        block: id.clone(),
-        message,
-    })?;
-    shared.store.upload(&built.meta, &built.files).await?;
-    let bytes: usize = built.files.iter().map(|(_, b)| b.len()).sum();
-    tracing::info!(
-        block = %id,
-        spans = built.meta.spans,
-        traces = built.meta.traces,
-        bytes,
-        bytes_per_span = bytes as f64 / built.meta.spans.max(1) as f64,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "cut a block"
-    );
-    Ok(Arc::new(Block::new(
+    .map_err(|message| EngineError::Block { block: id, message })
+}
+
+fn files_bytes(files: &[(&'static str, bytes::Bytes)]) -> u64 {
+    files.iter().map(|(_, b)| b.len() as u64).sum()
+}
+
+fn readable(built: BuiltBlock) -> Arc<Block> {
+    Arc::new(Block::new(
         built.meta,
         built.index,
         built.bloom,
         built.edges,
-    )))
+    ))
+}
+
+/// Where a frozen head's block went.
+enum Stored {
+    /// Into the block store: readable (or, for a writer, named as recent)
+    /// and the WAL segments it covers deleted.
+    Uploaded,
+    /// Into a writer's `<data_dir>/pending`, with the upload error that sent
+    /// it there (`None`: older pending blocks go first).
+    Spilled(Option<EngineError>),
+}
+
+/// Whether a writer holds blocks not yet uploaded.
+fn has_pending(shared: &Shared) -> bool {
+    shared.spills() && !shared.mem.read().blocks.is_empty()
+}
+
+/// Cuts `frozen` into a block and stores it: uploaded to the block store;
+/// or, for a writer, kept in `<data_dir>/pending` when the upload fails, when
+/// `spill` says an upload just failed, or while older pending blocks wait
+/// (blocks reach the store in WAL order, so `UPLOADED` only moves forward).
+/// Either way `frozen` leaves memory under the lock that makes its block
+/// readable. Another role's failed upload is an error: `frozen` stays.
+async fn store_frozen(
+    shared: &Arc<Shared>,
+    frozen: &Arc<Frozen>,
+    spill: bool,
+) -> Result<Stored, EngineError> {
+    let started = Instant::now();
+    let built = build_head_block(shared, frozen).await?;
+    let failed = if spill || has_pending(shared) {
+        None
+    } else {
+        match shared.store.upload(&built.meta, &built.files).await {
+            Ok(()) => {
+                let (id, spans, traces) =
+                    (built.meta.id.clone(), built.meta.spans, built.meta.traces);
+                let bytes = files_bytes(&built.files);
+                {
+                    let mut mem = shared.mem.write();
+                    mem.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
+                    add_cut_block(&mut mem, shared, readable(built));
+                    shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
+                }
+                shared.stats.blocks_cut.fetch_add(1, Ordering::Relaxed);
+                covered_by_blocks(shared, frozen.wal_seq).await;
+                tracing::info!(
+                    block = %id,
+                    spans,
+                    traces,
+                    bytes,
+                    bytes_per_span = bytes as f64 / spans.max(1) as f64,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "cut a block"
+                );
+                return Ok(Stored::Uploaded);
+            }
+            Err(e) if shared.spills() => Some(e),
+            Err(e) => return Err(e),
+        }
+    };
+    spill_block(shared, frozen, built, failed.as_ref()).await?;
+    Ok(Stored::Spilled(failed))
+}
+
+/// Keeps a writer's block in `<data_dir>/pending` (same write protocol as the
+/// store: marker, files, `meta.json`; fsynced), and makes it readable in
+/// place of `frozen`, whose memory is freed. The WAL segments it covers stay
+/// until it is uploaded.
+async fn spill_block(
+    shared: &Arc<Shared>,
+    frozen: &Arc<Frozen>,
+    built: BuiltBlock,
+    why: Option<&EngineError>,
+) -> Result<(), EngineError> {
+    let Some(pending) = &shared.pending else {
+        return Err(EngineError::Config(
+            "only a writer keeps blocks it could not upload".into(),
+        ));
+    };
+    pending.upload(&built.meta, &built.files).await?;
+    let bytes = files_bytes(&built.files);
+    let (id, spans) = (built.meta.id.clone(), built.meta.spans);
+    let pending_blocks = {
+        let mut mem = shared.mem.write();
+        mem.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
+        mem.insert_block(readable(built));
+        shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
+        mem.blocks.len()
+    };
+    shared
+        .stats
+        .pending_bytes
+        .fetch_add(bytes, Ordering::Relaxed);
+    shared.stats.blocks_spilled.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        block = %id,
+        spans,
+        bytes,
+        pending_blocks,
+        backlog_bytes = shared.backlog_bytes(),
+        backlog_max_bytes = shared.config.backlog_max_bytes,
+        error = why.map(|e| e.to_string()).unwrap_or_else(|| "older blocks wait for their upload".into()),
+        "keeping a block on local disk until the block store takes it"
+    );
+    Ok(())
+}
+
+/// Uploads a writer's pending blocks, oldest (by WAL segment) first, until
+/// one fails; returns how many went. Each is uploaded under a fresh ID: its
+/// upload starts now, and the one-hour grace the compactor gives an
+/// unfinished upload counts from the time in the ID. Once uploaded, a block
+/// moves from the readable blocks to the recent list under one lock (as a
+/// cut does), the WAL segments it covers are recorded and deleted, and its
+/// local copy is deleted once no query holds it.
+async fn upload_pending(shared: &Arc<Shared>) -> Result<usize, EngineError> {
+    let Some(pending) = &shared.pending else {
+        return Ok(0);
+    };
+    let mut uploaded = 0;
+    loop {
+        let oldest = {
+            let mem = shared.mem.read();
+            mem.blocks
+                .iter()
+                .min_by(|a, b| (a.meta.wal_seq, &a.meta.id).cmp(&(b.meta.wal_seq, &b.meta.id)))
+                .cloned()
+        };
+        let Some(block) = oldest else {
+            break;
+        };
+        let started = Instant::now();
+        let mut files = Vec::with_capacity(crate::block::files::DATA.len());
+        for name in crate::block::files::DATA {
+            if block.meta.checksums.contains_key(name) {
+                files.push((name, pending.get_verified(&block.meta, name).await?));
+            }
+        }
+        let mut meta = block.meta.clone();
+        (meta.id, meta.created_unix_nano) = shared.next_block_id();
+        shared.store.upload(&meta, &files).await?;
+        let bytes = files_bytes(&files);
+        let left = {
+            let mut mem = shared.mem.write();
+            mem.blocks.retain(|b| !Arc::ptr_eq(b, &block));
+            mem.recent.push_back((meta.id.clone(), Instant::now()));
+            mem.blocks.len()
+        };
+        let _ =
+            shared
+                .stats
+                .pending_bytes
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                    Some(held.saturating_sub(bytes))
+                });
+        shared.stats.blocks_cut.fetch_add(1, Ordering::Relaxed);
+        covered_by_blocks(shared, meta.wal_seq).await;
+        tracing::info!(
+            block = %meta.id,
+            kept_as = %block.meta.id,
+            spans = meta.spans,
+            bytes,
+            pending_blocks = left,
+            backlog_bytes = shared.backlog_bytes(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "uploaded a block kept on local disk"
+        );
+        shared.uploaded_pending.lock().push(block);
+        uploaded += 1;
+    }
+    Ok(uploaded)
 }
 
 /// Moves the active head aside for cutting; runs on the WAL writer thread
@@ -414,7 +609,11 @@ fn freeze(shared: &Shared, sealed: u64) {
 }
 
 /// Cuts the active head (if it holds anything) and every frozen head into
-/// blocks, oldest first; returns how many blocks were written.
+/// blocks, oldest first, after uploading a writer's pending blocks; returns
+/// how many blocks reached the store. When the store fails, a writer keeps
+/// the blocks it could not upload on local disk (freeing their memory) and
+/// the error is returned (the cut is retried); other roles keep the frozen
+/// heads in memory.
 pub(crate) async fn cut(shared: &Arc<Shared>) -> Result<usize, EngineError> {
     let _guard = shared.maintenance.lock().await;
     if shared.mem.read().active.span_count() > 0 {
@@ -427,22 +626,27 @@ pub(crate) async fn cut(shared: &Arc<Shared>) -> Result<usize, EngineError> {
             .await?;
     }
     let mut written = 0;
+    let mut failed = match upload_pending(shared).await {
+        Ok(n) => {
+            written += n;
+            None
+        }
+        Err(e) => Some(e),
+    };
     loop {
         let Some(frozen) = shared.mem.read().frozen.first().cloned() else {
             break;
         };
-        let block = write_head_block(shared, &frozen).await?;
-        {
-            let mut mem = shared.mem.write();
-            mem.frozen.retain(|f| !Arc::ptr_eq(f, &frozen));
-            add_cut_block(&mut mem, shared, block);
-            shared.mem_bytes.store(mem.bytes(), Ordering::Relaxed);
+        match store_frozen(shared, &frozen, failed.is_some()).await? {
+            Stored::Uploaded => written += 1,
+            Stored::Spilled(Some(e)) => failed = Some(e),
+            Stored::Spilled(None) => {}
         }
-        shared.stats.blocks_cut.fetch_add(1, Ordering::Relaxed);
-        covered_by_blocks(shared, frozen.wal_seq).await;
-        written += 1;
     }
-    Ok(written)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
 }
 
 /// Picks the blocks of one compaction. Small blocks are grouped by the
@@ -618,8 +822,25 @@ pub(crate) async fn expire(shared: &Arc<Shared>) -> Result<usize, EngineError> {
     Ok(n)
 }
 
-/// Deletes the files of removed blocks that no query holds any more.
+/// Deletes the files of removed blocks that no query holds any more, and
+/// a writer's local copies of pending blocks it uploaded.
 pub(crate) async fn reap(shared: &Shared) {
+    if let Some(pending) = &shared.pending {
+        let ready: Vec<Arc<Block>> = {
+            let mut uploaded = shared.uploaded_pending.lock();
+            let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut *uploaded)
+                .into_iter()
+                .partition(|b| Arc::strong_count(b) == 1);
+            *uploaded = wait;
+            ready
+        };
+        for b in ready {
+            // Left behind on failure: the next start empties the folder.
+            if let Err(e) = pending.delete_block(&b.meta.id).await {
+                tracing::warn!(block = %b.meta.id, error = %e, "cannot delete the local copy of an uploaded block");
+            }
+        }
+    }
     let ready: Vec<(Arc<Block>, Instant)> = {
         let mut graveyard = shared.graveyard.lock();
         let now = Instant::now();
@@ -672,8 +893,14 @@ async fn wait_for_retry(shared: &Shared, backoff: Duration) {
 }
 
 fn cut_due(shared: &Shared) -> bool {
+    // A full backlog is freed by a cut (the WAL it covers is deleted) or by
+    // uploading pending blocks.
+    if shared.backlog_bytes() >= shared.config.backlog_max_bytes {
+        return true;
+    }
     let mem = shared.mem.read();
     !mem.frozen.is_empty()
+        || (shared.spills() && !mem.blocks.is_empty())
         || mem.active.bytes() >= shared.config.head_cut_bytes
         || mem
             .active_since

@@ -273,7 +273,7 @@ impl Engine {
                 Some(e) => Err(e),
                 None => {
                     block
-                        .traces(&self.shared.store, &self.shared.config.cpu, &entries)
+                        .traces(self.shared.read_store(), &self.shared.config.cpu, &entries)
                         .await
                 }
             };
@@ -391,7 +391,7 @@ impl Engine {
                 Some(e) => Err(e),
                 None => {
                     block
-                        .find(&self.shared.store, &self.shared.config.cpu, query)
+                        .find(self.shared.read_store(), &self.shared.config.cpu, query)
                         .await
                 }
             };
@@ -628,7 +628,7 @@ impl Engine {
                     Some(e) => Err(e),
                     None => {
                         block
-                            .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
+                            .traces(self.shared.read_store(), &self.shared.config.cpu, &[entry])
                             .await
                     }
                 };
@@ -741,7 +741,7 @@ impl DependencyReader for Engine {
                     Some(e) => Err(e),
                     None => {
                         block
-                            .traces(&self.shared.store, &self.shared.config.cpu, &[entry])
+                            .traces(self.shared.read_store(), &self.shared.config.cpu, &[entry])
                             .await
                     }
                 };
@@ -879,7 +879,7 @@ impl RedStatsReader for Engine {
             for block in blocks {
                 let read = match known_damage(&block) {
                     Some(e) => Err(e),
-                    None => block.red_rows(&self.shared.store, query).await,
+                    None => block.red_rows(self.shared.read_store(), query).await,
                 };
                 match read {
                     Ok(rows) => rows.iter().for_each(|row| acc.add_row(row)),
@@ -913,6 +913,13 @@ impl Purger for Engine {
             .await?;
         for id in shared.store.list_blocks().await? {
             shared.store.delete_block(&id).await?;
+        }
+        if let Some(pending) = &shared.pending {
+            shared.uploaded_pending.lock().clear();
+            for id in pending.list_blocks().await? {
+                pending.delete_block(&id).await?;
+            }
+            shared.stats.pending_bytes.store(0, Ordering::Relaxed);
         }
         Ok(())
     }

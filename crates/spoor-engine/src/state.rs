@@ -103,6 +103,14 @@ pub(crate) struct Shared {
     pub(crate) load_failures: Mutex<std::collections::HashMap<String, Instant>>,
     /// Whether this compactor holds the lease (`EngineRole::Compactor`).
     pub(crate) lease_held: AtomicBool,
+    /// A writer's local store of blocks awaiting upload (`<data_dir>/pending`):
+    /// a cut whose upload fails is kept there, out of memory, and its
+    /// blocks are a writer's only readable blocks (`MemState::blocks`)
+    /// until uploaded, oldest first. `None` for other roles.
+    pub(crate) pending: Option<BlockStore>,
+    /// Pending blocks already uploaded whose local copy is deleted once no
+    /// query holds them.
+    pub(crate) uploaded_pending: Mutex<Vec<Arc<Block>>>,
 }
 
 impl Shared {
@@ -138,6 +146,27 @@ impl Shared {
             None => format!("{now:020}-{:04}", n % 10_000),
         };
         (id, now)
+    }
+
+    /// Where this engine's readable blocks are read from: a writer's are
+    /// its pending blocks on local disk, everyone else's in the block store.
+    pub(crate) fn read_store(&self) -> &BlockStore {
+        self.pending.as_ref().unwrap_or(&self.store)
+    }
+
+    /// Whether this engine keeps blocks it could not upload on local disk
+    /// (`EngineRole::Writer`).
+    pub(crate) fn spills(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The backlog: bytes on local disk of spans acknowledged and not yet
+    /// in the block store (WAL segments and pending blocks).
+    pub(crate) fn backlog_bytes(&self) -> u64 {
+        self.stats
+            .wal_disk_bytes
+            .load(Ordering::Relaxed)
+            .saturating_add(self.stats.pending_bytes.load(Ordering::Relaxed))
     }
 
     /// Hands removed blocks to the graveyard: deleted once no query holds
@@ -254,6 +283,9 @@ impl Lifecycle {
                 quarantined =
                     maintenance::prepare_local(&setup.blocks_dir(), &setup.quarantine_dir())?;
             }
+            if matches!(setup.role, EngineRole::Writer { .. }) {
+                maintenance::prepare_pending(&setup.pending_dir())?;
+            }
             Ok::<_, EngineError>((lock, quarantined))
         })
         .await
@@ -271,6 +303,18 @@ impl Lifecycle {
             BlockStorage::Custom(store) => Arc::clone(store),
         };
         let store = BlockStore::new(store).with_cache(config.read_cache_bytes);
+        let pending = match config.role {
+            EngineRole::Writer { .. } => Some(BlockStore::new(Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(config.pending_dir())
+                    .map_err(|e| EngineError::Block {
+                        block: "*".into(),
+                        message: format!("opening {}: {e}", config.pending_dir().display()),
+                    })?
+                    .with_fsync(true)
+                    .with_automatic_cleanup(true),
+            ))),
+            _ => None,
+        };
         let stats = Arc::new(Stats::default());
         stats
             .blocks_quarantined
@@ -305,6 +349,8 @@ impl Lifecycle {
             graveyard: Mutex::new(Vec::new()),
             load_failures: Mutex::new(std::collections::HashMap::new()),
             lease_held: AtomicBool::new(false),
+            pending,
+            uploaded_pending: Mutex::new(Vec::new()),
         });
         {
             let mut mem = shared.mem.write();
@@ -318,6 +364,12 @@ impl Lifecycle {
         // The owner's blocks, or what a reader's or compactor's listing loaded.
         let block_count = shared.mem.read().blocks.len();
         let report = maintenance::replay_wal(&shared, &wal_dir, covered).await?;
+        // What the replay left on disk is the backlog the writer starts from.
+        let dir = wal_dir.clone();
+        let wal_bytes = tokio::task::spawn_blocking(move || wal::segments_bytes(&dir))
+            .await
+            .map_err(join_err)??;
+        stats.wal_disk_bytes.store(wal_bytes, Ordering::Relaxed);
 
         let sink = Arc::clone(&shared);
         let next_seq = report.last_seq.max(covered) + 1;
@@ -342,11 +394,12 @@ impl Lifecycle {
         *shared.wal_tx.lock() = Some(tx);
         let task = tokio::spawn(maintenance::run(Arc::clone(&shared)));
 
-        let (head_spans, head_bytes) = {
+        let (head_spans, head_bytes, pending_blocks) = {
             let mem = shared.mem.read();
             (
                 mem.heads().map(Head::span_count).sum::<usize>(),
                 mem.bytes(),
+                if shared.spills() { mem.blocks.len() } else { 0 },
             )
         };
         tracing::info!(
@@ -356,6 +409,8 @@ impl Lifecycle {
             wal_records = report.records,
             head_spans,
             head_bytes,
+            wal_bytes,
+            pending_blocks,
             truncated_segments = report.truncated_segments,
             truncated_bytes = report.truncated_bytes,
             damaged_ranges = report.damaged_ranges,

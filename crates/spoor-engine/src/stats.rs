@@ -42,6 +42,14 @@ pub struct Stats {
     pub(crate) compaction_errors: AtomicU64,
     pub(crate) block_refreshes: AtomicU64,
     pub(crate) block_refresh_errors: AtomicU64,
+    /// Bytes of WAL segments on disk (every segment no uploaded block covers).
+    pub(crate) wal_disk_bytes: AtomicU64,
+    /// Bytes of a writer's blocks in `<data_dir>/pending` not yet uploaded.
+    pub(crate) pending_bytes: AtomicU64,
+    pub(crate) writes_rejected_backlog: AtomicU64,
+    /// The last write found the backlog at its budget (and was refused).
+    pub(crate) backlog_full: std::sync::atomic::AtomicBool,
+    pub(crate) blocks_spilled: AtomicU64,
 }
 
 /// A snapshot of the engine's counters and gauges.
@@ -80,6 +88,23 @@ pub struct EngineStats {
     pub spans_written: u64,
     /// Writes refused because memory for recent spans was full.
     pub writes_rejected_busy: u64,
+    /// Writes refused because the backlog (acknowledged, not yet in the
+    /// block store) was at its budget.
+    pub writes_rejected_backlog: u64,
+    /// Bytes of WAL segments on disk.
+    pub wal_disk_bytes: u64,
+    /// A writer's blocks kept on local disk because the store failed, not
+    /// yet uploaded, and their bytes.
+    pub pending_blocks: u64,
+    pub pending_bytes: u64,
+    /// Blocks a writer kept on local disk because uploading them failed.
+    pub blocks_spilled: u64,
+    /// The backlog: WAL bytes plus pending block bytes on local disk.
+    pub backlog_bytes: u64,
+    /// Its budget (`backlog_max_bytes`).
+    pub backlog_max_bytes: u64,
+    /// 1 while the backlog is at its budget (writes are refused).
+    pub backlog_full: u64,
     /// Blocks cut from the head.
     pub blocks_cut: u64,
     /// Cuts that failed (retried later).
@@ -191,13 +216,13 @@ impl EngineStats {
             (
                 "spoor_engine_blocks_cut_total",
                 "counter",
-                "Blocks cut from the head.",
+                "Blocks cut from the head into the block store.",
                 self.blocks_cut,
             ),
             (
                 "spoor_engine_cut_errors_total",
                 "counter",
-                "Block cuts that failed (retried later).",
+                "Block cuts or uploads of pending blocks that failed (retried later).",
                 self.cut_errors,
             ),
             (
@@ -247,6 +272,54 @@ impl EngineStats {
                 "counter",
                 "Reads that skipped a damaged or unreadable block and answered with the healthy data and a warning.",
                 self.damaged_block_reads,
+            ),
+            (
+                "spoor_engine_writes_rejected_backlog_total",
+                "counter",
+                "Writes refused (429 / RESOURCE_EXHAUSTED) because the backlog of acknowledged spans not yet in the block store was at its budget.",
+                self.writes_rejected_backlog,
+            ),
+            (
+                "spoor_engine_backlog_bytes",
+                "gauge",
+                "Bytes on local disk of spans acknowledged and not yet in the block store: WAL segments plus blocks awaiting upload.",
+                self.backlog_bytes,
+            ),
+            (
+                "spoor_engine_backlog_max_bytes",
+                "gauge",
+                "The backlog budget (--backlog-max-bytes): writes are refused at or beyond it.",
+                self.backlog_max_bytes,
+            ),
+            (
+                "spoor_engine_backlog_full",
+                "gauge",
+                "1 while the backlog is at its budget and writes are refused.",
+                self.backlog_full,
+            ),
+            (
+                "spoor_engine_wal_disk_bytes",
+                "gauge",
+                "Bytes of write-ahead log segments on disk.",
+                self.wal_disk_bytes,
+            ),
+            (
+                "spoor_engine_pending_blocks",
+                "gauge",
+                "Blocks a collector keeps in <data_dir>/pending because the block store failed, not yet uploaded.",
+                self.pending_blocks,
+            ),
+            (
+                "spoor_engine_pending_bytes",
+                "gauge",
+                "Bytes of those blocks.",
+                self.pending_bytes,
+            ),
+            (
+                "spoor_engine_blocks_spilled_total",
+                "counter",
+                "Blocks a collector wrote to <data_dir>/pending because uploading them failed (uploaded later, in order).",
+                self.blocks_spilled,
             ),
             (
                 "spoor_engine_head_spans",
@@ -432,6 +505,10 @@ impl Stats {
             stored_summaries: get(&self.stored_summaries),
             block_refreshes: get(&self.block_refreshes),
             block_refresh_errors: get(&self.block_refresh_errors),
+            writes_rejected_backlog: get(&self.writes_rejected_backlog),
+            wal_disk_bytes: get(&self.wal_disk_bytes),
+            pending_bytes: get(&self.pending_bytes),
+            blocks_spilled: get(&self.blocks_spilled),
             ..EngineStats::default()
         }
     }

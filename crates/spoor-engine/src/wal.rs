@@ -673,18 +673,41 @@ pub fn write_segment_file(path: &Path, payloads: &[&[u8]]) -> Result<(), EngineE
 
 /// Deletes every segment with a sequence number at most `max_seq`.
 pub fn delete_segments_through(dir: &Path, max_seq: u64) -> Result<usize, EngineError> {
+    delete_segments_counted(dir, max_seq).map(|(removed, _)| removed)
+}
+
+/// [`delete_segments_through`], also returning the bytes the deleted
+/// segments held (sealed segments: their size no longer changes).
+pub(crate) fn delete_segments_counted(
+    dir: &Path,
+    max_seq: u64,
+) -> Result<(usize, u64), EngineError> {
     let mut removed = 0;
+    let mut bytes = 0;
     for (seq, path) in list_segments(dir)? {
         if seq > max_seq {
             break;
         }
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
         std::fs::remove_file(&path).map_err(|e| EngineError::io("remove", &path, e))?;
         removed += 1;
+        bytes += len;
     }
     if removed > 0 {
         sync_dir(dir)?;
     }
-    Ok(removed)
+    Ok((removed, bytes))
+}
+
+/// The bytes of every segment in `dir`.
+pub(crate) fn segments_bytes(dir: &Path) -> Result<u64, EngineError> {
+    let mut bytes = 0;
+    for (_, path) in list_segments(dir)? {
+        bytes += std::fs::metadata(&path)
+            .map_err(|e| EngineError::io("read the size of", &path, e))?
+            .len();
+    }
+    Ok(bytes)
 }
 
 // ------------------------------------------------------------------ writing
@@ -889,6 +912,9 @@ impl Writer {
 
     fn open_segment(&mut self) -> Result<(), EngineError> {
         let segment = Segment::create(&self.config.dir, self.next_seq)?;
+        self.stats
+            .wal_disk_bytes
+            .fetch_add(segment.len, Ordering::Relaxed);
         self.next_seq = segment.seq + 1;
         self.segment = Some(segment);
         Ok(())
@@ -946,6 +972,9 @@ impl Writer {
             return;
         }
         segment.len += self.buf.len() as u64;
+        self.stats
+            .wal_disk_bytes
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
         let full = segment.len >= self.config.segment_bytes;
         self.set_writable();
         self.stats.wal_groups.fetch_add(1, Ordering::Relaxed);
@@ -1025,6 +1054,7 @@ impl Writer {
         for (_, path) in list_segments(&self.config.dir)? {
             std::fs::remove_file(&path).map_err(|e| EngineError::io("remove", &path, e))?;
         }
+        self.stats.wal_disk_bytes.store(0, Ordering::Relaxed);
         self.open_segment()
     }
 }

@@ -36,10 +36,42 @@ impl Shared {
 }
 
 /// Writes `batch`: returns once it is durable in the WAL and in the head.
-/// Refused with `Busy` while the heads hold `head_max_bytes`.
+/// Refused with `Busy` while the heads hold `head_max_bytes`, or while the
+/// backlog on disk (acknowledged, not yet in the block store) is at
+/// `backlog_max_bytes`.
 pub(crate) async fn write(shared: &Shared, batch: SpanBatch) -> Result<(), EngineError> {
     if batch.is_empty() {
         return Ok(());
+    }
+    let budget = shared.config.backlog_max_bytes;
+    let backlog = shared.backlog_bytes();
+    if backlog >= budget {
+        shared
+            .stats
+            .writes_rejected_backlog
+            .fetch_add(1, Ordering::Relaxed);
+        shared.wake.notify_one();
+        if !shared.stats.backlog_full.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                backlog_bytes = backlog,
+                backlog_max_bytes = budget,
+                wal_bytes = shared.stats.wal_disk_bytes.load(Ordering::Relaxed),
+                pending_bytes = shared.stats.pending_bytes.load(Ordering::Relaxed),
+                "refusing writes (429 / RESOURCE_EXHAUSTED): the backlog of acknowledged spans \
+                 not yet in the block store is at its budget"
+            );
+        }
+        return Err(EngineError::Busy(format!(
+            "{backlog} bytes acknowledged are waiting for the block store (budget {budget}); \
+             retry later"
+        )));
+    }
+    if shared.stats.backlog_full.swap(false, Ordering::Relaxed) {
+        tracing::info!(
+            backlog_bytes = backlog,
+            backlog_max_bytes = budget,
+            "accepting writes again: the backlog is under its budget"
+        );
     }
     let max = shared.config.head_max_bytes;
     let held = shared.mem_bytes.load(Ordering::Relaxed);

@@ -41,6 +41,8 @@ pub mod files {
     /// Written first and removed after `meta.json` (format 3 and later): a
     /// folder holding it and no `meta.json` is a write that never finished.
     pub const WRITING: &str = "WRITING";
+    /// Every data file of a block this build writes, in upload order.
+    pub const DATA: [&str; 7] = [SPANS, RESOURCES, SCOPES, INDEX, BLOOM, EDGES, RED];
 }
 
 /// One operation of a service in a block.
