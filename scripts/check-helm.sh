@@ -182,8 +182,13 @@ must_fail "mode=distributed without distributed.blocksUrl (values.schema.json)" 
   "$helm" template spoor "$chart" --set mode=distributed
 must_fail "mode=distributed without distributed.blocksUrl (the templates)" "distributed.blocksUrl is required" \
   "$helm" template spoor "$chart" --set mode=distributed --skip-schema-validation
-must_fail "a distributed.blocksUrl that is not s3://" "at '/distributed/blocksUrl'" \
-  "$helm" template spoor "$chart" -f "$chart/ci/distributed-values.yaml" --set distributed.blocksUrl=gs://spoor-traces/prod
+must_fail "a distributed.blocksUrl that is not s3://, gs:// or az://" "at '/distributed/blocksUrl'" \
+  "$helm" template spoor "$chart" -f "$chart/ci/distributed-values.yaml" --set distributed.blocksUrl=file:///var/lib/spoor/blocks
+for url in gs://spoor-traces/prod az://spoor-traces/prod; do
+  "$helm" template spoor "$chart" --set mode=distributed --set "distributed.blocksUrl=$url" >/dev/null ||
+    fail "distributed.blocksUrl=$url was refused"
+  echo "check-helm: accepted as it should be: distributed.blocksUrl=$url"
+done
 must_fail "a misspelled distributed key" "additional properties 'replica' not allowed" \
   "$helm" template spoor "$chart" -f "$chart/ci/distributed-values.yaml" --set distributed.query.replica=3
 must_fail "distributed.collector.config.listeners (the chart owns it)" "distributed.collector.config.listeners is set by the chart" \

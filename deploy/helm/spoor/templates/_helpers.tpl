@@ -75,7 +75,7 @@ existing Secret, or from the pod's identity when there is none.
 {{- define "spoor.objectStoreEnv" -}}
 {{- $d := .Values.distributed -}}
 - name: SPOOR_BLOCKS_URL
-  value: {{ required "distributed.blocksUrl is required with mode: distributed (s3://BUCKET/PREFIX?endpoint=...&region=...)" $d.blocksUrl | quote }}
+  value: {{ required "distributed.blocksUrl is required with mode: distributed (s3://BUCKET/PREFIX?endpoint=...&region=..., gs://BUCKET/PREFIX or az://CONTAINER/PREFIX?account=...)" $d.blocksUrl | quote }}
 {{- with $d.s3.region }}
 - name: AWS_REGION
   value: {{ . | quote }}
