@@ -111,19 +111,29 @@ async fn load_one(shared: &Shared, id: &str) -> Result<Option<Arc<Block>>, Engin
     Ok(Some(Arc::new(Block::load(&shared.store, meta).await?)))
 }
 
+/// What loading the new blocks of a listing found.
+#[derive(Default)]
+struct Loaded {
+    blocks: Vec<Arc<Block>>,
+    warnings: Vec<String>,
+    /// Folders left in place with the `WRITING` marker and no `meta.json`.
+    incomplete: Vec<String>,
+}
+
 /// Loads the blocks of `ids` not in `skip`; failures are remembered,
 /// counted and returned as warnings.
-async fn load_new(
-    shared: &Shared,
-    ids: &[String],
-    skip: &HashSet<String>,
-) -> (Vec<Arc<Block>>, Vec<String>) {
+async fn load_new(shared: &Shared, ids: &[String], skip: &HashSet<String>) -> Loaded {
     let mut loaded = Vec::new();
     let mut warnings = Vec::new();
+    let mut incomplete = Vec::new();
     for id in ids.iter().filter(|id| !skip.contains(*id)) {
         match load_one(shared, id).await {
             Ok(Some(block)) => loaded.push(block),
-            Ok(None) => remove_if_abandoned(shared, id).await,
+            Ok(None) => {
+                if remove_if_abandoned(shared, id).await {
+                    incomplete.push(id.clone());
+                }
+            }
             Err(e) => {
                 if matches!(e, EngineError::Damaged { .. }) {
                     shared.stats.blocks_damaged.fetch_add(1, Ordering::Relaxed);
@@ -142,28 +152,39 @@ async fn load_new(
             }
         }
     }
-    (loaded, warnings)
+    Loaded {
+        blocks: loaded,
+        warnings,
+        incomplete,
+    }
 }
 
 /// A folder without `meta.json`: an upload in progress, or one that never
-/// finished. The compactor holding the lease removes it once it holds the
-/// `WRITING` marker and is older than an hour; everyone else leaves it.
-async fn remove_if_abandoned(shared: &Shared, id: &str) {
-    if !shared.lease_held.load(Ordering::Relaxed) {
-        return;
+/// finished (its writer was killed). It is never read. The compactor
+/// holding the lease removes it once it holds the `WRITING` marker and is
+/// older than an hour (by the time in its ID); everyone else leaves it.
+/// Returns whether it holds the marker and stays (an incomplete block).
+async fn remove_if_abandoned(shared: &Shared, id: &str) -> bool {
+    if !shared.store.has_marker(id).await.unwrap_or(false) {
+        return false;
     }
     let old = crate::maintenance::block_created(id).is_some_and(|t| {
         crate::config::now_nanos().saturating_sub(t)
             > crate::maintenance::INCOMPLETE_GRACE.as_nanos() as u64
     });
-    if old && shared.store.has_marker(id).await.unwrap_or(false) {
-        tracing::warn!(block = %id, "removing an incomplete block (its upload never finished)");
-        shared
-            .stats
-            .blocks_incomplete
-            .fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = shared.store.delete_block(id).await {
+    if !old || !shared.lease_held.load(Ordering::Relaxed) {
+        return true;
+    }
+    tracing::warn!(block = %id, "removing an incomplete block (its upload never finished)");
+    shared
+        .stats
+        .blocks_incomplete
+        .fetch_add(1, Ordering::Relaxed);
+    match shared.store.delete_block(id).await {
+        Ok(()) => false,
+        Err(e) => {
             tracing::warn!(block = %id, error = %e, "cannot remove an incomplete block");
+            true
         }
     }
 }
@@ -210,9 +231,25 @@ pub(crate) async fn refresh(shared: &Shared) -> Result<(), EngineError> {
     let ids = shared.store.list_blocks().await?;
     let listed: HashSet<String> = ids.iter().cloned().collect();
     let skip = skip_set(shared);
-    let (loaded, _) = load_new(shared, &ids, &skip).await;
+    let Loaded {
+        blocks: loaded,
+        incomplete,
+        ..
+    } = load_new(shared, &ids, &skip).await;
     let added = loaded.len();
     let dropped = apply(shared, loaded, Some(&listed));
+    let before = shared
+        .stats
+        .incomplete_blocks_seen
+        .swap(incomplete.len() as u64, Ordering::Relaxed);
+    if before != incomplete.len() as u64 {
+        tracing::info!(
+            incomplete = incomplete.len(),
+            blocks = %incomplete.join(","),
+            "block folders without meta.json in the store (uploads under way or abandoned): \
+             never read; the compactor holding the lease removes them once an hour old"
+        );
+    }
     shared.stats.block_refreshes.fetch_add(1, Ordering::Relaxed);
     if added > 0 || dropped > 0 {
         tracing::info!(
@@ -263,7 +300,11 @@ pub(crate) async fn ensure(shared: &Shared, ids: &[String]) -> Vec<String> {
     if valid.iter().all(|id| skip.contains(id)) {
         return warnings;
     }
-    let (loaded, failed) = load_new(shared, &valid, &skip).await;
+    let Loaded {
+        blocks: loaded,
+        warnings: failed,
+        ..
+    } = load_new(shared, &valid, &skip).await;
     warnings.extend(failed);
     if !loaded.is_empty() {
         tracing::debug!(blocks = loaded.len(), "loaded blocks a writer named");

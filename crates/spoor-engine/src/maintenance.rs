@@ -692,6 +692,27 @@ fn compaction_plan(shared: &Shared, force: bool) -> Option<Vec<Arc<Block>>> {
     None
 }
 
+/// Says that a compaction runs (`spoor_engine_compaction_running`, and its
+/// sources' spans) from its start until it is dropped, however it ends.
+struct CompactionRunning<'a>(&'a Stats);
+
+impl<'a> CompactionRunning<'a> {
+    fn start(stats: &'a Stats, source_spans: u64) -> Self {
+        stats
+            .compaction_source_spans
+            .store(source_spans, Ordering::Relaxed);
+        stats.compaction_running.store(true, Ordering::Relaxed);
+        CompactionRunning(stats)
+    }
+}
+
+impl Drop for CompactionRunning<'_> {
+    fn drop(&mut self) {
+        self.0.compaction_running.store(false, Ordering::Relaxed);
+        self.0.compaction_source_spans.store(0, Ordering::Relaxed);
+    }
+}
+
 /// Compacts one group of small blocks into one block, if a group is due
 /// (or, with `force`, if any window holds two small blocks). Returns
 /// whether a block was written.
@@ -701,6 +722,16 @@ pub(crate) async fn compact_once(shared: &Arc<Shared>, force: bool) -> Result<bo
         return Ok(false);
     };
     let started = Instant::now();
+    let source_spans: u64 = sources.iter().map(|b| b.meta.spans).sum();
+    let _running = CompactionRunning::start(&shared.stats, source_spans);
+    tracing::info!(
+        sources = sources.len(),
+        spans = source_spans,
+        level = sources.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1,
+        oldest = %sources.first().map(|b| b.meta.id.as_str()).unwrap_or(""),
+        newest = %sources.last().map(|b| b.meta.id.as_str()).unwrap_or(""),
+        "compacting blocks"
+    );
     // Merge every piece of every trace, identical spans once.
     let mut traces: HashMap<spoor_model::TraceId, TraceMerger> = HashMap::new();
     for block in &sources {

@@ -50,6 +50,12 @@ pub struct Stats {
     /// The last write found the backlog at its budget (and was refused).
     pub(crate) backlog_full: std::sync::atomic::AtomicBool,
     pub(crate) blocks_spilled: AtomicU64,
+    /// A compaction runs now, and the spans of its sources (0 when none runs).
+    pub(crate) compaction_running: std::sync::atomic::AtomicBool,
+    pub(crate) compaction_source_spans: AtomicU64,
+    /// Incomplete block folders (a `WRITING` marker, no `meta.json`) the
+    /// last listing of a shared store found.
+    pub(crate) incomplete_blocks_seen: AtomicU64,
 }
 
 /// A snapshot of the engine's counters and gauges.
@@ -105,6 +111,13 @@ pub struct EngineStats {
     pub backlog_max_bytes: u64,
     /// 1 while the backlog is at its budget (writes are refused).
     pub backlog_full: u64,
+    /// 1 while a compaction runs, and the spans of its source blocks.
+    pub compaction_running: u64,
+    pub compaction_source_spans: u64,
+    /// Incomplete block folders (an upload that never finished, or one
+    /// under way) the last listing of a shared store found; never read,
+    /// removed by the lease holder once an hour old.
+    pub incomplete_blocks_seen: u64,
     /// Blocks cut from the head.
     pub blocks_cut: u64,
     /// Cuts that failed (retried later).
@@ -322,6 +335,24 @@ impl EngineStats {
                 self.blocks_spilled,
             ),
             (
+                "spoor_engine_compaction_running",
+                "gauge",
+                "1 while a compaction runs (from reading its sources to publishing the merged block).",
+                self.compaction_running,
+            ),
+            (
+                "spoor_engine_compaction_source_spans",
+                "gauge",
+                "Spans in the source blocks of the compaction running now; 0 when none runs.",
+                self.compaction_source_spans,
+            ),
+            (
+                "spoor_engine_incomplete_blocks_seen",
+                "gauge",
+                "Block folders of a shared store with the WRITING marker and no meta.json at the last listing: never read; the compactor holding the lease removes them once an hour old.",
+                self.incomplete_blocks_seen,
+            ),
+            (
                 "spoor_engine_head_spans",
                 "gauge",
                 "Spans in memory (head and heads being cut).",
@@ -509,6 +540,9 @@ impl Stats {
             wal_disk_bytes: get(&self.wal_disk_bytes),
             pending_bytes: get(&self.pending_bytes),
             blocks_spilled: get(&self.blocks_spilled),
+            compaction_running: u64::from(self.compaction_running.load(Ordering::Relaxed)),
+            compaction_source_spans: get(&self.compaction_source_spans),
+            incomplete_blocks_seen: get(&self.incomplete_blocks_seen),
             ..EngineStats::default()
         }
     }
