@@ -94,6 +94,10 @@ pub struct RunArgs<R: RoleListeners + Clone + Default + std::fmt::Debug + Send +
     #[arg(long, env = "SPOOR_READ_CACHE_BYTES", value_name = "BYTES")]
     pub read_cache_bytes: Option<usize>,
 
+    /// Engine: the backlog budget, bytes on local disk of spans acknowledged and not yet in the block store (the write-ahead log, and a collector's blocks kept while the store is down); at it, writes are refused with 429 / RESOURCE_EXHAUSTED until uploads drain it [default: 4294967296]
+    #[arg(long, env = "SPOOR_BACKLOG_MAX_BYTES", value_name = "BYTES")]
+    pub backlog_max_bytes: Option<u64>,
+
     /// Memory backend: most traces kept; the oldest is evicted first [default: 100000]
     #[arg(long, env = "SPOOR_MAX_TRACES", value_name = "N")]
     pub max_traces: Option<usize>,
@@ -513,6 +517,7 @@ pub struct FileStorage {
     pub block_cut_bytes: Option<usize>,
     pub block_cut_age: Option<String>,
     pub read_cache_bytes: Option<usize>,
+    pub backlog_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -596,6 +601,8 @@ pub enum Storage {
         cut_age_nanos: Option<u64>,
         /// The read cache's bytes (0: none).
         read_cache_bytes: usize,
+        /// Bytes acknowledged and not yet in the block store, at most.
+        backlog_max_bytes: u64,
     },
 }
 
@@ -848,6 +855,12 @@ fn storage<R: RunRole>(args: &RunArgs<R>, file: FileStorage) -> Result<Storage> 
                 .is_some_and(|u| !u.starts_with("file://"));
             let read_cache_bytes = pick(&args.read_cache_bytes, file.read_cache_bytes)
                 .unwrap_or(if remote { 128 << 20 } else { 0 });
+            let backlog_max_bytes = pick(&args.backlog_max_bytes, file.backlog_max_bytes)
+                .unwrap_or(spoor_engine::DEFAULT_BACKLOG_MAX_BYTES);
+            ensure!(
+                backlog_max_bytes > 0,
+                "backlog_max_bytes must be greater than 0"
+            );
             Ok(Storage::Engine {
                 data_dir: pick(&args.data_dir, file.data_dir)
                     .unwrap_or_else(|| PathBuf::from("spoor-data")),
@@ -856,6 +869,7 @@ fn storage<R: RunRole>(args: &RunArgs<R>, file: FileStorage) -> Result<Storage> 
                 cut_bytes,
                 cut_age_nanos,
                 read_cache_bytes,
+                backlog_max_bytes,
             })
         }
         Some("memory") => {
@@ -1263,6 +1277,7 @@ mod tests {
                 cut_bytes: None,
                 cut_age_nanos: None,
                 read_cache_bytes: 0,
+                backlog_max_bytes: spoor_engine::DEFAULT_BACKLOG_MAX_BYTES,
             }
         );
         let file = parse_file("version: 1\nstorage:\n  data_dir: /var/lib/spoor\n  retention: 0\n")
@@ -1277,6 +1292,7 @@ mod tests {
                 cut_bytes: None,
                 cut_age_nanos: None,
                 read_cache_bytes: 0,
+                backlog_max_bytes: spoor_engine::DEFAULT_BACKLOG_MAX_BYTES,
             }
         );
     }
@@ -1314,6 +1330,31 @@ mod tests {
             let err = Config::merge(&args, FileConfig::default_v1()).unwrap_err();
             assert!(format!("{err:#}").contains("blocks URL"), "{bad}: {err:#}");
         }
+    }
+
+    #[test]
+    fn the_backlog_budget_comes_from_the_flag_or_the_file_and_is_positive() {
+        let budget_of = |c: &Config| match &c.storage {
+            Storage::Engine {
+                backlog_max_bytes, ..
+            } => *backlog_max_bytes,
+            Storage::Memory { .. } => panic!("not the engine"),
+        };
+        let yaml = "version: 1\nstorage:\n  backlog_max_bytes: 1073741824\n";
+        let c = Config::merge(&RunArgs::default(), parse_file(yaml).unwrap()).unwrap();
+        assert_eq!(budget_of(&c), 1 << 30);
+        let flag = RunArgs {
+            backlog_max_bytes: Some(8 << 20),
+            ..RunArgs::default()
+        };
+        let c = Config::merge(&flag, parse_file(yaml).unwrap()).unwrap();
+        assert_eq!(budget_of(&c), 8 << 20);
+        let zero = RunArgs {
+            backlog_max_bytes: Some(0),
+            ..RunArgs::default()
+        };
+        let err = Config::merge(&zero, FileConfig::default_v1()).unwrap_err();
+        assert!(format!("{err:#}").contains("backlog_max_bytes"), "{err:#}");
     }
 
     #[test]

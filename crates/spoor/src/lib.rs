@@ -353,11 +353,13 @@ pub async fn run_role(
             cut_bytes,
             cut_age_nanos,
             read_cache_bytes,
+            backlog_max_bytes,
         } => {
             let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
             engine_config.cpu = cpu.clone();
             engine_config.role = engine_role(&deployment);
             engine_config.read_cache_bytes = *read_cache_bytes;
+            engine_config.backlog_max_bytes = *backlog_max_bytes;
             engine_config.retention = retention_nanos.map(Duration::from_nanos);
             if let Some(url) = blocks_url {
                 engine_config.block_storage = spoor_engine::BlockStorage::from_url(url)?;
