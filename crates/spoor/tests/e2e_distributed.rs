@@ -12,11 +12,16 @@
 //!   restarted (every acknowledged span is found through both queriers); a
 //!   querier killed (the other answers everything); a collector down (the
 //!   queriers answer with the rest and say which collector is missing); the
-//!   compactor killed while it holds the lease (a second takes the lease
-//!   over once it expires, and nothing is lost or doubled); with the real
-//!   object store, the store stopped for 30 s mid-ingest (the collectors
-//!   keep acknowledging, the queriers answer from their heads, and every
-//!   acknowledged span is found once the store is back).
+//!   compactor killed in the middle of a compaction, while its
+//!   `spoor_engine_compaction_running` says so (its merged block is not
+//!   published; a second takes the lease over once it expires and redoes
+//!   the merge; nothing is lost or doubled; abandoned uploads are never
+//!   read, counted, and removed once an hour old); with the real object
+//!   store, the store stopped for 30 s mid-ingest (the collectors keep
+//!   acknowledging, one on a 2 MiB backlog budget until it answers 429 /
+//!   RESOURCE_EXHAUSTED, the queriers answer from their heads and pending
+//!   blocks, and every acknowledged span is found once the store is back,
+//!   when the refusing collector accepts again).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -193,10 +198,11 @@ const K1: &str = "127.0.0.95";
 const K2: &str = "127.0.0.96";
 
 struct Cluster {
-    root: tempfile::TempDir,
     store: Store,
     collectors: Vec<Role>,
     queriers: Vec<Role>,
+    /// Dropped last: the roles' logs (printed when a test fails) are in it.
+    root: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -415,34 +421,66 @@ fn send_split(fixtures: &spoor_storage::conformance::Fixtures) {
 
 /// Trace `n` of `service`: `spans` spans, a root and its children, now.
 fn numbered_trace(service: &str, n: u64, spans: u64) -> Vec<spoor_model::SpanRecord> {
+    trace_of(service, 0xd15, n, spans, now_nanos(), None)
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// Trace (`high`, `n`) of `service`: `spans` spans, a root and its
+/// children, starting at `start` (Unix nanoseconds); with `payload`, each
+/// span has a few attributes plus a string attribute of that many bytes.
+fn trace_of(
+    service: &str,
+    high: u64,
+    n: u64,
+    spans: u64,
+    start: u64,
+    payload: Option<usize>,
+) -> Vec<spoor_model::SpanRecord> {
     let resource = Arc::new(spoor_model::Resource {
         attributes: vec![spoor_model::KeyValue::str("service.name", service)],
         ..spoor_model::Resource::default()
     });
     let scope = Arc::new(spoor_model::Scope::default());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    let trace_id = spoor_model::TraceId::from_halves(0xd15, n + 1);
+    let trace_id = spoor_model::TraceId::from_halves(high, n + 1);
     (0..spans)
-        .map(|i| spoor_model::SpanRecord {
-            resource: Arc::clone(&resource),
-            scope: Arc::clone(&scope),
-            span: spoor_model::Span {
-                trace_id,
-                span_id: spoor_model::SpanId((i + 1).to_be_bytes()),
-                parent_span_id: if i > 0 {
-                    spoor_model::SpanId(1u64.to_be_bytes())
-                } else {
-                    spoor_model::SpanId::default()
+        .map(|i| {
+            let attributes = match payload {
+                None => Vec::new(),
+                Some(bytes) => vec![
+                    spoor_model::KeyValue::str("http.method", "GET"),
+                    spoor_model::KeyValue::str("http.route", format!("/items/{}", i % 7)),
+                    spoor_model::KeyValue::new("span.index", spoor_model::AnyValue::Int(i as i64)),
+                    spoor_model::KeyValue::str(
+                        "payload",
+                        format!("{n:08}-{i:06}|").repeat(bytes / 16 + 1)[..bytes].to_owned(),
+                    ),
+                ],
+            };
+            spoor_model::SpanRecord {
+                resource: Arc::clone(&resource),
+                scope: Arc::clone(&scope),
+                span: spoor_model::Span {
+                    trace_id,
+                    span_id: spoor_model::SpanId((i + 1).to_be_bytes()),
+                    parent_span_id: if i > 0 {
+                        spoor_model::SpanId(1u64.to_be_bytes())
+                    } else {
+                        spoor_model::SpanId::default()
+                    },
+                    name: format!("op-{i}"),
+                    start_time_unix_nano: start + i * 1_000,
+                    end_time_unix_nano: start + i * 1_000 + 500,
+                    attributes,
+                    ..spoor_model::Span::default()
                 },
-                name: format!("op-{i}"),
-                start_time_unix_nano: now + i * 1_000,
-                end_time_unix_nano: now + i * 1_000 + 500,
-                ..spoor_model::Span::default()
-            },
-            warnings: Vec::new(),
+                warnings: Vec::new(),
+            }
         })
         .collect()
 }
@@ -543,14 +581,313 @@ fn faults(mut cluster: Cluster, k1: &mut Role) {
         assert_eq!(found.get(&common::canonical_trace_id(id)), Some(&2), "{id}");
     }
 
-    // The compactor killed while it holds the lease: a second one waits
-    // for the lease to expire, takes it over, and compacts; nothing is
-    // lost or doubled.
-    let lease_before = metric_value(&k1.metrics(), "spoor_engine_compactor_lease_held");
-    assert_eq!(lease_before, 1.0, "k1 holds the lease");
-    k1.sigkill();
-    let k2 = cluster.compactor("k2", K2);
+    cluster.queriers[0].spawn();
+
+    // The compactor killed in the middle of a compaction: a second one
+    // waits for the lease to expire, takes it over and does the work again;
+    // nothing is lost or doubled.
+    let k2 = compactor_killed_mid_compaction(&cluster, k1);
+    // Every acknowledged trace is there; a batch written before the kill
+    // of c1 but whose answer was lost with the connection may be there too
+    // (an unacknowledged write may or may not be stored).
+    for q in &cluster.queriers {
+        let (found, _) = cluster.found(q, "kill-test");
+        for id in &acked {
+            assert_eq!(
+                found.get(&common::canonical_trace_id(id)),
+                Some(&4),
+                "{}: acknowledged trace {id} after the compactors changed hands",
+                q.name
+            );
+        }
+        assert!(
+            found.len() <= acked.len() + 1,
+            "{}: {} found, {} acknowledged",
+            q.name,
+            found.len(),
+            acked.len()
+        );
+        assert!(
+            found.values().all(|n| *n == 4),
+            "{}: no span doubled: {found:?}",
+            q.name
+        );
+    }
+
+    if cluster.store.server.is_some() {
+        object_store_outage(&mut cluster);
+    }
+    drop(k2);
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to a role's process.
+fn signal(role: &Role, signal: &str) {
+    let pid = role.child.as_ref().expect("the role runs").id().to_string();
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {}", role.name);
+}
+
+/// One block folder of the shared store.
+#[derive(Debug)]
+struct StoredBlock {
+    /// Its `meta.json`, when it has one (a complete block).
+    meta: Option<serde_json::Value>,
+    /// It holds the `WRITING` marker.
+    writing: bool,
+}
+
+/// The shared store, as an object-store client sees it.
+fn store_client(cluster: &Cluster) -> Arc<dyn spoor_engine::object_store::ObjectStore> {
+    use spoor_engine::object_store;
+    match &cluster.store.server {
+        Some(server) => Arc::new(object_store::prefix::PrefixStore::new(
+            server.bucket_client("spoor-distributed"),
+            "prod/blocks",
+        )),
+        None => {
+            let dir = cluster.store.url.trim_start_matches("file://");
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap())
+        }
+    }
+}
+
+/// Every block folder of the shared store.
+fn store_blocks(cluster: &Cluster) -> BTreeMap<String, StoredBlock> {
+    use futures::TryStreamExt;
+    use spoor_engine::object_store::ObjectStoreExt;
+    let store = store_client(cluster);
+    common::runtime().block_on(async move {
+        let objects: Vec<_> = store.list(None).try_collect().await.unwrap();
+        let mut blocks: BTreeMap<String, StoredBlock> = BTreeMap::new();
+        for o in objects {
+            let path = o.location.to_string();
+            let Some((id, file)) = path.split_once('/') else {
+                continue; // the lease, at the top
+            };
+            let entry = blocks.entry(id.to_owned()).or_insert(StoredBlock {
+                meta: None,
+                writing: false,
+            });
+            match file {
+                "meta.json" => {
+                    let bytes = store.get(&o.location).await.unwrap().bytes().await.unwrap();
+                    entry.meta = Some(serde_json::from_slice(&bytes).unwrap());
+                }
+                "WRITING" => entry.writing = true,
+                _ => {}
+            }
+        }
+        blocks
+    })
+}
+
+/// Puts an upload that never finished into the store, as a process killed
+/// mid-upload leaves it: the `WRITING` marker and a data file, no `meta.json`.
+fn plant_abandoned_upload(cluster: &Cluster, id: &str) {
+    use spoor_engine::object_store::ObjectStoreExt;
+    use spoor_engine::object_store::path::Path as ObjectPath;
+    let store = store_client(cluster);
+    let id = id.to_owned();
+    common::runtime().block_on(async move {
+        store
+            .put(
+                &ObjectPath::from(format!("{id}/WRITING")),
+                Vec::new().into(),
+            )
+            .await
+            .unwrap();
+        store
+            .put(
+                &ObjectPath::from(format!("{id}/spans.parquet")),
+                vec![7u8; 4096].into(),
+            )
+            .await
+            .unwrap();
+    });
+}
+
+fn has_service(meta: &serde_json::Value, service: &str) -> bool {
+    meta["services"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|v| v == service))
+}
+
+/// Traces of the mid-compaction kill: `COMPACTION_TRACES` traces of
+/// `COMPACTION_SPANS` spans, stamped five hours ago (a closed compaction
+/// window: two blocks cut from heads are merged at once).
+const COMPACTION_TRACES: u64 = 600;
+const COMPACTION_SPANS: u64 = 100;
+
+/// The compactor killed in the middle of a compaction. k1 is paused
+/// (SIGSTOP) while both collectors cut blocks of old spans (every trace
+/// split between them), so that it finds them in one listing; resumed, it
+/// starts merging them — `spoor_engine_compaction_running` is 1 with their
+/// span count — and is killed with SIGKILL right then. The merged block
+/// was not published: every source is still in the store and no block
+/// replaces them. k2 waits for the lease to expire, takes it over, merges
+/// the same blocks and publishes the result; both queriers then find every
+/// trace complete with no span doubled. An upload abandoned by a killed
+/// compactor (planted: the marker and a file, no `meta.json`) is never
+/// read by the queriers and is counted by them and by k2, which removes
+/// it once an hour old (one planted with an ID two hours old is removed).
+fn compactor_killed_mid_compaction(cluster: &Cluster, k1: &mut Role) -> Role {
+    assert_eq!(
+        metric_value(&k1.metrics(), "spoor_engine_compactor_lease_held"),
+        1.0,
+        "k1 holds the lease"
+    );
+    // The collectors' heads are cut first, so that the blocks below hold
+    // only the old spans (a block's compaction window is its latest span's).
+    for c in &cluster.collectors {
+        let empty = poll_until(Duration::from_secs(30), || {
+            (metric_value(&c.metrics(), "spoor_engine_head_spans") == 0.0).then_some(())
+        });
+        assert!(
+            empty.is_some(),
+            "{} never cut its head:\n{}",
+            c.name,
+            c.log()
+        );
+    }
+    signal(k1, "STOP");
     let started = Instant::now();
+    let cut_before: Vec<f64> = cluster
+        .collectors
+        .iter()
+        .map(|c| metric_value(&c.metrics(), "spoor_engine_blocks_cut_total"))
+        .collect();
+    let at = now_nanos() - 5 * 3_600 * 1_000_000_000;
+    let mut ids = Vec::new();
+    for first in (0..COMPACTION_TRACES).step_by(20) {
+        let mut halves: [Vec<spoor_model::SpanRecord>; 2] = [Vec::new(), Vec::new()];
+        for n in first..first + 20 {
+            let spans = trace_of(
+                "compaction-kill",
+                0xc0,
+                n,
+                COMPACTION_SPANS,
+                at + n * 1_000_000,
+                Some(64),
+            );
+            ids.push(spans[0].span.trace_id.to_hex());
+            let (a, b) = spans.split_at(spans.len() / 2);
+            halves[0].extend_from_slice(a);
+            halves[1].extend_from_slice(b);
+        }
+        for (host, half) in [C1, C2].into_iter().zip(&halves) {
+            common::grpc_export(
+                &format!("http://{host}:4317"),
+                spoor_codec::otlp::to_request(half),
+            )
+            .unwrap_or_else(|s| panic!("{host} refused: {s:?}"));
+        }
+    }
+    let sent = started.elapsed();
+    // Both collectors cut what they hold (the cut age is 3 s).
+    for (c, before) in cluster.collectors.iter().zip(&cut_before) {
+        let cut = poll_until(Duration::from_secs(60), || {
+            let m = c.metrics();
+            (metric_value(&m, "spoor_engine_blocks_cut_total") > *before
+                && metric_value(&m, "spoor_engine_head_spans") == 0.0)
+                .then_some(())
+        });
+        assert!(cut.is_some(), "{} cut no block:\n{}", c.name, c.log());
+    }
+    let sources: BTreeMap<String, u64> = store_blocks(cluster)
+        .into_iter()
+        .filter_map(|(id, b)| {
+            let meta = b.meta?;
+            has_service(&meta, "compaction-kill").then(|| (id, meta["spans"].as_u64().unwrap()))
+        })
+        .collect();
+    let total: u64 = sources.values().sum();
+    assert_eq!(total, COMPACTION_TRACES * COMPACTION_SPANS, "{sources:?}");
+    assert!(sources.len() >= 2, "{sources:?}");
+    // Resumed, k1 lists the store, finds the blocks and merges them all in
+    // one compaction; it is killed the moment its gauge says it runs.
+    signal(k1, "CONT");
+    let resumed = Instant::now();
+    let mut scrapes = 0;
+    loop {
+        assert!(
+            resumed.elapsed() < Duration::from_secs(60),
+            "k1 never started the compaction of the {} blocks:\n{}",
+            sources.len(),
+            k1.log()
+        );
+        let m = k1.metrics();
+        scrapes += 1;
+        if !m.is_empty()
+            && metric_value(&m, "spoor_engine_compaction_running") == 1.0
+            && metric_value(&m, "spoor_engine_compaction_source_spans") == total as f64
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    k1.sigkill();
+    let killed_after = resumed.elapsed();
+    assert!(
+        k1.log().contains("compacting blocks"),
+        "k1 logged the start of the compaction:\n{}",
+        k1.log()
+    );
+    // Not published: every source is still complete in the store and no
+    // block replaces any of them.
+    let after_kill = store_blocks(cluster);
+    for id in sources.keys() {
+        assert!(
+            after_kill.get(id).is_some_and(|b| b.meta.is_some()),
+            "source {id} is gone after the kill"
+        );
+    }
+    let replacing: Vec<&String> = after_kill
+        .iter()
+        .filter(|(_, b)| {
+            b.meta.as_ref().is_some_and(|m| {
+                m["replaces"].as_array().is_some_and(|r| {
+                    r.iter()
+                        .any(|id| sources.contains_key(id.as_str().unwrap_or("")))
+                })
+            })
+        })
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        replacing.is_empty(),
+        "k1's merged block was published before the kill: {replacing:?}"
+    );
+    // Uploads abandoned by a killed compactor, besides what k1 left (if
+    // the kill landed in its upload): a fresh one, and one whose ID says it
+    // started two hours ago (the removal's grace is an hour).
+    let now = now_nanos();
+    let fresh = format!("{now:020}-9999-k1");
+    let stale = format!("{:020}-9998-k1", now - 2 * 3_600 * 1_000_000_000);
+    plant_abandoned_upload(cluster, &fresh);
+    plant_abandoned_upload(cluster, &stale);
+    // What k1 left half uploaded, if the kill landed in its upload.
+    let abandoned: Vec<&String> = after_kill
+        .iter()
+        .filter(|(id, b)| b.meta.is_none() && b.writing && **id != fresh && **id != stale)
+        .map(|(id, _)| id)
+        .collect();
+    eprintln!(
+        "e2e_distributed: {} spans sent in {:.1} s; k1 (paused meanwhile) started compacting \
+         {} blocks of {total} spans {:.2} s after it was resumed ({scrapes} scrapes) and was \
+         killed then; its merged block was not published; {} upload(s) left half done by the kill",
+        total,
+        sent.as_secs_f64(),
+        sources.len(),
+        killed_after.as_secs_f64(),
+        abandoned.len()
+    );
+
+    // k2 takes the lease over once it expires, and redoes the compaction.
+    let k2 = cluster.compactor("k2", K2);
+    let taken_from = Instant::now();
     let taken = poll_until(Duration::from_secs(30), || {
         (metric_value(&k2.metrics(), "spoor_engine_compactor_lease_held") == 1.0).then_some(())
     });
@@ -559,106 +896,322 @@ fn faults(mut cluster: Cluster, k1: &mut Role) {
         "k2 never took the lease over:\n{}",
         k2.log()
     );
+    let taken_after = taken_from.elapsed();
+    let merged = poll_until(Duration::from_secs(120), || {
+        store_blocks(cluster)
+            .into_iter()
+            .find(|(_, b)| {
+                b.meta.as_ref().is_some_and(|m| {
+                    let replaces: Vec<&str> = m["replaces"]
+                        .as_array()
+                        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+                        .unwrap_or_default();
+                    sources.keys().all(|s| replaces.contains(&s.as_str()))
+                })
+            })
+            .map(|(id, b)| (id, b.meta.unwrap()))
+    });
+    let (merged_id, merged_meta) = merged.unwrap_or_else(|| {
+        panic!(
+            "k2 never merged the blocks k1 was killed merging:\n{}",
+            k2.log()
+        )
+    });
+    assert!(merged_id.ends_with("-k2"), "{merged_id}");
+    assert_eq!(merged_meta["spans"].as_u64(), Some(total), "{merged_meta}");
+    let k2_log = k2.log();
+    let elapsed_ms = k2_log
+        .lines()
+        .filter(|l| l.contains("compacted blocks") && l.contains(&merged_id))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("elapsed_ms=")?.parse::<u64>().ok())
+        });
     eprintln!(
-        "e2e_distributed: k2 took the lease over {:?} after k1 was killed",
-        started.elapsed()
+        "e2e_distributed: k2 took the lease over {:.1} s after k1 was killed and published \
+         {merged_id} ({total} spans, the same compaction took k2 {} ms)",
+        taken_after.as_secs_f64(),
+        elapsed_ms.map_or("?".to_owned(), |ms| ms.to_string())
     );
-    // Every acknowledged trace is there; a batch written before the kill
-    // but whose answer was lost with the connection may be there too (an
-    // unacknowledged write may or may not be stored).
-    let (found, _) = cluster.found(&cluster.queriers[1], "kill-test");
-    for id in &acked {
-        assert_eq!(
-            found.get(&common::canonical_trace_id(id)),
-            Some(&4),
-            "acknowledged trace {id} after the compactors changed hands"
+
+    // Through both queriers: every trace complete, no span doubled (the
+    // queriers read the merged block, not its sources, a refresh later).
+    for q in &cluster.queriers {
+        let complete = poll_until(Duration::from_secs(30), || {
+            let (found, errors) = cluster.found(q, "compaction-kill");
+            (errors.is_null()
+                && found.len() == ids.len()
+                && ids.iter().all(|id| {
+                    found.get(&common::canonical_trace_id(id)) == Some(&(COMPACTION_SPANS as usize))
+                }))
+            .then_some(())
+        });
+        assert!(
+            complete.is_some(),
+            "{}: a trace of the interrupted compaction is missing, partial or doubled: {:?}",
+            q.name,
+            cluster
+                .found(q, "compaction-kill")
+                .0
+                .values()
+                .filter(|n| **n != COMPACTION_SPANS as usize)
+                .count()
         );
     }
+    // Abandoned uploads are never read; the queriers and k2 count the ones
+    // they leave, and k2 (holding the lease) removed the one over an hour old.
+    let removed = poll_until(Duration::from_secs(30), || {
+        let blocks = store_blocks(cluster);
+        (!blocks.contains_key(&stale)).then_some(blocks)
+    });
+    let blocks = removed.unwrap_or_else(|| {
+        panic!(
+            "k2 did not remove the upload abandoned two hours ago:\n{}",
+            k2.log()
+        )
+    });
     assert!(
-        found.len() <= acked.len() + 1,
-        "{} found, {} acknowledged",
-        found.len(),
-        acked.len()
+        blocks
+            .get(&fresh)
+            .is_some_and(|b| b.writing && b.meta.is_none()),
+        "an abandoned upload younger than an hour stays"
     );
+    let left = blocks
+        .values()
+        .filter(|b| b.meta.is_none() && b.writing)
+        .count() as f64;
     assert!(
-        found.values().all(|n| *n == 4),
-        "no span doubled: {found:?}"
+        metric_value(&k2.metrics(), "spoor_engine_blocks_incomplete_total") >= 1.0,
+        "k2 counted the removal"
     );
-
-    cluster.queriers[0].spawn();
-    if cluster.store.server.is_some() {
-        object_store_outage(&mut cluster);
+    for role in cluster.queriers.iter().chain([&k2]) {
+        let seen = poll_until(Duration::from_secs(30), || {
+            (metric_value(&role.metrics(), "spoor_engine_incomplete_blocks_seen") == left)
+                .then_some(())
+        });
+        assert!(
+            seen.is_some(),
+            "{} does not count the {left} abandoned upload(s):\n{}",
+            role.name,
+            role.metrics()
+        );
     }
+    k2
 }
 
-/// The object store stopped for 30 s mid-ingest: the collectors keep
-/// acknowledging (WAL and head; cuts fail and are retried), the queriers
-/// answer from the heads, and once the store is back every acknowledged
-/// span is found through both queriers.
+/// c1's backlog budget during the outage: a few MiB over what it holds
+/// when the store stops (c2 keeps the default, 4 GiB).
+const OUTAGE_BUDGET: u64 = 2 << 20;
+
+/// Sends one trace to `host` over OTLP gRPC; its ID when acknowledged.
+fn send_trace(host: &str, spans: &[spoor_model::SpanRecord]) -> Result<String, tonic::Status> {
+    common::grpc_export(
+        &format!("http://{host}:4317"),
+        spoor_codec::otlp::to_request(spans),
+    )
+    .map(|()| common::canonical_trace_id(&spans[0].span.trace_id.to_hex()))
+}
+
+/// The object store stopped for 30 s mid-ingest, with c1 on a small
+/// backlog budget: both collectors keep acknowledging into their WAL; c1,
+/// fed large requests, reaches its budget and answers 429 /
+/// `RESOURCE_EXHAUSTED` (with `Retry-After` / `RetryInfo`) while c2 keeps
+/// accepting; their failed cuts are kept on local disk, out of memory, and
+/// still served to the queriers. Once the store is back the uploads drain
+/// the backlogs, c1 accepts again by itself, and every acknowledged span
+/// is found through both queriers.
 fn object_store_outage(cluster: &mut Cluster) {
+    {
+        let c1 = &mut cluster.collectors[0];
+        c1.sigkill();
+        c1.args
+            .extend(["--backlog-max-bytes".to_owned(), OUTAGE_BUDGET.to_string()]);
+        c1.spawn();
+    }
     let cut_before: Vec<f64> = cluster
         .collectors
         .iter()
         .map(|c| metric_value(&c.metrics(), "spoor_engine_blocks_cut_total"))
         .collect();
+    let (c1, c2) = (&cluster.collectors[0], &cluster.collectors[1]);
+    let backlog_at_stop = metric_value(&c1.metrics(), "spoor_engine_backlog_bytes");
     cluster.store.server.as_mut().unwrap().stop_s3();
     let stopped = Instant::now();
-    let mut acked: Vec<String> = Vec::new();
+    // Trace ID → spans, of every acknowledged trace.
+    let mut acked: BTreeMap<String, usize> = BTreeMap::new();
+
+    // c1 fed ~80 KiB requests until it refuses: its backlog is at its budget.
+    let mut n = 0u64;
+    let refusal = loop {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(20),
+            "c1 never refused with a {OUTAGE_BUDGET}-byte backlog budget:\n{}",
+            c1.metrics()
+        );
+        let spans = trace_of("outage", 0xb1, n, 20, now_nanos(), Some(4_096));
+        n += 1;
+        match send_trace(C1, &spans) {
+            Ok(id) => {
+                acked.insert(id, 20);
+            }
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(
+        refusal.code(),
+        tonic::Code::ResourceExhausted,
+        "{refusal:?}"
+    );
+    assert!(
+        !refusal.details().is_empty(),
+        "RESOURCE_EXHAUSTED carries RetryInfo"
+    );
+    assert!(refusal.message().contains("budget"), "{refusal:?}");
+    let refused_http = reqwest::blocking::Client::new()
+        .post(format!("http://{C1}:4318/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .body(spoor_codec::otlp::encode_request(&numbered_trace(
+            "outage", 999_999, 3,
+        )))
+        .send()
+        .unwrap();
+    assert_eq!(refused_http.status().as_u16(), 429);
+    assert!(
+        refused_http.headers().contains_key("retry-after"),
+        "{:?}",
+        refused_http.headers()
+    );
+    let m = c1.metrics();
+    assert_eq!(metric_value(&m, "spoor_engine_backlog_full"), 1.0);
+    assert!(metric_value(&m, "spoor_engine_writes_rejected_backlog_total") >= 2.0);
+    let backlog_refused = metric_value(&m, "spoor_engine_backlog_bytes");
+    assert!(backlog_refused >= OUTAGE_BUDGET as f64, "{m}");
+    eprintln!(
+        "e2e_distributed: store down; c1 acknowledged {} requests of 20 spans (backlog {:.0} KiB \
+         when the store stopped, {:.0} KiB when it refused; budget {} KiB), then answered \
+         RESOURCE_EXHAUSTED and 429 after {:.1} s",
+        acked.len(),
+        backlog_at_stop / 1024.0,
+        backlog_refused / 1024.0,
+        OUTAGE_BUDGET / 1024,
+        stopped.elapsed().as_secs_f64()
+    );
+
+    // c2 keeps acknowledging for the rest of the 30 s.
     let mut round = 0u64;
     while stopped.elapsed() < Duration::from_secs(30) {
-        for (i, host) in [C1, C2].into_iter().enumerate() {
-            let spans = numbered_trace("outage", 1_000 + round * 2 + i as u64, 3);
-            let id = spans[0].span.trace_id.to_hex();
-            let request = spoor_codec::otlp::to_request(&spans);
-            common::grpc_export(&format!("http://{host}:4317"), request)
-                .unwrap_or_else(|s| panic!("{host} refused while the store was down: {s:?}"));
-            acked.push(id);
-        }
+        let spans = numbered_trace("outage", 1_000 + round, 3);
+        let id = send_trace(C2, &spans)
+            .unwrap_or_else(|s| panic!("{C2} refused while the store was down: {s:?}"));
+        acked.insert(id, 3);
         round += 1;
         std::thread::sleep(Duration::from_millis(500));
     }
-    // The cut age (3 s) passed many times: cuts failed and are retried.
-    for c in &cluster.collectors {
-        assert!(
-            metric_value(&c.metrics(), "spoor_engine_cut_errors_total") >= 1.0,
-            "{}: no cut failed while the store was down",
-            c.name
+    // The collectors' cuts failed (their uploads are retried) and the
+    // blocks are kept on local disk instead of in memory.
+    for c in [c1, c2] {
+        let spilled = poll_until(Duration::from_secs(30), || {
+            let m = c.metrics();
+            (metric_value(&m, "spoor_engine_cut_errors_total") >= 1.0
+                && metric_value(&m, "spoor_engine_blocks_spilled_total") >= 1.0
+                && metric_value(&m, "spoor_engine_pending_blocks") >= 1.0)
+                .then_some(m)
+        });
+        let m = spilled.unwrap_or_else(|| {
+            panic!(
+                "{}: no failed cut kept on local disk while the store was down:\n{}",
+                c.name,
+                c.metrics()
+            )
+        });
+        eprintln!(
+            "e2e_distributed: {} during the outage: {} pending blocks ({:.0} KiB), backlog {:.0} \
+             KiB, head {:.0} KiB in memory",
+            c.name,
+            metric_value(&m, "spoor_engine_pending_blocks"),
+            metric_value(&m, "spoor_engine_pending_bytes") / 1024.0,
+            metric_value(&m, "spoor_engine_backlog_bytes") / 1024.0,
+            metric_value(&m, "spoor_engine_head_bytes") / 1024.0
         );
     }
-    // Searchable meanwhile, from the collectors' heads.
+    // Searchable meanwhile, from the collectors' heads and pending blocks.
     for q in &cluster.queriers {
         let (found, _) = cluster.found(q, "outage");
-        assert_eq!(found.len(), acked.len(), "{} during the outage", q.name);
+        for (id, spans) in &acked {
+            assert_eq!(
+                found.get(id),
+                Some(spans),
+                "{} during the outage: {id}",
+                q.name
+            );
+        }
     }
+    // Still refused while the store is down.
+    let still = send_trace(C1, &numbered_trace("outage", 999_998, 3)).unwrap_err();
+    assert_eq!(still.code(), tonic::Code::ResourceExhausted);
+    let outage = stopped.elapsed();
     cluster.store.server.as_mut().unwrap().resume();
-    for (c, before) in cluster.collectors.iter().zip(cut_before) {
-        let uploaded = poll_until(Duration::from_secs(120), || {
-            (metric_value(&c.metrics(), "spoor_engine_blocks_cut_total") > before).then_some(())
+    let resumed = Instant::now();
+    let (c1, c2) = (&cluster.collectors[0], &cluster.collectors[1]);
+
+    // c1 accepts again by itself once its uploads drained the backlog.
+    let mut m = 0u64;
+    let accepted = poll_until(Duration::from_secs(120), || {
+        m += 1;
+        let spans = numbered_trace("outage", 2_000 + m, 3);
+        match send_trace(C1, &spans) {
+            Ok(id) => Some(id),
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                std::thread::sleep(Duration::from_millis(450));
+                None
+            }
+            Err(s) => panic!("c1 answered {s:?} after the store came back"),
+        }
+    });
+    let id = accepted.unwrap_or_else(|| {
+        panic!(
+            "c1 refuses writes 120 s after the store came back:\n{}",
+            c1.metrics()
+        )
+    });
+    acked.insert(id, 3);
+    let accepting_after = resumed.elapsed();
+    for (c, before) in [c1, c2].into_iter().zip(cut_before) {
+        let drained = poll_until(Duration::from_secs(120), || {
+            let m = c.metrics();
+            (metric_value(&m, "spoor_engine_blocks_cut_total") > before
+                && metric_value(&m, "spoor_engine_pending_blocks") == 0.0
+                && metric_value(&m, "spoor_engine_backlog_full") == 0.0)
+                .then_some(())
         });
         assert!(
-            uploaded.is_some(),
-            "{} uploaded nothing after the store came back",
-            c.name
+            drained.is_some(),
+            "{} did not upload its backlog after the store came back:\n{}",
+            c.name,
+            c.metrics()
         );
     }
     for q in &cluster.queriers {
         let complete = poll_until(Duration::from_secs(60), || {
             let (found, errors) = cluster.found(q, "outage");
-            (errors.is_null()
-                && acked
-                    .iter()
-                    .all(|id| found.get(&common::canonical_trace_id(id)) == Some(&3)))
-            .then_some(())
+            (errors.is_null() && acked.iter().all(|(id, spans)| found.get(id) == Some(spans)))
+                .then_some(found)
         });
-        assert!(
-            complete.is_some(),
-            "{}: an acknowledged span is missing after the outage",
-            q.name
-        );
+        let found = complete.unwrap_or_else(|| {
+            panic!(
+                "{}: an acknowledged span is missing after the outage",
+                q.name
+            )
+        });
+        // Refused requests were not stored; none was doubled.
+        assert_eq!(found.len(), acked.len(), "{}: {found:?}", q.name);
     }
     eprintln!(
-        "e2e_distributed: {} traces acknowledged while the object store was down for 30 s, all found afterwards",
-        acked.len()
+        "e2e_distributed: {} traces acknowledged while the object store was down for {:.0} s, all \
+         found afterwards; c1 accepted again {:.1} s after the store came back",
+        acked.len(),
+        outage.as_secs_f64(),
+        accepting_after.as_secs_f64()
     );
 }
 
