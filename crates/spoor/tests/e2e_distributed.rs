@@ -330,6 +330,54 @@ fn conformance_through(
     }
 }
 
+/// RED statistics through each querier count every fixture span once,
+/// wherever it is (a collector's head, a block, or cut in between): per
+/// service, the calls of `/api/metrics/calls` over hour windows (`step` =
+/// `ratePer` = 1 h, so each point is that hour's calls per second) add up
+/// to the fixture's spans of the service.
+fn red_through(cluster: &Cluster, fixtures: &spoor_storage::conformance::Fixtures, when: &str) {
+    const HOUR_MS: u64 = 3_600_000;
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut min, mut max) = (u64::MAX, 0);
+    for batch in fixtures.traces.values() {
+        for r in &batch.spans {
+            *expected.entry(r.service_name().to_owned()).or_default() += 1;
+            min = min.min(r.span.start_time_unix_nano / 1_000_000);
+            max = max.max(r.span.start_time_unix_nano / 1_000_000);
+        }
+    }
+    let end = (max / HOUR_MS + 2) * HOUR_MS;
+    let lookback = end - (min / HOUR_MS) * HOUR_MS;
+    for q in &cluster.queriers {
+        let mut got: BTreeMap<String, u64> = BTreeMap::new();
+        for service in expected.keys() {
+            let url = q.url(
+                16686,
+                &format!(
+                    "/api/metrics/calls?service={}&endTs={end}&lookback={lookback}&step={HOUR_MS}\
+                     &ratePer={HOUR_MS}&spanKind=unspecified&spanKind=internal&spanKind=server\
+                     &spanKind=client&spanKind=producer&spanKind=consumer",
+                    urlencode(service)
+                ),
+            );
+            let body: serde_json::Value = reqwest::blocking::get(&url).unwrap().json().unwrap();
+            let per_second: f64 = body["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|m| m["metricPoints"].as_array().into_iter().flatten())
+                .filter_map(|p| p["gaugeValue"]["doubleValue"].as_f64())
+                .sum();
+            got.insert(service.clone(), (per_second * 3_600.0).round() as u64);
+        }
+        assert_eq!(
+            got, expected,
+            "{when}, through {}: RED calls per service differ from the spans sent",
+            q.name
+        );
+    }
+}
+
 #[test]
 fn distributed_roles_answer_like_all_in_one_and_survive_faults() {
     let fixtures = load();
@@ -340,6 +388,7 @@ fn distributed_roles_answer_like_all_in_one_and_survive_faults() {
     send_split(&fixtures);
     // 1. From the collectors' heads, the moment they acknowledged.
     conformance_through(&cluster, &fixtures, "heads");
+    red_through(&cluster, &fixtures, "heads");
 
     // 2. Cut into blocks in the store (the cut age is 3 s).
     for c in &cluster.collectors {
@@ -349,6 +398,7 @@ fn distributed_roles_answer_like_all_in_one_and_survive_faults() {
         assert!(cut.is_some(), "{} cut no block:\n{}", c.name, c.log());
     }
     conformance_through(&cluster, &fixtures, "blocks");
+    red_through(&cluster, &fixtures, "blocks");
 
     // The same spans again (a sender's retry): a second block in each
     // collector, read without doubling anything.
