@@ -3,7 +3,7 @@
 //! and its list of recent blocks; a reader's and compactor's refresh of the
 //! block list (and loading blocks a writer named); the compactor's lease.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::EngineError;
+use crate::block::BlockMeta;
 use crate::config::EngineRole;
 use crate::scan::Block;
 use crate::state::Shared;
@@ -102,11 +103,20 @@ fn skip_set(shared: &Shared) -> HashSet<String> {
     skip
 }
 
-/// Loads one block: `Ok(None)` when it has no `meta.json` (incomplete, or
-/// deleted meanwhile).
-async fn load_one(shared: &Shared, id: &str) -> Result<Option<Arc<Block>>, EngineError> {
-    let Some(meta) = shared.store.read_meta(id).await? else {
-        return Ok(None);
+/// Loads one block, with its `meta.json` from the bucket index when it has
+/// it: `Ok(None)` when it has no `meta.json` (incomplete, or deleted
+/// meanwhile).
+async fn load_one(
+    shared: &Shared,
+    id: &str,
+    known: Option<&BlockMeta>,
+) -> Result<Option<Arc<Block>>, EngineError> {
+    let meta = match known {
+        Some(meta) => meta.clone(),
+        None => match shared.store.read_meta(id).await? {
+            Some(meta) => meta,
+            None => return Ok(None),
+        },
     };
     Ok(Some(Arc::new(Block::load(&shared.store, meta).await?)))
 }
@@ -122,12 +132,17 @@ struct Loaded {
 
 /// Loads the blocks of `ids` not in `skip`; failures are remembered,
 /// counted and returned as warnings.
-async fn load_new(shared: &Shared, ids: &[String], skip: &HashSet<String>) -> Loaded {
+async fn load_new(
+    shared: &Shared,
+    ids: &[String],
+    skip: &HashSet<String>,
+    metas: &HashMap<String, BlockMeta>,
+) -> Loaded {
     let mut loaded = Vec::new();
     let mut warnings = Vec::new();
     let mut incomplete = Vec::new();
     for id in ids.iter().filter(|id| !skip.contains(*id)) {
-        match load_one(shared, id).await {
+        match load_one(shared, id, metas.get(id)).await {
             Ok(Some(block)) => loaded.push(block),
             Ok(None) => {
                 if remove_if_abandoned(shared, id).await {
@@ -193,7 +208,18 @@ async fn remove_if_abandoned(shared: &Shared, id: &str) -> bool {
 /// block replaces and, when `listed` is given, every block no longer
 /// listed. A compactor buries what it drops (deleted after its delay);
 /// others only stop reading it.
-fn apply(shared: &Shared, loaded: Vec<Arc<Block>>, listed: Option<&HashSet<String>>) -> usize {
+fn apply(shared: &Shared, loaded: Vec<Arc<Block>>, listing: Option<&Listed>) -> usize {
+    let listed = listing.map(|l| &l.ids);
+    // A block the bucket index may not know yet (created lately) is kept.
+    let absent = |b: &Block| {
+        listing.is_some_and(|l| {
+            !l.ids.contains(&b.meta.id)
+                && l.complete_before.is_none_or(|t| {
+                    crate::maintenance::block_created(&b.meta.id)
+                        .is_none_or(|c| c < t.saturating_sub(INDEX_KEEP_YOUNG.as_nanos() as u64))
+                })
+        })
+    };
     let dropped: Vec<Arc<Block>> = {
         let mut mem = shared.mem.write();
         for block in loaded {
@@ -206,10 +232,9 @@ fn apply(shared: &Shared, loaded: Vec<Arc<Block>>, listed: Option<&HashSet<Strin
             .iter()
             .flat_map(|b| b.meta.replaces.iter().cloned())
             .collect();
-        let (drop, keep): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut mem.blocks).into_iter().partition(|b| {
-                replaced.contains(&b.meta.id) || listed.is_some_and(|l| !l.contains(&b.meta.id))
-            });
+        let (drop, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut mem.blocks)
+            .into_iter()
+            .partition(|b| replaced.contains(&b.meta.id) || absent(b));
         mem.blocks = keep;
         drop
     };
@@ -224,20 +249,56 @@ fn apply(shared: &Shared, loaded: Vec<Arc<Block>>, listed: Option<&HashSet<Strin
     n
 }
 
-/// Lists the store and makes the block list match it: new blocks loaded,
-/// vanished and replaced blocks dropped.
+/// What a refresh read the block list from: a listing of the store, or
+/// the bucket index (then blocks created after `complete_before`, minus
+/// [`INDEX_KEEP_YOUNG`], may be missing from `ids` without being gone).
+struct Listed {
+    ids: HashSet<String>,
+    complete_before: Option<u64>,
+}
+
+/// How recent a block absent from the bucket index must be to be kept:
+/// uploads finish after the block's ID is chosen, and the index lags.
+const INDEX_KEEP_YOUNG: Duration = Duration::from_secs(600);
+
+/// Reads the block list (from the bucket index when a reader has a fresh
+/// one, else by listing the store) and makes the readable blocks match it:
+/// new blocks loaded, vanished and replaced blocks dropped. A compactor
+/// holding the lease writes the bucket index of what it listed.
 pub(crate) async fn refresh(shared: &Shared) -> Result<(), EngineError> {
     let started = Instant::now();
-    let ids = shared.store.list_blocks().await?;
-    let listed: HashSet<String> = ids.iter().cloned().collect();
+    let listed_at = crate::config::now_nanos();
+    let (ids, metas, complete_before, indexed_incomplete) =
+        match crate::bucket_index::read_fresh(shared).await {
+            Some(index) => (
+                index.ids,
+                index.metas,
+                Some(index.listed_unix_nano),
+                Some(index.incomplete),
+            ),
+            None => (
+                shared.store.list_blocks().await?,
+                HashMap::new(),
+                None,
+                None,
+            ),
+        };
+    let listed = Listed {
+        ids: ids.iter().cloned().collect(),
+        complete_before,
+    };
     let skip = skip_set(shared);
     let Loaded {
         blocks: loaded,
         incomplete,
         ..
-    } = load_new(shared, &ids, &skip).await;
+    } = load_new(shared, &ids, &skip, &metas).await;
     let added = loaded.len();
     let dropped = apply(shared, loaded, Some(&listed));
+    let incomplete = indexed_incomplete.unwrap_or(incomplete);
+    if complete_before.is_none() && matches!(shared.config.role, EngineRole::Compactor { .. }) {
+        crate::bucket_index::write(shared, &listed.ids, listed_at, &incomplete).await;
+    }
     let before = shared
         .stats
         .incomplete_blocks_seen
@@ -304,7 +365,7 @@ pub(crate) async fn ensure(shared: &Shared, ids: &[String]) -> Vec<String> {
         blocks: loaded,
         warnings: failed,
         ..
-    } = load_new(shared, &valid, &skip).await;
+    } = load_new(shared, &valid, &skip, &HashMap::new()).await;
     warnings.extend(failed);
     if !loaded.is_empty() {
         tracing::debug!(blocks = loaded.len(), "loaded blocks a writer named");

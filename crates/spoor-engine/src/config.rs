@@ -458,6 +458,11 @@ pub struct EngineConfig {
     /// a read (0: none). Worth it for a remote store (`s3://`), where each
     /// read is a request; a local folder has the OS page cache.
     pub read_cache_bytes: usize,
+    /// How old a bucket index a reader (`spoor query`) reads its block list
+    /// from, instead of listing the store (0: always list). Keep it below
+    /// the collectors' recent-block window: a block published after the
+    /// compactor last listed the store is then still named by its collector.
+    pub bucket_index_max_age: Duration,
     /// What the engine does with the blocks of its store: all of it
     /// (all-in-one, the default), or one role's part of it when several
     /// processes share one store (ADR 0025).
@@ -551,6 +556,7 @@ impl EngineConfig {
             clock: Clock::system(),
             cpu: spoor_storage::CpuPool::default(),
             read_cache_bytes: 0,
+            bucket_index_max_age: Duration::from_secs(60),
             role: EngineRole::Owner,
         }
     }

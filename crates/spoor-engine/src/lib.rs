@@ -67,6 +67,7 @@
 
 pub mod block;
 mod bloom;
+mod bucket_index;
 mod cluster;
 mod config;
 mod error;

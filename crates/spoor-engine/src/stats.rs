@@ -42,6 +42,12 @@ pub struct Stats {
     pub(crate) compaction_errors: AtomicU64,
     pub(crate) block_refreshes: AtomicU64,
     pub(crate) block_refresh_errors: AtomicU64,
+    pub(crate) bucket_index_used: AtomicU64,
+    pub(crate) bucket_index_missing: AtomicU64,
+    pub(crate) bucket_index_stale: AtomicU64,
+    pub(crate) bucket_index_damaged: AtomicU64,
+    pub(crate) bucket_index_writes: AtomicU64,
+    pub(crate) bucket_index_write_errors: AtomicU64,
     /// Bytes of WAL segments on disk (every segment no uploaded block covers).
     pub(crate) wal_disk_bytes: AtomicU64,
     /// Bytes of a writer's blocks in `<data_dir>/pending` not yet uploaded.
@@ -170,6 +176,16 @@ pub struct EngineStats {
     pub block_refreshes: u64,
     /// Listings of a shared block store that failed (the known blocks are kept).
     pub block_refresh_errors: u64,
+    /// Refreshes a querier answered from the bucket index, and those that
+    /// listed the bucket because the index was missing, stale, or damaged
+    /// or unreadable.
+    pub bucket_index_used: u64,
+    pub bucket_index_missing: u64,
+    pub bucket_index_stale: u64,
+    pub bucket_index_damaged: u64,
+    /// Bucket indexes the compactor wrote, and writes that failed.
+    pub bucket_index_writes: u64,
+    pub bucket_index_write_errors: u64,
     /// 1 while this compactor holds the compactors' lease.
     pub compactor_lease_held: u64,
     /// Blocks a collector published lately (named to queriers with every answer).
@@ -407,6 +423,42 @@ impl EngineStats {
                 self.block_refresh_errors,
             ),
             (
+                "spoor_engine_bucket_index_used_total",
+                "counter",
+                "Refreshes of spoor query read from the bucket index instead of listing the bucket.",
+                self.bucket_index_used,
+            ),
+            (
+                "spoor_engine_bucket_index_missing_total",
+                "counter",
+                "Refreshes of spoor query that listed the bucket: no bucket index.",
+                self.bucket_index_missing,
+            ),
+            (
+                "spoor_engine_bucket_index_stale_total",
+                "counter",
+                "Refreshes of spoor query that listed the bucket: the bucket index was older than --bucket-index-max-age.",
+                self.bucket_index_stale,
+            ),
+            (
+                "spoor_engine_bucket_index_damaged_total",
+                "counter",
+                "Refreshes of spoor query that listed the bucket: the bucket index was damaged or unreadable.",
+                self.bucket_index_damaged,
+            ),
+            (
+                "spoor_engine_bucket_index_writes_total",
+                "counter",
+                "Bucket indexes this compactor wrote.",
+                self.bucket_index_writes,
+            ),
+            (
+                "spoor_engine_bucket_index_write_errors_total",
+                "counter",
+                "Bucket index writes of this compactor that failed.",
+                self.bucket_index_write_errors,
+            ),
+            (
                 "spoor_engine_compactor_lease_held",
                 "gauge",
                 "1 while this compactor holds the compactors' lease in the store.",
@@ -535,6 +587,12 @@ impl Stats {
             block_scans: get(&self.block_scans),
             stored_summaries: get(&self.stored_summaries),
             block_refreshes: get(&self.block_refreshes),
+            bucket_index_used: get(&self.bucket_index_used),
+            bucket_index_missing: get(&self.bucket_index_missing),
+            bucket_index_stale: get(&self.bucket_index_stale),
+            bucket_index_damaged: get(&self.bucket_index_damaged),
+            bucket_index_writes: get(&self.bucket_index_writes),
+            bucket_index_write_errors: get(&self.bucket_index_write_errors),
             block_refresh_errors: get(&self.block_refresh_errors),
             writes_rejected_backlog: get(&self.writes_rejected_backlog),
             wal_disk_bytes: get(&self.wal_disk_bytes),

@@ -262,6 +262,17 @@ impl BlockStore {
         }
     }
 
+    /// Writes (or overwrites) a top-level object; a PUT is atomic, so a
+    /// reader sees the old object or the new one whole.
+    pub(crate) async fn put_object(&self, name: &str, bytes: Bytes) -> Result<(), EngineError> {
+        self.cost.count(Request::Put, 0);
+        self.store
+            .put(&ObjectPath::from(name), PutPayload::from_bytes(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| store_err(name, "writing", e))
+    }
+
     /// Writes a top-level object only if it does not exist (`version`
     /// `None`) or is still at `version`; `Ok(false)` when another writer
     /// got there first. A store without conditional updates (a local

@@ -234,3 +234,108 @@ async fn writers_readers_and_compactors_share_one_store() {
         engine.close().await.unwrap();
     }
 }
+
+/// The bucket index: the compactor holding the lease writes it after each
+/// refresh; a reader takes its block list from it while it is fresh (no
+/// listing, no `meta.json` reads), keeps a block published after it, and
+/// lists the store when it is stale, missing or damaged (counted, and the
+/// damaged index left in place).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_take_the_block_list_from_the_bucket_index() {
+    let root = common::temp_dir("bucket-index");
+    let shared = root.join("bucket");
+    let index = shared.join("spoor-bucket-index.json.gz");
+    let a = Engine::open(config(&root.join("a"), &shared, writer("collector-a")))
+        .await
+        .unwrap();
+    for seq in 0..2 {
+        a.write_spans(common::numbered_batch(1, seq, 5))
+            .await
+            .unwrap();
+        assert_eq!(a.cut().await.unwrap(), 1);
+    }
+    let k = Engine::open(config(
+        &root.join("k"),
+        &shared,
+        compactor("compactor-1", Duration::from_secs(5)),
+    ))
+    .await
+    .unwrap();
+    wait_until("the compactor wrote the bucket index", || {
+        k.holds_lease() && k.stats().bucket_index_writes >= 1 && index.is_file()
+    })
+    .await;
+    // The compactor lists; it never reads the index.
+    assert_eq!(k.stats().bucket_index_used, 0);
+    k.close().await.unwrap();
+    drop(k);
+
+    let q = Engine::open(config(&root.join("q"), &shared, reader()))
+        .await
+        .unwrap();
+    q.refresh_blocks().await.unwrap();
+    let used = q.stats().bucket_index_used;
+    assert!(used >= 1, "{:?}", q.stats());
+    assert_eq!(
+        q.stats().bucket_index_stale + q.stats().bucket_index_missing,
+        0
+    );
+    assert_eq!(spans_seen(&q).await, 10);
+
+    // A block published after the index: loaded when its writer names it,
+    // and kept by a refresh from the index that does not list it yet.
+    a.write_spans(common::numbered_batch(1, 2, 5))
+        .await
+        .unwrap();
+    assert_eq!(a.cut().await.unwrap(), 1);
+    assert!(q.ensure_blocks(&a.recent_blocks()).await.is_empty());
+    assert_eq!(spans_seen(&q).await, 15);
+    q.refresh_blocks().await.unwrap();
+    assert_eq!(q.stats().bucket_index_used, used + 1);
+    assert_eq!(spans_seen(&q).await, 15, "the young block is kept");
+
+    // A damaged index: the reader lists the store instead and finds
+    // every block; the index is left for the compactor to overwrite.
+    std::fs::write(&index, b"\x1f\x8b not really gzip").unwrap();
+    q.refresh_blocks().await.unwrap();
+    assert_eq!(q.stats().bucket_index_damaged, 1);
+    assert_eq!(spans_seen(&q).await, 15);
+    assert!(index.is_file(), "a damaged index is never deleted");
+
+    // Missing: listed as well.
+    std::fs::remove_file(&index).unwrap();
+    q.refresh_blocks().await.unwrap();
+    assert_eq!(q.stats().bucket_index_missing, 1);
+    assert_eq!(spans_seen(&q).await, 15);
+
+    // Stale: a reader that accepts no index older than 1 ms lists.
+    let k = Engine::open(config(
+        &root.join("k"),
+        &shared,
+        compactor("compactor-1", Duration::from_secs(5)),
+    ))
+    .await
+    .unwrap();
+    wait_until("the compactor wrote the bucket index again", || {
+        k.stats().bucket_index_writes >= 1 && index.is_file()
+    })
+    .await;
+    let strict = Engine::open(EngineConfig {
+        bucket_index_max_age: Duration::from_millis(1),
+        ..config(&root.join("q2"), &shared, reader())
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    strict.refresh_blocks().await.unwrap();
+    assert!(
+        strict.stats().bucket_index_stale >= 1,
+        "{:?}",
+        strict.stats()
+    );
+    assert_eq!(strict.stats().bucket_index_used, 0);
+    assert_eq!(spans_seen(&strict).await, 15);
+    for engine in [a, q, k, strict] {
+        engine.close().await.unwrap();
+    }
+}

@@ -480,6 +480,7 @@ pub struct FileCluster {
     pub node_id: Option<String>,
     pub collectors: Option<String>,
     pub block_refresh_interval: Option<String>,
+    pub bucket_index_max_age: Option<String>,
     pub recent_block_window: Option<String>,
     pub compactor_lease: Option<String>,
     pub delete_delay: Option<String>,

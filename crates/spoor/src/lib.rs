@@ -204,6 +204,7 @@ fn engine_readers(store: &Arc<spoor_engine::Engine>, deployment: &Deployment) ->
     let Deployment::Query {
         collectors,
         refresh,
+        ..
     } = deployment
     else {
         return Ok((
@@ -358,6 +359,13 @@ pub async fn run_role(
             let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
             engine_config.cpu = cpu.clone();
             engine_config.role = engine_role(&deployment);
+            if let Deployment::Query {
+                bucket_index_max_age,
+                ..
+            } = &deployment
+            {
+                engine_config.bucket_index_max_age = *bucket_index_max_age;
+            }
             engine_config.read_cache_bytes = *read_cache_bytes;
             engine_config.backlog_max_bytes = *backlog_max_bytes;
             engine_config.retention = retention_nanos.map(Duration::from_nanos);

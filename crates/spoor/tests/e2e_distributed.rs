@@ -437,6 +437,19 @@ fn distributed_roles_answer_like_all_in_one_and_survive_faults() {
             q.metrics()
         );
     }
+    for q in &cluster.queriers {
+        // Its block list now comes from the bucket index k1 writes.
+        let indexed = poll_until(Duration::from_secs(30), || {
+            (metric_value(&q.metrics(), "spoor_engine_bucket_index_used_total") >= 1.0)
+                .then_some(())
+        });
+        assert!(
+            indexed.is_some(),
+            "{} never read the bucket index:\n{}",
+            q.name,
+            q.metrics()
+        );
+    }
     conformance_through(&cluster, &fixtures, "compacted");
     assert!(
         fixture_span_counts(&fixtures).len() > 10,

@@ -36,6 +36,10 @@ pub struct ClusterArgs {
     #[arg(long, env = "SPOOR_BLOCK_REFRESH_INTERVAL", value_name = "DURATION")]
     pub block_refresh_interval: Option<String>,
 
+    /// The oldest bucket index (the block list the compactor writes to the store) a querier reads its block list from instead of listing the store, a Go duration; 0s: always list; keep it below the collectors' recent block window [default: 1m] [query]
+    #[arg(long, env = "SPOOR_BUCKET_INDEX_MAX_AGE", value_name = "DURATION")]
+    pub bucket_index_max_age: Option<String>,
+
     /// How long a collector names a block it published as recent, so queriers load it at once, a Go duration [default: 2m] [collector]
     #[arg(long, env = "SPOOR_RECENT_BLOCK_WINDOW", value_name = "DURATION")]
     pub recent_block_window: Option<String>,
@@ -88,6 +92,8 @@ pub enum Deployment {
         /// `HOST:PORT` and `dns+NAME:PORT` entries, comma-separated (may be empty).
         collectors: String,
         refresh: Duration,
+        /// The oldest bucket index read instead of listing (zero: always list).
+        bucket_index_max_age: Duration,
     },
     Compactor {
         node: String,
@@ -180,6 +186,16 @@ pub fn query(config: &Config, args: &ClusterArgs) -> Result<Deployment> {
         Duration::from_secs(1),
     )
     .map_err(anyhow::Error::msg)?;
+    let text = pick(
+        &args.bucket_index_max_age,
+        file.bucket_index_max_age.clone(),
+    )
+    .unwrap_or_else(|| "1m".to_owned());
+    let max_age = go_nanos(&text, "the bucket index max age")?;
+    ensure!(
+        max_age >= 0,
+        "the bucket index max age must not be negative"
+    );
     Ok(Deployment::Query {
         collectors,
         refresh: duration(
@@ -188,6 +204,7 @@ pub fn query(config: &Config, args: &ClusterArgs) -> Result<Deployment> {
             "15s",
             "the block refresh interval",
         )?,
+        bucket_index_max_age: Duration::from_nanos(max_age as u64),
     })
 }
 
