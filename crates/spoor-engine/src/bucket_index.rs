@@ -63,7 +63,7 @@ struct IndexEntry {
 /// A bucket index as read: the live blocks, the metas it carries (checked),
 /// and when it was listed.
 #[derive(Debug)]
-pub(crate) struct BucketIndex {
+pub struct BucketIndex {
     pub(crate) ids: Vec<String>,
     pub(crate) metas: HashMap<String, BlockMeta>,
     pub(crate) listed_unix_nano: u64,
@@ -104,7 +104,7 @@ pub(crate) fn encode(
 /// Reads an index's bytes; anything that is not a whole index of this
 /// layout, with valid block IDs and metas that pass a block's own checks,
 /// is damaged.
-pub(crate) fn decode(bytes: &[u8]) -> Result<BucketIndex, EngineError> {
+pub fn decode(bytes: &[u8]) -> Result<BucketIndex, EngineError> {
     let damaged = |why: String| EngineError::Damaged {
         block: INDEX_OBJECT.to_owned(),
         message: why,

@@ -67,6 +67,10 @@
 
 pub mod block;
 mod bloom;
+/// Public only to the fuzz targets (`cargo fuzz` sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod bucket_index;
+#[cfg(not(fuzzing))]
 mod bucket_index;
 mod cluster;
 mod config;
