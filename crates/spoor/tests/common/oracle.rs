@@ -4,7 +4,7 @@
 //! of the test's own, and comparing its answers with Spoor's after the
 //! normalisations docs/api.md documents ("Compared with the real Jaeger").
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -153,28 +153,41 @@ pub fn normalize(mut v: Value, adjusted: bool) -> Value {
         .and_then(|r| r.get_mut("resourceSpans"))
         .and_then(Value::as_array_mut)
     {
-        normalize_resource_spans(rs);
+        let flat = flatten_resource_spans(rs);
+        v["result"] = Value::Array(flat);
     }
     v
 }
 
-/// api_v3's OTLP JSON in one order: within each resource its scopes, within
-/// each scope its spans by (trace ID, span ID); resources by their content.
-pub fn normalize_resource_spans(rs: &mut [Value]) {
-    for r in rs.iter_mut() {
-        for s in r["scopeSpans"].as_array_mut().into_iter().flatten() {
-            if let Some(spans) = s["spans"].as_array_mut() {
-                spans.sort_by(|a, b| {
-                    (a["traceId"].as_str(), a["spanId"].as_str())
-                        .cmp(&(b["traceId"].as_str(), b["spanId"].as_str()))
-                });
+/// api_v3's OTLP JSON as a list of `{resource, scope, span}`, sorted by
+/// trace ID, span ID, then content: how spans are grouped under resources
+/// and scopes is the server's choice (one group per batch received, or
+/// per resource), not data (difference 1).
+pub fn flatten_resource_spans(rs: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for r in rs {
+        for s in r["scopeSpans"].as_array().into_iter().flatten() {
+            for span in s["spans"].as_array().into_iter().flatten() {
+                let mut resource = r.clone();
+                if let Some(o) = resource.as_object_mut() {
+                    o.remove("scopeSpans");
+                }
+                let mut scope = s.clone();
+                if let Some(o) = scope.as_object_mut() {
+                    o.remove("spans");
+                }
+                out.push(serde_json::json!({"resource": resource, "scope": scope, "span": span}));
             }
         }
-        if let Some(scopes) = r["scopeSpans"].as_array_mut() {
-            scopes.sort_by_key(|s| s.to_string());
-        }
     }
-    rs.sort_by_key(|r| r.to_string());
+    out.sort_by_key(|x| {
+        (
+            x["span"]["traceId"].as_str().unwrap_or_default().to_owned(),
+            x["span"]["spanId"].as_str().unwrap_or_default().to_owned(),
+            x.to_string(),
+        )
+    });
+    out
 }
 
 fn normalize_trace(trace: &mut Value, adjusted: bool) {
@@ -184,13 +197,15 @@ fn normalize_trace(trace: &mut Value, adjusted: bool) {
         (a["spanID"].as_str(), a["startTime"].as_u64())
             .cmp(&(b["spanID"].as_str(), b["startTime"].as_u64()))
     });
+    // Processes by content: two IDs of equal processes are one process.
     let mut renamed: BTreeMap<String, String> = BTreeMap::new();
     let mut out = serde_json::Map::new();
     for span in spans.iter_mut() {
         let old = span["processID"].as_str().unwrap_or_default().to_owned();
+        let content = processes[&old].to_string();
         let next = renamed.len() + 1;
         let new = renamed
-            .entry(old.clone())
+            .entry(content)
             .or_insert_with(|| format!("p{next}"))
             .clone();
         span["processID"] = Value::from(new.clone());
@@ -263,10 +278,23 @@ impl Report {
     /// `fields`, `attributes`) sorted by key on both sides, for data whose
     /// order Jaeger takes from a Go map (difference 12).
     pub fn compare_unordered(&mut self, api: &str, path: &str, jaeger: &Jaeger, spoor: &Spoor) {
+        self.compare_with(api, path, jaeger, spoor, &sort_key_values);
+    }
+
+    /// [`Report::compare`] with `fix` applied to both answers first (a
+    /// documented difference's normalisation).
+    pub fn compare_with(
+        &mut self,
+        api: &str,
+        path: &str,
+        jaeger: &Jaeger,
+        spoor: &Spoor,
+        fix: &dyn Fn(&mut Value),
+    ) {
         let (js, mut jb) = get(&jaeger.query(path));
         let (ss, mut sb) = get(&spoor.query(path));
-        sort_key_values(&mut jb);
-        sort_key_values(&mut sb);
+        fix(&mut jb);
+        fix(&mut sb);
         self.compare_bodies(api, path, (js, jb), (ss, sb));
     }
 
@@ -289,21 +317,19 @@ impl Report {
             // Difference 5.
             links.retain(|l| l["parent"] != l["child"]);
         }
-        if api.starts_with("/api/v3/operations") {
-            // Difference 4.
-            let unspecified: BTreeSet<String> = jb["operations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|o| o.get("spanKind").is_none())
-                .filter_map(|o| o["name"].as_str().map(str::to_owned))
-                .collect();
-            for op in sb["operations"].as_array_mut().into_iter().flatten() {
-                if op["spanKind"] == "internal"
-                    && op["name"].as_str().is_some_and(|n| unspecified.contains(n))
-                    && let Some(o) = op.as_object_mut()
-                {
-                    o.remove("spanKind");
+        if api.contains("/api/v3/operations") {
+            // Difference 4: v2.12 omits an unspecified kind where v2.21
+            // writes `internal`; a name stored both unspecified and as
+            // internal is then one operation.
+            for op in jb["operations"].as_array_mut().into_iter().flatten() {
+                if op.get("spanKind").is_none() {
+                    op["spanKind"] = Value::from("internal");
+                }
+            }
+            for ops in [&mut jb, &mut sb] {
+                if let Some(list) = ops["operations"].as_array_mut() {
+                    list.sort_by_key(|x| x.to_string());
+                    list.dedup();
                 }
             }
         }
@@ -313,6 +339,20 @@ impl Report {
         if same {
             entry.1 += 1;
         } else {
+            // SPOOR_ORACLE_DUMP=DIR keeps both whole answers of each
+            // difference (normalised), to diff them.
+            if let Some(dir) = std::env::var_os("SPOOR_ORACLE_DUMP") {
+                let n = self.differences.len();
+                let dir = PathBuf::from(dir);
+                let _ = std::fs::create_dir_all(&dir);
+                for (side, body) in [("jaeger", &jb), ("spoor", &sb)] {
+                    let _ = std::fs::write(
+                        dir.join(format!("{n:04}-{side}.json")),
+                        serde_json::to_string_pretty(body).unwrap_or_default(),
+                    );
+                }
+                let _ = std::fs::write(dir.join(format!("{n:04}-path.txt")), path);
+            }
             self.differences.push(format!(
                 "{path}: Jaeger {js} {}\n   Spoor  {ss} {}",
                 truncate(&jb.to_string()),
