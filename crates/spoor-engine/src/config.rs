@@ -458,6 +458,14 @@ pub struct EngineConfig {
     /// a read (0: none). Worth it for a remote store (`s3://`), where each
     /// read is a request; a local folder has the OS page cache.
     pub read_cache_bytes: usize,
+    /// A directory for the read cache's disk tier: byte ranges of block
+    /// files fetched from the store, checked by a CRC-32 when read back
+    /// (`None`: no disk tier). Its cache files from an earlier run are
+    /// removed at start.
+    pub read_cache_dir: Option<PathBuf>,
+    /// Bytes of cache files kept under `read_cache_dir`, least recently
+    /// used first out (0: no disk tier).
+    pub read_cache_disk_bytes: u64,
     /// How old a bucket index a reader (`spoor query`) reads its block list
     /// from, instead of listing the store (0: always list). Keep it below
     /// the collectors' recent-block window: a block published after the
@@ -556,6 +564,8 @@ impl EngineConfig {
             clock: Clock::system(),
             cpu: spoor_storage::CpuPool::default(),
             read_cache_bytes: 0,
+            read_cache_dir: None,
+            read_cache_disk_bytes: 0,
             bucket_index_max_age: Duration::from_secs(60),
             role: EngineRole::Owner,
         }

@@ -53,7 +53,8 @@
 //! |---|---|
 //! | `config` | settings ([`EngineConfig`], [`BlockStorage`], [`Clock`]) |
 //! | `record`, `wal` | the batch encoding and the write-ahead log |
-//! | `store` | raw object-store access: block files, ranges, uploads, deletes |
+//! | `store` | raw object-store access: block files, ranges, uploads, deletes; the read cache in memory |
+//! | `disk_cache` | the read cache's optional disk tier: CRC-checked range files, LRU-bounded |
 //! | `block` | the block format: `meta.json` and versions, Parquet schema, encoding (`write`) and decoding (`read`), trace index, edges, RED statistics |
 //! | `bloom` | trace-ID Bloom filters |
 //! | `scan` | a readable block and its scans (traces by rows, search, RED rows) |
@@ -74,6 +75,7 @@ pub mod bucket_index;
 mod bucket_index;
 mod cluster;
 mod config;
+mod disk_cache;
 mod error;
 pub mod fsck;
 mod head;
@@ -181,6 +183,11 @@ impl Engine {
         s.store_read_bytes = get(&cost.bytes_read);
         s.read_cache_hits = get(&cost.cache_hits);
         s.read_cache_bytes = get(&cost.cache_bytes);
+        s.read_cache_disk_hits = get(&cost.disk_hits);
+        s.read_cache_disk_misses = get(&cost.disk_misses);
+        s.read_cache_disk_bytes = get(&cost.disk_bytes);
+        s.read_cache_disk_damaged = get(&cost.disk_damaged);
+        s.read_cache_disk_write_errors = get(&cost.disk_write_errors);
         s.queries = get(&cost.queries);
         s.query_store_requests = get(&cost.query_requests);
         s.query_store_read_bytes = get(&cost.query_bytes);

@@ -302,7 +302,12 @@ impl Lifecycle {
             ),
             BlockStorage::Custom(store) => Arc::clone(store),
         };
-        let store = BlockStore::new(store).with_cache(config.read_cache_bytes);
+        let store = BlockStore::new(store)
+            .with_cache(config.read_cache_bytes)
+            .with_disk_cache(
+                config.read_cache_dir.as_deref(),
+                config.read_cache_disk_bytes,
+            )?;
         let pending = match config.role {
             EngineRole::Writer { .. } => Some(BlockStore::new(Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(config.pending_dir())

@@ -204,6 +204,14 @@ pub struct EngineStats {
     pub read_cache_hits: u64,
     /// Bytes held by the read cache.
     pub read_cache_bytes: u64,
+    /// The read cache's disk tier (`--read-cache-dir`): ranges served from
+    /// it, looked for and not there, bytes of its files, files found
+    /// damaged (removed and read again from the store), failed writes.
+    pub read_cache_disk_hits: u64,
+    pub read_cache_disk_misses: u64,
+    pub read_cache_disk_bytes: u64,
+    pub read_cache_disk_damaged: u64,
+    pub read_cache_disk_write_errors: u64,
     /// Queries answered, and the object-store requests and bytes they cost
     /// together (requests per query = the ratio of their rates).
     pub queries: u64,
@@ -529,6 +537,36 @@ impl EngineStats {
                 "gauge",
                 "Bytes held by the read cache (--read-cache-bytes).",
                 self.read_cache_bytes,
+            ),
+            (
+                "spoor_engine_read_cache_disk_hits_total",
+                "counter",
+                "Block-file ranges served from the read cache's disk tier (--read-cache-dir).",
+                self.read_cache_disk_hits,
+            ),
+            (
+                "spoor_engine_read_cache_disk_misses_total",
+                "counter",
+                "Block-file ranges looked for in the read cache's disk tier and not found there.",
+                self.read_cache_disk_misses,
+            ),
+            (
+                "spoor_engine_read_cache_disk_bytes",
+                "gauge",
+                "Bytes held by the read cache's disk tier (--read-cache-disk-bytes).",
+                self.read_cache_disk_bytes,
+            ),
+            (
+                "spoor_engine_read_cache_disk_damaged_total",
+                "counter",
+                "Read-cache files found damaged (header or CRC-32 mismatch): removed, never returned, read again from the store.",
+                self.read_cache_disk_damaged,
+            ),
+            (
+                "spoor_engine_read_cache_disk_write_errors_total",
+                "counter",
+                "Writes to the read cache's disk tier that failed (the query does not).",
+                self.read_cache_disk_write_errors,
             ),
             (
                 "spoor_engine_queries_total",

@@ -22,6 +22,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataR
 
 use crate::EngineError;
 use crate::block::{BlockMeta, damaged_err, files, parse_meta, verify};
+use crate::disk_cache::DiskCache;
 
 /// Where blocks are kept: the object store, what its requests cost, and
 /// an optional cache of byte ranges and Parquet footers read from it.
@@ -30,6 +31,7 @@ pub(crate) struct BlockStore {
     store: Arc<dyn ObjectStore>,
     pub(crate) cost: Arc<StoreCost>,
     cache: Option<Arc<ReadCache>>,
+    disk: Option<Arc<DiskCache>>,
 }
 
 /// The kinds of object-store requests counted.
@@ -55,6 +57,14 @@ pub(crate) struct StoreCost {
     pub(crate) bytes_read: AtomicU64,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_bytes: AtomicU64,
+    /// The read cache's disk tier (`disk_cache`): ranges served from it,
+    /// looked for and not found, bytes of its files, files found damaged
+    /// (removed, read again), writes that failed.
+    pub(crate) disk_hits: AtomicU64,
+    pub(crate) disk_misses: AtomicU64,
+    pub(crate) disk_bytes: AtomicU64,
+    pub(crate) disk_damaged: AtomicU64,
+    pub(crate) disk_write_errors: AtomicU64,
     /// Queries answered and the requests and bytes they cost together.
     pub(crate) queries: AtomicU64,
     pub(crate) query_requests: AtomicU64,
@@ -115,6 +125,7 @@ impl BlockStore {
             store,
             cost: Arc::new(StoreCost::default()),
             cache: None,
+            disk: None,
         }
     }
 
@@ -122,6 +133,25 @@ impl BlockStore {
     pub(crate) fn with_cache(mut self, bytes: usize) -> Self {
         self.cache = (bytes > 0).then(|| Arc::new(ReadCache::new(bytes)));
         self
+    }
+
+    /// Keeps up to `bytes` of byte ranges read on disk under `dir` (the
+    /// read cache's disk tier; `None` or 0 bytes: none).
+    pub(crate) fn with_disk_cache(
+        mut self,
+        dir: Option<&std::path::Path>,
+        bytes: u64,
+    ) -> Result<Self, EngineError> {
+        self.disk = match dir {
+            Some(dir) if bytes > 0 => Some(Arc::new(DiskCache::open(dir, bytes).map_err(|e| {
+                EngineError::Block {
+                    block: "*".into(),
+                    message: format!("opening the read cache {}: {e}", dir.display()),
+                }
+            })?)),
+            _ => None,
+        };
+        Ok(self)
     }
 
     fn path(block: &str, file: &str) -> ObjectPath {
@@ -400,31 +430,71 @@ fn parquet_io(e: object_store::Error) -> ParquetError {
     ParquetError::External(Box::new(e))
 }
 
+impl FileReader {
+    /// Looks for `ranges` in the disk tier (off the async threads), each
+    /// found one also kept in memory.
+    async fn read_disk(&self, ranges: Vec<std::ops::Range<u64>>) -> Vec<Option<Bytes>> {
+        let (Some(disk), false) = (&self.store.disk, ranges.is_empty()) else {
+            return vec![None; ranges.len()];
+        };
+        let (disk, cost, path) = (
+            Arc::clone(disk),
+            Arc::clone(&self.store.cost),
+            self.path.to_string(),
+        );
+        let read = move || {
+            ranges
+                .iter()
+                .map(|r| disk.get(&path, r, &cost).map(|b| (r.clone(), b)))
+                .collect::<Vec<_>>()
+        };
+        let found = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.spawn_blocking(read).await.unwrap_or_else(|_| Vec::new()),
+            Err(_) => read(),
+        };
+        let mut out = Vec::with_capacity(found.len());
+        for hit in found {
+            if let (Some((range, bytes)), Some(cache)) = (&hit, &self.store.cache) {
+                cache.insert_range(&self.path, range.clone(), bytes.clone(), &self.store.cost);
+            }
+            out.push(hit.map(|(_, b)| b));
+        }
+        out
+    }
+
+    /// Writes ranges fetched from the store to the disk tier, in the
+    /// background where a runtime runs (a failure is counted and logged).
+    fn write_disk(&self, fetched: Vec<(std::ops::Range<u64>, Bytes)>) {
+        let Some(disk) = &self.store.disk else {
+            return;
+        };
+        let (disk, cost, path) = (
+            Arc::clone(disk),
+            Arc::clone(&self.store.cost),
+            self.path.to_string(),
+        );
+        let write = move || {
+            for (range, bytes) in &fetched {
+                disk.put(&path, range, bytes, &cost);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(write)),
+            Err(_) => write(),
+        }
+    }
+}
+
 impl AsyncFileReader for FileReader {
     fn get_bytes(
         &mut self,
         range: std::ops::Range<u64>,
     ) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         async move {
-            let store = &self.store;
-            if let Some(hit) = store
-                .cache
-                .as_ref()
-                .and_then(|c| c.range(&self.path, &range))
-            {
-                store.cost.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(hit);
-            }
-            let bytes = store
-                .store
-                .get_range(&self.path, range.clone())
-                .await
-                .map_err(parquet_io)?;
-            store.cost.count(Request::Range, bytes.len() as u64);
-            if let Some(cache) = &store.cache {
-                cache.insert_range(&self.path, range, bytes.clone(), &store.cost);
-            }
-            Ok(bytes)
+            let mut ranges = self.get_byte_ranges(vec![range]).await?;
+            ranges
+                .pop()
+                .ok_or_else(|| ParquetError::General("a byte range was not read".into()))
         }
         .boxed()
     }
@@ -441,29 +511,54 @@ impl AsyncFileReader for FileReader {
             };
             let hits = out.iter().filter(|b| b.is_some()).count() as u64;
             store.cost.cache_hits.fetch_add(hits, Ordering::Relaxed);
-            let missing: Vec<std::ops::Range<u64>> = ranges
-                .iter()
-                .zip(&out)
-                .filter(|(_, b)| b.is_none())
-                .map(|(r, _)| r.clone())
-                .collect();
+            let missing = |out: &[Option<Bytes>]| -> Vec<std::ops::Range<u64>> {
+                ranges
+                    .iter()
+                    .zip(out)
+                    .filter(|(_, b)| b.is_none())
+                    .map(|(r, _)| r.clone())
+                    .collect()
+            };
+            let mut on_disk = self.read_disk(missing(&out)).await.into_iter();
+            for slot in out.iter_mut().filter(|b| b.is_none()) {
+                *slot = on_disk.next().flatten();
+            }
+            let missing = missing(&out);
             if !missing.is_empty() {
-                let fetched = store
-                    .store
-                    .get_ranges(&self.path, &missing)
-                    .await
-                    .map_err(parquet_io)?;
+                let store = &self.store;
+                let fetched = if let [range] = missing.as_slice() {
+                    vec![
+                        store
+                            .store
+                            .get_range(&self.path, range.clone())
+                            .await
+                            .map_err(parquet_io)?,
+                    ]
+                } else {
+                    store
+                        .store
+                        .get_ranges(&self.path, &missing)
+                        .await
+                        .map_err(parquet_io)?
+                };
                 let bytes: u64 = fetched.iter().map(|b| b.len() as u64).sum();
                 store.cost.count(Request::Range, bytes);
-                let mut fetched = missing.into_iter().zip(fetched);
+                let fetched: Vec<_> = missing.into_iter().zip(fetched).collect();
+                let mut next = fetched.iter();
                 for slot in out.iter_mut().filter(|b| b.is_none()) {
-                    if let Some((range, bytes)) = fetched.next() {
+                    if let Some((range, bytes)) = next.next() {
                         if let Some(cache) = &store.cache {
-                            cache.insert_range(&self.path, range, bytes.clone(), &store.cost);
+                            cache.insert_range(
+                                &self.path,
+                                range.clone(),
+                                bytes.clone(),
+                                &store.cost,
+                            );
                         }
-                        *slot = Some(bytes);
+                        *slot = Some(bytes.clone());
                     }
                 }
+                self.write_disk(fetched);
             }
             out.into_iter()
                 .map(|b| b.ok_or_else(|| ParquetError::General("a byte range was not read".into())))
@@ -769,5 +864,180 @@ mod cache_tests {
         // Too large for the budget: not kept.
         cache.insert_range(&path, 0..5000, Bytes::from(vec![0; 5000]), &cost);
         assert!(cache.range(&path, &(0..5000)).is_none());
+    }
+
+    fn disk_dir(name: &str) -> std::path::PathBuf {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "spoor-disk-cache-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// A store holding one 10 000-byte file, read through a memory tier of
+    /// `memory` bytes and a disk tier of 1 MB under a fresh directory.
+    async fn two_tiers(name: &str, memory: usize) -> (BlockStore, std::path::PathBuf) {
+        let objects = object_store::memory::InMemory::new();
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        objects
+            .put(&ObjectPath::from("b/spans.parquet"), data.into())
+            .await
+            .unwrap();
+        let dir = disk_dir(name);
+        let store = BlockStore::new(Arc::new(objects))
+            .with_cache(memory)
+            .with_disk_cache(Some(&dir), 1 << 20)
+            .unwrap();
+        (store, dir)
+    }
+
+    fn expected(range: std::ops::Range<u64>) -> Bytes {
+        range.map(|i| (i % 251) as u8).collect::<Vec<_>>().into()
+    }
+
+    /// Waits until the disk tier holds `files` entries (writes run in the
+    /// background).
+    async fn settled(store: &BlockStore, files: usize) {
+        for _ in 0..400 {
+            let held = store.disk.as_ref().map_or(0, |d| d.entries());
+            if held == files {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the disk tier never held {files} entries");
+    }
+
+    fn get(cost: &AtomicU64) -> u64 {
+        cost.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test]
+    async fn the_disk_tier_serves_ranges_once_the_memory_tier_is_empty() {
+        let (mut store, dir) = two_tiers("hit", 1 << 20).await;
+        let mut reader = store.file_reader("b", "spans.parquet", Some(10_000));
+        assert_eq!(
+            reader.get_bytes(100..600).await.unwrap(),
+            expected(100..600)
+        );
+        assert_eq!(get(&store.cost.ranges), 1);
+        assert_eq!(get(&store.cost.disk_misses), 1);
+        settled(&store, 1).await;
+        // The memory tier emptied (a restart of it, or its budget spent).
+        store.cache = Some(Arc::new(ReadCache::new(1 << 20)));
+        let mut reader = store.file_reader("b", "spans.parquet", Some(10_000));
+        let got = reader
+            .get_byte_ranges(vec![100..600, 700..900])
+            .await
+            .unwrap();
+        assert_eq!(got, vec![expected(100..600), expected(700..900)]);
+        assert_eq!(get(&store.cost.disk_hits), 1);
+        // Only the range the disk did not hold went to the store.
+        assert_eq!(get(&store.cost.ranges), 2);
+        settled(&store, 2).await;
+        // Without a memory tier at all, both come from disk.
+        store.cache = None;
+        let mut reader = store.file_reader("b", "spans.parquet", Some(10_000));
+        let got = reader
+            .get_byte_ranges(vec![100..600, 700..900])
+            .await
+            .unwrap();
+        assert_eq!(got, vec![expected(100..600), expected(700..900)]);
+        assert_eq!(get(&store.cost.disk_hits), 3);
+        assert_eq!(get(&store.cost.ranges), 2);
+        assert_eq!(get(&store.cost.disk_damaged), 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_disk_tier_keeps_recent_ranges_within_its_budget() {
+        let dir = disk_dir("budget");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A file an earlier run left: removed at start. Others are kept.
+        std::fs::write(dir.join("0123456789abcdef.range"), b"old").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"not ours").unwrap();
+        let budget = 40_000;
+        let disk = DiskCache::open(&dir, budget).unwrap();
+        assert!(!dir.join("0123456789abcdef.range").exists());
+        assert!(dir.join("notes.txt").exists());
+        let cost = StoreCost::default();
+        let data = vec![7u8; 1_000];
+        for i in 0..200u64 {
+            disk.put(
+                "b/spans.parquet",
+                &(i * 1000..i * 1000 + 1000),
+                &data,
+                &cost,
+            );
+            // Range 0 is used again and again: it stays.
+            assert!(disk.get("b/spans.parquet", &(0..1000), &cost).is_some());
+            let on_disk: u64 = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().len())
+                .sum::<u64>()
+                - "not ours".len() as u64;
+            assert!(on_disk <= budget, "{on_disk} bytes on disk after {i}");
+            assert_eq!(on_disk, get(&cost.disk_bytes));
+        }
+        assert!(get(&cost.disk_bytes) > budget / 2);
+        assert!(disk.get("b/spans.parquet", &(1000..2000), &cost).is_none());
+        assert!(
+            disk.get("b/spans.parquet", &(199_000..200_000), &cost)
+                .is_some()
+        );
+        // Too large for the budget (over an eighth of it): not kept.
+        disk.put("b/spans.parquet", &(0..6000), &vec![0; 6000], &cost);
+        assert!(disk.get("b/spans.parquet", &(0..6000), &cost).is_none());
+        assert_eq!(get(&cost.disk_damaged), 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_disk_entry_is_detected_counted_and_read_again() {
+        let (store, dir) = two_tiers("damaged", 0).await;
+        let disk = store.disk.clone().unwrap();
+        let mut reader = store.file_reader("b", "spans.parquet", Some(10_000));
+        reader.get_bytes(0..1000).await.unwrap();
+        settled(&store, 1).await;
+        let file = disk.file_of("b/spans.parquet", &(0..1000));
+        let good = std::fs::read(&file).unwrap();
+        // A byte of the data, one of the header's object path, one of its
+        // range, one of its CRC, and a truncated file: each found, none returned.
+        let path_at = 8 + 4;
+        let range_at = path_at + "b/spans.parquet".len();
+        let crc_at = range_at + 24;
+        type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+        let damages: Vec<Damage> = vec![
+            Box::new(|f| *f.last_mut().unwrap() ^= 0x40),
+            Box::new(move |f| f[path_at] ^= 1),
+            Box::new(move |f| f[range_at] ^= 1),
+            Box::new(move |f| f[crc_at] ^= 1),
+            Box::new(|f| f.truncate(f.len() - 10)),
+            Box::new(|f| f.truncate(5)),
+        ];
+        for (n, damage) in damages.iter().enumerate() {
+            let mut bad = good.clone();
+            damage(&mut bad);
+            std::fs::write(&file, &bad).unwrap();
+            let ranges_before = get(&store.cost.ranges);
+            let got = reader.get_bytes(0..1000).await.unwrap();
+            assert_eq!(got, expected(0..1000), "damage {n}");
+            assert_eq!(get(&store.cost.disk_damaged), n as u64 + 1, "damage {n}");
+            assert_eq!(
+                get(&store.cost.ranges),
+                ranges_before + 1,
+                "damage {n}: read again"
+            );
+            // Written again from the store's bytes.
+            settled(&store, 1).await;
+            assert_eq!(std::fs::read(&file).unwrap(), good, "damage {n}");
+        }
+        let hits = get(&store.cost.disk_hits);
+        assert_eq!(reader.get_bytes(0..1000).await.unwrap(), expected(0..1000));
+        assert_eq!(get(&store.cost.disk_hits), hits + 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

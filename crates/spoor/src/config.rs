@@ -94,6 +94,14 @@ pub struct RunArgs<R: RoleListeners + Clone + Default + std::fmt::Debug + Send +
     #[arg(long, env = "SPOOR_READ_CACHE_BYTES", value_name = "BYTES")]
     pub read_cache_bytes: Option<usize>,
 
+    /// Engine: a directory for the read cache's disk tier, block-file ranges fetched from the store kept as files checked by a CRC-32 (an emptyDir for a querier); its cache files from an earlier run are removed at start [default: none, no disk tier]
+    #[arg(long, env = "SPOOR_READ_CACHE_DIR", value_name = "DIR")]
+    pub read_cache_dir: Option<PathBuf>,
+
+    /// Engine: bytes of cache files kept under --read-cache-dir, least recently used first out; 0 turns the disk tier off [default: 1073741824]
+    #[arg(long, env = "SPOOR_READ_CACHE_DISK_BYTES", value_name = "BYTES")]
+    pub read_cache_disk_bytes: Option<u64>,
+
     /// Engine: the backlog budget, bytes on local disk of spans acknowledged and not yet in the block store (the write-ahead log, and a collector's blocks kept while the store is down); at it, writes are refused with 429 / RESOURCE_EXHAUSTED until uploads drain it [default: 4294967296]
     #[arg(long, env = "SPOOR_BACKLOG_MAX_BYTES", value_name = "BYTES")]
     pub backlog_max_bytes: Option<u64>,
@@ -518,6 +526,8 @@ pub struct FileStorage {
     pub block_cut_bytes: Option<usize>,
     pub block_cut_age: Option<String>,
     pub read_cache_bytes: Option<usize>,
+    pub read_cache_dir: Option<PathBuf>,
+    pub read_cache_disk_bytes: Option<u64>,
     pub backlog_max_bytes: Option<u64>,
 }
 
@@ -602,6 +612,9 @@ pub enum Storage {
         cut_age_nanos: Option<u64>,
         /// The read cache's bytes (0: none).
         read_cache_bytes: usize,
+        /// The read cache's disk tier: its directory (`None`: none) and bytes.
+        read_cache_dir: Option<PathBuf>,
+        read_cache_disk_bytes: u64,
         /// Bytes acknowledged and not yet in the block store, at most.
         backlog_max_bytes: u64,
     },
@@ -856,6 +869,9 @@ fn storage<R: RunRole>(args: &RunArgs<R>, file: FileStorage) -> Result<Storage> 
                 .is_some_and(|u| !u.starts_with("file://"));
             let read_cache_bytes = pick(&args.read_cache_bytes, file.read_cache_bytes)
                 .unwrap_or(if remote { 128 << 20 } else { 0 });
+            let read_cache_dir = pick(&args.read_cache_dir, file.read_cache_dir);
+            let read_cache_disk_bytes =
+                pick(&args.read_cache_disk_bytes, file.read_cache_disk_bytes).unwrap_or(1 << 30);
             let backlog_max_bytes = pick(&args.backlog_max_bytes, file.backlog_max_bytes)
                 .unwrap_or(spoor_engine::DEFAULT_BACKLOG_MAX_BYTES);
             ensure!(
@@ -870,6 +886,8 @@ fn storage<R: RunRole>(args: &RunArgs<R>, file: FileStorage) -> Result<Storage> 
                 cut_bytes,
                 cut_age_nanos,
                 read_cache_bytes,
+                read_cache_dir,
+                read_cache_disk_bytes,
                 backlog_max_bytes,
             })
         }
@@ -1278,6 +1296,8 @@ mod tests {
                 cut_bytes: None,
                 cut_age_nanos: None,
                 read_cache_bytes: 0,
+                read_cache_dir: None,
+                read_cache_disk_bytes: 1 << 30,
                 backlog_max_bytes: spoor_engine::DEFAULT_BACKLOG_MAX_BYTES,
             }
         );
@@ -1293,6 +1313,8 @@ mod tests {
                 cut_bytes: None,
                 cut_age_nanos: None,
                 read_cache_bytes: 0,
+                read_cache_dir: None,
+                read_cache_disk_bytes: 1 << 30,
                 backlog_max_bytes: spoor_engine::DEFAULT_BACKLOG_MAX_BYTES,
             }
         );
@@ -1356,6 +1378,31 @@ mod tests {
         };
         let err = Config::merge(&zero, FileConfig::default_v1()).unwrap_err();
         assert!(format!("{err:#}").contains("backlog_max_bytes"), "{err:#}");
+    }
+
+    #[test]
+    fn the_disk_read_cache_is_off_unless_a_folder_is_given() {
+        let disk_of = |c: &Config| match &c.storage {
+            Storage::Engine {
+                read_cache_dir,
+                read_cache_disk_bytes,
+                ..
+            } => (read_cache_dir.clone(), *read_cache_disk_bytes),
+            Storage::Memory { .. } => panic!("not the engine"),
+        };
+        let c = Config::merge(&RunArgs::default(), FileConfig::default_v1()).unwrap();
+        assert_eq!(disk_of(&c), (None, 1 << 30));
+        let yaml =
+            "version: 1\nstorage:\n  read_cache_dir: /cache\n  read_cache_disk_bytes: 4096\n";
+        let c = Config::merge(&RunArgs::default(), parse_file(yaml).unwrap()).unwrap();
+        assert_eq!(disk_of(&c), (Some(PathBuf::from("/cache")), 4096));
+        let flag = RunArgs {
+            read_cache_dir: Some(PathBuf::from("/other")),
+            read_cache_disk_bytes: Some(8 << 20),
+            ..RunArgs::default()
+        };
+        let c = Config::merge(&flag, parse_file(yaml).unwrap()).unwrap();
+        assert_eq!(disk_of(&c), (Some(PathBuf::from("/other")), 8 << 20));
     }
 
     #[test]

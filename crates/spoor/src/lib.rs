@@ -354,6 +354,8 @@ pub async fn run_role(
             cut_bytes,
             cut_age_nanos,
             read_cache_bytes,
+            read_cache_dir,
+            read_cache_disk_bytes,
             backlog_max_bytes,
         } => {
             let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
@@ -367,6 +369,8 @@ pub async fn run_role(
                 engine_config.bucket_index_max_age = *bucket_index_max_age;
             }
             engine_config.read_cache_bytes = *read_cache_bytes;
+            engine_config.read_cache_dir = read_cache_dir.clone();
+            engine_config.read_cache_disk_bytes = *read_cache_disk_bytes;
             engine_config.backlog_max_bytes = *backlog_max_bytes;
             engine_config.retention = retention_nanos.map(Duration::from_nanos);
             if let Some(url) = blocks_url {
