@@ -150,6 +150,11 @@ Service/spoor-collector Service/spoor-collector-headless Service/spoor-query Ser
     "- { name: admin-http, containerPort: 16688, protocol: TCP }"
 done
 expect distributed-minimal Deployment/spoor-query "replicas: 2"
+expect distributed Deployment/spoor-query '- --read-cache-dir' '- "4294967296"' \
+  '- { name: read-cache, mountPath: /var/lib/spoor-cache }' 'sizeLimit: "4724464025"'
+if grep -q -e read-cache "$work/distributed-minimal.yaml"; then
+  fail "distributed-minimal: a read-cache disk tier without distributed.query.readCacheDiskBytes"
+fi
 expect distributed-minimal Deployment/spoor-compactor "replicas: 1" '- "168h"'
 expect distributed-minimal StatefulSet/spoor-collector 'storage: "10Gi"'
 expect distributed-minimal Service/spoor-agent "app.kubernetes.io/component: collector"
