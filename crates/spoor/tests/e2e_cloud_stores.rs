@@ -27,12 +27,10 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use common::{Spoor, canonical_trace_id, metric_value, poll_until, spoor_bin, with_params};
-use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::Resource;
+use common::blocks::{now_nanos, objects, search, send_with_sdk, span_count, wait_all_cut};
+use common::{Spoor, metric_value, poll_until, spoor_bin};
 use spoor_engine::object_store::{
     self, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
@@ -393,30 +391,6 @@ fn create_container(http: &reqwest::blocking::Client, account_url: &str, contain
     );
 }
 
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
-/// The names of the objects under `prefix`, sorted.
-fn objects(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
-    use futures::TryStreamExt;
-    let store = Arc::clone(store);
-    let prefix = object_store::path::Path::from(prefix);
-    let mut names: Vec<String> = common::runtime().block_on(async move {
-        store
-            .list(Some(&prefix))
-            .map_ok(|o| o.location.to_string())
-            .try_collect()
-            .await
-            .unwrap()
-    });
-    names.sort();
-    names
-}
-
 /// The two conditional writes the compactor's lease relies on, on the
 /// emulator itself: a create that fails when the object exists, and an
 /// update that fails when the object changed since it was read.
@@ -471,83 +445,6 @@ fn conditional_writes_are_honoured(cloud: &Cloud) {
     });
 }
 
-/// Sends `traces` three-span traces of `service` through the OpenTelemetry
-/// SDK (OTLP gRPC, batch processor) and returns their IDs.
-fn send_with_sdk(spoor: &Spoor, service: &str, traces: usize) -> Vec<String> {
-    let rt = common::runtime();
-    let provider = common::otlp_grpc_provider(
-        &rt,
-        spoor.otlp_grpc_endpoint(),
-        Resource::builder()
-            .with_service_name(service.to_owned())
-            .build(),
-    );
-    let tracer = provider.tracer("spoor-e2e-cloud-stores");
-    let mut ids = Vec::new();
-    for i in 0..traces {
-        let root = tracer
-            .span_builder(format!("GET /orders/{i}"))
-            .with_attributes(vec![KeyValue::new("order.id", i as i64)])
-            .start_with_context(&tracer, &Context::new());
-        let cx = Context::new().with_span(root);
-        ids.push(cx.span().span_context().trace_id().to_string());
-        for name in ["charge", "db.update"] {
-            let child = tracer.span_builder(name).start_with_context(&tracer, &cx);
-            drop(child);
-        }
-        cx.span().end();
-    }
-    provider.shutdown().expect("flush and shut down the SDK");
-    drop(rt);
-    ids
-}
-
-/// Span count of a trace through `/api/traces/{id}`; 0 when not found.
-fn span_count(spoor: &Spoor, id: &str) -> usize {
-    let (status, body) = spoor.get_json(&format!("/api/traces/{id}"));
-    if status == 404 {
-        return 0;
-    }
-    assert_eq!(status, 200, "{body}");
-    assert!(body["errors"].is_null(), "no warnings: {body}");
-    body["data"][0]["spans"].as_array().unwrap().len()
-}
-
-/// The trace IDs a search for `service` finds (the last day).
-fn search(spoor: &Spoor, service: &str) -> BTreeSet<String> {
-    let now_us = now_nanos() / 1_000;
-    let url = with_params(
-        &spoor.query("/api/traces"),
-        &[
-            ("service", service.into()),
-            ("start", (now_us - 86_400_000_000).to_string()),
-            ("end", (now_us + 60_000_000).to_string()),
-            ("limit", "1500".into()),
-        ],
-    );
-    let reply = spoor.get(&url);
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let body = reply.json();
-    assert!(body["errors"].is_null(), "no warnings: {body}");
-    body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| canonical_trace_id(t["traceID"].as_str().unwrap()))
-        .collect()
-}
-
-/// Waits until everything in memory was cut into blocks.
-fn wait_all_cut(spoor: &Spoor) {
-    poll_until(Duration::from_secs(60), || {
-        let text = spoor.metrics();
-        (metric_value(&text, "spoor_engine_head_spans") == 0.0
-            && metric_value(&text, "spoor_engine_blocks") >= 1.0)
-            .then_some(())
-    })
-    .unwrap_or_else(|| panic!("the head was not cut into blocks:\n{}", spoor.metrics()));
-}
-
 /// Blocks into the bucket and back out of it in a fresh data directory.
 fn blocks_round_trip(cloud: &Cloud) {
     let scheme = cloud.scheme;
@@ -558,11 +455,16 @@ fn blocks_round_trip(cloud: &Cloud) {
     };
     let spoor = start(&["--block-cut-age", "1s"]);
     let service = format!("{scheme}-e2e-{}", std::process::id());
-    let mut ids = send_with_sdk(&spoor, &service, 40);
-    wait_all_cut(&spoor);
+    let mut ids = send_with_sdk(&spoor, &service, 40, "spoor-e2e-cloud-stores");
+    wait_all_cut(&spoor, Duration::from_secs(60));
     // A second round, so there are several blocks.
-    ids.extend(send_with_sdk(&spoor, &service, 40));
-    wait_all_cut(&spoor);
+    ids.extend(send_with_sdk(
+        &spoor,
+        &service,
+        40,
+        "spoor-e2e-cloud-stores",
+    ));
+    wait_all_cut(&spoor, Duration::from_secs(60));
     let text = spoor.metrics();
     assert!(
         metric_value(&text, "spoor_engine_blocks_cut_total") >= 2.0,

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use common::conformance::{check_all, fixture_span_counts, load};
 use common::s3_server::{self, S3Server};
-use common::{metric_value, poll_until, spoor_bin};
+use common::{metric_value, poll_until, spoor_bin, urlencode};
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
@@ -1491,15 +1491,4 @@ fn querier_figures() {
                 / 1024))
             .unwrap_or(0)
     );
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -15,37 +15,13 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::blocks::{now_nanos, objects, search, send_with_sdk, span_count, wait_all_cut};
 use common::s3_server::{self, S3Server};
-use common::{Spoor, canonical_trace_id, metric_value, poll_until, with_params};
-use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::Resource;
+use common::{Spoor, metric_value, poll_until};
 use serde_json::{Value, json};
-use spoor_engine::object_store::{ObjectStore, ObjectStoreExt};
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
-fn objects(store: &Arc<dyn ObjectStore>) -> Vec<String> {
-    use futures::TryStreamExt;
-    let store = Arc::clone(store);
-    let mut names: Vec<String> = common::runtime().block_on(async move {
-        store
-            .list(None)
-            .map_ok(|o| o.location.to_string())
-            .try_collect()
-            .await
-            .unwrap()
-    });
-    names.sort();
-    names
-}
+use spoor_engine::object_store::ObjectStoreExt;
 
 fn start_spoor(server: &S3Server, url: &str, extra: &[&str]) -> Spoor {
     let mut args = vec!["--blocks-url", url];
@@ -53,86 +29,8 @@ fn start_spoor(server: &S3Server, url: &str, extra: &[&str]) -> Spoor {
     Spoor::start_with_env(&args, &server.env())
 }
 
-/// Sends `traces` three-span traces of `service` through the OpenTelemetry
-/// SDK (OTLP gRPC, batch processor) and returns their IDs.
-fn send_with_sdk(spoor: &Spoor, service: &str, traces: usize) -> Vec<String> {
-    let rt = common::runtime();
-    let endpoint = spoor.otlp_grpc_endpoint();
-    let provider = common::otlp_grpc_provider(
-        &rt,
-        endpoint,
-        Resource::builder()
-            .with_service_name(service.to_owned())
-            .build(),
-    );
-    let tracer = provider.tracer("spoor-e2e-object-store");
-    let mut ids = Vec::new();
-    for i in 0..traces {
-        let root = tracer
-            .span_builder(format!("GET /orders/{i}"))
-            .with_attributes(vec![KeyValue::new("order.id", i as i64)])
-            .start_with_context(&tracer, &Context::new());
-        let cx = Context::new().with_span(root);
-        ids.push(cx.span().span_context().trace_id().to_string());
-        for name in ["charge", "db.update"] {
-            let child = tracer.span_builder(name).start_with_context(&tracer, &cx);
-            drop(child);
-        }
-        cx.span().end();
-    }
-    provider.shutdown().expect("flush and shut down the SDK");
-    drop(rt);
-    ids
-}
-
-/// Span count of a trace through `/api/traces/{id}`; 0 when not found.
-fn span_count(spoor: &Spoor, id: &str) -> usize {
-    let (status, body) = spoor.get_json(&format!("/api/traces/{id}"));
-    if status == 404 {
-        return 0;
-    }
-    assert_eq!(status, 200, "{body}");
-    assert!(body["errors"].is_null(), "no warnings: {body}");
-    body["data"][0]["spans"].as_array().unwrap().len()
-}
-
-/// The trace IDs a search for `service` finds (limit 1,500, the last day).
-fn search(spoor: &Spoor, service: &str) -> BTreeSet<String> {
-    let now_us = now_nanos() / 1_000;
-    let url = with_params(
-        &spoor.query("/api/traces"),
-        &[
-            ("service", service.into()),
-            ("start", (now_us - 86_400_000_000).to_string()),
-            ("end", (now_us + 60_000_000).to_string()),
-            ("limit", "1500".into()),
-        ],
-    );
-    let reply = spoor.get(&url);
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let body = reply.json();
-    assert!(body["errors"].is_null(), "no warnings: {body}");
-    body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| canonical_trace_id(t["traceID"].as_str().unwrap()))
-        .collect()
-}
-
 fn metric(spoor: &Spoor, name: &str) -> u64 {
     metric_value(&spoor.metrics(), name) as u64
-}
-
-/// Waits until everything in memory was cut into blocks.
-fn wait_all_cut(spoor: &Spoor, timeout: Duration) {
-    poll_until(timeout, || {
-        let text = spoor.metrics();
-        (metric_value(&text, "spoor_engine_head_spans") == 0.0
-            && metric_value(&text, "spoor_engine_blocks") >= 1.0)
-            .then_some(())
-    })
-    .unwrap_or_else(|| panic!("the head was not cut into blocks:\n{}", spoor.metrics()));
 }
 
 #[test]
@@ -145,10 +43,15 @@ fn blocks_go_to_the_bucket_and_come_back_in_a_fresh_data_directory() {
     let spoor = start_spoor(&server, &url, &["--block-cut-age", "1s"]);
 
     let service = format!("s3-e2e-{}", std::process::id());
-    let mut ids = send_with_sdk(&spoor, &service, 40);
+    let mut ids = send_with_sdk(&spoor, &service, 40, "spoor-e2e-object-store");
     wait_all_cut(&spoor, Duration::from_secs(30));
     // A second round, so there are several blocks.
-    ids.extend(send_with_sdk(&spoor, &service, 40));
+    ids.extend(send_with_sdk(
+        &spoor,
+        &service,
+        40,
+        "spoor-e2e-object-store",
+    ));
     wait_all_cut(&spoor, Duration::from_secs(30));
     assert!(metric(&spoor, "spoor_engine_blocks_cut_total") >= 2);
     assert_eq!(metric(&spoor, "spoor_engine_cut_errors_total"), 0);
@@ -156,7 +59,7 @@ fn blocks_go_to_the_bucket_and_come_back_in_a_fresh_data_directory() {
     // Every block is a folder under the prefix with its meta.json, published
     // last; no upload left its WRITING marker.
     let bucket = server.bucket_client("spoor-e2e");
-    let names = objects(&bucket);
+    let names = objects(&bucket, "");
     let metas: Vec<&String> = names.iter().filter(|n| n.ends_with("/meta.json")).collect();
     assert!(metas.len() >= 2, "{names:?}");
     assert!(
@@ -216,7 +119,7 @@ fn blocks_go_to_the_bucket_and_come_back_in_a_fresh_data_directory() {
         assert_eq!(span_count(&again, id), 3, "trace {id}, once");
     }
     assert!(
-        objects(&bucket).iter().any(|n| n.starts_with(half)),
+        objects(&bucket, "").iter().any(|n| n.starts_with(half)),
         "a damaged block in a shared store is left in place"
     );
 }

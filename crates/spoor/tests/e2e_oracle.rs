@@ -22,8 +22,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::conformance::{fixture_span_counts, legacy_url, load};
-use common::oracle::{Jaeger, Report, get, jaeger_bin, urlencode};
-use common::{Spoor, with_params};
+use common::oracle::{Jaeger, Report, get, jaeger_bin};
+use common::{Spoor, urlencode, with_params};
 use prost::Message as _;
 use serde_json::Value;
 use spoor_model::format_rfc3339;
@@ -635,35 +635,17 @@ async fn compare_grpc(report: &mut Report, jaeger: &Jaeger, spoor: &Spoor, servi
         v.sort();
         v
     };
-    let js = sorted(
-        j2.get_services(v2::GetServicesRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .services,
-    );
-    let ss = sorted(
-        s2.get_services(v2::GetServicesRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .services,
-    );
+    let v2_services = |r: Result<tonic::Response<v2::GetServicesResponse>, tonic::Status>| {
+        sorted(r.unwrap().into_inner().services)
+    };
+    let js = v2_services(j2.get_services(v2::GetServicesRequest {}).await);
+    let ss = v2_services(s2.get_services(v2::GetServicesRequest {}).await);
     report.record("gRPC api_v2 GetServices", "GetServices", &js, &ss, js == ss);
-    let js = sorted(
-        j3.get_services(v3::GetServicesRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .services,
-    );
-    let ss = sorted(
-        s3.get_services(v3::GetServicesRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .services,
-    );
+    let v3_services = |r: Result<tonic::Response<v3::GetServicesResponse>, tonic::Status>| {
+        sorted(r.unwrap().into_inner().services)
+    };
+    let js = v3_services(j3.get_services(v3::GetServicesRequest {}).await);
+    let ss = v3_services(s3.get_services(v3::GetServicesRequest {}).await);
     report.record("gRPC api_v3 GetServices", "GetServices", &js, &ss, js == ss);
 
     for service in services {

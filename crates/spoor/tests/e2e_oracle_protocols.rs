@@ -31,8 +31,8 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use common::conformance::load;
-use common::oracle::{Jaeger, Report, get, jaeger_bin, sort_key_values, urlencode};
-use common::{Spoor, poll_until};
+use common::oracle::{Jaeger, Report, get, jaeger_bin, sort_key_values};
+use common::{Spoor, poll_until, urlencode};
 use prost::Message as _;
 use serde_json::{Value, json};
 use spoor_codec::jaeger::{JaegerBatch, model_to_jaeger_batches};

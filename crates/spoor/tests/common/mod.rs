@@ -10,6 +10,7 @@
     clippy::print_stderr
 )]
 
+pub mod blocks;
 pub mod conformance;
 pub mod oracle;
 pub mod s3_server;
@@ -818,4 +819,17 @@ pub fn otlp_grpc_provider(
             .with_batch_exporter(exporter)
             .build()
     })
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (a
+/// path segment or query value).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
