@@ -274,3 +274,19 @@ impl Index {
         }
     }
 }
+
+/// The bytes a cache file holds for `path` and `range`; `None` when the
+/// file is damaged. The fuzz target's entry point (`--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub fn read_file(path: &str, range: &Range<u64>, file: &[u8]) -> Option<Bytes> {
+    DiskCache::decode(&(path.to_owned(), range.start, range.end), file).ok()
+}
+
+/// A cache file's bytes for `path`, `range` and `bytes` (the fuzz target's
+/// round trip).
+#[cfg(fuzzing)]
+pub fn file_bytes(path: &str, range: &Range<u64>, bytes: &[u8]) -> Vec<u8> {
+    let mut out = DiskCache::header(&(path.to_owned(), range.start, range.end), bytes);
+    out.extend_from_slice(bytes);
+    out
+}

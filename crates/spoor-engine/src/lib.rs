@@ -75,6 +75,10 @@ pub mod bucket_index;
 mod bucket_index;
 mod cluster;
 mod config;
+/// Public only to the fuzz targets (`cargo fuzz` sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod disk_cache;
+#[cfg(not(fuzzing))]
 mod disk_cache;
 mod error;
 pub mod fsck;
