@@ -76,6 +76,21 @@ if ! SPOOR_TEST_AZURITE=$(scripts/tools/azurite.sh); then
 fi
 export SPOOR_TEST_AZURITE
 
+# The security tests' OpenID Connect provider and authenticating reverse
+# proxy (crates/spoor/tests/common/oidc.rs): mockoidc with our small `main`
+# (scripts/tools/mockoidc.sh) and oauth2-proxy v7.15.6
+# (scripts/tools/oauth2-proxy.sh), built once into the same cache.
+if ! SPOOR_TEST_MOCKOIDC=$(scripts/tools/mockoidc.sh); then
+  echo "cannot build mockoidc (scripts/tools/mockoidc.sh)" >&2
+  exit 1
+fi
+export SPOOR_TEST_MOCKOIDC
+if ! SPOOR_TEST_OAUTH2_PROXY=$(scripts/tools/oauth2-proxy.sh); then
+  echo "cannot build oauth2-proxy (scripts/tools/oauth2-proxy.sh)" >&2
+  exit 1
+fi
+export SPOOR_TEST_OAUTH2_PROXY
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -18,6 +18,7 @@
 #   SPOOR_UI_BENCH_SPANS     spans of the measured trace (default 50000)
 #   SPOOR_E2E_SPECS          spec files to run (default: all of ui/e2e/specs/*.test.mjs)
 #   SPOOR_E2E_SKIP_BUILD=1   use the UI build and binary as they are
+#   SPOOR_TEST_MOCKOIDC      mockoidc (scripts/tools/mockoidc.sh) for the login spec; built when unset and Go is there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -141,6 +142,54 @@ start_spoor jaeger "$query3" "$otlp3" --base-path /jaeger \
 wait_ready "http://127.0.0.1:$query1" "${pids[0]}"
 wait_ready "http://127.0.0.1:$query2/spoor" "${pids[1]}"
 wait_ready "http://127.0.0.1:$query3/jaeger" "${pids[2]}"
+
+# --- Spoor's own login (ui/e2e/specs/login.test.mjs): mockoidc and a Spoor
+# with security.login on 127.0.0.97, when mockoidc is available
+# (SPOOR_TEST_MOCKOIDC, as scripts/test.sh exports it, or built now).
+mockoidc_bin=${SPOOR_TEST_MOCKOIDC:-}
+if [ -z "$mockoidc_bin" ] && command -v go >/dev/null 2>&1; then
+  mockoidc_bin=$(scripts/tools/mockoidc.sh 2>"$work/mockoidc-build.log" || true)
+fi
+if [ -n "$mockoidc_bin" ] && [ -x "$mockoidc_bin" ]; then
+  step "starting mockoidc and spoor with security.login on 127.0.0.97"
+  "$mockoidc_bin" -listen 127.0.0.97:0 -client-id spoor-ui -client-secret e2e-secret \
+    >"$work/mockoidc.out" 2>"$work/mockoidc.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    [ -s "$work/mockoidc.out" ] && break
+    sleep 0.1
+  done
+  issuer=$(head -n1 "$work/mockoidc.out")
+  [ -n "$issuer" ] || { echo "ui-e2e: mockoidc printed no issuer" >&2; exit 1; }
+  read -r query4 otlp4 < <(node -e '
+    const net = require("node:net");
+    const servers = [0, 1].map(() => net.createServer().listen(0, "127.0.0.97"));
+    Promise.all(servers.map((s) => new Promise((r) => s.on("listening", r)))).then(() => {
+      console.log(servers.map((s) => s.address().port).join(" "));
+      servers.forEach((s) => s.close());
+    });')
+  printf 'e2e-secret\n' >"$work/client-secret"
+  cat >"$work/login.yaml" <<YAML
+version: 1
+security:
+  login:
+    issuer: $issuer
+    client_id: spoor-ui
+    client_secret_file: $work/client-secret
+YAML
+  start_spoor login "127.0.0.97:$query4" "127.0.0.97:$otlp4" --config "$work/login.yaml"
+  login_pid=${pids[-1]}
+  for _ in $(seq 1 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.97:$query4/api/services" || true)
+    [ "$code" = 401 ] || [ "$code" = 200 ] && break
+    kill -0 "$login_pid" 2>/dev/null || { echo "ui-e2e: spoor (login) exited before it was ready" >&2; exit 1; }
+    sleep 0.1
+  done
+  export SPOOR_LOGIN_URL=http://127.0.0.97:$query4
+  export SPOOR_LOGIN_ISSUER=$issuer
+else
+  echo "ui-e2e: no mockoidc (set SPOOR_TEST_MOCKOIDC or install Go): the login spec is skipped"
+fi
 
 export SPOOR_URL=http://127.0.0.1:$query1
 export SPOOR_OTLP_URL=http://127.0.0.1:$otlp1

@@ -9,6 +9,7 @@ import { TracePage } from './pages/TracePage';
 import { ComparePage, ComparePicker } from './pages/ComparePage';
 import { DependenciesPage } from './pages/DependenciesPage';
 import { MonitorPage } from './pages/MonitorPage';
+import { currentTenant, logout, switchTenant } from './session';
 
 function NavLink({ to, id, label, active }: { to: string; id: string; label: string; active: boolean }) {
   return (
@@ -28,6 +29,7 @@ export function App() {
   }, [path, navigate]);
 
   const [help, setHelp] = useState(false);
+  const [loggedOut, setLoggedOut] = useState(false);
   useKeyboard({
     '?': () => setHelp((h) => !h),
   });
@@ -61,6 +63,8 @@ export function App() {
     );
   }
 
+  if (loggedOut) return <LoggedOut />;
+
   return (
     <div className="app">
       <header className="topnav">
@@ -79,6 +83,7 @@ export function App() {
           ))}
         </nav>
         <div className="nav-right">
+          <TenantSwitcher />
           <TraceIdJump />
           <button type="button" className="btn-ghost" data-testid="tz-toggle" onClick={toggleTz} title="Show times in UTC or local time">
             {tz === 'utc' ? 'UTC' : 'Local time'}
@@ -93,6 +98,7 @@ export function App() {
           >
             {theme === 'dark' ? '☀ Light' : '☾ Dark'}
           </button>
+          <UserMenu onLoggedOut={() => setLoggedOut(true)} />
         </div>
       </header>
       <main className="main">{page}</main>
@@ -152,5 +158,83 @@ function TraceIdJump() {
     >
       <input name="traceid" placeholder="Look up trace ID…" aria-label="Look up a trace by ID" data-testid="trace-id-lookup" />
     </form>
+  );
+}
+
+/** The tenant the UI reads, when tenancy is on: a picker when the user may use more than one. */
+function TenantSwitcher() {
+  const tenants = config.session.tenants;
+  const tenant = currentTenant();
+  if (!tenants) return null;
+  if (tenants.length === 0) {
+    return (
+      <span className="tenant-switcher" data-testid="tenant-none" title="Your account may not read any tenant">
+        No tenant
+      </span>
+    );
+  }
+  if (tenants.length === 1) {
+    return (
+      <span className="tenant-switcher" data-testid="tenant-current" title="Tenant">
+        {tenant}
+      </span>
+    );
+  }
+  return (
+    <label className="tenant-switcher" title="The tenant whose traces are shown">
+      <span className="sr-only">Tenant</span>
+      <select data-testid="tenant-switcher" aria-label="Tenant" value={tenant ?? ''} onChange={(e) => switchTenant(e.target.value)}>
+        {tenants.map((t) => (
+          <option key={t} value={t}>
+            {t}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** The logged-in user and, with Spoor's own login, a logout button. */
+function UserMenu({ onLoggedOut }: { onLoggedOut: () => void }) {
+  const { user, login } = config.session;
+  const [busy, setBusy] = useState(false);
+  if (!user && !login) return null;
+  return (
+    <div className="user-menu">
+      {user && (
+        <span className="user-name" data-testid="user-name" title="Logged in as">
+          {user}
+        </span>
+      )}
+      {login && (
+        <button
+          type="button"
+          className="btn-ghost"
+          data-testid="logout"
+          disabled={busy}
+          onClick={() => {
+            setBusy(true);
+            void logout().then(() => onLoggedOut());
+          }}
+        >
+          Log out
+        </button>
+      )}
+    </div>
+  );
+}
+
+function LoggedOut() {
+  return (
+    <div className="app">
+      <main className="main">
+        <div className="empty-state" data-testid="logged-out">
+          <h2>You are logged out</h2>
+          <p>
+            <a href={`${config.basePath}/login?return_to=${encodeURIComponent(`${config.basePath}/search`)}`}>Log in again</a>
+          </p>
+        </div>
+      </main>
+    </div>
   );
 }

@@ -1,6 +1,7 @@
 // The HTTP API client: Jaeger's query API as served by Spoor, under the base path.
 
 import { config } from './config';
+import { onUnauthorized, sessionHeaders } from './session';
 import type { JEnvelope, JTrace } from './lib/types';
 
 export class ApiError extends Error {
@@ -18,7 +19,7 @@ export function apiUrl(path: string, params?: URLSearchParams): string {
 
 async function request<T>(path: string, params?: URLSearchParams, signal?: AbortSignal, method: 'GET' | 'POST' = 'GET', body?: string): Promise<T> {
   let resp: Response;
-  const headers: Record<string, string> = { Accept: 'application/json' };
+  const headers: Record<string, string> = { Accept: 'application/json', ...sessionHeaders() };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   try {
     resp = await fetch(apiUrl(path, params), { method, signal, headers, body });
@@ -33,6 +34,7 @@ async function request<T>(path: string, params?: URLSearchParams, signal?: Abort
   } catch {
     // not JSON
   }
+  if (resp.status === 401) onUnauthorized();
   if (!resp.ok) {
     throw new ApiError(messageOf(answer) ?? (text.trim().slice(0, 500) || `HTTP ${resp.status} ${resp.statusText}`), resp.status);
   }

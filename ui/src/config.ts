@@ -13,12 +13,25 @@ export interface MenuLink {
   url: string;
 }
 
+/** Who is looking and what they may pick (`SPOOR_CONFIG.session`). */
+export interface Session {
+  /** Spoor's own login is on (logout is offered, a 401 goes to the login). */
+  login: boolean;
+  /** The logged-in user's name, when known. */
+  user: string | null;
+  /** With tenancy on: the tenants the user may switch between. */
+  tenants: string[] | null;
+  /** The header naming the tenant (default `x-tenant`). */
+  tenantHeader: string;
+}
+
 export interface SpoorConfig {
   basePath: string;
   version: string;
   uiBuilt: boolean;
   capabilities: Capabilities;
   menu: MenuLink[];
+  session: Session;
 }
 
 declare global {
@@ -56,6 +69,18 @@ export function readConfig(raw: unknown): SpoorConfig {
       export: caps.export === true,
     },
     menu,
+    session: readSession(r.session),
+  };
+}
+
+function readSession(raw: unknown): Session {
+  const r = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  const header = typeof r.tenantHeader === 'string' && /^[A-Za-z0-9-]+$/.test(r.tenantHeader) ? r.tenantHeader : 'x-tenant';
+  return {
+    login: r.login === true,
+    user: typeof r.user === 'string' && r.user ? r.user : null,
+    tenants: Array.isArray(r.tenants) ? r.tenants.filter((t): t is string => typeof t === 'string' && t.length > 0) : null,
+    tenantHeader: header,
   };
 }
 

@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::credentials::ClientSecurity;
+use crate::grpc::GrpcChannel;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use spoor_model::{DependencyLink, SpanKind, Trace, TraceId, UnixNanos};
@@ -20,7 +22,6 @@ use spoor_storage::{
     FilterExpr, FoundTrace, LatencySketch, Operation, OperationQuery, RedQuery, RedRow, RedStats,
     StorageError, StorageErrorKind, TagFilter, TraceQuery,
 };
-use tonic::transport::Channel;
 
 /// The largest answer a querier reads from a collector (a `GetTraces` of
 /// many large traces); larger answers fail with a clear status.
@@ -261,13 +262,19 @@ fn recent<T>(value: T, recent: Option<pb::Recent>) -> Recent<T> {
 /// One collector's head over the internal API.
 pub struct RemoteHead {
     name: String,
-    client: HeadClient<Channel>,
+    client: HeadClient<GrpcChannel>,
 }
 
 impl RemoteHead {
-    /// The head of the collector at `addr` (`HOST:PORT`), connected on first use.
-    pub fn new(addr: &str, request_timeout: Duration) -> Result<RemoteHead, String> {
-        let channel = crate::grpc::lazy_channel_to(addr, Duration::from_secs(2), request_timeout)?;
+    /// The head of the collector at `addr` (`HOST:PORT`), connected on first
+    /// use, over TLS when `security` has TLS options, with its credentials.
+    pub fn new(
+        addr: &str,
+        request_timeout: Duration,
+        security: &ClientSecurity,
+    ) -> Result<RemoteHead, String> {
+        let channel =
+            crate::grpc::lazy_channel_to(addr, Duration::from_secs(2), request_timeout, security)?;
         Ok(RemoteHead {
             name: addr.to_owned(),
             client: HeadClient::new(channel).max_decoding_message_size(MAX_ANSWER_BYTES),
@@ -405,6 +412,8 @@ pub struct Collectors {
     entries: Vec<Entry>,
     request_timeout: Duration,
     resolve_every: Duration,
+    /// TLS and credentials of the connections to collectors.
+    security: ClientSecurity,
     /// Heads by address, kept while their address is in use.
     heads: Mutex<HashMap<String, Arc<RemoteHead>>>,
     resolved: Mutex<HashMap<String, Lookup>>,
@@ -454,9 +463,19 @@ impl Collectors {
             entries,
             request_timeout,
             resolve_every,
+            security: ClientSecurity::default(),
             heads: Mutex::new(HashMap::new()),
             resolved: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The collectors reached over TLS (when `security` has TLS options)
+    /// and with its credentials (`cluster.tls_*`, `cluster.bearer_token_file`).
+    /// A collector found by `dns+NAME:PORT` is reached by address, and its
+    /// certificate is checked against `NAME` unless a server name is set.
+    pub fn with_security(mut self, security: ClientSecurity) -> Collectors {
+        self.security = security;
+        self
     }
 
     /// Whether no collector is configured.
@@ -464,12 +483,22 @@ impl Collectors {
         self.entries.is_empty()
     }
 
-    fn head(&self, addr: &str) -> Result<Arc<RemoteHead>, String> {
+    fn head(&self, addr: &str, dns_name: Option<&str>) -> Result<Arc<RemoteHead>, String> {
         let mut heads = self.heads.lock();
         if let Some(h) = heads.get(addr) {
             return Ok(Arc::clone(h));
         }
-        let head = Arc::new(RemoteHead::new(addr, self.request_timeout)?);
+        let head = match dns_name {
+            Some(name)
+                if self.security.tls.any_set() && self.security.tls.server_name.is_none() =>
+            {
+                let mut security = self.security.clone();
+                security.tls.server_name = Some(name.to_owned());
+                RemoteHead::new(addr, self.request_timeout, &security)?
+            }
+            _ => RemoteHead::new(addr, self.request_timeout, &self.security)?,
+        };
+        let head = Arc::new(head);
         heads.insert(addr.to_owned(), Arc::clone(&head));
         Ok(head)
     }
@@ -509,23 +538,25 @@ impl Collectors {
 #[async_trait]
 impl SourceList for Collectors {
     async fn sources(&self) -> (Vec<Arc<dyn RecentSource>>, Vec<String>) {
-        let mut addrs: Vec<String> = Vec::new();
+        // Each address with the DNS name it was found by, if any.
+        let mut found_addrs: Vec<(String, Option<&str>)> = Vec::new();
         let mut warnings = Vec::new();
         for entry in &self.entries {
             match entry {
-                Entry::Static(addr) => addrs.push(addr.clone()),
+                Entry::Static(addr) => found_addrs.push((addr.clone(), None)),
                 Entry::Dns { name, port } => {
                     let (found, error) = self.resolve(name, *port).await;
                     warnings.extend(error);
-                    addrs.extend(found.iter().map(SocketAddr::to_string));
+                    found_addrs.extend(found.iter().map(|a| (a.to_string(), Some(name.as_str()))));
                 }
             }
         }
-        addrs.sort();
-        addrs.dedup();
+        found_addrs.sort();
+        found_addrs.dedup_by(|a, b| a.0 == b.0);
+        let addrs: Vec<String> = found_addrs.iter().map(|(a, _)| a.clone()).collect();
         let mut sources: Vec<Arc<dyn RecentSource>> = Vec::with_capacity(addrs.len());
-        for addr in &addrs {
-            match self.head(addr) {
+        for (addr, dns_name) in &found_addrs {
+            match self.head(addr, *dns_name) {
                 Ok(head) => sources.push(head),
                 Err(e) => warnings.push(e),
             }

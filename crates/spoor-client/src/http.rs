@@ -1,27 +1,118 @@
 //! The one HTTP/1.1 client construction of the workspace: pooled
 //! keep-alive connections, `TCP_NODELAY` (requests are small and waited
-//! for), plain `http://` only.
+//! for), `http://` and `https://` (servers verified as [`crate::tls`]
+//! says), with the client's [`Credentials`] on every request.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Uri};
+use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// A pooled HTTP/1.1 client with whole request bodies.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+use crate::ClientError;
+use crate::credentials::{ClientSecurity, Credentials};
+
+/// A pooled HTTP/1.1 client with whole request bodies, adding its
+/// credentials to every request. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    credentials: Credentials,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The streamed body of a response.
 pub type ResponseBody = hyper::body::Incoming;
 
-/// A new pooled client.
+/// Why a request failed (connection, TLS handshake or exchange).
+pub type RequestError = hyper_util::client::legacy::Error;
+
+impl HttpClient {
+    /// Sends `request` with the client's credentials added.
+    pub async fn request(
+        &self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<Response<ResponseBody>, RequestError> {
+        self.credentials.apply(request.headers_mut());
+        self.inner.request(request).await
+    }
+}
+
+/// A new pooled client without credentials, `https://` verified against
+/// the system's roots only.
+///
+/// Falls back to a plain-HTTP-only client (with a warning) when no TLS
+/// configuration can be built, e.g. a system without root certificates.
 pub fn client() -> HttpClient {
+    match client_with(&ClientSecurity::default()) {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::debug!(error = %e, "no TLS for https:// URLs");
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            let https = HttpsConnectorBuilder::new()
+                .with_tls_config(empty_tls_config())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(connector);
+            HttpClient {
+                inner: Client::builder(TokioExecutor::new()).build(https),
+                credentials: Credentials::default(),
+            }
+        }
+    }
+}
+
+/// A configuration that trusts nothing: every `https://` handshake fails.
+fn empty_tls_config() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| {
+        b.with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    })
+    .unwrap_or_else(|_| {
+        rustls::ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    })
+}
+
+/// A new pooled client with `security`'s TLS options (for `https://`
+/// URLs) and credentials (on every request).
+pub fn client_with(security: &ClientSecurity) -> Result<HttpClient, ClientError> {
+    let tls = crate::tls::client_config(&security.tls, &[])?;
+    let credentials = Credentials::new(&security.credentials)?;
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).build(connector)
+    connector.enforce_http(false);
+    let builder = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    let builder = match &security.tls.server_name {
+        Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(
+            crate::tls::server_name(&security.tls, name)?,
+        )),
+        None => builder,
+    };
+    let https = builder.enable_http1().wrap_connector(connector);
+    Ok(HttpClient {
+        inner: Client::builder(TokioExecutor::new()).build(https),
+        credentials,
+    })
 }
 
 /// Why a `GET` failed.

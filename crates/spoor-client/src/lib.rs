@@ -1,8 +1,12 @@
 //! Spoor's outbound side: everything that sends to a Spoor (or any
 //! collector) from outside a server (ADR 0019).
 //!
-//! - [`http`]: the one HTTP/1.1 client construction (pooled, `TCP_NODELAY`)
-//!   and a small `GET` helper.
+//! - [`http`]: the one HTTP/1.1 client construction (pooled, `TCP_NODELAY`,
+//!   `https://`) and a small `GET` helper.
+//! - [`tls`]: the one TLS client configuration (rustls on ring, system
+//!   roots plus a CA file, client certificates, server name override).
+//! - [`credentials`]: bearer token file, extra headers and tenant header
+//!   added to every outbound request ([`ClientSecurity`] holds both).
 //! - [`grpc`]: the one gRPC channel construction and the pass-through codec
 //!   that sends pre-encoded protobuf bytes.
 //! - [`sender`]: spans encoded for a wire protocol (OTLP gRPC/HTTP
@@ -20,13 +24,17 @@
 //! `spoor_service::retry`; to change how an answer is read, [`sender`].
 
 pub mod cluster;
+pub mod credentials;
 pub mod grpc;
 pub mod http;
 mod retry;
 pub mod sender;
+pub mod tls;
 
+pub use credentials::{ClientSecurity, CredentialOptions, Credentials};
 pub use retry::{Attempts, send_with_retry};
 pub use sender::{Connector, Encoded, Outcome, Protocol, Sender, SenderOptions};
+pub use tls::TlsOptions;
 
 /// A sender could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -119,6 +119,7 @@ mod tests {
             endpoint,
             timeout: Duration::from_secs(5),
             gzip: false,
+            security: Default::default(),
         })
         .await
         .unwrap()

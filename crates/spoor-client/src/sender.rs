@@ -14,6 +14,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ClientError;
+use crate::credentials::ClientSecurity;
+use crate::grpc::{GrpcChannel, RawCodec, lazy_channel};
+use crate::http::{HttpClient, error_chain};
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Uri};
@@ -25,11 +29,6 @@ use spoor_proto::otlp_collector::ExportTraceServiceResponse;
 use spoor_service::retry::{grpc_code_is_retryable, http_status_is_retryable};
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
-
-use crate::ClientError;
-use crate::grpc::{RawCodec, lazy_channel};
-use crate::http::{HttpClient, error_chain};
 
 type Result<T, E = ClientError> = std::result::Result<T, E>;
 
@@ -213,6 +212,8 @@ pub struct SenderOptions {
     pub timeout: Duration,
     /// Compress request bodies with gzip.
     pub gzip: bool,
+    /// TLS for `https://` endpoints and credentials on every request.
+    pub security: ClientSecurity,
 }
 
 /// What every worker's sender shares: the gRPC channel or HTTP client (both
@@ -225,7 +226,7 @@ pub struct Connector {
 
 #[derive(Debug, Clone)]
 enum TargetKind {
-    Grpc(Channel),
+    Grpc(GrpcChannel),
     Http { client: Box<HttpClient>, uri: Uri },
     Udp(SocketAddr),
 }
@@ -261,10 +262,11 @@ impl Connector {
             let uri = http_uri(&endpoint, protocol)?;
             endpoint = uri.to_string();
             if protocol.is_grpc() {
-                let channel = lazy_channel(uri, options.timeout, options.timeout);
+                let channel =
+                    lazy_channel(uri, options.timeout, options.timeout, &options.security)?;
                 TargetKind::Grpc(channel)
             } else {
-                let client = Box::new(crate::http::client());
+                let client = Box::new(crate::http::client_with(&options.security)?);
                 TargetKind::Http { client, uri }
             }
         };
@@ -340,10 +342,10 @@ fn http_uri(endpoint: &str, protocol: Protocol) -> Result<Uri> {
         .parse()
         .map_err(|e| config_error(format!("invalid endpoint {endpoint:?}: {e}")))?;
     match uri.scheme_str() {
-        Some("http") => {}
+        Some("http" | "https") => {}
         Some(other) => {
             return Err(config_error(format!(
-                "endpoint {endpoint:?}: scheme {other:?} is not supported (use http)"
+                "endpoint {endpoint:?}: scheme {other:?} is not supported (use http or https)"
             )));
         }
         None => return Err(config_error(format!("endpoint {endpoint:?} has no scheme"))),
@@ -360,7 +362,7 @@ fn http_uri(endpoint: &str, protocol: Protocol) -> Result<Uri> {
 }
 
 enum Transport {
-    Grpc(tonic::client::Grpc<Channel>),
+    Grpc(tonic::client::Grpc<GrpcChannel>),
     Http { client: Box<HttpClient>, uri: Uri },
     Udp(Arc<tokio::net::UdpSocket>),
 }
@@ -522,7 +524,7 @@ fn gzip(body: &[u8]) -> Bytes {
 
 /// Sends one pre-encoded request on `grpc` to `path` and reads the answer.
 pub async fn send_grpc(
-    grpc: &mut tonic::client::Grpc<Channel>,
+    grpc: &mut tonic::client::Grpc<GrpcChannel>,
     path: &'static str,
     body: Bytes,
     timeout: Duration,
@@ -739,7 +741,10 @@ mod tests {
         assert_eq!(u.path(), "/custom");
         let u = http_uri("h:4317", Protocol::OtlpGrpc).unwrap();
         assert_eq!(u.to_string(), "http://h:4317/");
-        assert!(http_uri("https://h:4317", Protocol::OtlpGrpc).is_err());
+        // TLS endpoints keep their scheme (`tls`).
+        let u = http_uri("https://h:4317", Protocol::OtlpGrpc).unwrap();
+        assert_eq!(u.scheme_str(), Some("https"));
+        assert!(http_uri("ftp://h:4317", Protocol::OtlpGrpc).is_err());
         assert!(http_uri("http://", Protocol::OtlpGrpc).is_err());
     }
 

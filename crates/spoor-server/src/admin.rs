@@ -150,6 +150,7 @@ pub fn health_response(started_at: SystemTime, ready: bool) -> Response {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut text = state.metrics.render_prometheus();
     text.push_str(&state.net.render_prometheus());
+    text.push_str(&state.net.render_auth_prometheus());
     prometheus_response(text)
 }
 

@@ -21,6 +21,7 @@ pub mod agent;
 pub mod api_legacy;
 pub mod api_spm;
 pub mod api_v3;
+pub mod auth;
 mod body;
 pub mod cluster;
 pub mod error;
@@ -36,6 +37,8 @@ pub mod params;
 pub mod query_grpc;
 pub mod roles;
 pub mod sampling;
+pub mod security;
+pub mod tenancy;
 #[cfg(test)]
 mod test_support;
 pub mod ui;
@@ -177,6 +180,10 @@ pub struct AppState {
     pub cluster: Option<cluster::ClusterHead>,
     /// A Jaeger UI build served instead of Spoor's UI (`--ui-assets`).
     pub jaeger_ui: Option<Arc<jaeger_ui::JaegerUiAssets>>,
+    /// Tenants kept apart (`security.tenancy`): each tenant's own state,
+    /// which the ingest and query listeners serve per request
+    /// ([`tenancy`]). `None`: one tenant, this state.
+    pub tenants: Option<Arc<tenancy::Tenants>>,
 }
 
 impl AppState {
@@ -211,7 +218,50 @@ impl AppState {
             storage: None,
             cluster: None,
             jaeger_ui: None,
+            tenants: None,
         }
+    }
+
+    /// One tenant's state: this state's settings over the tenant's own
+    /// query service and ingester, with its own heavy-query slots
+    /// (`max_concurrent`, `0` = unlimited).
+    pub fn for_tenant(
+        &self,
+        query: Arc<QueryService>,
+        ingester: Arc<Ingester>,
+        max_concurrent: usize,
+    ) -> AppState {
+        AppState {
+            cpu: self.cpu.clone(),
+            query,
+            ingester,
+            metrics: self.metrics.clone(),
+            limits: self.limits,
+            query_limits: QueryLimits {
+                max_concurrent,
+                ..self.query_limits
+            },
+            heavy_queries: (max_concurrent > 0)
+                .then(|| Arc::new(tokio::sync::Semaphore::new(max_concurrent))),
+            udp: self.udp,
+            sampling: self.sampling.clone(),
+            retry_after_secs: self.retry_after_secs,
+            base_path: self.base_path.clone(),
+            ui: self.ui.clone(),
+            started_at: self.started_at,
+            net: self.net.clone(),
+            ready: AtomicBool::new(false),
+            storage: self.storage.clone(),
+            cluster: None,
+            jaeger_ui: self.jaeger_ui.clone(),
+            tenants: None,
+        }
+    }
+
+    /// The same state keeping `tenants` apart.
+    pub fn with_tenants(mut self, tenants: Arc<tenancy::Tenants>) -> Self {
+        self.tenants = Some(tenants);
+        self
     }
 
     /// The same state answering sampling requests from `provider` (by
@@ -354,6 +404,16 @@ pub async fn serve(
         idle_timeout = ?c.idle_timeout,
         "connection limits and timeouts"
     );
+    // Authentication: its files are read now, so that a mistake stops the
+    // start; the UI login's sessions authenticate on the query group.
+    let auth = state.net.auth().map_err(|e| ServerError::Serve {
+        what: "authentication",
+        message: e.to_string(),
+    })?;
+    if let Some(login) = &state.net.login {
+        auth.set_login(login.sessions().clone(), &state.base_path);
+    }
+    warn_unprotected(&bound, &c.security);
     let tasks = bound.serve_tasks(&state, &state.net, limit, &shutdown);
     state.set_ready(true);
     let result = futures::future::try_join_all(tasks).await;
@@ -361,12 +421,58 @@ pub async fn serve(
     result.map(|_| ())
 }
 
-/// The query server: `/api/*`, `/api/v3/*` and the UI, under the base path.
+/// Warns about every TCP listener reachable from other machines (bound to
+/// a non-loopback address) whose group has no authentication, and every
+/// UDP receiver so bound: anyone who reaches them can read or write traces
+/// (docs/security.md).
+fn warn_unprotected(bound: &Bound, security: &security::SecurityConfig) {
+    for (name, addr) in bound.addrs() {
+        if addr.ip().is_loopback() {
+            continue;
+        }
+        let Some(spec) = LISTENERS.iter().find(|s| s.name == name) else {
+            continue;
+        };
+        if spec.transport == listeners::Transport::Udp {
+            tracing::warn!(
+                listener = name,
+                %addr,
+                "a UDP receiver is reachable from other machines and cannot authenticate: expose it only inside a trusted network"
+            );
+            continue;
+        }
+        let authenticated = security
+            .auth
+            .group(spec.group)
+            .is_some_and(|g| g.has_method())
+            || (spec.group == security::Group::Query && security.login.is_some());
+        if !authenticated {
+            tracing::warn!(
+                listener = name,
+                %addr,
+                group = spec.group.name(),
+                "listener reachable from other machines without authentication: configure security.auth.{} (docs/security.md)",
+                spec.group.name()
+            );
+        }
+    }
+}
+
+/// The query server: `/api/*`, `/api/v3/*` and the UI, under the base path;
+/// under tenancy the API per tenant ([`tenancy`]).
 pub fn query_router(state: Arc<AppState>) -> axum::Router {
+    tenancy::http_router(state, query_routes, tenancy::Scope::Api)
+}
+
+fn query_routes(state: Arc<AppState>) -> axum::Router {
     let api = api_legacy::router(state.clone())
         .merge(api_spm::router(state.clone()))
         .merge(api_v3::router(state.clone()));
-    let api = api.merge(export::router(state.clone()));
+    let mut api = api.merge(export::router(state.clone()));
+    if state.net.login.is_some() {
+        // The web UI's own login (`security.login`): `/login`, its callback, `/logout`.
+        api = api.merge(auth::login::router(state.clone()));
+    }
     let app = api.merge(ui::router(state.clone()));
     let base = state.base_path.clone();
     if base.is_empty() {

@@ -26,12 +26,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::net::origin::{AccessPolicy, HostPolicy, OriginRule};
 use crate::net::{NetState, ProtectedListener};
+pub use crate::security::Group;
 use crate::{ServeTask, ServerError, serve_http};
 
 /// One listener's row of the table: what it is, whichever role serves it.
 #[derive(Debug)]
 pub struct ListenerSpec {
     pub listener: Listener,
+    /// Its group for TLS, authentication and tenancy ([`Group`]).
+    pub group: Group,
     /// Its key under `listeners:` in the config file; the flag is
     /// `--KEY-addr` and the environment variable `SPOOR_KEY_ADDR`
     /// (`SPOOR_AGENT_KEY_ADDR` for `spoor agent`).
@@ -85,67 +88,67 @@ macro_rules! listeners {
 
 listeners! {
     OtlpGrpc {
-        key: "otlp_grpc", name: "otlp_grpc", port: 4317, transport: Transport::Tcp,
+        group: Group::Ingest, key: "otlp_grpc", name: "otlp_grpc", port: 4317, transport: Transport::Tcp,
         text: "OTLP gRPC",
         serves: "OTLP gRPC (`TraceService/Export`)",
     },
     OtlpHttp {
-        key: "otlp_http", name: "otlp_http", port: 4318, transport: Transport::Tcp,
+        group: Group::Ingest, key: "otlp_http", name: "otlp_http", port: 4318, transport: Transport::Tcp,
         text: "OTLP HTTP",
         serves: "OTLP HTTP (`POST /v1/traces`)",
     },
     JaegerCompact {
-        key: "jaeger_compact", name: "jaeger_compact", port: 6831, transport: Transport::Udp,
+        group: Group::Ingest, key: "jaeger_compact", name: "jaeger_compact", port: 6831, transport: Transport::Udp,
         text: "Jaeger Thrift compact over UDP",
         serves: "Jaeger Thrift compact over UDP (`Agent.emitBatch`)",
     },
     JaegerBinary {
-        key: "jaeger_binary", name: "jaeger_binary", port: 6832, transport: Transport::Udp,
+        group: Group::Ingest, key: "jaeger_binary", name: "jaeger_binary", port: 6832, transport: Transport::Udp,
         text: "Jaeger Thrift binary over UDP",
         serves: "Jaeger Thrift binary over UDP (`Agent.emitBatch`)",
     },
     JaegerHttp {
-        key: "jaeger_http", name: "jaeger_http", port: 14268, transport: Transport::Tcp,
+        group: Group::Ingest, key: "jaeger_http", name: "jaeger_http", port: 14268, transport: Transport::Tcp,
         text: "Jaeger Thrift over HTTP",
         serves: "Jaeger Thrift over HTTP (`POST /api/traces`)",
     },
     JaegerGrpc {
-        key: "jaeger_grpc", name: "jaeger_grpc", port: 14250, transport: Transport::Tcp,
+        group: Group::Ingest, key: "jaeger_grpc", name: "jaeger_grpc", port: 14250, transport: Transport::Tcp,
         text: "Jaeger gRPC",
         serves: "Jaeger gRPC (`CollectorService/PostSpans`, `SamplingManager`)",
     },
     Zipkin {
-        key: "zipkin", name: "zipkin_http", port: 9411, transport: Transport::Tcp,
+        group: Group::Ingest, key: "zipkin", name: "zipkin_http", port: 9411, transport: Transport::Tcp,
         text: "Zipkin HTTP",
         serves: "Zipkin HTTP (`POST /api/v1/spans`, `/api/v2/spans`)",
     },
     SamplingHttp {
-        key: "sampling_http", name: "sampling_http", port: 5778, transport: Transport::Tcp,
+        group: Group::Ingest, key: "sampling_http", name: "sampling_http", port: 5778, transport: Transport::Tcp,
         text: "sampling HTTP",
         serves: "Remote sampling over HTTP (`/sampling?service=`, `/`, `/baggageRestrictions`)",
     },
     SamplingGrpc {
-        key: "sampling_grpc", name: "sampling_grpc", port: 5779, transport: Transport::Tcp,
+        group: Group::Ingest, key: "sampling_grpc", name: "sampling_grpc", port: 5779, transport: Transport::Tcp,
         text: "sampling gRPC",
         serves: "Remote sampling over gRPC (`SamplingManager/GetSamplingStrategy`)",
     },
     ClusterGrpc {
-        key: "cluster_grpc", name: "cluster_grpc", port: 14300, transport: Transport::Tcp,
+        group: Group::Internal, key: "cluster_grpc", name: "cluster_grpc", port: 14300, transport: Transport::Tcp,
         text: "cluster gRPC",
         serves: "Spoor's internal API: queriers read this collector's head (`spoor.cluster.v1.Head`)",
     },
     QueryHttp {
-        key: "query_http", name: "query_http", port: 16686, transport: Transport::Tcp,
+        group: Group::Query, key: "query_http", name: "query_http", port: 16686, transport: Transport::Tcp,
         text: "query HTTP",
         serves: "Query HTTP: web UI, `/api/*`, `/api/v3/*`",
     },
     QueryGrpc {
-        key: "query_grpc", name: "query_grpc", port: 16685, transport: Transport::Tcp,
+        group: Group::Query, key: "query_grpc", name: "query_grpc", port: 16685, transport: Transport::Tcp,
         text: "query gRPC",
         serves: "Query gRPC: `jaeger.api_v2.QueryService`, `jaeger.api_v3.QueryService`, `grpc.health.v1.Health`, reflection",
     },
     AdminHttp {
-        key: "admin_http", name: "admin_http", port: 13133, transport: Transport::Tcp,
+        group: Group::Admin, key: "admin_http", name: "admin_http", port: 13133, transport: Transport::Tcp,
         text: "admin HTTP",
         serves: "Admin HTTP: health `GET /status`, readiness `GET /ready` and Prometheus `GET /metrics`",
     },
@@ -402,7 +405,8 @@ impl<S> Bound<S> {
 
     /// One task per listener, serving it with `state` until `shutdown`: TCP
     /// listeners under `net`'s protection with `limit` connections each,
-    /// HTTP ones with their Host and Origin checks.
+    /// HTTP ones with their Host and Origin checks, every TCP one with its
+    /// group's authentication ([`crate::auth`]).
     pub fn serve_tasks(
         self,
         state: &Arc<S>,
@@ -412,11 +416,44 @@ impl<S> Bound<S> {
     ) -> Vec<ServeTask> {
         let c = &net.config;
         let mut tasks = Vec::with_capacity(self.sockets.len());
+        let auth = match net.auth() {
+            Ok(auth) => auth,
+            Err(e) => {
+                let message = e.to_string();
+                tasks.push(Box::pin(async move {
+                    Err(ServerError::Serve {
+                        what: "authentication",
+                        message,
+                    })
+                }) as ServeTask);
+                return tasks;
+            }
+        };
+        // One TLS side for the process (certificate reloader included),
+        // applied to the TCP listeners of the groups it names.
+        let tls = match net.tls() {
+            Ok(tls) => tls,
+            Err(message) => {
+                tasks.push(Box::pin(async move {
+                    Err(ServerError::Serve {
+                        what: "TLS",
+                        message,
+                    })
+                }) as ServeTask);
+                return tasks;
+            }
+        };
         for (spec, socket) in self.sockets {
+            let secure = |p: ProtectedListener| match &tls {
+                Some(t) if t.applies_to(spec.group) => p.with_tls(t.clone()),
+                _ => p,
+            };
+            let group = auth.group(spec.group).clone();
+            let auth_layer = crate::auth::layer::AuthLayer::new(Some(group.clone()));
             let task = match socket {
                 BoundSocket::Http(rule, router, l) => {
                     let addr = l.local_addr().ok();
-                    let mut p = net.protect(spec.name, l, limit);
+                    let mut p = secure(net.protect(spec.name, l, limit));
                     if let Some(addr) = addr {
                         let origins = match rule {
                             OriginRule::Receiver => &c.receiver_allowed_origins,
@@ -429,14 +466,16 @@ impl<S> Bound<S> {
                             origins,
                         ));
                     }
-                    serve_http(spec.text, p, router(state.clone()), shutdown.clone())
+                    let router = router(state.clone()).layer(auth_layer);
+                    serve_http(spec.text, p.with_auth(group), router, shutdown.clone())
                 }
                 BoundSocket::OpenHttp(router, l) => {
-                    let p = net.protect(spec.name, l, limit);
-                    serve_http(spec.text, p, router(state.clone()), shutdown.clone())
+                    let p = secure(net.protect(spec.name, l, limit)).with_auth(group);
+                    let router = router(state.clone()).layer(auth_layer);
+                    serve_http(spec.text, p, router, shutdown.clone())
                 }
                 BoundSocket::Grpc(serve, l) => {
-                    let p = net.protect(spec.name, l, limit);
+                    let p = secure(net.protect(spec.name, l, limit)).with_auth(group);
                     serve(p, state.clone(), shutdown.clone())
                 }
                 BoundSocket::Udp(serve, s) => serve(s, state.clone(), shutdown.clone()),

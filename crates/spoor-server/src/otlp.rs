@@ -60,7 +60,10 @@ pub async fn serve_grpc(
     let listener = listener.into();
     listener
         .grpc_server()
-        .add_service(GrpcIngest::<OtlpExport>::new(state))
+        .add_service(crate::tenancy::TenantGrpc::new(
+            &state,
+            GrpcIngest::<OtlpExport>::new,
+        ))
         .serve_with_incoming_shutdown(listener.grpc_incoming(), shutdown.cancelled_owned())
         .await
         .map_err(|e| ServerError::Serve {
@@ -69,8 +72,12 @@ pub async fn serve_grpc(
         })
 }
 
-/// The OTLP/HTTP router (`POST /v1/traces`).
+/// The OTLP/HTTP router (`POST /v1/traces`), per tenant under tenancy.
 pub fn http_router(state: Arc<AppState>) -> Router {
+    crate::tenancy::http_router(state, routes, crate::tenancy::Scope::All)
+}
+
+fn routes(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/traces", post(export_http))
         .with_state(state)

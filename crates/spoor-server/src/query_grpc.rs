@@ -851,7 +851,6 @@ pub async fn serve_grpc(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let listener = listener.into();
-    let query = QueryGrpc::new(state.clone());
     let (reflection_v1, reflection_v1alpha) =
         reflection_services().map_err(|e| ServerError::Serve {
             what: "query gRPC",
@@ -859,8 +858,12 @@ pub async fn serve_grpc(
         })?;
     listener
         .grpc_server()
-        .add_service(V2Server::new(query.clone()))
-        .add_service(V3Server::new(query))
+        .add_service(crate::tenancy::TenantGrpc::new(&state, |s| {
+            V2Server::new(QueryGrpc::new(s))
+        }))
+        .add_service(crate::tenancy::TenantGrpc::new(&state, |s| {
+            V3Server::new(QueryGrpc::new(s))
+        }))
         .add_service(HealthServer::new(HealthService { state }))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

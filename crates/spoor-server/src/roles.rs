@@ -169,7 +169,11 @@ fn jaeger_udp(
     shutdown: CancellationToken,
 ) -> ServeTask {
     Box::pin(async move {
-        let sink: Arc<dyn spoor_service::BatchSink> = state.ingester.clone();
+        // Under tenancy: `udp_tenant`'s ingester, or refused and counted.
+        let sink: Arc<dyn spoor_service::BatchSink> = match &state.tenants {
+            Some(tenants) => tenants.udp_sink(),
+            None => state.ingester.clone(),
+        };
         let (udp, metrics, cpu) = (state.udp, &state.metrics, state.cpu.clone());
         jaeger::udp::serve_udp_on_pool(socket, protocol, udp, sink, metrics, cpu, shutdown).await
     })

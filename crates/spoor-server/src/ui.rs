@@ -139,11 +139,14 @@ pub fn base_slash_router(state: Arc<AppState>, base: &str) -> Router {
         .with_state(state)
 }
 
-async fn base_slash(State(state): State<Arc<AppState>>) -> Response {
+async fn base_slash(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    if let Some(resp) = login_redirect(&state, &req) {
+        return resp;
+    }
     if let Some(jaeger) = &state.jaeger_ui {
         return crate::jaeger_ui::serve(&state, jaeger, "").await;
     }
-    index(&state)
+    index(&state, &UiSession::of(&state, &req))
 }
 
 async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -153,6 +156,9 @@ async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
         let mut resp = (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+    if let Some(resp) = login_redirect(&state, &req) {
         return resp;
     }
     let path = req.uri().path().trim_start_matches('/');
@@ -184,7 +190,120 @@ async fn serve(State(state): State<Arc<AppState>>, req: Request) -> Response {
         );
         return resp;
     }
-    index(&state)
+    index(&state, &UiSession::of(&state, &req))
+}
+
+/// Who is looking at the UI and what they may pick, injected as
+/// `SPOOR_CONFIG.session`: whether Spoor's own login is on, the user's name
+/// (when logged in) and, with tenancy, the tenants the user may switch
+/// between and the header that names the tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UiSession {
+    pub login: bool,
+    pub user: Option<String>,
+    pub tenants: Option<Vec<String>>,
+    pub tenant_header: Option<String>,
+}
+
+impl UiSession {
+    /// The session of `req`: its identity from the authentication layer,
+    /// or from the login's session cookie.
+    pub fn of(state: &AppState, req: &Request) -> Self {
+        let from_layer = req
+            .extensions()
+            .get::<crate::auth::Identity>()
+            .filter(|i| i.method != crate::auth::AuthMethod::Anonymous)
+            .cloned();
+        let identity = from_layer.or_else(|| {
+            state
+                .net
+                .login
+                .as_ref()
+                .and_then(|l| l.sessions().identity(req.headers()))
+        });
+        let tenancy = state.net.config.security.tenancy.as_ref();
+        let tenants = tenancy.map(|t| selectable_tenants(t, identity.as_ref()));
+        UiSession {
+            login: state.net.login.is_some(),
+            user: identity.map(|i| i.subject),
+            tenants,
+            tenant_header: tenancy.map(|t| t.header.clone()),
+        }
+    }
+}
+
+/// The tenants of the allow-list `identity` may switch between: those its
+/// credential grants and, when `grants` lists its subject, those listed.
+pub fn selectable_tenants(
+    tenancy: &crate::tenancy::TenancySettings,
+    identity: Option<&crate::auth::Identity>,
+) -> Vec<String> {
+    tenancy
+        .tenants
+        .iter()
+        .filter(|name| {
+            identity.is_none_or(|i| {
+                i.tenants.allows(name)
+                    && tenancy
+                        .grants
+                        .get(&i.subject)
+                        .is_none_or(|g| g.iter().any(|x| x == *name))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// With Spoor's own login on, a browser asking for a page without a session
+/// is sent to the login first.
+fn login_redirect(state: &AppState, req: &Request) -> Option<Response> {
+    let login = state.net.login.as_ref()?;
+    // Authenticated otherwise (a token, a trusted proxy...): no login needed.
+    let authenticated = req
+        .extensions()
+        .get::<crate::auth::Identity>()
+        .is_some_and(|i| i.method != crate::auth::AuthMethod::Anonymous);
+    if authenticated || login.sessions().identity(req.headers()).is_some() {
+        return None;
+    }
+    // Nesting strips the base path; the redirect names the whole path.
+    let uri: axum::http::Uri = format!(
+        "{}{}",
+        state.base_path,
+        req.uri()
+            .path_and_query()
+            .map_or(req.uri().path(), |pq| pq.as_str())
+    )
+    .parse()
+    .ok()?;
+    let uri = if uri.path() == state.base_path {
+        format!("{}/", state.base_path).parse().ok()?
+    } else {
+        uri
+    };
+    crate::auth::login::browser_redirect(req.method(), &uri, req.headers(), &state.base_path)
+}
+
+/// `html` with `SPOOR_CONFIG.session` set right after the configuration
+/// script (nothing when the page has none).
+pub fn inject_session(html: &str, session: &UiSession) -> String {
+    let Some(start) = html.find("<script>window.SPOOR_CONFIG = ") else {
+        return html.to_string();
+    };
+    let Some(end) = html[start..]
+        .find("</script>")
+        .map(|i| start + i + "</script>".len())
+    else {
+        return html.to_string();
+    };
+    let json = serde_json::to_string(session)
+        .unwrap_or_else(|_| "{}".into())
+        .replace('<', "\\u003c");
+    let script = format!("<script>window.SPOOR_CONFIG.session = {json};</script>");
+    let mut out = html.to_string();
+    out.insert_str(end, &script);
+    out
 }
 
 /// Whether `path` (relative to the base path, without its leading `/`) is a
@@ -229,16 +348,21 @@ pub async fn outside_base_path(req: Request) -> Response {
     not_found(req.uri().path())
 }
 
-fn index(state: &AppState) -> Response {
+/// The app's page with its configuration and, when there is one to tell,
+/// the viewer's `session`.
+fn index(state: &AppState, session: &UiSession) -> Response {
     let html = String::from_utf8_lossy(&spoor_ui::index_html()).into_owned();
     let capabilities = UiCapabilities::of(state.query.capabilities(), &state.ui);
-    let html = inject(
+    let mut html = inject(
         &html,
         &state.base_path,
         capabilities,
         &state.ui.menu,
         spoor_ui::is_built(),
     );
+    if *session != UiSession::default() {
+        html = inject_session(&html, session);
+    }
     let mut resp = (StatusCode::OK, html).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -366,6 +490,64 @@ mod tests {
         // A label cannot end the script element early.
         assert_eq!(config["menu"][1]["label"], "</script><b>x");
         assert_eq!(html.matches("</script>").count(), 2, "{html}");
+    }
+
+    #[test]
+    fn the_session_is_added_to_the_injected_config() {
+        let html = inject(
+            "<html><head><!--SPOOR_CONFIG--></head></html>",
+            "",
+            CAPS,
+            &[],
+            true,
+        );
+        let session = UiSession {
+            login: true,
+            user: Some("<ana>@example.com".into()),
+            tenants: Some(vec!["a".into(), "b".into()]),
+            tenant_header: Some("x-tenant".into()),
+        };
+        let out = inject_session(&html, &session);
+        assert!(out.contains(
+            "<script>window.SPOOR_CONFIG.session = {\"login\":true,\"user\":\"\\u003cana>@example.com\",\"tenants\":[\"a\",\"b\"],\"tenantHeader\":\"x-tenant\"};</script></head>"
+        ), "{out}");
+        let config_at = out.find("window.SPOOR_CONFIG = ").unwrap();
+        assert!(config_at < out.find("window.SPOOR_CONFIG.session").unwrap());
+        // No configuration script, no session script.
+        assert_eq!(inject_session("<head></head>", &session), "<head></head>");
+    }
+
+    #[test]
+    fn the_tenant_switcher_offers_the_tenants_the_user_may_use() {
+        use crate::auth::{AuthMethod, Identity, TenantGrant};
+        let mut tenancy = crate::tenancy::TenancySettings {
+            tenants: vec!["a".into(), "b".into(), "c".into()],
+            ..Default::default()
+        };
+        let who = |tenants| Identity {
+            subject: "ana".into(),
+            method: AuthMethod::Session,
+            tenants,
+        };
+        assert_eq!(selectable_tenants(&tenancy, None), ["a", "b", "c"]);
+        assert_eq!(
+            selectable_tenants(
+                &tenancy,
+                Some(&who(TenantGrant::Only(vec!["b".into(), "z".into()])))
+            ),
+            ["b"]
+        );
+        tenancy
+            .grants
+            .insert("ana".into(), vec!["a".into(), "c".into()]);
+        assert_eq!(
+            selectable_tenants(&tenancy, Some(&who(TenantGrant::Any))),
+            ["a", "c"]
+        );
+        assert!(
+            selectable_tenants(&tenancy, Some(&who(TenantGrant::Only(vec!["b".into()]))))
+                .is_empty()
+        );
     }
 
     #[test]

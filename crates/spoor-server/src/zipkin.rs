@@ -100,6 +100,10 @@ impl ZipkinFormat {
 
 /// The Zipkin router: `POST` to any path.
 pub fn http_router(state: Arc<AppState>) -> Router {
+    crate::tenancy::http_router(state, routes, crate::tenancy::Scope::All)
+}
+
+fn routes(state: Arc<AppState>) -> Router {
     Router::new().fallback(post_spans).with_state(state)
 }
 

@@ -116,6 +116,8 @@ async fn udp_spans_are_forwarded_and_sampling_is_proxied() {
         udp: UdpConfig::default(),
         collector: collector_addr.to_string(),
         protocol: CollectorProtocol::Jaeger,
+        collector_security: Default::default(),
+        sampling_security: Default::default(),
         sampling_endpoint: collector_addr.to_string(),
         sampling_cache_ttl: Duration::from_secs(10),
         request_timeout: Duration::from_secs(5),

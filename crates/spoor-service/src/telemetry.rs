@@ -174,6 +174,15 @@ pub struct Telemetry {
     queries: RwLock<HashMap<&'static str, Arc<QuerySeries>>>,
     /// The storage backend's own series, when it reports any.
     storage: RwLock<Option<Arc<dyn StorageStatus>>>,
+    /// Further families rendered last (per-tenant series, say).
+    extra: RwLock<Vec<Arc<dyn ExtraMetrics>>>,
+}
+
+/// Series a component renders itself, appended to [`Telemetry`]'s text
+/// (whole families in the Prometheus text format, names not used elsewhere).
+pub trait ExtraMetrics: Send + Sync + 'static {
+    /// Appends its families to `out`.
+    fn render(&self, out: &mut String);
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -268,7 +277,13 @@ impl Telemetry {
             receivers: RwLock::new(HashMap::new()),
             queries: RwLock::new(HashMap::new()),
             storage: RwLock::new(None),
+            extra: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Renders `extra`'s families after the others.
+    pub fn add_extra(&self, extra: Arc<dyn ExtraMetrics>) {
+        self.extra.write().push(extra);
     }
 
     /// Counts spans whose start time is far from their receive time
@@ -524,6 +539,10 @@ impl Telemetry {
                 family(&mut out, m.name, kind, m.help);
                 sample(&mut out, m.name, &[], &m.value.to_string());
             }
+        }
+        let extra = self.extra.read().clone();
+        for e in extra {
+            e.render(&mut out);
         }
         out
     }

@@ -190,6 +190,47 @@ pub struct RunArgs<R: RoleListeners + Clone + Default + std::fmt::Debug + Send +
     )]
     pub receiver_allowed_origins: Vec<String>,
 
+    /// TLS certificate chain (PEM, leaf first) served on every TCP listener; with `--tls-key-file` turns TLS on; reloaded when the file changes [default: none, plain TCP]
+    #[arg(long, env = "SPOOR_TLS_CERT_FILE", value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// TLS private key (PEM) of `--tls-cert-file`; reloaded when the file changes [default: none]
+    #[arg(long, env = "SPOOR_TLS_KEY_FILE", value_name = "FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to (mTLS) [default: none]
+    #[arg(long, env = "SPOOR_TLS_CLIENT_CA_FILE", value_name = "FILE")]
+    pub tls_client_ca_file: Option<PathBuf>,
+
+    /// Client certificates: `none`, `optional` (verified when presented) or `require` [default: `require` with `--tls-client-ca-file`, else `none`]
+    #[arg(long, env = "SPOOR_TLS_CLIENT_AUTH", value_name = "MODE")]
+    pub tls_client_auth: Option<String>,
+
+    /// Lowest TLS version accepted: `1.2` or `1.3` [default: 1.2]
+    #[arg(long, env = "SPOOR_TLS_MIN_VERSION", value_name = "VERSION")]
+    pub tls_min_version: Option<String>,
+
+    /// Static bearer tokens / API keys for the ingest and query listeners: lines `<token> <name> [<tenant>,…|*]`; reloaded when the file changes (docs/security.md, "Authentication") [default: none]
+    #[arg(long, env = "SPOOR_AUTH_TOKENS_FILE", value_name = "FILE")]
+    pub auth_tokens_file: Option<PathBuf>,
+
+    /// HTTP basic users (htpasswd file of bcrypt entries, `htpasswd -B`) for the ingest and query listeners; reloaded when the file changes [default: none]
+    #[arg(long, env = "SPOOR_AUTH_HTPASSWD_FILE", value_name = "FILE")]
+    pub auth_htpasswd_file: Option<PathBuf>,
+
+    /// Tenants kept apart: the allow-list, comma-separated; turns tenancy on (docs/security.md, "Tenants") [default: none, one tenant]
+    #[arg(
+        long,
+        env = "SPOOR_TENANTS",
+        value_name = "TENANTS",
+        value_delimiter = ','
+    )]
+    pub tenants: Vec<String>,
+
+    /// The header (and gRPC metadata key) naming a request's tenant, e.g. `X-Scope-OrgID` [default: x-tenant]
+    #[arg(long, env = "SPOOR_TENANCY_HEADER", value_name = "HEADER")]
+    pub tenancy_header: Option<String>,
+
     /// Largest `limit` a trace search may ask for; larger ones are refused with 400; 0 = no maximum [default: 1500]
     #[arg(long, env = "SPOOR_QUERY_MAX_LIMIT", value_name = "N")]
     pub query_max_limit: Option<usize>,
@@ -478,6 +519,9 @@ pub struct FileConfig {
     /// The distributed roles' settings (`spoor collector`, `query`, `compactor`).
     #[serde(default)]
     pub cluster: FileCluster,
+    /// TLS, authentication and tenants (docs/security.md).
+    #[serde(default)]
+    pub security: spoor_server::security::SecurityConfig,
 }
 
 /// `cluster:` — where the collectors are and who this process is, for the
@@ -492,6 +536,14 @@ pub struct FileCluster {
     pub recent_block_window: Option<String>,
     pub compactor_lease: Option<String>,
     pub delete_delay: Option<String>,
+    /// A querier's connections to the collectors' internal API: TLS
+    /// (`tls: true` or any `tls_*` file) and a bearer token (docs/security.md).
+    pub tls: Option<bool>,
+    pub tls_ca_file: Option<String>,
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
+    pub tls_server_name: Option<String>,
+    pub bearer_token_file: Option<String>,
 }
 
 /// `network:` — timeouts, connection limits, Host and Origin checks.
@@ -709,7 +761,7 @@ impl Config {
             ui_config.is_none() || ui_assets.is_some(),
             "ui_config (--ui-config) configures a Jaeger UI build: set ui_assets (--ui-assets) too"
         );
-        let net = network_config(args, file.network)?;
+        let net = network_config(args, file.network, file.security)?;
         let ingest = file.ingest;
         let positive = |flag: &Option<usize>, file: Option<usize>, default: usize, what: &str| {
             let v = pick(flag, file).unwrap_or(default);
@@ -930,6 +982,7 @@ fn ui_menu_links(
 fn network_config<R: RunRole>(
     args: &RunArgs<R>,
     file: FileNetwork,
+    security: spoor_server::security::SecurityConfig,
 ) -> Result<spoor_server::net::NetConfig> {
     let defaults = spoor_server::net::NetConfig::default();
     let duration = |flag: &Option<String>,
@@ -1003,7 +1056,103 @@ fn network_config<R: RunRole>(
             ),
             "receiver_allowed_origins",
         )?,
+        security: security_config(args, security)?,
     })
+}
+
+/// The `security` settings: flags over the file (docs/security.md).
+fn security_config<R: RunRole>(
+    args: &RunArgs<R>,
+    file: spoor_server::security::SecurityConfig,
+) -> Result<spoor_server::security::SecurityConfig> {
+    let mut security = file;
+    security.tls = tls_config(args, security.tls.take())?;
+    security.tenancy = tenancy_config(args, security.tenancy.take())?;
+    auth_config(args, &mut security.auth)?;
+    Ok(security)
+}
+
+/// `security.auth` with `--auth-tokens-file` and `--auth-htpasswd-file`
+/// over it (both for the ingest and query groups); the files are read once
+/// here so that a mistake stops the start with a clear message.
+fn auth_config<R: RunRole>(
+    args: &RunArgs<R>,
+    auth: &mut spoor_server::auth::AuthSettings,
+) -> Result<()> {
+    use spoor_server::security::Group;
+    for group in [Group::Ingest, Group::Query] {
+        if let Some(f) = &args.auth_tokens_file {
+            auth.group_mut(group).tokens_file = Some(f.clone());
+        }
+        if let Some(f) = &args.auth_htpasswd_file {
+            auth.group_mut(group).htpasswd_file = Some(f.clone());
+        }
+    }
+    spoor_server::auth::Auth::load(auth)
+        .context("security.auth (--auth-tokens-file, --auth-htpasswd-file)")?;
+    Ok(())
+}
+
+/// `security.tenancy` with `--tenants` and `--tenancy-header` over it,
+/// checked (allow-list required, names safe as path segments).
+fn tenancy_config<R: RunRole>(
+    args: &RunArgs<R>,
+    file: Option<spoor_server::tenancy::TenancySettings>,
+) -> Result<Option<spoor_server::tenancy::TenancySettings>> {
+    if file.is_none() && args.tenants.is_empty() && args.tenancy_header.is_none() {
+        return Ok(None);
+    }
+    let mut tenancy = file.unwrap_or_default();
+    if !args.tenants.is_empty() {
+        tenancy.tenants = args.tenants.iter().map(|t| t.trim().to_owned()).collect();
+    }
+    if let Some(h) = &args.tenancy_header {
+        tenancy.header = h.clone();
+    }
+    tenancy
+        .validate()
+        .context("security.tenancy (--tenants, --tenancy-header)")?;
+    Ok(Some(tenancy))
+}
+
+/// `security.tls` with the `--tls-*` flags over it; the files are read once
+/// here so that a missing or mismatched file stops the start with a clear
+/// message.
+fn tls_config<R: RunRole>(
+    args: &RunArgs<R>,
+    file: Option<spoor_server::net::tls::TlsSettings>,
+) -> Result<Option<spoor_server::net::tls::TlsSettings>> {
+    let any_flag = args.tls_cert_file.is_some()
+        || args.tls_key_file.is_some()
+        || args.tls_client_ca_file.is_some()
+        || args.tls_client_auth.is_some()
+        || args.tls_min_version.is_some();
+    if file.is_none() && !any_flag {
+        return Ok(None);
+    }
+    let mut tls = file.unwrap_or_default();
+    if let Some(f) = &args.tls_cert_file {
+        tls.cert_file = f.clone();
+    }
+    if let Some(f) = &args.tls_key_file {
+        tls.key_file = f.clone();
+    }
+    if let Some(f) = &args.tls_client_ca_file {
+        tls.client_ca_file = Some(f.clone());
+    }
+    if let Some(mode) = &args.tls_client_auth {
+        tls.client_auth = Some(
+            mode.parse()
+                .map_err(|e: String| anyhow::anyhow!("--tls-client-auth: {e}"))?,
+        );
+    }
+    if let Some(v) = &args.tls_min_version {
+        tls.min_version = v
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--tls-min-version: {e}"))?;
+    }
+    spoor_server::net::tls::TlsServer::new(&tls)?;
+    Ok(Some(tls))
 }
 
 /// Parses YAML and checks the version.
@@ -1538,5 +1687,53 @@ mod tests {
         for args in bad {
             assert!(Config::merge(&args, FileConfig::default_v1()).is_err());
         }
+    }
+
+    #[test]
+    fn tls_flags_merge_over_the_file_and_are_checked_at_start() {
+        // No TLS by default.
+        let c = Config::merge(&RunArgs::default(), parse_file("version: 1\n").unwrap()).unwrap();
+        assert!(c.net.security.tls.is_none());
+        // The file's settings, checked: a missing file is named.
+        let yaml = "version: 1\nsecurity:\n  tls:\n    cert_file: /nonexistent/c.pem\n    key_file: /nonexistent/k.pem\n    min_version: 1.3\n    reload_interval: 2s\n";
+        let err = Config::merge(&RunArgs::default(), parse_file(yaml).unwrap()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot read certificate file /nonexistent/c.pem"),
+            "{err:#}"
+        );
+        // Flags win over the file.
+        let flag = RunArgs {
+            tls_cert_file: Some("/nonexistent/flag.pem".into()),
+            ..RunArgs::default()
+        };
+        let err = Config::merge(&flag, parse_file(yaml).unwrap()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/flag.pem"),
+            "{err:#}"
+        );
+        // A flag alone turns TLS on (and needs both files).
+        let err = Config::merge(&flag, parse_file("version: 1\n").unwrap()).unwrap_err();
+        assert!(format!("{err:#}").contains("key file"), "{err:#}");
+        for (args, what) in [
+            (
+                RunArgs {
+                    tls_client_auth: Some("sometimes".into()),
+                    ..RunArgs::default()
+                },
+                "--tls-client-auth",
+            ),
+            (
+                RunArgs {
+                    tls_min_version: Some("1.1".into()),
+                    ..RunArgs::default()
+                },
+                "--tls-min-version",
+            ),
+        ] {
+            let err = Config::merge(&args, parse_file("version: 1\n").unwrap()).unwrap_err();
+            assert!(format!("{err:#}").contains(what), "{err:#}");
+        }
+        let err = parse_file("version: 1\nsecurity:\n  tls:\n    min_version: 1.1\n").unwrap_err();
+        assert!(format!("{err:#}").contains("1.1"), "{err:#}");
     }
 }

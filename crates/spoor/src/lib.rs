@@ -203,6 +203,7 @@ fn engine_readers(store: &Arc<spoor_engine::Engine>, deployment: &Deployment) ->
     let writer = store.clone() as Arc<dyn spoor_storage::SpanWriter>;
     let Deployment::Query {
         collectors,
+        collector_security,
         refresh,
         ..
     } = deployment
@@ -219,7 +220,8 @@ fn engine_readers(store: &Arc<spoor_engine::Engine>, deployment: &Deployment) ->
         COLLECTOR_TIMEOUT,
         (*refresh).min(Duration::from_secs(10)),
     )
-    .map_err(anyhow::Error::msg)?;
+    .map_err(anyhow::Error::msg)?
+    .with_security(collector_security.clone());
     if collectors.is_empty() {
         tracing::warn!(
             "no --collectors: this querier reads the shared store only, without the spans              still in the collectors' heads"
@@ -298,6 +300,178 @@ type Readers = (
     Arc<dyn spoor_storage::RedStatsReader>,
 );
 
+/// Opens the store `storage` names for `deployment`: its readers, and the
+/// engine when it is one.
+async fn open_storage(
+    storage: &Storage,
+    deployment: &Deployment,
+    cpu: &spoor_storage::CpuPool,
+) -> Result<(Readers, Option<Arc<spoor_engine::Engine>>)> {
+    match storage {
+        Storage::Memory { max_traces } => {
+            let store = Arc::new(MemoryStore::new(*max_traces));
+            tracing::info!(max_traces, "storage: in-memory");
+            Ok((
+                (
+                    store.clone() as Arc<dyn spoor_storage::SpanWriter>,
+                    store.clone() as Arc<dyn spoor_storage::TraceReader>,
+                    store.clone() as Arc<dyn spoor_storage::DependencyReader>,
+                    store as Arc<dyn spoor_storage::RedStatsReader>,
+                ),
+                None,
+            ))
+        }
+        Storage::Engine {
+            data_dir,
+            blocks_url,
+            retention_nanos,
+            cut_bytes,
+            cut_age_nanos,
+            read_cache_bytes,
+            read_cache_dir,
+            read_cache_disk_bytes,
+            backlog_max_bytes,
+        } => {
+            let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
+            engine_config.cpu = cpu.clone();
+            engine_config.role = engine_role(deployment);
+            if let Deployment::Query {
+                bucket_index_max_age,
+                ..
+            } = deployment
+            {
+                engine_config.bucket_index_max_age = *bucket_index_max_age;
+            }
+            engine_config.read_cache_bytes = *read_cache_bytes;
+            engine_config.read_cache_dir = read_cache_dir.clone();
+            engine_config.read_cache_disk_bytes = *read_cache_disk_bytes;
+            engine_config.backlog_max_bytes = *backlog_max_bytes;
+            engine_config.retention = retention_nanos.map(Duration::from_nanos);
+            if let Some(url) = blocks_url {
+                engine_config.block_storage = spoor_engine::BlockStorage::from_url(url)?;
+            }
+            if let Some(bytes) = cut_bytes {
+                engine_config.head_cut_bytes = *bytes;
+            }
+            if let Some(age) = cut_age_nanos {
+                engine_config.head_cut_age = Duration::from_nanos(*age);
+            }
+            let started = std::time::Instant::now();
+            let store = Arc::new(
+                spoor_engine::Engine::open(engine_config)
+                    .await
+                    .with_context(|| {
+                        format!("cannot open the data directory {}", data_dir.display())
+                    })?,
+            );
+            tracing::info!(
+                data_dir = %data_dir.display(),
+                blocks_url = blocks_url.as_deref().unwrap_or("file://<data_dir>/blocks"),
+                open_ms = started.elapsed().as_millis() as u64,
+                "storage: engine"
+            );
+            let readers = engine_readers(&store, deployment)?;
+            Ok((readers, Some(store)))
+        }
+    }
+}
+
+/// `tenant`'s store, one of `count`: with the engine its own data directory
+/// `<data_dir>/tenants/<tenant>` (its own WAL), blocks prefix
+/// `<blocks_url>/tenants/<tenant>`, read cache (a `count`th of the memory
+/// tier, its own folder of the disk tier) and retention; with the memory
+/// backend its own `MemoryStore` of `max_traces`.
+fn tenant_storage(
+    storage: &Storage,
+    tenant: &str,
+    limits: &spoor_server::tenancy::TenantLimits,
+    count: usize,
+) -> Result<Storage> {
+    anyhow::ensure!(
+        spoor_server::tenancy::valid_tenant_name(tenant),
+        "invalid tenant name {tenant:?}"
+    );
+    Ok(match storage {
+        Storage::Memory { .. } => storage.clone(),
+        Storage::Engine {
+            data_dir,
+            blocks_url,
+            retention_nanos,
+            cut_bytes,
+            cut_age_nanos,
+            read_cache_bytes,
+            read_cache_dir,
+            read_cache_disk_bytes,
+            backlog_max_bytes,
+        } => {
+            let retention_nanos = match &limits.retention {
+                Some(text) => {
+                    let nanos = config::go_nanos(text, "security.tenancy.limits retention")?;
+                    anyhow::ensure!(nanos >= 0, "a tenant's retention cannot be negative");
+                    (nanos > 0).then_some(nanos as u64)
+                }
+                None => *retention_nanos,
+            };
+            Storage::Engine {
+                data_dir: data_dir.join("tenants").join(tenant),
+                blocks_url: blocks_url.as_deref().map(|u| tenant_blocks_url(u, tenant)),
+                retention_nanos,
+                cut_bytes: *cut_bytes,
+                cut_age_nanos: *cut_age_nanos,
+                read_cache_bytes: *read_cache_bytes / count.max(1),
+                read_cache_dir: read_cache_dir
+                    .as_ref()
+                    .map(|d| d.join("tenants").join(tenant)),
+                read_cache_disk_bytes: *read_cache_disk_bytes / count.max(1) as u64,
+                backlog_max_bytes: *backlog_max_bytes,
+            }
+        }
+    })
+}
+
+/// `url` with `/tenants/<tenant>` appended to its path (before any query):
+/// the tenant's blocks prefix.
+fn tenant_blocks_url(url: &str, tenant: &str) -> String {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    let mut out = format!("{}/tenants/{tenant}", path.trim_end_matches('/'));
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// The health and series of every tenant's engine as one: writable when
+/// all are, counters and sizes summed, `*writable*` gauges the lowest.
+struct TenantsStatus(Vec<Arc<spoor_engine::Engine>>);
+
+impl spoor_storage::StorageStatus for TenantsStatus {
+    fn health(&self) -> spoor_storage::StorageHealth {
+        self.0
+            .iter()
+            .map(|e| spoor_storage::StorageStatus::health(e.as_ref()))
+            .find(|h| !h.writable)
+            .unwrap_or_else(spoor_storage::StorageHealth::writable)
+    }
+
+    fn metrics(&self) -> Vec<spoor_storage::StorageMetric> {
+        let mut out: Vec<spoor_storage::StorageMetric> = Vec::new();
+        for e in &self.0 {
+            for m in spoor_storage::StorageStatus::metrics(e.as_ref()) {
+                match out.iter_mut().find(|o| o.name == m.name) {
+                    Some(o) if m.name.contains("writable") => o.value = o.value.min(m.value),
+                    Some(o) => o.value = o.value.saturating_add(m.value),
+                    None => out.push(m),
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The engine's part for `deployment` (ADR 0025).
 fn engine_role(deployment: &Deployment) -> spoor_engine::EngineRole {
     match deployment {
@@ -332,75 +506,49 @@ pub async fn run_role(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let metrics = Arc::new(Telemetry::new(env!("CARGO_PKG_VERSION")));
-    let mut engine: Option<Arc<spoor_engine::Engine>> = None;
     // One bounded pool for the CPU-heavy work of queries in every layer
     // (engine decoding, adjusters, answer encoding; ADR 0020).
     let cpu = spoor_storage::CpuPool::default();
-    let (writer, reader, deps, red) = match &config.storage {
-        Storage::Memory { max_traces } => {
-            let store = Arc::new(MemoryStore::new(*max_traces));
-            tracing::info!(max_traces, "storage: in-memory");
-            (
-                store.clone() as Arc<dyn spoor_storage::SpanWriter>,
-                store.clone() as Arc<dyn spoor_storage::TraceReader>,
-                store.clone() as Arc<dyn spoor_storage::DependencyReader>,
-                store as Arc<dyn spoor_storage::RedStatsReader>,
-            )
+    let tenancy = config.net.security.tenancy.clone();
+    if let Some(t) = &tenancy {
+        anyhow::ensure!(
+            matches!(deployment, Deployment::AllInOne),
+            "security.tenancy is supported by all-in-one only for now: `spoor {}` keeps one tenant \
+             (remove security.tenancy from its configuration)",
+            deployment.name()
+        );
+        t.validate().context("invalid security.tenancy")?;
+    }
+    let mut engines: Vec<Arc<spoor_engine::Engine>> = Vec::new();
+    // Without tenancy one store; with it, each tenant's own, in order.
+    let mut stores: Vec<(String, Readers)> = Vec::new();
+    match &tenancy {
+        None => {
+            let (readers, engine) = open_storage(&config.storage, &deployment, &cpu).await?;
+            engines.extend(engine);
+            stores.push((String::new(), readers));
         }
-        Storage::Engine {
-            data_dir,
-            blocks_url,
-            retention_nanos,
-            cut_bytes,
-            cut_age_nanos,
-            read_cache_bytes,
-            read_cache_dir,
-            read_cache_disk_bytes,
-            backlog_max_bytes,
-        } => {
-            let mut engine_config = spoor_engine::EngineConfig::new(data_dir.clone());
-            engine_config.cpu = cpu.clone();
-            engine_config.role = engine_role(&deployment);
-            if let Deployment::Query {
-                bucket_index_max_age,
-                ..
-            } = &deployment
-            {
-                engine_config.bucket_index_max_age = *bucket_index_max_age;
-            }
-            engine_config.read_cache_bytes = *read_cache_bytes;
-            engine_config.read_cache_dir = read_cache_dir.clone();
-            engine_config.read_cache_disk_bytes = *read_cache_disk_bytes;
-            engine_config.backlog_max_bytes = *backlog_max_bytes;
-            engine_config.retention = retention_nanos.map(Duration::from_nanos);
-            if let Some(url) = blocks_url {
-                engine_config.block_storage = spoor_engine::BlockStorage::from_url(url)?;
-            }
-            if let Some(bytes) = cut_bytes {
-                engine_config.head_cut_bytes = *bytes;
-            }
-            if let Some(age) = cut_age_nanos {
-                engine_config.head_cut_age = Duration::from_nanos(*age);
-            }
-            let started = std::time::Instant::now();
-            let store = Arc::new(
-                spoor_engine::Engine::open(engine_config)
+        Some(t) => {
+            for name in &t.tenants {
+                let storage =
+                    tenant_storage(&config.storage, name, &t.limits_of(name), t.tenants.len())?;
+                let (readers, engine) = open_storage(&storage, &deployment, &cpu)
                     .await
-                    .with_context(|| {
-                        format!("cannot open the data directory {}", data_dir.display())
-                    })?,
-            );
-            tracing::info!(
-                data_dir = %data_dir.display(),
-                blocks_url = blocks_url.as_deref().unwrap_or("file://<data_dir>/blocks"),
-                open_ms = started.elapsed().as_millis() as u64,
-                "storage: engine"
-            );
-            engine = Some(store.clone());
-            metrics.set_storage_status(store.clone());
-            engine_readers(&store, &deployment)?
+                    .with_context(|| format!("cannot open the store of tenant {name:?}"))?;
+                engines.extend(engine);
+                stores.push((name.clone(), readers));
+            }
+            tracing::info!(tenants = ?t.tenants, header = %t.header, "tenancy: each tenant its own store");
         }
+    }
+    let engine: Option<Arc<dyn spoor_storage::StorageStatus>> = match engines.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        many => Some(Arc::new(TenantsStatus(many.to_vec()))),
     };
+    if let Some(status) = &engine {
+        metrics.set_storage_status(status.clone());
+    }
     // The plain bytes, plus the decoded spans' reservation (ADR 0017).
     let largest_request = config
         .max_decompressed_bytes
@@ -419,27 +567,66 @@ pub async fn run_role(
              (twice max_decompressed_bytes + 1 KiB per span): such requests are refused with 413 (ADR 0017)"
         );
     }
-    let ingester = Arc::new(Ingester::new(
-        writer,
-        metrics.clone(),
-        IngestOptions {
-            max_bytes_in_flight: config.max_bytes_in_flight,
-        },
-    ));
-    let query = Arc::new(
-        QueryService::new(
-            reader,
-            Some(deps),
-            QueryOptions {
-                adjust: AdjustOptions {
-                    max_clock_skew_adjust: Duration::from_nanos(config.max_clock_skew_adjust_nanos),
-                },
-                max_trace_size: config.max_trace_size,
+    let services = |(writer, reader, deps, red): Readers, max_bytes_in_flight: usize| {
+        let ingester = Arc::new(Ingester::new(
+            writer,
+            metrics.clone(),
+            IngestOptions {
+                max_bytes_in_flight,
             },
-        )
-        .with_red_stats(red)
-        .with_cpu(cpu),
-    );
+        ));
+        let query = Arc::new(
+            QueryService::new(
+                reader,
+                Some(deps),
+                QueryOptions {
+                    adjust: AdjustOptions {
+                        max_clock_skew_adjust: Duration::from_nanos(
+                            config.max_clock_skew_adjust_nanos,
+                        ),
+                    },
+                    max_trace_size: config.max_trace_size,
+                },
+            )
+            .with_red_stats(red)
+            .with_cpu(cpu.clone()),
+        );
+        (query, ingester)
+    };
+    let tenant_metrics = tenancy.as_ref().map(|t| {
+        let m = Arc::new(spoor_server::tenancy::TenantMetrics::new(&t.tenants));
+        metrics.add_extra(m.clone());
+        m
+    });
+    let mut tenant_services = Vec::new();
+    let mut tenant_services_built: Vec<(Arc<QueryService>, Arc<Ingester>)> = Vec::new();
+    for (name, (writer, reader, deps, red)) in stores {
+        let (writer, max_bytes) = match (&tenancy, &tenant_metrics) {
+            (Some(t), Some(m)) => {
+                let limits = t.limits_of(&name);
+                let writer: Arc<dyn spoor_storage::SpanWriter> = Arc::new(
+                    spoor_server::tenancy::TenantWriter::new(&name, writer, &limits, m.clone()),
+                );
+                let max_bytes = limits
+                    .max_bytes_in_flight
+                    .unwrap_or(config.max_bytes_in_flight);
+                let concurrent = limits
+                    .query_max_concurrent
+                    .unwrap_or(config.query_max_concurrent);
+                tenant_services.push((name.clone(), concurrent));
+                (writer, max_bytes)
+            }
+            _ => (writer, config.max_bytes_in_flight),
+        };
+        let built = services((writer, reader, deps, red), max_bytes);
+        tenant_services_built.push(built);
+    }
+    // The first (or only) store serves the process-wide state: the single
+    // tenant, or under tenancy what needs no tenant (the UI's capabilities).
+    let (query, ingester) = tenant_services_built
+        .first()
+        .cloned()
+        .context("no store was opened")?;
     let server_config = ServerConfig {
         listeners: config.listeners.clone(),
         udp: UdpConfig {
@@ -488,16 +675,33 @@ pub async fn run_role(
         tracing::info!(ui_assets = %dir.display(), ui_config = ?config.ui_config, "serving a Jaeger UI build");
         state = state.with_jaeger_ui(Arc::new(ui));
     }
-    if let Some(engine) = &engine {
-        state = state.with_storage_status(engine.clone());
-        if let Deployment::Collector { .. } = deployment {
-            state = state.with_cluster_head(spoor_server::cluster::ClusterHead {
-                reader: engine.clone(),
-                dependencies: engine.clone(),
-                red: engine.clone(),
-                recent: engine.clone(),
-            });
+    if let Some(status) = &engine {
+        state = state.with_storage_status(status.clone());
+    }
+    // A collector is never under tenancy (refused above): one engine.
+    if let Some(engine) = engines.first().filter(|_| tenancy.is_none())
+        && let Deployment::Collector { .. } = deployment
+    {
+        state = state.with_cluster_head(spoor_server::cluster::ClusterHead {
+            reader: engine.clone(),
+            dependencies: engine.clone(),
+            red: engine.clone(),
+            recent: engine.clone(),
+        });
+    }
+    if let (Some(t), Some(m)) = (&tenancy, tenant_metrics) {
+        let mut states = std::collections::HashMap::new();
+        for ((name, concurrent), (query, ingester)) in
+            tenant_services.into_iter().zip(tenant_services_built)
+        {
+            states.insert(
+                name,
+                Arc::new(state.for_tenant(query, ingester, concurrent)),
+            );
         }
+        let tenants = spoor_server::tenancy::Tenants::new(t, states, m)
+            .context("invalid security.tenancy")?;
+        state = state.with_tenants(Arc::new(tenants));
     }
     let state = Arc::new(state);
     let bound = spoor_server::bind_role(role, &server_config).await?;
@@ -527,7 +731,7 @@ pub async fn run_role(
         Ok(Err(e)) => return Err(anyhow::anyhow!("server task failed: {e}")),
         Err(_) => tracing::warn!("in-flight requests did not finish within 10s"),
     }
-    if let Some(engine) = engine {
+    for engine in engines {
         // Flush the head and stop background work; the WAL already holds
         // every acknowledged span, so this only shortens the next start.
         if let Err(e) = engine.close().await {

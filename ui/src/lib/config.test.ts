@@ -24,6 +24,12 @@ describe('injected configuration', () => {
     expect(c.menu).toEqual([{ label: 'Docs', url: 'https://example.com' }]);
     expect(readConfig({ basePath: '/' }).basePath).toBe('');
   });
+  it('reads the session: login, user, tenants and a safe tenant header', () => {
+    expect(readConfig(undefined).session).toEqual({ login: false, user: null, tenants: null, tenantHeader: 'x-tenant' });
+    const c = readConfig({ session: { login: true, user: 'ana@example.com', tenants: ['a', '', 3, 'b'], tenantHeader: 'X-Scope-OrgID' } });
+    expect(c.session).toEqual({ login: true, user: 'ana@example.com', tenants: ['a', 'b'], tenantHeader: 'X-Scope-OrgID' });
+    expect(readConfig({ session: { tenantHeader: 'bad header: x' } }).session.tenantHeader).toBe('x-tenant');
+  });
 });
 
 describe('axis time labels', () => {

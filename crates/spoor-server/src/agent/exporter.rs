@@ -10,10 +10,10 @@
 use std::time::Duration;
 
 use spoor_client::Outcome;
+use spoor_client::grpc::GrpcChannel;
 use spoor_client::sender::{JAEGER_POST_SPANS_PATH, OTLP_EXPORT_PATH, grpc_outcome, send_grpc};
 use spoor_model::SpanRecord;
 use spoor_service::forward::{ExportError, Exporter};
-use tonic::transport::Channel;
 
 /// What a sender's outcome means for the forwarder: retryable answers
 /// (with the collector's `RetryInfo` when it gave one), an unreachable
@@ -47,7 +47,7 @@ pub fn classify(status: &tonic::Status) -> ExportError {
 
 /// One gRPC unary method of a collector, fed pre-encoded requests.
 struct GrpcMethod {
-    grpc: tonic::client::Grpc<Channel>,
+    grpc: tonic::client::Grpc<GrpcChannel>,
     path: &'static str,
     target: String,
     timeout: Duration,
@@ -66,7 +66,7 @@ pub struct JaegerGrpcExporter(GrpcMethod);
 impl JaegerGrpcExporter {
     /// An exporter over `channel` to `target` (for messages), each request
     /// given `request_timeout`.
-    pub fn new(channel: Channel, target: impl Into<String>, request_timeout: Duration) -> Self {
+    pub fn new(channel: GrpcChannel, target: impl Into<String>, request_timeout: Duration) -> Self {
         JaegerGrpcExporter(GrpcMethod {
             grpc: tonic::client::Grpc::new(channel),
             path: JAEGER_POST_SPANS_PATH,
@@ -94,7 +94,7 @@ pub struct OtlpGrpcExporter(GrpcMethod);
 impl OtlpGrpcExporter {
     /// An exporter over `channel` to `target` (for messages), each request
     /// given `request_timeout`.
-    pub fn new(channel: Channel, target: impl Into<String>, request_timeout: Duration) -> Self {
+    pub fn new(channel: GrpcChannel, target: impl Into<String>, request_timeout: Duration) -> Self {
         OtlpGrpcExporter(GrpcMethod {
             grpc: tonic::client::Grpc::new(channel),
             path: OTLP_EXPORT_PATH,

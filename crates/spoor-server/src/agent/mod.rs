@@ -26,12 +26,13 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::get;
+use spoor_client::ClientSecurity;
+use spoor_client::grpc::GrpcChannel;
 use spoor_service::forward::{Exporter, Forwarder, ForwarderOptions};
 use spoor_service::sampling::StrategyProvider;
 use spoor_service::{BatchSink, Telemetry};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 pub use exporter::{JaegerGrpcExporter, OtlpGrpcExporter, classify};
 pub use sampling_proxy::CollectorSamplingProxy;
@@ -64,10 +65,15 @@ impl CollectorProtocol {
     }
 }
 
-/// A gRPC channel to `host_port` (`HOST:PORT`), connected on first use
-/// (`spoor-client`'s one channel construction).
-pub fn lazy_channel(host_port: &str, request_timeout: Duration) -> Result<Channel, String> {
-    spoor_client::grpc::lazy_channel_to(host_port, CONNECT_TIMEOUT, request_timeout)
+/// A gRPC channel to `host_port` (`HOST:PORT`, TLS when `security` has TLS
+/// options), connected on first use (`spoor-client`'s one channel
+/// construction), with `security`'s credentials on every call.
+pub fn lazy_channel(
+    host_port: &str,
+    request_timeout: Duration,
+    security: &ClientSecurity,
+) -> Result<GrpcChannel, String> {
+    spoor_client::grpc::lazy_channel_to(host_port, CONNECT_TIMEOUT, request_timeout, security)
 }
 
 /// The agent's admin server: `GET /status` (also `/` and `/health`) and
@@ -114,6 +120,11 @@ pub struct AgentConfig {
     pub collector: String,
     /// The protocol spoken to it.
     pub protocol: CollectorProtocol,
+    /// TLS and credentials of the connection to the collector.
+    pub collector_security: ClientSecurity,
+    /// TLS and credentials of the connection to the sampling endpoint
+    /// (the collector's when it is the same address).
+    pub sampling_security: ClientSecurity,
     /// Where sampling strategies are asked for (`HOST:PORT` of a
     /// `SamplingManager`).
     pub sampling_endpoint: String,
@@ -194,11 +205,14 @@ pub async fn run_agent(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let started_at = SystemTime::now();
-    let channel = lazy_channel(&config.collector, config.request_timeout).map_err(|message| {
-        ServerError::Serve {
-            what: "agent",
-            message,
-        }
+    let channel = lazy_channel(
+        &config.collector,
+        config.request_timeout,
+        &config.collector_security,
+    )
+    .map_err(|message| ServerError::Serve {
+        what: "agent",
+        message,
     })?;
     let exporter: Arc<dyn Exporter> = match config.protocol {
         CollectorProtocol::Jaeger => Arc::new(JaegerGrpcExporter::new(
@@ -212,14 +226,19 @@ pub async fn run_agent(
             config.request_timeout,
         )),
     };
-    let sampling_channel = if config.sampling_endpoint == config.collector {
+    let sampling_channel = if config.sampling_endpoint == config.collector
+        && config.sampling_security == config.collector_security
+    {
         channel
     } else {
-        lazy_channel(&config.sampling_endpoint, config.request_timeout).map_err(|message| {
-            ServerError::Serve {
-                what: "agent",
-                message,
-            }
+        lazy_channel(
+            &config.sampling_endpoint,
+            config.request_timeout,
+            &config.sampling_security,
+        )
+        .map_err(|message| ServerError::Serve {
+            what: "agent",
+            message,
         })?
     };
     let proxy: Arc<dyn StrategyProvider> = Arc::new(CollectorSamplingProxy::new(
@@ -240,7 +259,9 @@ pub async fn run_agent(
         listeners = ?listeners.addrs(),
         collector = %config.collector,
         protocol = ?config.protocol,
+        collector_tls = config.collector_security.tls.any_set(),
         sampling = %config.sampling_endpoint,
+        sampling_tls = config.sampling_security.tls.any_set(),
         "agent listening"
     );
 

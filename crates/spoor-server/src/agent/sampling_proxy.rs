@@ -6,18 +6,18 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use spoor_client::grpc::GrpcChannel;
 use spoor_model::sampling::SamplingStrategyResponse;
 use spoor_proto::jaeger::api_v2 as pb;
 use spoor_proto::jaeger::api_v2::sampling_manager_client::SamplingManagerClient;
 use spoor_service::sampling::{SamplingError, StrategyProvider};
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 /// Sampling strategies asked from a collector's `SamplingManager`, each kept
 /// for `ttl`. When the collector cannot be reached, the last strategy it gave
 /// for the service (however old) is served instead of an error.
 pub struct CollectorSamplingProxy {
-    client: SamplingManagerClient<Channel>,
+    client: SamplingManagerClient<GrpcChannel>,
     target: String,
     ttl: Duration,
     cache: Mutex<HashMap<String, (Instant, SamplingStrategyResponse)>>,
@@ -28,7 +28,7 @@ const MAX_CACHED_SERVICES: usize = 10_000;
 
 impl CollectorSamplingProxy {
     /// A proxy over `channel` to `target` (for messages) caching for `ttl`.
-    pub fn new(channel: Channel, target: impl Into<String>, ttl: Duration) -> Self {
+    pub fn new(channel: GrpcChannel, target: impl Into<String>, ttl: Duration) -> Self {
         CollectorSamplingProxy {
             client: SamplingManagerClient::new(channel),
             target: target.into(),
@@ -167,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn the_sampling_proxy_caches_and_serves_stale_answers_when_the_collector_is_down() {
         let (up, addr, stop) = upstream().await;
-        let channel = lazy_channel(&addr, Duration::from_secs(5)).unwrap();
+        let channel = lazy_channel(&addr, Duration::from_secs(5), &Default::default()).unwrap();
         let proxy = CollectorSamplingProxy::new(channel, &addr, Duration::from_secs(1));
         let rate = |s: SamplingStrategyResponse| s.probabilistic.unwrap().sampling_rate;
         assert_eq!(rate(proxy.get_sampling_strategy("a").await.unwrap()), 0.25);
@@ -199,12 +199,12 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         drop(l);
-        let channel = lazy_channel(&addr, Duration::from_secs(2)).unwrap();
+        let channel = lazy_channel(&addr, Duration::from_secs(2), &Default::default()).unwrap();
         let proxy = CollectorSamplingProxy::new(channel, &addr, Duration::from_secs(10));
         let err = proxy.get_sampling_strategy("x").await.unwrap_err();
         assert!(matches!(err, SamplingError::Upstream(_)), "{err}");
         let exporter = JaegerGrpcExporter::new(
-            lazy_channel(&addr, Duration::from_secs(2)).unwrap(),
+            lazy_channel(&addr, Duration::from_secs(2), &Default::default()).unwrap(),
             &addr,
             Duration::from_secs(2),
         );

@@ -59,7 +59,7 @@ pub async fn serve_grpc(
     let listener = listener.into();
     listener
         .grpc_server()
-        .add_service(collector_service(state.clone()))
+        .add_service(crate::tenancy::TenantGrpc::new(&state, collector_service))
         .add_service(crate::sampling::sampling_manager_service(state))
         .serve_with_incoming_shutdown(listener.grpc_incoming(), shutdown.cancelled_owned())
         .await

@@ -32,6 +32,10 @@ const THRIFT_MEDIA_TYPES: [&str; 2] = [
 
 /// The Jaeger collector HTTP router (`POST /api/traces`).
 pub fn http_router(state: Arc<AppState>) -> Router {
+    crate::tenancy::http_router(state, routes, crate::tenancy::Scope::All)
+}
+
+fn routes(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/traces", post(post_traces))
         .with_state(state)

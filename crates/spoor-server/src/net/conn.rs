@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::ListenerGuard;
+use super::tls::PeerCertificate;
 
 /// How a connection's protocol signals "waiting for the next request".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,6 +328,15 @@ impl GuardedIo {
         &self.shared
     }
 
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    pub(crate) fn listener(&self) -> &Arc<ListenerGuard> {
+        &self.listener
+    }
+
     /// Err when the connection was evicted or its deadline passed; otherwise
     /// arms the timer (and the eviction waker) to wake the reader.
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
@@ -457,6 +467,8 @@ pub struct GrpcConnInfo {
     pub(crate) shared: Arc<ConnShared>,
     /// Addresses, as tonic's own `TcpConnectInfo`.
     pub tcp: tonic::transport::server::TcpConnectInfo,
+    /// The verified client certificate (mTLS), if the connection presented one.
+    pub peer_certificate: Option<PeerCertificate>,
 }
 
 impl tonic::transport::server::Connected for GuardedIo {
@@ -466,6 +478,120 @@ impl tonic::transport::server::Connected for GuardedIo {
         GrpcConnInfo {
             shared: self.shared.clone(),
             tcp: self.inner.connect_info(),
+            peer_certificate: None,
         }
+    }
+}
+
+/// An accepted connection, plain or TLS: what HTTP and gRPC servers read
+/// and write. Either way the [`GuardedIo`] underneath keeps enforcing the
+/// connection limit, the timeouts and busy tracking.
+pub enum ServerIo {
+    /// Plain TCP.
+    Plain(GuardedIo),
+    /// TLS over TCP (the handshake is done), with the client certificate's
+    /// names when one was verified.
+    Tls(
+        Box<tokio_rustls::server::TlsStream<GuardedIo>>,
+        Option<PeerCertificate>,
+    ),
+}
+
+impl std::fmt::Debug for ServerIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerIo::Plain(io) => f.debug_tuple("Plain").field(io).finish(),
+            ServerIo::Tls(tls, peer) => f
+                .debug_tuple("Tls")
+                .field(tls.get_ref().0)
+                .field(peer)
+                .finish(),
+        }
+    }
+}
+
+impl ServerIo {
+    /// The guarded TCP connection underneath.
+    pub fn guarded(&self) -> &GuardedIo {
+        match self {
+            ServerIo::Plain(io) => io,
+            ServerIo::Tls(tls, _) => tls.get_ref().0,
+        }
+    }
+
+    /// The verified client certificate, if any.
+    pub fn peer_certificate(&self) -> Option<&PeerCertificate> {
+        match self {
+            ServerIo::Plain(_) => None,
+            ServerIo::Tls(_, peer) => peer.as_ref(),
+        }
+    }
+}
+
+impl AsyncRead for ServerIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            ServerIo::Tls(tls, _) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ServerIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ServerIo::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            ServerIo::Tls(tls, _) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(io) => Pin::new(io).poll_flush(cx),
+            ServerIo::Tls(tls, _) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerIo::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            ServerIo::Tls(tls, _) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ServerIo::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            ServerIo::Tls(tls, _) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            ServerIo::Plain(io) => io.is_write_vectored(),
+            ServerIo::Tls(tls, _) => tls.is_write_vectored(),
+        }
+    }
+}
+
+impl tonic::transport::server::Connected for ServerIo {
+    type ConnectInfo = GrpcConnInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        let mut info = self.guarded().connect_info();
+        info.peer_certificate = self.peer_certificate().cloned();
+        info
     }
 }

@@ -5,41 +5,92 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use tower::{Layer, Service};
 
 use super::conn::GuardedBody;
-use super::{GrpcConnInfo, GuardedIo, ListenerGuard, Mode, ProtectedListener};
+use super::{GrpcConnInfo, ListenerGuard, Mode, ProtectedListener, ServerIo};
 
 impl ProtectedListener {
     /// A tonic server builder with this listener's timeouts: a request (its
-    /// body included) must finish within the body timeout.
+    /// body included) must finish within the body timeout; and its group's
+    /// authentication ([`crate::auth::layer`]).
     pub fn grpc_server(
         &self,
-    ) -> tonic::transport::Server<tower::layer::util::Stack<BusyLayer, tower::layer::util::Identity>>
-    {
+    ) -> tonic::transport::Server<
+        tower::layer::util::Stack<
+            crate::auth::layer::AuthLayer,
+            tower::layer::util::Stack<BusyLayer, tower::layer::util::Identity>,
+        >,
+    > {
         tonic::transport::Server::builder()
             .timeout(self.config.body_timeout)
             .layer(BusyLayer)
+            .layer(crate::auth::layer::AuthLayer::new(self.auth.clone()))
     }
 
     /// The accepted, guarded connections, for `serve_with_incoming_shutdown`.
+    /// With TLS, each connection's handshake runs in its own task and the
+    /// finished ones reach tonic through a channel, so that a slow client
+    /// never holds up the others.
     pub fn grpc_incoming(
         self,
-    ) -> impl Stream<Item = Result<GuardedIo, std::io::Error>> + Send + 'static {
+    ) -> impl Stream<Item = Result<ServerIo, std::io::Error>> + Send + 'static {
         let ProtectedListener {
-            listener, guard, ..
+            listener,
+            guard,
+            tls,
+            config,
+            ..
         } = self;
-        futures::stream::unfold(
-            (listener, guard),
-            |(listener, guard): (tokio::net::TcpListener, Arc<ListenerGuard>)| async move {
-                loop {
-                    if let Some(io) = guard.accept(&listener, Mode::Grpc).await {
-                        return Some((Ok(io), (listener, guard)));
+        match tls {
+            None => futures::stream::unfold(
+                (listener, guard),
+                |(listener, guard): (tokio::net::TcpListener, Arc<ListenerGuard>)| async move {
+                    loop {
+                        if let Some(io) = guard.accept(&listener, Mode::Grpc).await {
+                            return Some((
+                                Ok::<_, std::io::Error>(ServerIo::Plain(io)),
+                                (listener, guard),
+                            ));
+                        }
                     }
-                }
-            },
-        )
+                },
+            )
+            .left_stream(),
+            Some(tls) => {
+                let acceptor = tls.acceptor(super::tls::Alpn::Grpc);
+                let header_timeout = config.header_timeout;
+                let (tx, rx) = tokio::sync::mpsc::channel::<ServerIo>(64);
+                tokio::spawn(async move {
+                    loop {
+                        let io = tokio::select! {
+                            // tonic dropped the stream: the server stopped.
+                            _ = tx.closed() => break,
+                            io = guard.accept(&listener, Mode::Grpc) => io,
+                        };
+                        let Some(io) = io else { continue };
+                        let tx = tx.clone();
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            let handshake = super::tls_handshake(io, acceptor, header_timeout);
+                            let io = tokio::select! {
+                                io = handshake => io,
+                                _ = tx.closed() => None,
+                            };
+                            if let Some(io) = io {
+                                let _ = tx.send(io).await;
+                            }
+                        });
+                    }
+                });
+                futures::stream::unfold(rx, |mut rx| async move {
+                    let io = rx.recv().await?;
+                    Some((Ok::<_, std::io::Error>(io), rx))
+                })
+                .right_stream()
+            }
+        }
     }
 }
 
@@ -76,11 +127,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        let busy = req
-            .extensions()
-            .get::<GrpcConnInfo>()
-            .map(|info| info.shared.request_started());
+    fn call(&mut self, mut req: http::Request<ReqBody>) -> Self::Future {
+        let info = req.extensions().get::<GrpcConnInfo>().cloned();
+        let busy = info.as_ref().map(|info| info.shared.request_started());
+        if let Some(info) = info {
+            // The contract of every listener: the peer's address and its
+            // verified client certificate in the request's extensions.
+            if let Some(addr) = info.tcp.remote_addr() {
+                req.extensions_mut().insert(super::PeerAddr(addr));
+            }
+            if let Some(cert) = info.peer_certificate {
+                req.extensions_mut().insert(cert);
+            }
+        }
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await?;

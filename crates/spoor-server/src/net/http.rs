@@ -20,7 +20,8 @@ use tower::ServiceExt as _;
 
 use super::conn::GuardedBody;
 use super::origin::{Refusal, Verdict, add_cors};
-use super::{ListenerGuard, Mode, ProtectedListener};
+use super::tls::PeerCertificate;
+use super::{ListenerGuard, Mode, PeerAddr, ProtectedListener, ServerIo};
 
 /// How long in-flight requests may take to finish after shutdown begins,
 /// before their connections are dropped.
@@ -94,7 +95,10 @@ pub async fn serve(
         guard,
         config,
         access,
+        tls,
+        ..
     } = listener;
+    let tls = tls.map(|t| t.acceptor(super::tls::Alpn::Http));
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // The connection deadlines are enforced by `GuardedIo`; hyper's own
     // header timer would also close idle keep-alive connections early.
@@ -112,62 +116,36 @@ pub async fn serve(
             io = guard.accept(&listener, Mode::Http) => io,
         };
         let Some(io) = io else { continue };
-        let shared = io.shared().clone();
-        let service = {
-            let router = router.clone();
-            let guard = guard.clone();
-            let body_timeout = config.body_timeout;
-            let access = access.clone();
-            hyper::service::service_fn(move |req: Request<Incoming>| {
-                let busy = shared.request_started();
-                let verdict = access.as_ref().map(|a| a.check(&req));
-                let cors = match verdict {
-                    Some(Verdict::Answer(resp, why)) => {
-                        match why {
-                            Refusal::Host => guard.host_refused(),
-                            Refusal::Origin => guard.origin_refused(),
-                            Refusal::None => {}
-                        }
-                        return futures::future::Either::Left(futures::future::ready(Ok::<
-                            _,
-                            Infallible,
-                        >(
-                            resp.map(|b| GuardedBody::new(b, busy)),
-                        )));
-                    }
-                    Some(Verdict::Pass(cors)) => cors,
-                    None => None,
-                };
-                let timed_out = Arc::new(AtomicBool::new(false));
-                let req = req.map(|inner| {
-                    Body::new(TimedBody {
-                        inner,
-                        timer: Box::pin(tokio::time::sleep_until(Instant::now() + body_timeout)),
-                        limit: body_timeout,
-                        timed_out: timed_out.clone(),
-                        listener: guard.clone(),
-                        done: false,
-                    })
-                });
-                let router = router.clone();
-                futures::future::Either::Right(async move {
-                    let Ok(mut resp) = router.oneshot(req).await;
-                    if let Some(origin) = cors {
-                        add_cors(resp.headers_mut(), origin);
-                    }
-                    if timed_out.load(Ordering::Relaxed) {
-                        // The rest of the body is unread: do not reuse the connection.
-                        resp.headers_mut()
-                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                    }
-                    Ok::<_, Infallible>(resp.map(|b| GuardedBody::new(b, busy)))
-                })
-            })
-        };
+        let router = router.clone();
+        let guard = guard.clone();
+        let access = access.clone();
+        let tls = tls.clone();
         let builder = builder.clone();
         let shutdown = shutdown.clone();
         let alive = alive.clone();
+        let body_timeout = config.body_timeout;
+        let header_timeout = config.header_timeout;
         tokio::spawn(async move {
+            // The handshake runs here, in the connection's task: a slow or
+            // silent client never holds up the accept loop.
+            let io = match tls {
+                None => ServerIo::Plain(io),
+                Some(acceptor) => {
+                    let handshake = super::tls_handshake(io, acceptor, header_timeout);
+                    let io = tokio::select! {
+                        io = handshake => io,
+                        _ = shutdown.cancelled() => None,
+                    };
+                    match io {
+                        Some(io) => io,
+                        None => {
+                            drop(alive);
+                            return;
+                        }
+                    }
+                }
+            };
+            let service = service(&io, router, guard, access, body_timeout);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
             tokio::pin!(conn);
             tokio::select! {
@@ -188,4 +166,74 @@ pub async fn serve(
     drop(alive);
     let _ = finished.recv().await;
     Ok(())
+}
+
+/// The per-connection service: marks requests busy, checks Host and Origin,
+/// bounds the body in time, and puts the connection's [`PeerAddr`] and
+/// [`PeerCertificate`] in every request's extensions.
+fn service(
+    io: &ServerIo,
+    router: axum::Router,
+    guard: Arc<ListenerGuard>,
+    access: Option<Arc<super::origin::AccessPolicy>>,
+    body_timeout: Duration,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = http::Response<GuardedBody<Body>>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let shared = io.guarded().shared().clone();
+    let peer_addr = io.guarded().peer_addr().ok().map(PeerAddr);
+    let peer_cert: Option<PeerCertificate> = io.peer_certificate().cloned();
+    hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let busy = shared.request_started();
+        if let Some(addr) = peer_addr {
+            req.extensions_mut().insert(addr);
+        }
+        if let Some(cert) = &peer_cert {
+            req.extensions_mut().insert(cert.clone());
+        }
+        let verdict = access.as_ref().map(|a| a.check(&req));
+        let cors = match verdict {
+            Some(Verdict::Answer(resp, why)) => {
+                match why {
+                    Refusal::Host => guard.host_refused(),
+                    Refusal::Origin => guard.origin_refused(),
+                    Refusal::None => {}
+                }
+                return futures::future::Either::Left(futures::future::ready(Ok::<_, Infallible>(
+                    resp.map(|b| GuardedBody::new(b, busy)),
+                )));
+            }
+            Some(Verdict::Pass(cors)) => cors,
+            None => None,
+        };
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let req = req.map(|inner| {
+            Body::new(TimedBody {
+                inner,
+                timer: Box::pin(tokio::time::sleep_until(Instant::now() + body_timeout)),
+                limit: body_timeout,
+                timed_out: timed_out.clone(),
+                listener: guard.clone(),
+                done: false,
+            })
+        });
+        let router = router.clone();
+        futures::future::Either::Right(async move {
+            let Ok(mut resp) = router.oneshot(req).await;
+            if let Some(origin) = cors {
+                add_cors(resp.headers_mut(), origin);
+            }
+            if timed_out.load(Ordering::Relaxed) {
+                // The rest of the body is unread: do not reuse the connection.
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(resp.map(|b| GuardedBody::new(b, busy)))
+        })
+    })
 }

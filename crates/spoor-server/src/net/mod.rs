@@ -15,6 +15,7 @@ pub(crate) mod conn;
 pub mod grpc;
 pub mod http;
 pub mod origin;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -27,7 +28,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub(crate) use conn::Mode;
 use conn::{ConnShared, TimeoutKind};
-pub use conn::{GrpcConnInfo, GuardedBody, GuardedIo};
+pub use conn::{GrpcConnInfo, GuardedBody, GuardedIo, ServerIo};
+
+/// The TCP peer of a request, in the extensions of every HTTP and gRPC
+/// request of every TCP listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// How every TCP listener protects itself.
 #[derive(Debug, Clone)]
@@ -54,6 +60,8 @@ pub struct NetConfig {
     /// Origins allowed to send spans to the HTTP receivers from a browser;
     /// `*` allows any. Requests with any other `Origin` are refused.
     pub receiver_allowed_origins: Vec<String>,
+    /// TLS, authentication and tenancy (`security:`, docs/security.md).
+    pub security: crate::security::SecurityConfig,
 }
 
 impl Default for NetConfig {
@@ -67,6 +75,7 @@ impl Default for NetConfig {
             allowed_hosts: Vec::new(),
             cors_allowed_origins: Vec::new(),
             receiver_allowed_origins: Vec::new(),
+            security: crate::security::SecurityConfig::default(),
         }
     }
 }
@@ -94,6 +103,7 @@ pub struct ListenerGuard {
     host_refused: AtomicU64,
     origin_refused: AtomicU64,
     accept_errors: AtomicU64,
+    tls_handshake_failures: AtomicU64,
 }
 
 impl std::fmt::Debug for ListenerGuard {
@@ -124,6 +134,7 @@ impl ListenerGuard {
             host_refused: AtomicU64::new(0),
             origin_refused: AtomicU64::new(0),
             accept_errors: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
         }
     }
 
@@ -215,6 +226,10 @@ impl ListenerGuard {
         self.host_refused.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn origin_refused(&self) {
         self.origin_refused.fetch_add(1, Ordering::Relaxed);
     }
@@ -248,14 +263,52 @@ impl ListenerGuard {
 pub struct NetState {
     pub config: NetConfig,
     listeners: Mutex<Vec<Arc<ListenerGuard>>>,
+    /// The web UI's login and its sessions (`security.login`), shared by
+    /// the login routes and the authentication layer.
+    pub login: Option<Arc<crate::auth::login::Login>>,
+    /// Authentication of every group, built on first use ([`NetState::auth`]).
+    pub(crate) auth: Mutex<Option<Arc<crate::auth::Auth>>>,
+    /// TLS of the listeners, built on first use ([`NetState::tls`]).
+    tls: std::sync::OnceLock<Result<Option<Arc<tls::TlsServer>>, String>>,
 }
 
 impl NetState {
     pub fn new(config: NetConfig) -> Self {
+        let login = config.security.login.clone().map(|settings| {
+            let tls = config.security.tls.is_some();
+            Arc::new(crate::auth::login::Login::new(settings, tls))
+        });
         NetState {
             config,
             listeners: Mutex::new(Vec::new()),
+            login,
+            auth: Mutex::new(None),
+            tls: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The process's TLS side (`security.tls`), built once and shared by
+    /// every listener; its certificate reloader is started on first use.
+    /// `Ok(None)`: no TLS configured. `Err`: the files cannot be used.
+    pub fn tls(&self) -> Result<Option<Arc<tls::TlsServer>>, String> {
+        let built = self.tls.get_or_init(|| match &self.config.security.tls {
+            None => Ok(None),
+            Some(settings) => {
+                let server = tls::TlsServer::new(settings).map_err(|e| e.to_string())?;
+                tracing::info!(
+                    cert_file = %settings.cert_file.display(),
+                    client_auth = ?settings.effective_client_auth(),
+                    min_version = ?settings.min_version,
+                    groups = ?settings.groups,
+                    "TLS on"
+                );
+                Ok(Some(server))
+            }
+        });
+        if let Ok(Some(server)) = built {
+            server.spawn_reloader();
+        }
+        built.clone()
     }
 
     /// Puts `listener` under protection as `name`, allowing `limit` connections.
@@ -275,6 +328,8 @@ impl NetState {
             guard,
             config: self.config.clone(),
             access: None,
+            auth: None,
+            tls: None,
         }
     }
 
@@ -366,6 +421,12 @@ impl NetState {
                 );
             }
         }
+        counter(
+            &mut out,
+            "spoor_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out (bad or no client certificate, wrong version, plain text on a TLS port), by listener.",
+            &|l| load(&l.tls_handshake_failures),
+        );
         let _ = writeln!(
             out,
             "# HELP spoor_http_requests_forbidden_total HTTP requests refused by the Host allow-list or the Origin check, by listener and check.\n# TYPE spoor_http_requests_forbidden_total counter"
@@ -386,6 +447,34 @@ impl NetState {
     }
 }
 
+/// Does the TLS handshake of `io` (in its connection's task), within
+/// `timeout` (the header timeout); a failure is counted and logged at debug
+/// level, and the connection dropped.
+pub(crate) async fn tls_handshake(
+    io: GuardedIo,
+    acceptor: tokio_rustls::TlsAcceptor,
+    timeout: Duration,
+) -> Option<ServerIo> {
+    let listener = io.listener().clone();
+    let peer = io.peer_addr().ok();
+    match tokio::time::timeout(timeout, acceptor.accept(io)).await {
+        Ok(Ok(tls)) => {
+            let cert = tls::PeerCertificate::of_connection(tls.get_ref().1);
+            Some(ServerIo::Tls(Box::new(tls), cert))
+        }
+        Ok(Err(error)) => {
+            listener.tls_handshake_failed();
+            tracing::debug!(listener = listener.name, ?peer, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            listener.tls_handshake_failed();
+            tracing::debug!(listener = listener.name, ?peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
 /// A bound listener with its guard and the timeouts to apply.
 #[derive(Debug)]
 pub struct ProtectedListener {
@@ -394,9 +483,24 @@ pub struct ProtectedListener {
     pub(crate) config: NetConfig,
     /// Host and Origin checks of HTTP requests; `None` = none.
     pub(crate) access: Option<Arc<origin::AccessPolicy>>,
+    /// Authentication of its group's requests; `None` = open.
+    pub(crate) auth: Option<Arc<crate::auth::GroupAuth>>,
+    /// TLS on its connections; `None` = plain TCP.
+    pub(crate) tls: Option<Arc<tls::TlsServer>>,
 }
 
 impl ProtectedListener {
+    /// The same listener serving TLS (handshakes in each connection's task).
+    pub fn with_tls(mut self, tls: Arc<tls::TlsServer>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Whether its connections are TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// The address bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -405,6 +509,13 @@ impl ProtectedListener {
     /// The guard counting this listener's connections.
     pub fn guard(&self) -> &Arc<ListenerGuard> {
         &self.guard
+    }
+
+    /// The same listener authenticating its requests with `auth`
+    /// (gRPC: [`ProtectedListener::grpc_server`]'s layer).
+    pub fn with_auth(mut self, auth: Arc<crate::auth::GroupAuth>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// The same listener checking each HTTP request's Host and Origin.
@@ -425,6 +536,8 @@ impl From<TcpListener> for ProtectedListener {
             guard,
             config,
             access: None,
+            auth: None,
+            tls: None,
         }
     }
 }

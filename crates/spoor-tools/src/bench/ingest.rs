@@ -181,6 +181,7 @@ async fn request_pass(
         endpoint: endpoint(child, payloads.protocol)?,
         timeout: REQUEST_TIMEOUT,
         gzip: false,
+        security: Default::default(),
     })
     .await?;
     let mut senders = Vec::with_capacity(in_flight);

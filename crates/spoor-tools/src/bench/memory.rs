@@ -69,6 +69,7 @@ pub async fn under_load(
         endpoint: format!("http://{}", child.otlp_grpc),
         timeout: Duration::from_secs(60),
         gzip: false,
+        security: Default::default(),
     })
     .await?;
     let bucket = Arc::new(TokenBucket::new(

@@ -214,6 +214,7 @@ pub async fn load(
         endpoint: format!("http://{}", child.otlp_grpc),
         timeout: Duration::from_secs(60),
         gzip: false,
+        security: Default::default(),
     })
     .await?;
     let rx = Arc::new(Mutex::new(rx));

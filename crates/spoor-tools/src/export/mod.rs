@@ -98,6 +98,10 @@ pub struct ExportArgs {
     /// Log filter for diagnostics on stderr
     #[arg(long, value_name = "FILTER", default_value = "warn")]
     pub log: String,
+
+    /// TLS and credentials of the requests to `--url`
+    #[command(flatten)]
+    pub client: crate::common::ClientArgs,
 }
 
 /// Formats `spoor export` writes.
@@ -426,8 +430,8 @@ fn base_url(url: &str) -> Result<String> {
     let uri: Uri = base
         .parse()
         .with_context(|| format!("invalid --url {url:?}"))?;
-    if uri.scheme_str() != Some("http") {
-        bail!("--url must be an http:// URL, got {url:?}");
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        bail!("--url must be an http:// or https:// URL, got {url:?}");
     }
     Ok(base)
 }
@@ -480,7 +484,7 @@ async fn run(args: ExportArgs) -> Result<()> {
         TraceId::from_hex(id).map_err(|e| anyhow!("invalid --trace-id {id:?}: {e}"))?;
     }
     let (query, window) = query_string(&args)?;
-    let client = spoor_client::http::client();
+    let client = spoor_client::http::client_with(&args.client.security()?)?;
     let mut base = None;
     let default_url = (args.url.is_none() && args.data_dir.is_none()).then_some(DEFAULT_QUERY_URL);
     let mut source = match (args.url.as_deref().or(default_url), &args.data_dir) {

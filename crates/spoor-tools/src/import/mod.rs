@@ -66,6 +66,10 @@ pub struct ImportArgs {
     /// Log filter for diagnostics on stderr
     #[arg(long, value_name = "FILTER", default_value = "warn")]
     pub log: String,
+
+    /// TLS and credentials of the requests to `--otlp`
+    #[command(flatten)]
+    pub client: crate::common::ClientArgs,
 }
 
 /// Formats `spoor import` reads.
@@ -183,9 +187,11 @@ enum Sink {
 
 async fn run(args: ImportArgs) -> Result<()> {
     let sink = match (&args.otlp, &args.data_dir) {
-        (Some(url), _) => Sink::Otlp(Box::new(OtlpSink::new(url, args.max_retries).await?)),
+        (Some(url), _) => Sink::Otlp(Box::new(
+            OtlpSink::new(url, args.max_retries, args.client.security()?).await?,
+        )),
         (None, None) => Sink::Otlp(Box::new(
-            OtlpSink::new(DEFAULT_OTLP_URL, args.max_retries).await?,
+            OtlpSink::new(DEFAULT_OTLP_URL, args.max_retries, args.client.security()?).await?,
         )),
         (None, Some(dir)) => {
             let mut config = spoor_engine::EngineConfig::new(dir.clone());
@@ -732,7 +738,11 @@ struct OtlpSink {
 }
 
 impl OtlpSink {
-    async fn new(url: &str, max_retries: u32) -> Result<OtlpSink> {
+    async fn new(
+        url: &str,
+        max_retries: u32,
+        security: spoor_client::ClientSecurity,
+    ) -> Result<OtlpSink> {
         let trimmed = url.trim_end_matches('/');
         let full = if trimmed.ends_with("/v1/traces") {
             trimmed.to_string()
@@ -742,14 +752,15 @@ impl OtlpSink {
         let uri: http::Uri = full
             .parse()
             .with_context(|| format!("invalid --otlp URL {url:?}"))?;
-        if uri.scheme_str() != Some("http") {
-            bail!("--otlp must be an http:// URL, got {url:?}");
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            bail!("--otlp must be an http:// or https:// URL, got {url:?}");
         }
         let connector = Connector::new(SenderOptions {
             protocol: Protocol::OtlpHttp,
             endpoint: full,
             timeout: Duration::from_secs(60),
             gzip: false,
+            security,
         })
         .await?;
         Ok(OtlpSink {

@@ -111,6 +111,10 @@ pub struct TracegenArgs {
     /// Log filter for tracegen's own messages (stderr)
     #[arg(long, value_name = "FILTER", default_value = "warn")]
     pub log: String,
+
+    /// TLS (for `https://` endpoints) and credentials of the requests
+    #[command(flatten)]
+    pub client: crate::common::ClientArgs,
 }
 
 /// Most attributes per span accepted (a guard against typos).
@@ -167,6 +171,7 @@ impl TracegenArgs {
                 endpoint: self.endpoint.clone().unwrap_or_default(),
                 timeout,
                 gzip: self.compression == Compression::Gzip,
+                security: self.client.security()?,
             },
             generator: GenConfig {
                 attrs: self.attrs,

@@ -12,11 +12,14 @@
 //! `spoor_service::forward` (waiting as `spoor_service::retry` says).
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use spoor_client::credentials::parse_headers;
+use spoor_client::{ClientSecurity, CredentialOptions, TlsOptions};
 use spoor_server::agent::{AgentConfig, AgentListeners, AgentState, CollectorProtocol, run_agent};
 use spoor_server::roles::AGENT;
 use spoor_server::{Role, UdpConfig};
@@ -47,7 +50,7 @@ pub const SAMPLING_GRPC_PORT: u16 = spoor_server::Listener::SamplingGrpc.spec().
 /// `SPOOR_AGENT_*` environment variable (flags win).
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
-    /// Collector to forward spans to, `HOST:PORT` (the port defaults to 14250 for `jaeger`, 4317 for `otlp`)
+    /// Collector to forward spans to, `HOST:PORT` or `https://HOST:PORT` for TLS (the port defaults to 14250 for `jaeger`, 4317 for `otlp`)
     #[arg(long, env = "SPOOR_AGENT_COLLECTOR", value_name = "HOST:PORT")]
     pub collector: String,
 
@@ -64,6 +67,46 @@ pub struct AgentArgs {
     /// Where sampling strategies are asked for (a gRPC `SamplingManager`), `HOST:PORT` [default: the collector for `jaeger`; the collector's host on port 5779 for `otlp`]
     #[arg(long, env = "SPOOR_AGENT_SAMPLING_ENDPOINT", value_name = "HOST:PORT")]
     pub sampling_endpoint: Option<String>,
+
+    /// TLS to the collector (and the sampling endpoint): PEM file of CA certificates trusted besides the system's roots; any `--collector-tls-*` flag turns TLS on
+    #[arg(long, env = "SPOOR_AGENT_COLLECTOR_TLS_CA_FILE", value_name = "FILE")]
+    pub collector_tls_ca_file: Option<PathBuf>,
+
+    /// TLS to the collector: PEM client certificate presented when the collector asks for one (mTLS); needs `--collector-tls-key-file`
+    #[arg(long, env = "SPOOR_AGENT_COLLECTOR_TLS_CERT_FILE", value_name = "FILE")]
+    pub collector_tls_cert_file: Option<PathBuf>,
+
+    /// TLS to the collector: PEM private key of `--collector-tls-cert-file`
+    #[arg(long, env = "SPOOR_AGENT_COLLECTOR_TLS_KEY_FILE", value_name = "FILE")]
+    pub collector_tls_key_file: Option<PathBuf>,
+
+    /// TLS to the collector: the name its certificate must carry, instead of the host of `--collector`
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_COLLECTOR_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub collector_tls_server_name: Option<String>,
+
+    /// File holding a token sent to the collector as `Authorization: Bearer TOKEN` (read again when it changes)
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_COLLECTOR_BEARER_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub collector_bearer_token_file: Option<PathBuf>,
+
+    /// Extra headers sent to the collector, `NAME=VALUE,NAME=VALUE`
+    #[arg(
+        long,
+        env = "SPOOR_AGENT_COLLECTOR_HEADERS",
+        value_name = "NAME=VALUE,..."
+    )]
+    pub collector_headers: Option<String>,
+
+    /// Tenant sent to the collector in the `x-tenant` header
+    #[arg(long, env = "SPOOR_AGENT_COLLECTOR_TENANT", value_name = "TENANT")]
+    pub collector_tenant: Option<String>,
 
     /// How long a sampling strategy from the collector is reused, a Go duration
     #[arg(
@@ -220,15 +263,23 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{s:?} is negative"))
 }
 
+/// Whether a gRPC target was given as `https://…`.
+fn is_https(spec: &str) -> bool {
+    spec.trim().starts_with("https://")
+}
+
 /// `HOST:PORT` for a gRPC target: `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT`,
-/// a bare IPv6 address, optionally after `http://`. TLS is not supported.
+/// a bare IPv6 address, optionally after `http://` or `https://` (TLS:
+/// [`is_https`]).
 pub fn grpc_target(spec: &str, default_port: u16) -> Result<String> {
     let s = spec.trim();
-    let s = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+    let s = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .unwrap_or(s)
+        .trim_end_matches('/');
     if s.contains("://") {
-        bail!(
-            "{spec:?}: only HOST:PORT (or http://HOST:PORT) is supported; the agent speaks gRPC without TLS"
-        );
+        bail!("{spec:?}: only HOST:PORT, http://HOST:PORT or https://HOST:PORT is supported");
     }
     if s.is_empty() {
         bail!("the collector address is empty");
@@ -290,6 +341,38 @@ pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig> {
             CollectorProtocol::Otlp => format!("{}:{SAMPLING_GRPC_PORT}", target_host(&collector)),
         },
     };
+    let collector_security = ClientSecurity {
+        tls: TlsOptions {
+            enabled: is_https(&args.collector),
+            ca_file: args.collector_tls_ca_file.clone(),
+            cert_file: args.collector_tls_cert_file.clone(),
+            key_file: args.collector_tls_key_file.clone(),
+            server_name: args.collector_tls_server_name.clone(),
+        },
+        credentials: CredentialOptions {
+            bearer_token_file: args.collector_bearer_token_file.clone(),
+            headers: match &args.collector_headers {
+                Some(h) => parse_headers(h)
+                    .map_err(anyhow::Error::msg)
+                    .context("invalid --collector-headers")?,
+                None => Vec::new(),
+            },
+            tenant: args.collector_tenant.clone(),
+            tenant_header: None,
+        },
+    };
+    // Checked now, so a bad file fails at start rather than at the first
+    // batch.
+    if collector_security.tls.any_set() {
+        spoor_client::tls::client_config(&collector_security.tls, &[])
+            .context("TLS to the collector")?;
+    }
+    spoor_client::Credentials::new(&collector_security.credentials)
+        .context("credentials for the collector")?;
+    // The sampling endpoint is reached with the collector's TLS settings
+    // and credentials; `https://` on either turns TLS on.
+    let mut sampling_security = collector_security.clone();
+    sampling_security.tls.enabled |= args.sampling_endpoint.as_deref().is_some_and(is_https);
     let positive = |v: usize, what: &str| -> Result<usize> {
         if v == 0 {
             bail!("{what} must be greater than 0");
@@ -311,6 +394,8 @@ pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig> {
         },
         collector,
         protocol,
+        collector_security,
+        sampling_security,
         sampling_endpoint,
         sampling_cache_ttl: args.sampling_cache_ttl,
         request_timeout: args.request_timeout,
@@ -401,7 +486,9 @@ mod tests {
         assert_eq!(grpc_target("[::1]:99", 4317).unwrap(), "[::1]:99");
         assert_eq!(grpc_target("::1", 4317).unwrap(), "[::1]:4317");
         assert_eq!(grpc_target(":7", 4317).unwrap(), "127.0.0.1:7");
-        for bad in ["", "https://c:1", "c:port", "[::1", "[::1]x"] {
+        assert_eq!(grpc_target("https://c:1", 1).unwrap(), "c:1");
+        assert!(is_https("https://c:1") && !is_https("c:1"));
+        for bad in ["", "grpcs://c:1", "c:port", "[::1", "[::1]x"] {
             assert!(grpc_target(bad, 1).is_err(), "{bad:?}");
         }
     }
@@ -510,6 +597,29 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_credentials_for_the_collector() {
+        let c = agent_config(&args(&[
+            "--collector",
+            "https://c",
+            "--collector-headers",
+            "a=1,b=2",
+            "--collector-tenant",
+            "team-a",
+        ]))
+        .unwrap();
+        assert_eq!(c.collector, "c:14250");
+        assert!(c.collector_security.tls.enabled);
+        assert_eq!(c.collector_security, c.sampling_security);
+        assert_eq!(c.collector_security.credentials.headers.len(), 2);
+        assert_eq!(
+            c.collector_security.credentials.tenant.as_deref(),
+            Some("team-a")
+        );
+        let plain = agent_config(&args(&["--collector", "c"])).unwrap();
+        assert!(!plain.collector_security.tls.any_set());
+    }
+
+    #[test]
     fn bad_settings_are_rejected() {
         for argv in [
             &["--collector", "c", "--buffer-bytes", "0"][..],
@@ -522,7 +632,26 @@ mod tests {
                 "--retry-max-backoff",
                 "1s",
             ],
-            &["--collector", "https://c"],
+            &["--collector", "grpcs://c"],
+            &[
+                "--collector",
+                "c",
+                "--collector-tls-ca-file",
+                "/nonexistent/ca.pem",
+            ],
+            &[
+                "--collector",
+                "c",
+                "--collector-tls-key-file",
+                "/nonexistent/k.pem",
+            ],
+            &["--collector", "c", "--collector-headers", "novalue"],
+            &[
+                "--collector",
+                "c",
+                "--collector-bearer-token-file",
+                "/nonexistent/t",
+            ],
             &["--collector", "c", "--sampling-http-addr", "nowhere"],
         ] {
             assert!(agent_config(&args(argv)).is_err(), "{argv:?}");

@@ -94,6 +94,9 @@ pub enum Deployment {
         refresh: Duration,
         /// The oldest bucket index read instead of listing (zero: always list).
         bucket_index_max_age: Duration,
+        /// TLS and credentials of the connections to the collectors
+        /// (`cluster.tls_*`, `cluster.bearer_token_file`).
+        collector_security: spoor_client::ClientSecurity,
     },
     Compactor {
         node: String,
@@ -175,6 +178,33 @@ pub fn collector(config: &Config, args: &ClusterArgs) -> Result<Deployment> {
     })
 }
 
+/// A querier's TLS and credentials towards the collectors, from the file's
+/// `cluster:` section; the files are read once now, so that a bad one stops
+/// the start.
+fn collector_security(file: &crate::config::FileCluster) -> Result<spoor_client::ClientSecurity> {
+    let path = |p: &Option<String>| p.as_ref().map(std::path::PathBuf::from);
+    let security = spoor_client::ClientSecurity {
+        tls: spoor_client::TlsOptions {
+            enabled: file.tls.unwrap_or(false),
+            ca_file: path(&file.tls_ca_file),
+            cert_file: path(&file.tls_cert_file),
+            key_file: path(&file.tls_key_file),
+            server_name: file.tls_server_name.clone(),
+        },
+        credentials: spoor_client::CredentialOptions {
+            bearer_token_file: path(&file.bearer_token_file),
+            ..Default::default()
+        },
+    };
+    if security.tls.any_set() {
+        spoor_client::tls::client_config(&security.tls, &[])
+            .map_err(|e| anyhow::anyhow!("cluster TLS to the collectors: {e}"))?;
+    }
+    spoor_client::Credentials::new(&security.credentials)
+        .map_err(|e| anyhow::anyhow!("cluster.bearer_token_file: {e}"))?;
+    Ok(security)
+}
+
 pub fn query(config: &Config, args: &ClusterArgs) -> Result<Deployment> {
     require_shared_store(config, "query")?;
     let file = &config.cluster;
@@ -196,7 +226,9 @@ pub fn query(config: &Config, args: &ClusterArgs) -> Result<Deployment> {
         max_age >= 0,
         "the bucket index max age must not be negative"
     );
+    let collector_security = collector_security(file)?;
     Ok(Deployment::Query {
+        collector_security,
         collectors,
         refresh: duration(
             &args.block_refresh_interval,

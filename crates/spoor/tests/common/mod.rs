@@ -12,7 +12,9 @@
 
 pub mod blocks;
 pub mod conformance;
+pub mod oidc;
 pub mod oracle;
+pub mod pki;
 pub mod s3_server;
 
 use std::io::Read as _;
