@@ -11,147 +11,16 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::pki::Pki;
+use common::tls_spoor::TlsSpoor;
 
 const IP: &str = "127.0.0.92";
 
-/// The collector's TCP listeners (all with TLS; UDP ones are off).
-const TCP: [&str; 10] = [
-    "otlp-grpc",
-    "otlp-http",
-    "query-http",
-    "admin-http",
-    "jaeger-http",
-    "jaeger-grpc",
-    "zipkin",
-    "sampling-http",
-    "sampling-grpc",
-    "query-grpc",
-];
-
-/// A `spoor` with TLS on every TCP listener, killed on drop.
-struct TlsCollector {
-    child: Child,
-    log: tempfile::NamedTempFile,
-    _data: tempfile::TempDir,
-    addrs: BTreeMap<&'static str, SocketAddr>,
-}
-
-impl TlsCollector {
-    fn start(pki: &Pki) -> TlsCollector {
-        for _ in 0..3 {
-            if let Some(s) = Self::try_start(pki) {
-                return s;
-            }
-        }
-        panic!("spoor could not bind its ports after 3 attempts");
-    }
-
-    fn try_start(pki: &Pki) -> Option<TlsCollector> {
-        let sockets: Vec<std::net::TcpListener> = TCP
-            .iter()
-            .map(|_| std::net::TcpListener::bind((IP, 0)).expect("bind a free port"))
-            .collect();
-        let addrs: BTreeMap<&'static str, SocketAddr> = TCP
-            .iter()
-            .zip(&sockets)
-            .map(|(k, s)| (*k, s.local_addr().unwrap()))
-            .collect();
-        drop(sockets);
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(common::spoor_bin());
-        for (k, a) in &addrs {
-            cmd.arg(format!("--{k}-addr")).arg(a.to_string());
-        }
-        cmd.args([
-            "--jaeger-compact-addr",
-            "off",
-            "--jaeger-binary-addr",
-            "off",
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["--log", "info"])
-        .arg("--tls-cert-file")
-        .arg(&pki.server.cert_file)
-        .arg("--tls-key-file")
-        .arg(&pki.server.key_file)
-        .env_remove("SPOOR_CONFIG")
-        .env_remove("SPOOR_HOST")
-        .env_remove("SPOOR_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log.reopen().unwrap()));
-        let child = cmd.spawn().expect("spawn spoor");
-        let mut spoor = TlsCollector {
-            child,
-            log,
-            _data: data,
-            addrs,
-        };
-        let client = https_client(pki);
-        let url = spoor.url("admin-http", "/status");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(exit) = spoor.child.try_wait().unwrap() {
-                let log = spoor.log();
-                if log.contains("cannot listen on") {
-                    return None;
-                }
-                panic!("spoor exited with {exit}:\n{log}");
-            }
-            if let Ok(r) = client.get(&url).send()
-                && r.status() == 200
-            {
-                return Some(spoor);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{url} did not answer over HTTPS:\n{}",
-                spoor.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn url(&self, listener: &str, path: &str) -> String {
-        format!("https://{}{path}", self.addrs[listener])
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-}
-
-impl Drop for TlsCollector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("----- spoor log -----\n{}\n-----", self.log());
-        }
-    }
-}
-
-fn https_client(pki: &Pki) -> reqwest::blocking::Client {
-    common::install_tls_provider();
-    let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .tls_certs_only([ca])
-        .build()
-        .unwrap()
-}
-
 /// The services the collector's query API knows.
-fn services(spoor: &TlsCollector, pki: &Pki) -> Vec<String> {
-    let body: serde_json::Value = https_client(pki)
+fn services(spoor: &TlsSpoor, pki: &Pki) -> Vec<String> {
+    let body: serde_json::Value = common::tls_spoor::https_client(pki, None)
         .get(spoor.url("query-http", "/api/services"))
         .send()
         .unwrap()
@@ -183,14 +52,14 @@ fn otlp_json_trace(service: &str) -> String {
 #[test]
 fn import_export_and_the_agent_reach_a_tls_collector() {
     let pki = Pki::new(IP);
-    let spoor = TlsCollector::start(&pki);
+    let spoor = TlsSpoor::start(IP, &pki, &[], None);
     let ca = pki.ca_arg();
     let dir = tempfile::tempdir().unwrap();
 
     // spoor import over https: refused without the CA, accepted with it.
     let input = dir.path().join("trace.json");
     std::fs::write(&input, otlp_json_trace("imported-svc")).unwrap();
-    let otlp = format!("https://{}", spoor.addrs["otlp-http"]);
+    let otlp = format!("https://{}", spoor.addr("otlp-http"));
     let input_arg = input.display().to_string();
     let import = |extra: &[&str]| {
         let mut args = vec![
@@ -218,7 +87,7 @@ fn import_export_and_the_agent_reach_a_tls_collector() {
     assert!(services(&spoor, &pki).contains(&"imported-svc".to_string()));
 
     // spoor agent → collector over gRPC with TLS; tracegen → agent over UDP.
-    let collector = format!("https://{}", spoor.addrs["jaeger-grpc"]);
+    let collector = format!("https://{}", spoor.addr("jaeger-grpc"));
     let agent = common::Agent::start(&collector, &["--collector-tls-ca-file", &ca]);
     let udp = agent.jaeger_compact.to_string();
     let sent = common::run_spoor(&[
@@ -274,7 +143,7 @@ fn import_export_and_the_agent_reach_a_tls_collector() {
     );
 
     // spoor export over https: refused without the CA, complete with it.
-    let url = format!("https://{}", spoor.addrs["query-http"]);
+    let url = format!("https://{}", spoor.addr("query-http"));
     let out = dir.path().join("out.jsonl");
     let out_arg = out.display().to_string();
     let refused = common::run_spoor(&["export", "--url", &url, "-o", &out_arg]);

@@ -10,159 +10,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::pki::{CertFiles, Pki};
+use common::tls_spoor::{TlsSpoor, https_client};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 
 const IP: &str = "127.0.0.91";
-
-/// The TCP listeners started with TLS (UDP ones are off).
-const TCP: [&str; 10] = [
-    "otlp-grpc",
-    "otlp-http",
-    "query-http",
-    "admin-http",
-    "jaeger-http",
-    "jaeger-grpc",
-    "zipkin",
-    "sampling-http",
-    "sampling-grpc",
-    "query-grpc",
-];
-
-/// A `spoor` with TLS on all its TCP listeners, killed on drop.
-struct TlsSpoor {
-    child: Child,
-    log: tempfile::NamedTempFile,
-    _data: tempfile::TempDir,
-    addrs: BTreeMap<&'static str, SocketAddr>,
-}
-
-impl TlsSpoor {
-    /// Starts the binary with `--tls-cert-file`/`--tls-key-file` of `pki`'s
-    /// server certificate and `extra` arguments; waits until `GET /status`
-    /// answers 200 over HTTPS (with `identity` when mTLS requires it).
-    fn start(pki: &Pki, extra: &[&str], identity: Option<&CertFiles>) -> TlsSpoor {
-        for _ in 0..3 {
-            if let Some(s) = Self::try_start(pki, extra, identity) {
-                return s;
-            }
-        }
-        panic!("spoor could not bind its ports after 3 attempts");
-    }
-
-    fn try_start(pki: &Pki, extra: &[&str], identity: Option<&CertFiles>) -> Option<TlsSpoor> {
-        let sockets: Vec<std::net::TcpListener> = TCP
-            .iter()
-            .map(|_| std::net::TcpListener::bind((IP, 0)).expect("bind a free port"))
-            .collect();
-        let addrs: BTreeMap<&'static str, SocketAddr> = TCP
-            .iter()
-            .zip(&sockets)
-            .map(|(k, s)| (*k, s.local_addr().unwrap()))
-            .collect();
-        drop(sockets);
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(common::spoor_bin());
-        for (k, a) in &addrs {
-            cmd.arg(format!("--{k}-addr")).arg(a.to_string());
-        }
-        cmd.args([
-            "--jaeger-compact-addr",
-            "off",
-            "--jaeger-binary-addr",
-            "off",
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["--log", "info"])
-        .arg("--tls-cert-file")
-        .arg(&pki.server.cert_file)
-        .arg("--tls-key-file")
-        .arg(&pki.server.key_file)
-        .args(extra)
-        .env_remove("SPOOR_CONFIG")
-        .env_remove("SPOOR_HOST")
-        .env_remove("SPOOR_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log.reopen().unwrap()));
-        let child = cmd.spawn().expect("spawn spoor");
-        let mut spoor = TlsSpoor {
-            child,
-            log,
-            _data: data,
-            addrs,
-        };
-        let client = https_client(pki, identity);
-        let url = spoor.url("admin-http", "/status");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(exit) = spoor.child.try_wait().unwrap() {
-                let log = spoor.log();
-                if log.contains("cannot listen on") {
-                    return None;
-                }
-                panic!("spoor exited with {exit}:\n{log}");
-            }
-            if let Ok(r) = client.get(&url).send()
-                && r.status() == 200
-            {
-                return Some(spoor);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{url} did not answer over HTTPS:\n{}",
-                spoor.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn addr(&self, listener: &str) -> SocketAddr {
-        self.addrs[listener]
-    }
-
-    fn url(&self, listener: &str, path: &str) -> String {
-        format!("https://{}{path}", self.addr(listener))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-}
-
-impl Drop for TlsSpoor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- spoor log ---\n{}", self.log());
-        }
-    }
-}
-
-/// A blocking HTTPS client trusting only `pki`'s CA (no system roots),
-/// presenting `identity` when given.
-fn https_client(pki: &Pki, identity: Option<&CertFiles>) -> reqwest::blocking::Client {
-    common::install_tls_provider();
-    let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
-    let mut b = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .tls_certs_only([ca]);
-    if let Some(id) = identity {
-        b = b.identity(reqwest::Identity::from_pem(&id.identity_pem()).unwrap());
-    }
-    b.build().unwrap()
-}
 
 fn span(trace: u8, name: &str) -> Span {
     let now = std::time::SystemTime::now()
@@ -237,7 +95,7 @@ fn metric(client: &reqwest::blocking::Client, spoor: &TlsSpoor, name: &str, list
 #[test]
 fn every_tcp_listener_serves_tls_and_ingest_and_query_work_over_it() {
     let pki = Pki::new(IP);
-    let spoor = TlsSpoor::start(&pki, &[], None);
+    let spoor = TlsSpoor::start(IP, &pki, &[], None);
     let client = https_client(&pki, None);
 
     // OTLP over HTTPS.
@@ -277,7 +135,7 @@ fn every_tcp_listener_serves_tls_and_ingest_and_query_work_over_it() {
     // Every TCP listener completes a TLS handshake with the test CA's
     // certificate and picks h2 by ALPN; HTTP ones also speak http/1.1,
     // gRPC ones only h2.
-    for listener in TCP {
+    for listener in common::tls_spoor::TCP_LISTENERS {
         let tcp = std::net::TcpStream::connect(spoor.addr(listener)).unwrap();
         let (cert, alpn) = handshake(&pki, tcp, &[b"h2", b"http/1.1"])
             .unwrap_or_else(|e| panic!("{listener}: {e}"));
@@ -384,7 +242,7 @@ fn mtls_require_refuses_clients_without_a_certificate() {
     let pki = Pki::new(IP);
     let alice = pki.client("alice");
     let ca = pki.ca_arg();
-    let spoor = TlsSpoor::start(&pki, &["--tls-client-ca-file", &ca], Some(&alice));
+    let spoor = TlsSpoor::start(IP, &pki, &["--tls-client-ca-file", &ca], Some(&alice));
 
     // With alice's certificate: HTTPS and gRPC work.
     let with_cert = https_client(&pki, Some(&alice));
@@ -433,7 +291,7 @@ fn mtls_require_refuses_clients_without_a_certificate() {
 #[test]
 fn min_version_1_3_refuses_tls_1_2_clients() {
     let pki = Pki::new(IP);
-    let spoor = TlsSpoor::start(&pki, &["--tls-min-version", "1.3"], None);
+    let spoor = TlsSpoor::start(IP, &pki, &["--tls-min-version", "1.3"], None);
     common::install_tls_provider();
     let ca = || reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
     let tls12 = reqwest::blocking::Client::builder()
@@ -467,7 +325,7 @@ fn the_certificate_is_reloaded_when_its_files_are_replaced() {
     )
     .unwrap();
     let config = config.display().to_string();
-    let spoor = TlsSpoor::start(&pki, &["--config", &config], None);
+    let spoor = TlsSpoor::start(IP, &pki, &["--config", &config], None);
     let client = https_client(&pki, None);
     let served = || {
         // A new connection each time (reqwest would reuse the old one).

@@ -29,14 +29,14 @@
 
 mod common;
 
-use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::pki::{CertFiles, Pki};
-use common::{metric_sum, poll_until, spoor_bin};
+use common::tls_spoor::TlsSpoor;
+use common::{metric_sum, poll_until};
 use serde_json::Value;
 
 /// The test's own loopback address.
@@ -46,199 +46,55 @@ const ARRIVAL: Duration = Duration::from_secs(20);
 /// The static token of the bearer-token test (`tokens_file`).
 const TOKEN: &str = "tls-e2e-ingest-token-9f2c41";
 
-/// `spoor` with TLS on every TCP listener, on 127.0.0.95; killed on drop.
-struct TlsSpoor {
-    child: Child,
-    log: tempfile::NamedTempFile,
-    _dir: tempfile::TempDir,
-    otlp_grpc: SocketAddr,
-    otlp_http: SocketAddr,
-    zipkin: SocketAddr,
-    jaeger_http: SocketAddr,
-    query_http: SocketAddr,
-    admin_http: SocketAddr,
-    /// Trusts the test CA, and presents `client` when one was given.
-    https: reqwest::blocking::Client,
+/// `spoor` with TLS on every TCP listener on 127.0.0.95 (the test PKI's
+/// server certificate) and `security_extra` under `security:` of its config
+/// file (YAML lines: first those of `tls:`, indented four spaces, then other
+/// sections indented two), presenting `client` when given.
+fn start(
+    pki: &Pki,
+    security_extra: &str,
+    client: Option<&CertFiles>,
+) -> (TlsSpoor, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("spoor.yaml");
+    std::fs::write(
+        &config,
+        format!("version: 1\nsecurity:\n  tls:\n    min_version: '1.2'\n{security_extra}"),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let spoor = TlsSpoor::start(HOST, pki, &["--config", &config], client);
+    (spoor, dir)
 }
 
-impl Drop for TlsSpoor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("----- spoor log -----\n{}\n----- end -----", self.log());
-        }
-    }
-}
-
-impl TlsSpoor {
-    /// Starts `spoor` with `security:` = TLS with the PKI's server
-    /// certificate plus `security_extra` (YAML lines, indented two spaces),
-    /// and waits for `GET https://…/status` over TLS (with `client` as the
-    /// client certificate when given).
-    fn start(pki: &Pki, security_extra: &str, client: Option<&CertFiles>) -> TlsSpoor {
-        common::install_tls_provider();
-        let mut last = String::new();
-        for _attempt in 0..3 {
-            match Self::try_start(pki, security_extra, client) {
-                Ok(spoor) => return spoor,
-                Err(log) if log.contains("cannot listen on") => last = log,
-                Err(log) => panic!("spoor did not start:\n{log}"),
-            }
-        }
-        panic!("spoor could not bind its ports after 3 attempts:\n{last}");
-    }
-
-    fn try_start(
-        pki: &Pki,
-        security_extra: &str,
-        client: Option<&CertFiles>,
-    ) -> Result<TlsSpoor, String> {
-        let held: Vec<TcpListener> = (0..6)
-            .map(|_| TcpListener::bind((HOST, 0)).expect("a free port on 127.0.0.95"))
-            .collect();
-        let addrs: Vec<SocketAddr> = held.iter().map(|l| l.local_addr().unwrap()).collect();
-        drop(held);
-        let [
-            otlp_grpc,
-            otlp_http,
-            zipkin,
-            jaeger_http,
-            query_http,
-            admin_http,
-        ] = <[SocketAddr; 6]>::try_from(addrs).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("spoor.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 1\nsecurity:\n  tls:\n    cert_file: {}\n    key_file: {}\n{security_extra}",
-                pki.server.cert_arg(),
-                pki.server.key_arg(),
-            ),
-        )
-        .unwrap();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(spoor_bin())
-            .arg("--config")
-            .arg(&config)
-            .args(["--host", HOST])
-            .args(["--otlp-grpc-addr", &otlp_grpc.to_string()])
-            .args(["--otlp-http-addr", &otlp_http.to_string()])
-            .args(["--zipkin-addr", &zipkin.to_string()])
-            .args(["--jaeger-http-addr", &jaeger_http.to_string()])
-            .args(["--query-http-addr", &query_http.to_string()])
-            .args(["--admin-http-addr", &admin_http.to_string()])
-            .args([
-                "--jaeger-compact-addr",
-                "off",
-                "--jaeger-binary-addr",
-                "off",
-            ])
-            .args(["--jaeger-grpc-addr", "off", "--query-grpc-addr", "off"])
-            .args(["--sampling-http-addr", "off", "--sampling-grpc-addr", "off"])
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--log", "warn"])
-            .env_remove("SPOOR_CONFIG")
-            .env_remove("SPOOR_HOST")
-            .env_remove("SPOOR_LOG")
-            .env_remove("SPOOR_STORAGE")
-            .env_remove("SPOOR_DATA_DIR")
-            .env_remove("SPOOR_BLOCKS_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log.reopen().unwrap()))
-            .spawn()
-            .expect("spawn spoor");
-        let mut builder = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()]);
-        if let Some(client) = client {
-            builder = builder.identity(
-                reqwest::Identity::from_pem(&client.identity_pem()).expect("a client identity"),
-            );
-        }
-        let mut spoor = TlsSpoor {
-            child,
-            log,
-            _dir: dir,
-            otlp_grpc,
-            otlp_http,
-            zipkin,
-            jaeger_http,
-            query_http,
-            admin_http,
-            https: builder.build().expect("build the HTTPS client"),
-        };
-        let status = format!("https://{admin_http}/status");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(exit) = spoor.child.try_wait().unwrap() {
-                return Err(format!("spoor exited with {exit}:\n{}", spoor.log()));
-            }
-            if let Ok(resp) = spoor.https.get(&status).send()
-                && resp.status().is_success()
-            {
-                return Ok(spoor);
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "GET {status} did not answer 200 within 30 s:\n{}",
-                    spoor.log()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        let mut text = String::new();
-        let _ = self
-            .log
-            .reopen()
-            .and_then(|mut f| f.read_to_string(&mut text));
-        text
-    }
-
-    fn metrics(&self) -> String {
-        let resp = self
-            .https
-            .get(format!("https://{}/metrics", self.admin_http))
-            .send()
-            .expect("GET /metrics");
-        resp.text().unwrap()
-    }
-
-    /// Waits until `GET https://…/api/traces/{id}` has `spans` spans of
-    /// `service`.
-    fn wait_for_trace(&self, id: &str, spans: usize, service: &str, what: &str) {
-        let url = format!("https://{}/api/traces/{id}", self.query_http);
-        let mut last = String::new();
-        let found = poll_until(ARRIVAL, || {
-            let resp = self.https.get(&url).send().ok()?;
-            let status = resp.status().as_u16();
-            let body: Value = resp.json().ok()?;
-            last = format!("{status} {body}");
-            let trace = &body["data"][0];
-            let got = trace["spans"].as_array().map_or(0, Vec::len);
-            let services: Vec<&str> = trace["processes"]
-                .as_object()
-                .map(|p| {
-                    p.values()
-                        .filter_map(|v| v["serviceName"].as_str())
-                        .collect()
-                })
-                .unwrap_or_default();
-            (got == spans && services.iter().all(|s| *s == service)).then_some(())
-        });
-        assert!(
-            found.is_some(),
-            "{what}: trace {id} did not arrive with {spans} spans of {service} within \
-             {ARRIVAL:?}; last answer: {last}\nspoor log:\n{}",
-            self.log()
-        );
-    }
+/// Waits until `GET https://…/api/traces/{id}` has `spans` spans of
+/// `service`.
+fn wait_for_trace(spoor: &TlsSpoor, id: &str, spans: usize, service: &str, what: &str) {
+    let url = format!("https://{}/api/traces/{id}", spoor.addr("query-http"));
+    let mut last = String::new();
+    let found = poll_until(ARRIVAL, || {
+        let resp = spoor.https.get(&url).send().ok()?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().ok()?;
+        last = format!("{status} {body}");
+        let trace = &body["data"][0];
+        let got = trace["spans"].as_array().map_or(0, Vec::len);
+        let services: Vec<&str> = trace["processes"]
+            .as_object()
+            .map(|p| {
+                p.values()
+                    .filter_map(|v| v["serviceName"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (got == spans && services.iter().all(|s| *s == service)).then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "{what}: trace {id} did not arrive with {spans} spans of {service} within \
+         {ARRIVAL:?}; last answer: {last}\nspoor log:\n{}",
+        spoor.log()
+    );
 }
 
 fn clients_dir() -> PathBuf {
@@ -316,7 +172,7 @@ fn run(mut cmd: Command) -> Result<String, String> {
 fn send_and_find(spoor: &TlsSpoor, cmd: Command, spans: usize, service: &str, what: &str) {
     let id =
         run(cmd).unwrap_or_else(|e| panic!("{what} failed:\n{e}\nspoor log:\n{}", spoor.log()));
-    spoor.wait_for_trace(&id, spans, service, what);
+    wait_for_trace(spoor, &id, spans, service, what);
 }
 
 /// Runs a sender that must fail; returns its output.
@@ -331,8 +187,8 @@ fn send_fails(cmd: Command, what: &str) -> String {
 /// the OTEL_EXPORTER_OTLP_* variables beside the endpoint.
 fn python_otlp(spoor: &TlsSpoor, protocol: &str, service: &str, tls: &[(&str, String)]) -> Command {
     let endpoint = match protocol {
-        "grpc" => format!("https://{}", spoor.otlp_grpc),
-        _ => format!("https://{}", spoor.otlp_http),
+        "grpc" => format!("https://{}", spoor.addr("otlp-grpc")),
+        _ => format!("https://{}", spoor.addr("otlp-http")),
     };
     let mut cmd = python("otel-otlp", "otel_otlp_send.py");
     cmd.env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
@@ -353,7 +209,7 @@ fn node_otlp(spoor: &TlsSpoor, protocol: &str, service: &str, tls: &[(&str, Stri
     cmd.env("PROTOCOL", protocol)
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("https://{}", spoor.otlp_http),
+            format!("https://{}", spoor.addr("otlp-http")),
         )
         .env("SERVICE_NAME", service);
     for (k, v) in tls {
@@ -374,7 +230,7 @@ const CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
 #[test]
 fn sdks_and_senders_over_tls_trust_the_ca_they_are_given() {
     let pki = Pki::new(HOST);
-    let spoor = TlsSpoor::start(&pki, "", None);
+    let (spoor, _config) = start(&pki, "", None);
     let ca = path(&pki.ca_file);
 
     for protocol in ["grpc", "http/protobuf"] {
@@ -402,7 +258,7 @@ fn sdks_and_senders_over_tls_trust_the_ca_they_are_given() {
 
     // Zipkin v2 JSON over HTTPS: the exporters take a URL and no CA option;
     // their HTTP stacks take the CA from the environment.
-    let zipkin = format!("https://{}/api/v2/spans", spoor.zipkin);
+    let zipkin = format!("https://{}/api/v2/spans", spoor.addr("zipkin"));
     let service = unique_service("py-zipkin-tls");
     let mut cmd = python("otel-zipkin", "otel_zipkin_send.py");
     cmd.env("TARGET", &zipkin)
@@ -417,7 +273,7 @@ fn sdks_and_senders_over_tls_trust_the_ca_they_are_given() {
     send_and_find(&spoor, cmd, 3, &service, "Node Zipkin over HTTPS");
 
     // Jaeger Thrift over HTTP(S) to the collector endpoint, the same way.
-    let jaeger = format!("https://{}/api/traces", spoor.jaeger_http);
+    let jaeger = format!("https://{}/api/traces", spoor.addr("jaeger-http"));
     let service = unique_service("py-jaeger-tls");
     let mut cmd = python("otel-jaeger", "otel_jaeger_send.py");
     // Its Thrift HTTP transport uses Python's default SSL context.
@@ -450,7 +306,7 @@ fn sdks_and_senders_over_tls_trust_the_ca_they_are_given() {
         .build()
         .unwrap();
     let answer = plain
-        .post(format!("http://{}/v1/traces", spoor.otlp_http))
+        .post(format!("http://{}/v1/traces", spoor.addr("otlp-http")))
         .header("content-type", "application/x-protobuf")
         .body(Vec::new())
         .send();
@@ -468,7 +324,7 @@ fn sdks_over_mtls_present_their_client_certificate() {
         "    client_ca_file: {}\n    client_auth: require\n",
         pki.ca_arg()
     );
-    let spoor = TlsSpoor::start(&pki, &extra, Some(&client));
+    let (spoor, _config) = start(&pki, &extra, Some(&client));
     let ca = path(&pki.ca_file);
     let mtls = [
         (CA, ca.clone()),
@@ -551,7 +407,7 @@ fn sdks_send_bearer_tokens_from_otel_exporter_otlp_headers() {
         "  auth:\n    ingest:\n      tokens_file: {}\n",
         tokens.display()
     );
-    let spoor = TlsSpoor::start(&pki, &extra, None);
+    let (spoor, _config) = start(&pki, &extra, None);
     let ca = path(&pki.ca_file);
     // The specification's format: comma-separated key=value, values
     // URL-encoded (the space of "Bearer TOKEN").
@@ -667,7 +523,7 @@ fn the_java_agent_exports_over_mtls_with_a_bearer_token() {
         pki.ca_arg(),
         tokens.display()
     );
-    let spoor = TlsSpoor::start(&pki, &extra, Some(&client));
+    let (spoor, _config) = start(&pki, &extra, Some(&client));
 
     // The demo from classes (the agent does not attach to the source
     // launcher).
@@ -700,7 +556,7 @@ fn the_java_agent_exports_over_mtls_with_a_bearer_token() {
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("https://{}", spoor.otlp_grpc),
+            format!("https://{}", spoor.addr("otlp-grpc")),
         )
         .env(CA, pki.ca_arg())
         .env(CLIENT_CERT, client.cert_arg())
@@ -724,7 +580,7 @@ fn the_java_agent_exports_over_mtls_with_a_bearer_token() {
     });
     let url = format!(
         "https://{}/api/traces?service={service}&limit=5",
-        spoor.query_http
+        spoor.addr("query-http")
     );
     let found = answered.is_some()
         && poll_until(Duration::from_secs(60), || {

@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod oracle;
 pub mod pki;
 pub mod s3_server;
+pub mod tls_spoor;
 
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener};
